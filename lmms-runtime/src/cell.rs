@@ -1,0 +1,274 @@
+//! The resettable lazy cell behind every module: LIGS's "load on first use" and
+//! LUGS's "drop when idle" on one piece of memory.
+//!
+//! # Why not `once_cell` or `std::sync::OnceLock`
+//!
+//! A `OnceLock<T>` hands out `&T` for as long as the lock lives, so it can only be reset
+//! through `&mut self` (`OnceLock::take`). A module lives in a `static`, where there is no
+//! `&mut`; resetting it through `&self` while some thread still holds a `&'static T` from an
+//! earlier `get` would be a use-after-free. once_cell's maintainers refused a `&self` reset
+//! for exactly this reason (matklad/once_cell#127), and loom's authors ran into the same
+//! wall when modelling statics (tokio-rs/loom#125). So the cell never returns a reference
+//! that outlives a [`CellGuard`], and it counts the guards, so that an unload can tell
+//! whether anyone can still reach the state.
+//!
+//! # Why striped counts
+//!
+//! The design was chosen by the `lifecycle` benchmark (see `BENCHMARKS.md`), which
+//! measures the candidates side by side on a resident module:
+//!
+//! - `RwLock<Option<T>>`: every read takes a compare-and-swap on one shared word; two
+//!   threads reading at once fight over its cache line.
+//! - `ArcSwapOption<T>` (or an `Arc` cloned per call): a reference count, or arc-swap's debt
+//!   slots, per call; a fair price, but the count is still one shared word per state.
+//! - one `AtomicUsize` of guards next to the pointer: the cheapest single-thread design,
+//!   and the worst with two threads, since every get and every drop writes the same line.
+//! - **per-thread stripes** (this cell): each thread increments the guard count of its own
+//!   cache-line-padded stripe, so two threads calling the same module never write the same
+//!   line. An unload sums the stripes. Getting a guard costs one uncontended atomic add,
+//!   dropping it one atomic subtract.
+//!
+//! # The protocol
+//!
+//! A getter increments its stripe, then reads the state pointer (both `SeqCst`). An unload
+//! swaps the pointer to null, then sums the stripes (both `SeqCst`). In the single total
+//! order of `SeqCst` operations, either the getter's increment comes before the unloader's
+//! sum (the unloader sees a holder, puts the pointer back and answers "in use"), or the
+//! getter's read comes after the swap (it sees null, takes its increment back and goes to
+//! the slow path, which waits on the load lock the unloader holds). A dropped guard
+//! decrements with `Release`, which the unloader's `SeqCst` sum acquires, so every read of
+//! the state through the guard happens before the state is dropped. The loom models in
+//! `tests/loom.rs` check this protocol.
+
+use crate::sync::{local, AtomicPtr, AtomicUsize, Mutex};
+use crossbeam_utils::CachePadded;
+use std::any::Any;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
+
+/// How many guard-count stripes each cell has: enough that the threads of a small machine
+/// rarely share one, few enough that an unload sums them in a few nanoseconds.
+pub(crate) const STRIPES: usize = if cfg!(loom) { 2 } else { 8 };
+
+/// A lazily loaded value that can be dropped again while no guard is alive.
+pub(crate) struct StateCell<T> {
+    state: AtomicPtr<T>,
+    holders: [CachePadded<AtomicUsize>; STRIPES],
+    /// Serialises loads and unloads; the fast path never touches it.
+    lock: Mutex<()>,
+    /// The thread that is running this cell's loader right now (its token), or 0.
+    loader: AtomicUsize,
+    _owns: PhantomData<T>,
+}
+
+/// Why [`StateCell::load`] produced no guard.
+pub(crate) enum LoadFailure<E> {
+    /// The loader returned an error.
+    Failed(E),
+    /// The loader panicked; the payload is the panic's.
+    Panicked(Box<dyn Any + Send>),
+    /// The loader, directly or not, asked for the cell it is loading.
+    Reentrant,
+}
+
+/// What [`StateCell::take`] found.
+pub(crate) enum Take<T> {
+    /// The cell was empty.
+    Empty,
+    /// A guard was alive: the state stays.
+    InUse,
+    /// The state, now out of the cell; the caller drops it.
+    Taken(Box<T>),
+}
+
+impl<T> StateCell<T> {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        StateCell {
+            state: AtomicPtr::new(ptr::null_mut()),
+            holders: [const { CachePadded::new(AtomicUsize::new(0)) }; STRIPES],
+            lock: Mutex::new(()),
+            loader: AtomicUsize::new(0),
+            _owns: PhantomData,
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        StateCell {
+            state: AtomicPtr::new(ptr::null_mut()),
+            holders: std::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
+            lock: Mutex::new(()),
+            loader: AtomicUsize::new(0),
+            _owns: PhantomData,
+        }
+    }
+
+    /// A guard on the state if it is loaded; never blocks, never loads.
+    #[inline]
+    pub(crate) fn try_get(&self) -> Option<CellGuard<'_, T>> {
+        let stripe = stripe();
+        let holders = &self.holders[stripe];
+        holders.fetch_add(1, SeqCst);
+        match NonNull::new(self.state.load(SeqCst)) {
+            Some(state) => Some(CellGuard {
+                cell: self,
+                state,
+                stripe,
+            }),
+            None => {
+                holders.fetch_sub(1, Release);
+                None
+            }
+        }
+    }
+
+    /// A guard on the state, running `load` first if the cell is empty. Concurrent callers
+    /// wait for one loader; a failed or panicking loader leaves the cell empty.
+    pub(crate) fn load<E>(
+        &self,
+        load: impl FnOnce() -> Result<T, E>,
+    ) -> Result<CellGuard<'_, T>, LoadFailure<E>> {
+        let me = thread_token();
+        if self.loader.load(Relaxed) == me {
+            return Err(LoadFailure::Reentrant);
+        }
+        let _lock = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(guard) = self.try_get() {
+            return Ok(guard);
+        }
+        self.loader.store(me, Relaxed);
+        let built = panic::catch_unwind(AssertUnwindSafe(load));
+        self.loader.store(0, Relaxed);
+        match built {
+            Ok(Ok(state)) => {
+                let state = NonNull::from(Box::leak(Box::new(state)));
+                let stripe = stripe();
+                // Counted before it is published, so no unload can slip in between.
+                self.holders[stripe].fetch_add(1, SeqCst);
+                self.state.store(state.as_ptr(), SeqCst);
+                Ok(CellGuard {
+                    cell: self,
+                    state,
+                    stripe,
+                })
+            }
+            Ok(Err(error)) => Err(LoadFailure::Failed(error)),
+            Err(payload) => Err(LoadFailure::Panicked(payload)),
+        }
+    }
+
+    /// Takes the state out if no guard is alive. The caller drops what it gets, outside
+    /// every lock, so a slow or panicking `Drop` blocks no getter.
+    pub(crate) fn take(&self) -> Take<T> {
+        let _lock = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = self.state.swap(ptr::null_mut(), SeqCst);
+        if state.is_null() {
+            return Take::Empty;
+        }
+        if self.holders() != 0 {
+            self.state.store(state, SeqCst);
+            return Take::InUse;
+        }
+        // SAFETY: `state` came from `Box::leak` in `load` and was swapped out of the
+        // cell, so no later getter can see it; the sum of the stripes, taken after the
+        // swap in the `SeqCst` order, is zero, so no earlier getter still holds it (see
+        // the protocol in the module docs).
+        Take::Taken(unsafe { Box::from_raw(state) })
+    }
+
+    /// How many guards are alive now (a snapshot).
+    pub(crate) fn holders(&self) -> usize {
+        self.holders
+            .iter()
+            .fold(0usize, |sum, stripe| sum.wrapping_add(stripe.load(SeqCst)))
+    }
+
+    /// Whether the state is loaded now (a snapshot).
+    pub(crate) fn is_loaded(&self) -> bool {
+        !self.state.load(SeqCst).is_null()
+    }
+}
+
+impl<T> Drop for StateCell<T> {
+    fn drop(&mut self) {
+        let state = *self.state.get_mut();
+        if !state.is_null() {
+            // SAFETY: `&mut self` proves no guard borrows the cell, and `state` came from
+            // `Box::leak` in `load`.
+            drop(unsafe { Box::from_raw(state) });
+        }
+    }
+}
+
+/// Proof that one holder is counted on a cell's state; dereferences to the state.
+pub(crate) struct CellGuard<'a, T> {
+    cell: &'a StateCell<T>,
+    state: NonNull<T>,
+    stripe: usize,
+}
+
+// SAFETY: the guard only gives out `&T`, so sending it or sharing it across threads is
+// sharing `&T`, which needs `T: Sync`; dropping it on another thread decrements the stripe
+// it incremented, which any thread may do.
+unsafe impl<T: Sync> Send for CellGuard<'_, T> {}
+// SAFETY: as for `Send`.
+unsafe impl<T: Sync> Sync for CellGuard<'_, T> {}
+
+impl<T> CellGuard<'_, T> {
+    #[inline]
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: the guard's count on `stripe` keeps `take` from freeing the state until
+        // the guard is dropped (see the protocol in the module docs).
+        unsafe { self.state.as_ref() }
+    }
+}
+
+impl<T> Drop for CellGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.cell.holders[self.stripe].fetch_sub(1, Release);
+    }
+}
+
+local! {
+    static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+local! {
+    static TOKEN: u8 = const { 0 };
+}
+
+/// This thread's stripe: threads are numbered in the order they first get a guard, so the
+/// first `STRIPES` threads never share one.
+#[inline]
+fn stripe() -> usize {
+    STRIPE.with(|stripe| match stripe.get() {
+        usize::MAX => {
+            let assigned = next_thread_number() % STRIPES;
+            stripe.set(assigned);
+            assigned
+        }
+        assigned => assigned,
+    })
+}
+
+#[cfg(not(loom))]
+fn next_thread_number() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, Relaxed)
+}
+
+#[cfg(loom)]
+fn next_thread_number() -> usize {
+    loom::lazy_static! {
+        static ref NEXT: AtomicUsize = AtomicUsize::new(0);
+    }
+    NEXT.fetch_add(1, Relaxed)
+}
+
+/// A number unique to this thread while it lives: the address of a thread-local.
+fn thread_token() -> usize {
+    TOKEN.with(|token| token as *const u8 as usize)
+}

@@ -1,0 +1,81 @@
+//! The one error type of the runtime.
+
+/// A boxed error from a module's loader.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything the runtime can answer instead of a result.
+///
+/// A guard that is still alive is not an error: [`Module::unload`](crate::Module::unload)
+/// answers [`Unload::Kept`](crate::Unload::Kept) with the reason.
+///
+/// ```
+/// use lmms::{Error, Runtime};
+///
+/// let err = Runtime::builder().min_resident(0).memory_budget(0).build().unwrap_err();
+/// assert!(matches!(err, Error::InvalidConfig { field: "memory_budget", .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid configuration for `memory_budget`: a budget of 0 bytes would unload every module; leave it unset for no budget",
+/// );
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The module's loader returned an error; the module stays unloaded and the next get
+    /// tries again.
+    #[error("loading module `{module}` failed: {source}")]
+    Load {
+        /// The module's name.
+        module: String,
+        /// The loader's own error; downcast it to the loader's error type.
+        #[source]
+        source: BoxError,
+    },
+    /// The module's loader panicked; the module stays unloaded and the next get tries again.
+    #[error("loading module `{module}` panicked: {message}")]
+    LoadPanicked {
+        /// The module's name.
+        module: String,
+        /// The panic's message, when it was a string.
+        message: String,
+    },
+    /// A loader asked for its own module, directly or through other modules' loaders.
+    /// Answered instead of deadlocking.
+    #[error(
+        "module `{module}` was asked for while it was being loaded: its loader reaches it again, directly or through another module's loader"
+    )]
+    ReentrantLoad {
+        /// The module's name.
+        module: String,
+    },
+    /// A configuration value is out of range or does not parse.
+    #[error("invalid configuration for `{field}`: {reason}")]
+    InvalidConfig {
+        /// The setting, by its builder method's name.
+        field: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A second module under a name the runtime already has.
+    #[error("a module named `{name}` is already registered with this runtime; module names must be unique")]
+    DuplicateModule {
+        /// The name both modules have.
+        name: String,
+    },
+    /// [`Runtime::set_global`](crate::Runtime::set_global) after the global runtime was
+    /// set or first used.
+    #[error("the global runtime is already set: call `Runtime::set_global` once, before any static module is used")]
+    GlobalAlreadySet,
+    /// The reaper's thread could not be spawned.
+    #[error("cannot start the reaper thread: {0}")]
+    ReaperSpawn(#[source] std::io::Error),
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The runtime behind [lmms](https://docs.rs/lmms): module state that is built on first
+//! use (LIGS), dropped when idle after a five-point safety check (LUGS), and counted.
+//!
+//! Depend on the `lmms` facade crate rather than on this one; it re-exports everything
+//! here.
+//!
+//! ```
+//! use lmms::{Load, Module, ModuleDef};
+//!
+//! struct Geo { cities: Vec<&'static str> }
+//! impl Load for Geo {
+//!     type Error = std::convert::Infallible;
+//!     fn load() -> Result<Self, Self::Error> {
+//!         Ok(Geo { cities: vec!["Lisbon", "Oslo"] })
+//!     }
+//! }
+//! static GEO: Module<Geo> = Module::new(ModuleDef::new("geo"));
+//!
+//! fn main() -> Result<(), lmms::Error> {
+//!     assert_eq!(GEO.get()?.cities.len(), 2); // LIGS: built here, on first use
+//!     let report = lmms::sweep(); // LUGS: kept, used less than 30 s ago
+//!     assert_eq!(report.kept_because("geo"), Some(lmms::KeepReason::WithinGrace));
+//!     println!("{}", lmms::stats());
+//!     Ok(())
+//! }
+//! ```
+
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
+
+mod cell;
+mod sync;
+
+#[cfg(not(loom))]
+mod clock;
+#[cfg(not(loom))]
+mod config;
+#[cfg(not(loom))]
+mod error;
+#[cfg(not(loom))]
+pub mod memory;
+#[cfg(not(loom))]
+mod module;
+#[cfg(not(loom))]
+mod policy;
+#[cfg(not(loom))]
+mod reaper;
+#[cfg(not(loom))]
+mod runtime;
+#[cfg(not(loom))]
+mod stats;
+
+#[cfg(not(loom))]
+pub use crate::{
+    clock::{Clock, ManualClock},
+    config::{parse_duration, Builder, Config},
+    error::{BoxError, Error},
+    module::{Class, Dependent, Guard, Handle, Load, Module, ModuleDef, Pin},
+    policy::{KeepReason, Kept, SweepReport, Unload, Unloaded},
+    reaper::Reaper,
+    runtime::Runtime,
+    stats::{Blocked, ModuleStats, Stats},
+};
+
+/// Sweeps the global runtime: [`Runtime::sweep`] on [`Runtime::global`].
+///
+/// ```
+/// let report = lmms::sweep();
+/// assert!(report.unloaded.is_empty());
+/// ```
+#[cfg(not(loom))]
+pub fn sweep() -> SweepReport {
+    Runtime::global().sweep()
+}
+
+/// The global runtime's figures: [`Runtime::stats`] on [`Runtime::global`].
+///
+/// ```
+/// assert_eq!(lmms::stats().loads, 0);
+/// ```
+#[cfg(not(loom))]
+pub fn stats() -> Stats {
+    Runtime::global().stats()
+}
+
+/// The cell alone, for the loom models in `tests/loom.rs`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
+}

@@ -1,0 +1,291 @@
+//! What the runtime counts: every decision (load, unload, block) and every module's
+//! figures, as a snapshot that prints as a table and serialises (feature `serde`).
+
+use crate::memory;
+use crate::module::Class;
+use crate::policy::KeepReason;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// The runtime's running totals.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    loads: AtomicU64,
+    load_failures: AtomicU64,
+    unloads: AtomicU64,
+    drop_panics: AtomicU64,
+    bytes_loaded: AtomicU64,
+    bytes_reclaimed: AtomicU64,
+    sweeps: AtomicU64,
+    blocked: [AtomicU64; KeepReason::ALL.len()],
+}
+
+impl Counters {
+    pub(crate) fn loaded(&self, bytes: u64) {
+        self.loads.fetch_add(1, Relaxed);
+        self.bytes_loaded.fetch_add(bytes, Relaxed);
+    }
+
+    pub(crate) fn load_failed(&self) {
+        self.load_failures.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn unloaded(&self, bytes: u64, drop_panicked: bool) {
+        self.unloads.fetch_add(1, Relaxed);
+        self.bytes_reclaimed.fetch_add(bytes, Relaxed);
+        if drop_panicked {
+            self.drop_panics.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn blocked(&self, reason: KeepReason) {
+        self.blocked[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn swept(&self) {
+        self.sweeps.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, at: Duration, modules: Vec<ModuleStats>) -> Stats {
+        let blocked = |reason: KeepReason| self.blocked[reason as usize].load(Relaxed);
+        Stats {
+            at,
+            loads: self.loads.load(Relaxed),
+            load_failures: self.load_failures.load(Relaxed),
+            unloads: self.unloads.load(Relaxed),
+            drop_panics: self.drop_panics.load(Relaxed),
+            bytes_loaded: self.bytes_loaded.load(Relaxed),
+            bytes_reclaimed: self.bytes_reclaimed.load(Relaxed),
+            sweeps: self.sweeps.load(Relaxed),
+            blocked: Blocked {
+                core: blocked(KeepReason::Core),
+                in_use: blocked(KeepReason::InUse),
+                pinned: blocked(KeepReason::Pinned),
+                dependents: blocked(KeepReason::Dependents),
+                within_grace: blocked(KeepReason::WithinGrace),
+                at_minimum: blocked(KeepReason::AtMinimum),
+            },
+            resident_modules: modules.iter().filter(|m| m.resident).count(),
+            resident_bytes: modules.iter().map(|m| m.bytes).sum(),
+            live_heap: memory::live_heap(),
+            rss: memory::rss(),
+            modules,
+        }
+    }
+}
+
+/// How often each check kept a module, over the runtime's life.
+///
+/// ```
+/// let blocked = lmms::Runtime::builder().build()?.stats().blocked;
+/// assert_eq!(blocked.get(lmms::KeepReason::InUse), 0);
+/// # Ok::<(), lmms::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Blocked {
+    /// Kept because the module is [`Class::Core`].
+    pub core: u64,
+    /// Kept because a guard was alive.
+    pub in_use: u64,
+    /// Kept because the module was pinned.
+    pub pinned: u64,
+    /// Kept because something depended on it.
+    pub dependents: u64,
+    /// Kept because it was used within the grace period.
+    pub within_grace: u64,
+    /// Kept because no more than the minimum were resident.
+    pub at_minimum: u64,
+}
+
+impl Blocked {
+    /// The count for one reason.
+    ///
+    /// ```
+    /// assert_eq!(lmms::Blocked::default().get(lmms::KeepReason::Core), 0);
+    /// ```
+    pub fn get(&self, reason: KeepReason) -> u64 {
+        match reason {
+            KeepReason::Core => self.core,
+            KeepReason::InUse => self.in_use,
+            KeepReason::Pinned => self.pinned,
+            KeepReason::Dependents => self.dependents,
+            KeepReason::WithinGrace => self.within_grace,
+            KeepReason::AtMinimum => self.at_minimum,
+        }
+    }
+}
+
+/// One module's figures.
+///
+/// ```
+/// let runtime = lmms::Runtime::builder().build()?;
+/// let m = runtime.register(lmms::ModuleDef::named("m"), || Ok(0u8))?;
+/// let stats = m.stats();
+/// assert_eq!((stats.name.as_str(), stats.resident, stats.loads), ("m", false, 0));
+/// # Ok::<(), lmms::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ModuleStats {
+    /// The module's name.
+    pub name: String,
+    /// Its class.
+    pub class: Class,
+    /// Whether its state is loaded.
+    pub resident: bool,
+    /// Heap bytes its state kept when loaded (0 when not resident).
+    pub bytes: u64,
+    /// Times its state was built.
+    pub loads: u64,
+    /// Times its state was dropped.
+    pub unloads: u64,
+    /// Runtime time of its last use, if it was ever loaded.
+    pub last_use: Option<Duration>,
+    /// Guards alive now.
+    pub guards: usize,
+    /// Pins alive now.
+    pub pins: usize,
+    /// Dependents alive now.
+    pub dependents: usize,
+}
+
+/// A snapshot of a runtime: see [`Runtime::stats`](crate::Runtime::stats). Its `Display`
+/// is an aligned table.
+///
+/// ```
+/// let stats = lmms::Runtime::builder().build()?.stats();
+/// assert!(stats.to_string().starts_with("lmms at "));
+/// # Ok::<(), lmms::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Stats {
+    /// The runtime's time when the snapshot was taken.
+    pub at: Duration,
+    /// States built.
+    pub loads: u64,
+    /// Loads that failed or panicked.
+    pub load_failures: u64,
+    /// States dropped.
+    pub unloads: u64,
+    /// Unloads whose state's `Drop` panicked (the state is gone all the same).
+    pub drop_panics: u64,
+    /// Heap bytes kept by all loads.
+    pub bytes_loaded: u64,
+    /// Heap bytes freed by all unloads.
+    pub bytes_reclaimed: u64,
+    /// Sweeps run.
+    pub sweeps: u64,
+    /// Unloads refused, by the check that refused them.
+    pub blocked: Blocked,
+    /// Modules resident now.
+    pub resident_modules: usize,
+    /// Heap bytes held by resident modules now.
+    pub resident_bytes: u64,
+    /// Live heap of the process, with [`CountingAlloc`](crate::memory::CountingAlloc).
+    pub live_heap: Option<u64>,
+    /// Resident set of the process, where the platform tells it.
+    pub rss: Option<u64>,
+    /// Every module's figures, in registration order.
+    pub modules: Vec<ModuleStats>,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "lmms at {:.3}s: {} loads ({} failed), {} unloads, {} sweeps; {} loaded, {} reclaimed",
+            self.at.as_secs_f64(),
+            self.loads,
+            self.load_failures,
+            self.unloads,
+            self.sweeps,
+            Bytes(self.bytes_loaded),
+            Bytes(self.bytes_reclaimed),
+        )?;
+        write!(f, "unloads blocked:")?;
+        for reason in KeepReason::ALL {
+            write!(f, " {} {},", reason, self.blocked.get(reason))?;
+        }
+        writeln!(
+            f,
+            " resident: {} modules, {}; live heap {}, rss {}",
+            self.resident_modules,
+            Bytes(self.resident_bytes),
+            Maybe(self.live_heap),
+            Maybe(self.rss),
+        )?;
+        let header = [
+            "module", "class", "resident", "bytes", "loads", "unloads", "last use", "guards",
+            "pins", "deps",
+        ];
+        let rows: Vec<[String; 10]> = self
+            .modules
+            .iter()
+            .map(|m| {
+                [
+                    m.name.clone(),
+                    m.class.to_string(),
+                    if m.resident { "yes" } else { "no" }.to_owned(),
+                    Bytes(m.bytes).to_string(),
+                    m.loads.to_string(),
+                    m.unloads.to_string(),
+                    m.last_use
+                        .map_or_else(|| "-".to_owned(), |t| format!("{:.3}s", t.as_secs_f64())),
+                    m.guards.to_string(),
+                    m.pins.to_string(),
+                    m.dependents.to_string(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.len());
+            }
+        }
+        let header = header.map(str::to_owned);
+        for row in std::iter::once(&header).chain(&rows) {
+            let line: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            writeln!(f, "{}", line.join("  ").trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+/// A byte count in the largest binary unit that keeps it at or above 1.
+pub(crate) struct Bytes(pub(crate) u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+        let mut value = self.0 as f64;
+        let mut unit = 0;
+        while value >= 1024.0 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        if unit == 0 {
+            write!(f, "{} B", self.0)
+        } else {
+            write!(f, "{value:.1} {}", UNITS[unit])
+        }
+    }
+}
+
+struct Maybe(Option<u64>);
+
+impl fmt::Display for Maybe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(bytes) => Bytes(bytes).fmt(f),
+            None => f.write_str("n/a"),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! # lmms: a memory lifecycle for application state
+//!
+//! A Rust binary's code costs nothing until it runs; its *state* — clients, parsed tables,
+//! compiled regexes, models — costs start-up time and memory from the moment it is built.
+//! lmms manages that state the way the LMMS system manages Python modules in serverless
+//! functions:
+//!
+//! - **load** (LIGS): a module's state is built on first use, never at start-up;
+//! - **unload** (LUGS): idle state is dropped after a five-point safety check, and built
+//!   again when it is needed;
+//! - **stats**: every decision is counted, and memory is measured, not estimated.
+//!
+//! ```
+//! use lmms::{Load, Module, ModuleDef};
+//!
+//! struct Forecasts { table: Vec<u64> }
+//!
+//! impl Load for Forecasts {
+//!     type Error = std::convert::Infallible;
+//!     fn load() -> Result<Self, Self::Error> {
+//!         Ok(Forecasts { table: (0..365).collect() })
+//!     }
+//! }
+//!
+//! static FORECASTS: Module<Forecasts> = Module::new(ModuleDef::new("forecasts"));
+//!
+//! fn forecast(day: usize) -> Result<u64, lmms::Error> {
+//!     Ok(FORECASTS.get()?.table[day])
+//! }
+//!
+//! assert_eq!(forecast(10)?, 10);
+//! lmms::sweep(); // at the end of each invocation: unload what has been idle for 30 s
+//! # Ok::<(), lmms::Error>(())
+//! ```
+//!
+//! The runtime lives in [`lmms-runtime`](lmms_runtime); this crate re-exports it and is the
+//! one to depend on.
+
+pub use lmms_runtime::*;
