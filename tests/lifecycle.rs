@@ -1,0 +1,441 @@
+//! The module lifecycle rules, each driven by the manual clock.
+
+use lmms::{
+    Class, Error, KeepReason, Load, ManualClock, Module, ModuleDef, Runtime, Unload,
+};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+fn runtime(min_resident: usize) -> (Runtime, ManualClock) {
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder()
+        .clock(clock.clone())
+        .min_resident(min_resident)
+        .build()
+        .unwrap();
+    (runtime, clock)
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn state_is_built_on_first_use_and_once() {
+    let (rt, _) = runtime(0);
+    let built = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = built.clone();
+    let m = rt
+        .register(ModuleDef::named("m"), move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, Infallible>(vec![1u32, 2, 3])
+        })
+        .unwrap();
+    assert_eq!(built.load(Ordering::SeqCst), 0, "nothing is built at registration");
+    assert!(!m.is_resident());
+    assert_eq!(m.get().unwrap().len(), 3);
+    assert_eq!(m.get().unwrap()[2], 3);
+    assert_eq!(built.load(Ordering::SeqCst), 1);
+    let stats = rt.stats();
+    assert_eq!((stats.loads, stats.unloads, stats.resident_modules), (1, 0, 1));
+    assert_eq!(stats.modules[0].loads, 1);
+}
+
+#[test]
+fn unload_is_refused_while_a_guard_lives_and_reload_follows() {
+    let (rt, _) = runtime(0);
+    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(7u64)).unwrap();
+    let guard = m.get().unwrap();
+    assert_eq!(m.unload(), Unload::Kept(KeepReason::InUse));
+    assert_eq!(*guard, 7, "the state is intact after a refused unload");
+    assert_eq!(m.stats().guards, 1);
+    drop(guard);
+    assert_eq!(m.stats().guards, 0);
+    assert!(matches!(m.unload(), Unload::Unloaded { .. }));
+    assert!(!m.is_resident());
+    assert_eq!(*m.get().unwrap(), 7);
+    let stats = rt.stats();
+    assert_eq!((stats.loads, stats.unloads), (2, 1));
+    assert_eq!(stats.blocked.in_use, 1);
+}
+
+#[test]
+fn grace_period_is_exact_with_the_manual_clock() {
+    let (rt, clock) = runtime(0);
+    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8)).unwrap();
+    drop(m.get().unwrap());
+    assert_eq!(rt.sweep().kept_because("m"), Some(KeepReason::WithinGrace));
+    clock.advance(Duration::from_millis(29_999));
+    assert_eq!(rt.sweep().kept_because("m"), Some(KeepReason::WithinGrace));
+    clock.advance(Duration::from_millis(1));
+    let report = rt.sweep();
+    assert_eq!(report.unloaded.len(), 1);
+    assert_eq!(report.unloaded[0].module, "m");
+    assert!(!m.is_resident());
+    assert_eq!(rt.stats().blocked.within_grace, 2);
+}
+
+#[test]
+fn each_use_restarts_the_grace_period() {
+    let (rt, clock) = runtime(0);
+    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8)).unwrap();
+    drop(m.get().unwrap());
+    clock.advance(secs(20));
+    drop(m.get().unwrap());
+    clock.advance(secs(20));
+    assert_eq!(rt.sweep().kept_because("m"), Some(KeepReason::WithinGrace));
+    clock.advance(secs(10));
+    assert_eq!(rt.sweep().unloaded.len(), 1);
+}
+
+#[test]
+fn a_module_grace_overrides_the_runtime_grace() {
+    let (rt, clock) = runtime(0);
+    let long = ModuleDef::named("long").grace(secs(300));
+    let m = rt.register(long, || Ok::<_, Infallible>(0u8)).unwrap();
+    drop(m.get().unwrap());
+    clock.advance(secs(299));
+    assert_eq!(rt.sweep().kept_because("long"), Some(KeepReason::WithinGrace));
+    clock.advance(secs(1));
+    assert_eq!(rt.sweep().unloaded.len(), 1);
+}
+
+#[test]
+fn the_resident_minimum_keeps_the_most_recently_used() {
+    let (rt, clock) = runtime(2);
+    let modules: Vec<_> = (0..4)
+        .map(|i| {
+            rt.register(ModuleDef::named(format!("m{i}")), || Ok::<_, Infallible>(0u8))
+                .unwrap()
+        })
+        .collect();
+    for m in &modules {
+        drop(m.get().unwrap());
+        clock.advance(secs(1));
+    }
+    clock.advance(secs(60));
+    let report = rt.sweep();
+    let unloaded: Vec<_> = report.unloaded.iter().map(|u| u.module.as_str()).collect();
+    assert_eq!(unloaded, ["m0", "m1"], "least recently used first, down to the minimum");
+    assert_eq!(report.kept_because("m2"), Some(KeepReason::AtMinimum));
+    assert_eq!(report.kept_because("m3"), Some(KeepReason::AtMinimum));
+    assert_eq!(rt.stats().resident_modules, 2);
+}
+
+#[test]
+fn core_modules_are_never_swept() {
+    let (rt, clock) = runtime(0);
+    let def = ModuleDef::named("log").class(Class::Core);
+    let m = rt.register(def, || Ok::<_, Infallible>(0u8)).unwrap();
+    drop(m.get().unwrap());
+    clock.advance(secs(3600));
+    assert_eq!(rt.sweep().kept_because("log"), Some(KeepReason::Core));
+    assert!(m.is_resident());
+    assert_eq!(rt.stats().blocked.core, 1);
+}
+
+#[test]
+fn feature_modules_unload_when_their_last_guard_drops() {
+    let (rt, _) = runtime(8);
+    let def = ModuleDef::named("automations").class(Class::Feature);
+    let m = rt.register(def, || Ok::<_, Infallible>(vec![0u8; 64])).unwrap();
+    let first = m.get().unwrap();
+    let second = m.get().unwrap();
+    drop(first);
+    assert!(m.is_resident(), "a guard is still alive");
+    drop(second);
+    assert!(!m.is_resident(), "grace and the resident minimum do not hold a feature module");
+    assert_eq!(m.get().unwrap().len(), 64);
+    assert_eq!(rt.stats().loads, 2);
+}
+
+#[test]
+fn pins_and_dependents_hold_feature_and_utility_modules() {
+    let (rt, clock) = runtime(0);
+    let feature = rt
+        .register(ModuleDef::named("f").class(Class::Feature), || Ok::<_, Infallible>(0u8))
+        .unwrap();
+    let utility = rt.register(ModuleDef::named("u"), || Ok::<_, Infallible>(0u8)).unwrap();
+    let pin = feature.pin();
+    drop(feature.get().unwrap());
+    assert!(feature.is_resident(), "pinned: not unloaded after use");
+    drop(utility.get().unwrap());
+    let dependent = utility.depend();
+    clock.advance(secs(60));
+    let report = rt.sweep();
+    assert_eq!(report.kept_because("f"), Some(KeepReason::Pinned));
+    assert_eq!(report.kept_because("u"), Some(KeepReason::Dependents));
+    drop((pin, dependent));
+    assert_eq!(rt.sweep().unloaded.len(), 2);
+    let blocked = rt.stats().blocked;
+    assert_eq!((blocked.pinned, blocked.dependents), (1, 1));
+}
+
+#[test]
+fn a_guard_alive_during_a_sweep_keeps_its_module() {
+    let (rt, clock) = runtime(0);
+    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8)).unwrap();
+    let guard = m.get().unwrap();
+    clock.advance(secs(60));
+    assert_eq!(rt.sweep().kept_because("m"), Some(KeepReason::InUse));
+    drop(guard);
+    // The drop is a use: the grace period starts again.
+    assert_eq!(rt.sweep().kept_because("m"), Some(KeepReason::WithinGrace));
+}
+
+#[derive(Debug)]
+struct Refused;
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the config file is missing")
+    }
+}
+impl std::error::Error for Refused {}
+
+#[test]
+fn a_failed_load_leaves_the_module_empty_and_the_next_get_retries() {
+    let (rt, _) = runtime(0);
+    let attempts = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let m = rt
+        .register(ModuleDef::named("flaky"), move || {
+            if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(Refused)
+            } else {
+                Ok(5u8)
+            }
+        })
+        .unwrap();
+    let err = m.get().unwrap_err();
+    assert_eq!(err.to_string(), "loading module `flaky` failed: the config file is missing");
+    let Error::Load { module, source } = err else { panic!("expected Error::Load") };
+    assert_eq!(module, "flaky");
+    assert!(source.downcast_ref::<Refused>().is_some(), "the loader's error stays typed");
+    assert!(!m.is_resident());
+    let stats = rt.stats();
+    assert_eq!((stats.loads, stats.load_failures, stats.modules[0].guards), (0, 1, 0));
+    assert_eq!(*m.get().unwrap(), 5);
+    assert_eq!(rt.stats().loads, 1);
+}
+
+#[test]
+fn a_panicking_load_is_an_error_and_the_next_get_retries() {
+    let (rt, _) = runtime(0);
+    let attempts = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let m = rt
+        .register(ModuleDef::named("boom"), move || {
+            if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("table corrupt");
+            }
+            Ok::<_, Infallible>(1u8)
+        })
+        .unwrap();
+    match m.get() {
+        Err(Error::LoadPanicked { module, message }) => {
+            assert_eq!((module.as_str(), message.as_str()), ("boom", "table corrupt"));
+        }
+        other => panic!("expected LoadPanicked, got {:?}", other.map(|g| *g)),
+    }
+    assert!(!m.is_resident());
+    assert_eq!(*m.get().unwrap(), 1);
+    let stats = rt.stats();
+    assert_eq!((stats.loads, stats.load_failures), (1, 1));
+}
+
+#[test]
+fn a_state_whose_drop_panics_is_still_unloaded_and_counted() {
+    static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    struct Grumpy;
+    impl Drop for Grumpy {
+        fn drop(&mut self) {
+            if !PANICKED.swap(true, Ordering::SeqCst) {
+                panic!("drop failed");
+            }
+        }
+    }
+    let (rt, _) = runtime(0);
+    let m = rt.register(ModuleDef::named("grumpy"), || Ok::<_, Infallible>(Grumpy)).unwrap();
+    drop(m.get().unwrap());
+    assert!(matches!(m.unload(), Unload::Unloaded { .. }));
+    assert!(!m.is_resident());
+    let stats = rt.stats();
+    assert_eq!((stats.unloads, stats.drop_panics), (1, 1));
+    drop(m.get().unwrap());
+}
+
+#[derive(Debug)]
+struct SelfLoader;
+static SELF_LOADER: Module<SelfLoader> = Module::new(ModuleDef::new("self-loader"));
+impl Load for SelfLoader {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        SELF_LOADER.get().map(|_| SelfLoader)
+    }
+}
+
+struct Base(u32);
+static BASE: Module<Base> = Module::new(ModuleDef::new("base"));
+impl Load for Base {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(Base(40))
+    }
+}
+struct Derived(u32);
+static DERIVED: Module<Derived> = Module::new(ModuleDef::new("derived"));
+impl Load for Derived {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        Ok(Derived(BASE.get()?.0 + 2))
+    }
+}
+
+#[derive(Debug)]
+struct CycleA;
+struct CycleB;
+static CYCLE_A: Module<CycleA> = Module::new(ModuleDef::new("cycle-a"));
+static CYCLE_B: Module<CycleB> = Module::new(ModuleDef::new("cycle-b"));
+impl Load for CycleA {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        CYCLE_B.get().map(|_| CycleA)
+    }
+}
+impl Load for CycleB {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        CYCLE_A.get().map(|_| CycleB)
+    }
+}
+
+#[test]
+fn a_loader_reaching_its_own_module_gets_an_error_not_a_deadlock() {
+    let err = SELF_LOADER.get().unwrap_err();
+    let Error::Load { module, source } = err else { panic!("expected Error::Load") };
+    assert_eq!(module, "self-loader");
+    assert!(matches!(
+        source.downcast_ref::<Error>(),
+        Some(Error::ReentrantLoad { module }) if module == "self-loader"
+    ));
+    assert!(!SELF_LOADER.is_resident());
+}
+
+#[test]
+fn a_loader_may_load_another_module() {
+    assert_eq!(DERIVED.get().unwrap().0, 42);
+    assert!(BASE.is_resident());
+}
+
+#[test]
+fn a_cycle_of_two_modules_is_an_error() {
+    let err = CYCLE_A.get().unwrap_err();
+    assert!(err.to_string().starts_with("loading module `cycle-a` failed: loading module `cycle-b` failed: module `cycle-a` was asked for while it was being loaded"), "{err}");
+    assert!(!CYCLE_A.is_resident() && !CYCLE_B.is_resident());
+}
+
+#[test]
+fn module_names_are_unique_within_a_runtime() {
+    let (rt, _) = runtime(0);
+    rt.register(ModuleDef::named("twin"), || Ok::<_, Infallible>(0u8)).unwrap();
+    let err = rt.register(ModuleDef::named("twin"), || Ok::<_, Infallible>(1u8)).err().unwrap();
+    assert!(matches!(err, Error::DuplicateModule { ref name } if name == "twin"));
+    assert_eq!(rt.stats().modules.len(), 1);
+}
+
+struct Counter(u32);
+static STATIC_ONE: Module<Counter> = Module::new(ModuleDef::new("static-one"));
+impl Load for Counter {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(Counter(1))
+    }
+}
+
+#[test]
+fn a_static_module_joins_one_runtime_only() {
+    let (rt, clock) = runtime(0);
+    rt.add(&STATIC_ONE).unwrap();
+    assert!(matches!(rt.add(&STATIC_ONE), Err(Error::DuplicateModule { .. })));
+    let (other, _) = runtime(0);
+    assert!(other.add(&STATIC_ONE).is_err());
+    assert_eq!(STATIC_ONE.get().unwrap().0, 1);
+    assert_eq!(rt.stats().loads, 1);
+    clock.advance(secs(30));
+    assert_eq!(rt.sweep().unloaded[0].module, "static-one");
+}
+
+#[test]
+fn configuration_errors_name_the_setting() {
+    let budget = Runtime::builder().memory_budget(0).build().unwrap_err();
+    assert!(matches!(budget, Error::InvalidConfig { field: "memory_budget", .. }));
+    for (setting, value) in [
+        ("grace", "-5s"),
+        ("grace", "5 parsecs"),
+        ("grace", "s"),
+        ("min_resident", "-1"),
+        ("memory_budget", "lots"),
+        ("memory_budget", "99999999999999999999GiB"),
+    ] {
+        match Runtime::builder().set(setting, value) {
+            Err(Error::InvalidConfig { field, reason }) => {
+                assert_eq!(field, setting);
+                assert!(reason.contains(value), "{reason}");
+            }
+            other => panic!("{setting} = {value}: expected an error, got {other:?}"),
+        }
+    }
+    let unknown = Runtime::builder().set("grase", "30s").unwrap_err();
+    assert!(unknown.to_string().contains("`grase` is not a setting"));
+    let rt = Runtime::builder().set("trim_threshold", "off").unwrap().build().unwrap();
+    assert_eq!(rt.config().trim_threshold(), None);
+}
+
+#[test]
+fn guards_are_send_and_live_across_await() {
+    fn assert_send<T: Send>(_: &T) {}
+    let (rt, _) = runtime(0);
+    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(vec![1u8])).unwrap();
+    let task = async {
+        let guard = m.get().unwrap();
+        std::future::ready(()).await;
+        guard.len()
+    };
+    assert_send(&task);
+    let mut task = std::pin::pin!(task);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert_eq!(task.as_mut().poll(&mut cx), std::task::Poll::Ready(1));
+    let guard = m.get().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(move || assert_eq!(guard[0], 1));
+    });
+    assert_eq!(m.stats().guards, 0, "a guard dropped on another thread is counted off");
+}
+
+#[test]
+fn stats_print_as_a_table() {
+    let (rt, _) = runtime(0);
+    let m = rt.register(ModuleDef::named("weather"), || Ok::<_, Infallible>(0u8)).unwrap();
+    drop(m.get().unwrap());
+    let table = rt.stats().to_string();
+    assert!(table.starts_with("lmms at 0.000s: 1 loads (0 failed), 0 unloads"), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("module ") && l.contains("last use")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("weather  utility  yes")), "{table}");
+}
+
+#[test]
+fn the_reaper_sweeps_until_dropped() {
+    let rt = Runtime::builder().grace(Duration::ZERO).min_resident(0).build().unwrap();
+    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8)).unwrap();
+    drop(m.get().unwrap());
+    let reaper = rt.start_reaper(Duration::from_millis(1)).unwrap();
+    while m.is_resident() {
+        std::thread::yield_now();
+    }
+    drop(reaper);
+    let sweeps = rt.stats().sweeps;
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(rt.stats().sweeps, sweeps, "no sweep after the reaper is dropped");
+}
