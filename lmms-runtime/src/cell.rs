@@ -30,15 +30,23 @@
 //!
 //! # The protocol
 //!
-//! A getter increments its stripe, then reads the state pointer (both `SeqCst`). An unload
-//! swaps the pointer to null, then sums the stripes (both `SeqCst`). In the single total
-//! order of `SeqCst` operations, either the getter's increment comes before the unloader's
-//! sum (the unloader sees a holder, puts the pointer back and answers "in use"), or the
-//! getter's read comes after the swap (it sees null, takes its increment back and goes to
-//! the slow path, which waits on the load lock the unloader holds). A dropped guard
-//! decrements with `Release`, which the unloader's `SeqCst` sum acquires, so every read of
-//! the state through the guard happens before the state is dropped. The loom models in
-//! `tests/loom.rs` check this protocol.
+//! Every decision is made by read-modify-write operations on one stripe, so the stripe's
+//! modification order alone decides every race; no `SeqCst` is needed (and loom, which
+//! models `SeqCst` accesses only as acquire-release, can check all of it).
+//!
+//! - A getter increments its stripe (`Acquire`). If the stripe is not marked *closing*, it
+//!   reads the state pointer (`Acquire`) and holds a guard; otherwise it takes its
+//!   increment back and goes to the slow path, which waits on the load lock.
+//! - An unload, under the load lock, marks every stripe closing (`fetch_or`, `AcqRel`) and
+//!   reads the count each held at that moment. If any count is above zero, a getter
+//!   incremented before the mark: the unload clears the marks and answers "in use".
+//!   Otherwise every later getter sees the mark and backs off; the unload takes the
+//!   pointer out, then clears the marks (`Release`), so a getter that increments after
+//!   that sees the null pointer and loads afresh.
+//! - A dropped guard decrements its stripe (`Release`), which the unload's `fetch_or`
+//!   acquires: every read through the guard happens before the state is dropped.
+//!
+//! The loom models in `tests/loom.rs` check this protocol.
 
 use crate::sync::{local, AtomicPtr, AtomicUsize, Mutex};
 use crossbeam_utils::CachePadded;
@@ -46,14 +54,18 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 /// How many guard-count stripes each cell has: enough that the threads of a small machine
 /// rarely share one, few enough that an unload sums them in a few nanoseconds.
 pub(crate) const STRIPES: usize = if cfg!(loom) { 2 } else { 8 };
 
+/// The mark an unload puts on every stripe while it decides; the rest of the word counts
+/// guards.
+const CLOSING: usize = 1 << (usize::BITS - 1);
+
 /// A lazily loaded value that can be dropped again while no guard is alive.
-pub(crate) struct StateCell<T> {
+pub struct StateCell<T> {
     state: AtomicPtr<T>,
     holders: [CachePadded<AtomicUsize>; STRIPES],
     /// Serialises loads and unloads; the fast path never touches it.
@@ -64,7 +76,7 @@ pub(crate) struct StateCell<T> {
 }
 
 /// Why [`StateCell::load`] produced no guard.
-pub(crate) enum LoadFailure<E> {
+pub enum LoadFailure<E> {
     /// The loader returned an error.
     Failed(E),
     /// The loader panicked; the payload is the panic's.
@@ -74,7 +86,7 @@ pub(crate) enum LoadFailure<E> {
 }
 
 /// What [`StateCell::take`] found.
-pub(crate) enum Take<T> {
+pub enum Take<T> {
     /// The cell was empty.
     Empty,
     /// A guard was alive: the state stays.
@@ -96,7 +108,7 @@ impl<T> StateCell<T> {
     }
 
     #[cfg(loom)]
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         StateCell {
             state: AtomicPtr::new(ptr::null_mut()),
             holders: std::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
@@ -108,30 +120,29 @@ impl<T> StateCell<T> {
 
     /// A guard on the state if it is loaded; never blocks, never loads.
     #[inline]
-    pub(crate) fn try_get(&self) -> Option<CellGuard<'_, T>> {
+    pub fn try_get(&self) -> Option<CellGuard<'_, T>> {
         let stripe = stripe();
         let holders = &self.holders[stripe];
-        holders.fetch_add(1, SeqCst);
-        match NonNull::new(self.state.load(SeqCst)) {
-            Some(state) => Some(CellGuard {
-                cell: self,
-                state,
-                stripe,
-            }),
-            None => {
-                holders.fetch_sub(1, Release);
-                None
+        if holders.fetch_add(1, Acquire) & CLOSING == 0 {
+            if let Some(state) = NonNull::new(self.state.load(Acquire)) {
+                return Some(CellGuard {
+                    cell: self,
+                    state,
+                    stripe,
+                });
             }
         }
+        holders.fetch_sub(1, Release);
+        None
     }
 
     /// A guard on the state, running `load` first if the cell is empty. Concurrent callers
     /// wait for one loader; a failed or panicking loader leaves the cell empty.
-    pub(crate) fn load<E>(
+    pub fn load<E>(
         &self,
         load: impl FnOnce() -> Result<T, E>,
     ) -> Result<CellGuard<'_, T>, LoadFailure<E>> {
-        let me = thread_token();
+        let me = thread_number();
         if self.loader.load(Relaxed) == me {
             return Err(LoadFailure::Reentrant);
         }
@@ -147,8 +158,8 @@ impl<T> StateCell<T> {
                 let state = NonNull::from(Box::leak(Box::new(state)));
                 let stripe = stripe();
                 // Counted before it is published, so no unload can slip in between.
-                self.holders[stripe].fetch_add(1, SeqCst);
-                self.state.store(state.as_ptr(), SeqCst);
+                self.holders[stripe].fetch_add(1, Acquire);
+                self.state.store(state.as_ptr(), Release);
                 Ok(CellGuard {
                     cell: self,
                     state,
@@ -162,39 +173,48 @@ impl<T> StateCell<T> {
 
     /// Takes the state out if no guard is alive. The caller drops what it gets, outside
     /// every lock, so a slow or panicking `Drop` blocks no getter.
-    pub(crate) fn take(&self) -> Take<T> {
+    pub fn take(&self) -> Take<T> {
         let _lock = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let state = self.state.swap(ptr::null_mut(), SeqCst);
-        if state.is_null() {
+        // Loads and unloads both hold the lock, so the pointer cannot change under us.
+        if self.state.load(Acquire).is_null() {
             return Take::Empty;
         }
-        if self.holders() != 0 {
-            self.state.store(state, SeqCst);
+        let in_use = self.holders.iter().fold(false, |in_use, stripe| {
+            stripe.fetch_or(CLOSING, AcqRel) & !CLOSING != 0 || in_use
+        });
+        let state = if in_use {
+            ptr::null_mut()
+        } else {
+            self.state.swap(ptr::null_mut(), Acquire)
+        };
+        for stripe in &self.holders {
+            stripe.fetch_and(!CLOSING, Release);
+        }
+        if in_use {
             return Take::InUse;
         }
-        // SAFETY: `state` came from `Box::leak` in `load` and was swapped out of the
-        // cell, so no later getter can see it; the sum of the stripes, taken after the
-        // swap in the `SeqCst` order, is zero, so no earlier getter still holds it (see
-        // the protocol in the module docs).
+        // SAFETY: `state` came from `Box::leak` in `load` and is out of the cell, so no
+        // later getter can see it; every stripe read zero holders when it was marked
+        // closing, so no earlier getter still holds it (see the protocol above).
         Take::Taken(unsafe { Box::from_raw(state) })
     }
 
     /// How many guards are alive now (a snapshot).
-    pub(crate) fn holders(&self) -> usize {
-        self.holders
-            .iter()
-            .fold(0usize, |sum, stripe| sum.wrapping_add(stripe.load(SeqCst)))
+    pub fn holders(&self) -> usize {
+        self.holders.iter().fold(0usize, |sum, stripe| {
+            sum.wrapping_add(stripe.load(Acquire) & !CLOSING)
+        })
     }
 
     /// Whether the state is loaded now (a snapshot).
-    pub(crate) fn is_loaded(&self) -> bool {
-        !self.state.load(SeqCst).is_null()
+    pub fn is_loaded(&self) -> bool {
+        !self.state.load(Acquire).is_null()
     }
 }
 
 impl<T> Drop for StateCell<T> {
     fn drop(&mut self) {
-        let state = *self.state.get_mut();
+        let state = self.state.load(Acquire);
         if !state.is_null() {
             // SAFETY: `&mut self` proves no guard borrows the cell, and `state` came from
             // `Box::leak` in `load`.
@@ -204,7 +224,7 @@ impl<T> Drop for StateCell<T> {
 }
 
 /// Proof that one holder is counted on a cell's state; dereferences to the state.
-pub(crate) struct CellGuard<'a, T> {
+pub struct CellGuard<'a, T> {
     cell: &'a StateCell<T>,
     state: NonNull<T>,
     stripe: usize,
@@ -218,8 +238,9 @@ unsafe impl<T: Sync> Send for CellGuard<'_, T> {}
 unsafe impl<T: Sync> Sync for CellGuard<'_, T> {}
 
 impl<T> CellGuard<'_, T> {
+    /// The state.
     #[inline]
-    pub(crate) fn get(&self) -> &T {
+    pub fn get(&self) -> &T {
         // SAFETY: the guard's count on `stripe` keeps `take` from freeing the state until
         // the guard is dropped (see the protocol in the module docs).
         unsafe { self.state.as_ref() }
@@ -234,41 +255,40 @@ impl<T> Drop for CellGuard<'_, T> {
 }
 
 local! {
-    static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
-}
-local! {
-    static TOKEN: u8 = const { 0 };
+    /// This thread's number, from 1 in the order threads first touch a cell; 0 until then.
+    static THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// This thread's stripe: threads are numbered in the order they first get a guard, so the
-/// first `STRIPES` threads never share one.
+/// This thread's number: unique among live threads, and the key to its stripe.
 #[inline]
-fn stripe() -> usize {
-    STRIPE.with(|stripe| match stripe.get() {
-        usize::MAX => {
-            let assigned = next_thread_number() % STRIPES;
-            stripe.set(assigned);
+fn thread_number() -> usize {
+    THREAD.with(|number| match number.get() {
+        0 => {
+            let assigned = next_thread_number();
+            number.set(assigned);
             assigned
         }
         assigned => assigned,
     })
 }
 
+/// This thread's stripe: consecutive numbers take consecutive stripes, so the first
+/// `STRIPES` threads never share one.
+#[inline]
+fn stripe() -> usize {
+    thread_number() % STRIPES
+}
+
 #[cfg(not(loom))]
 fn next_thread_number() -> usize {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
     NEXT.fetch_add(1, Relaxed)
 }
 
 #[cfg(loom)]
 fn next_thread_number() -> usize {
     loom::lazy_static! {
-        static ref NEXT: AtomicUsize = AtomicUsize::new(0);
+        static ref NEXT: AtomicUsize = AtomicUsize::new(1);
     }
     NEXT.fetch_add(1, Relaxed)
-}
-
-/// A number unique to this thread while it lives: the address of a thread-local.
-fn thread_token() -> usize {
-    TOKEN.with(|token| token as *const u8 as usize)
 }

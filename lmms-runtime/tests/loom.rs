@@ -1,0 +1,153 @@
+//! Loom models of the module cell: every interleaving of the races below, within a
+//! preemption bound of 3 (set in `.ci/run` through `LOOM_MAX_PREEMPTIONS`; loom's own
+//! default is unbounded, which takes hours for the three-thread models).
+//!
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p lmms-runtime --test loom --release`.
+#![cfg(loom)]
+
+use lmms_runtime::__loom::{LoadFailure, StateCell, Take};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+
+/// A state that records its own drop outside its memory, so a use after the drop is seen
+/// even though the memory is gone.
+struct Canary {
+    dropped: Arc<AtomicBool>,
+}
+
+impl Canary {
+    fn new(dropped: &Arc<AtomicBool>) -> Self {
+        Canary {
+            dropped: dropped.clone(),
+        }
+    }
+
+    fn check(&self) {
+        assert!(!self.dropped.load(SeqCst), "state used after it was dropped");
+    }
+}
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        self.dropped.store(true, SeqCst);
+    }
+}
+
+fn load_or_panic<T>(cell: &StateCell<T>, load: impl FnOnce() -> T) {
+    match cell.load(|| Ok::<_, ()>(load())) {
+        Ok(guard) => drop(guard),
+        Err(LoadFailure::Failed(())) | Err(LoadFailure::Panicked(_)) | Err(LoadFailure::Reentrant) => {
+            panic!("load failed")
+        }
+    }
+}
+
+#[test]
+fn two_getters_racing_the_first_load_run_the_loader_once() {
+    loom::model(|| {
+        let cell = Arc::new(StateCell::<usize>::new());
+        let loads = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (cell, loads) = (cell.clone(), loads.clone());
+                thread::spawn(move || {
+                    let guard = match cell.try_get() {
+                        Some(guard) => guard,
+                        None => match cell.load(|| {
+                            loads.fetch_add(1, SeqCst);
+                            Ok::<_, ()>(7)
+                        }) {
+                            Ok(guard) => guard,
+                            Err(_) => panic!("load failed"),
+                        },
+                    };
+                    assert_eq!(*guard.get(), 7);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(loads.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn a_guard_alive_during_an_unload_keeps_the_state() {
+    loom::model(|| {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let cell = Arc::new(StateCell::new());
+        load_or_panic(&cell, || Canary::new(&dropped));
+        let guard = cell.try_get().expect("loaded");
+        let unloader = {
+            let cell = cell.clone();
+            thread::spawn(move || matches!(cell.take(), Take::InUse))
+        };
+        guard.get().check();
+        let refused = unloader.join().unwrap();
+        assert!(refused, "an unload with a guard alive answers in use");
+        guard.get().check();
+        drop(guard);
+        assert!(matches!(cell.take(), Take::Taken(_)));
+        assert!(dropped.load(SeqCst));
+    });
+}
+
+#[test]
+fn getters_and_an_unloader_never_meet_a_dropped_state() {
+    loom::model(|| {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let cell = Arc::new(StateCell::new());
+        load_or_panic(&cell, || Canary::new(&dropped));
+        let getter = {
+            let cell = cell.clone();
+            thread::spawn(move || {
+                if let Some(guard) = cell.try_get() {
+                    guard.get().check();
+                }
+            })
+        };
+        let taken = match cell.take() {
+            Take::Taken(state) => {
+                drop(state);
+                true
+            }
+            Take::InUse => false,
+            Take::Empty => panic!("the state was loaded"),
+        };
+        getter.join().unwrap();
+        assert_eq!(dropped.load(SeqCst), taken);
+        assert_eq!(cell.holders(), 0, "no guard leaked");
+    });
+}
+
+#[test]
+fn an_unload_then_a_reload_builds_a_fresh_state() {
+    loom::model(|| {
+        let cell = Arc::new(StateCell::<usize>::new());
+        load_or_panic(&cell, || 1);
+        let reloader = {
+            let cell = cell.clone();
+            thread::spawn(move || {
+                let guard = match cell.try_get() {
+                    Some(guard) => guard,
+                    None => match cell.load(|| Ok::<_, ()>(2)) {
+                        Ok(guard) => guard,
+                        Err(_) => panic!("load failed"),
+                    },
+                };
+                let seen = *guard.get();
+                assert!(seen == 1 || seen == 2);
+            })
+        };
+        let outcome = cell.take();
+        reloader.join().unwrap();
+        match outcome {
+            Take::Taken(old) => assert_eq!(*old, 1),
+            Take::InUse => assert!(cell.is_loaded()),
+            Take::Empty => panic!("the state was loaded"),
+        }
+        assert_eq!(cell.holders(), 0);
+    });
+}
