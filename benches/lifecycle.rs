@@ -1,1 +1,142 @@
-fn main() {}
+//! The cost of reaching a module's state, against the primitives it competes with.
+//!
+//! `cargo bench --bench lifecycle`; the figures and their targets are in `BENCHMARKS.md`.
+
+use arc_swap::ArcSwapOption;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use lmms::{Load, Module, ModuleDef, Runtime};
+use once_cell::sync::Lazy;
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::sync::{Arc, Barrier, RwLock};
+use std::time::{Duration, Instant};
+
+struct State {
+    value: u64,
+}
+
+impl Load for State {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(State { value: 7 })
+    }
+}
+
+static MODULE: Module<State> = Module::new(ModuleDef::new("bench-state"));
+static LAZY: Lazy<State> = Lazy::new(|| State { value: 7 });
+static SWAP: Lazy<ArcSwapOption<State>> =
+    Lazy::new(|| ArcSwapOption::from_pointee(State { value: 7 }));
+static RWLOCK: RwLock<Option<State>> = RwLock::new(Some(State { value: 7 }));
+
+/// Guard get + deref + drop on a resident module, beside the anchors the issue names
+/// (`Lazy` deref, `ArcSwapOption::load`) and the designs the cell was chosen against.
+fn resident_get(c: &mut Criterion) {
+    drop(MODULE.get().unwrap());
+    let _ = (&*LAZY, &*SWAP);
+    let mut group = c.benchmark_group("resident get");
+    group.bench_function("lmms Module::get", |b| {
+        b.iter(|| black_box(MODULE.get().unwrap().value))
+    });
+    group.bench_function("once_cell Lazy deref", |b| {
+        b.iter(|| black_box(black_box(&*LAZY).value))
+    });
+    group.bench_function("arc_swap ArcSwapOption::load", |b| {
+        b.iter(|| black_box(SWAP.load().as_ref().map(|s| s.value)))
+    });
+    group.bench_function("arc_swap load_full (Arc clone)", |b| {
+        b.iter(|| black_box(SWAP.load_full().map(|s| s.value)))
+    });
+    group.bench_function("std RwLock<Option<T>> read", |b| {
+        b.iter(|| black_box(RWLOCK.read().unwrap().as_ref().map(|s| s.value)))
+    });
+    group.finish();
+}
+
+/// Per-call time of the same gets with two threads calling at once: does the guard count
+/// write a line the other thread reads?
+fn resident_get_two_threads(c: &mut Criterion) {
+    drop(MODULE.get().unwrap());
+    let mut group = c.benchmark_group("resident get, 2 threads");
+    group.bench_function("lmms Module::get", |b| {
+        b.iter_custom(|iters| two_threads(iters, || black_box(MODULE.get().unwrap().value)))
+    });
+    group.bench_function("arc_swap ArcSwapOption::load", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || black_box(SWAP.load().as_ref().map(|s| s.value)))
+        })
+    });
+    group.finish();
+}
+
+/// Runs `call` `iters` times on each of two threads started together; the time per call
+/// is the slower thread's.
+fn two_threads<R>(iters: u64, call: impl Fn() -> R + Sync) -> Duration {
+    let start = Barrier::new(2);
+    std::thread::scope(|s| {
+        let run = || {
+            start.wait();
+            let t = Instant::now();
+            for _ in 0..iters {
+                call();
+            }
+            t.elapsed()
+        };
+        let other = s.spawn(run);
+        let mine = run();
+        mine.max(other.join().unwrap())
+    })
+}
+
+/// A sweep over 1,000 resident modules that all stay (within their grace period).
+fn sweep_resident(c: &mut Criterion) {
+    let runtime = Runtime::builder().build().unwrap();
+    let handles: Vec<_> = (0..1000)
+        .map(|i| {
+            runtime
+                .register(ModuleDef::named(format!("m{i}")), || {
+                    Ok::<_, Infallible>(0u64)
+                })
+                .unwrap()
+        })
+        .collect();
+    for handle in &handles {
+        drop(handle.get().unwrap());
+    }
+    c.bench_function("sweep, 1000 resident modules kept", |b| {
+        b.iter(|| {
+            let report = runtime.sweep();
+            assert_eq!(report.kept.len(), 1000);
+            report
+        })
+    });
+}
+
+/// Load + unload of a small module: the price of one LUGS cycle.
+fn load_unload(c: &mut Criterion) {
+    let runtime = Runtime::builder().build().unwrap();
+    let m = runtime
+        .register(ModuleDef::named("cycle"), || {
+            Ok::<_, Infallible>(vec![0u8; 1024])
+        })
+        .unwrap();
+    c.bench_function("load + unload, 1 KiB state", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                drop(m.get().unwrap());
+                m.unload()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let _ = Arc::new(());
+}
+
+criterion_group!(
+    benches,
+    resident_get,
+    resident_get_two_threads,
+    sweep_resident,
+    load_unload
+);
+criterion_main!(benches);

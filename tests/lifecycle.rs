@@ -1,8 +1,6 @@
 //! The module lifecycle rules, each driven by the manual clock.
 
-use lmms::{
-    Class, Error, KeepReason, Load, ManualClock, Module, ModuleDef, Runtime, Unload,
-};
+use lmms::{Class, Error, KeepReason, Load, ManualClock, Module, ModuleDef, Runtime, Unload};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,20 +31,29 @@ fn state_is_built_on_first_use_and_once() {
             Ok::<_, Infallible>(vec![1u32, 2, 3])
         })
         .unwrap();
-    assert_eq!(built.load(Ordering::SeqCst), 0, "nothing is built at registration");
+    assert_eq!(
+        built.load(Ordering::SeqCst),
+        0,
+        "nothing is built at registration"
+    );
     assert!(!m.is_resident());
     assert_eq!(m.get().unwrap().len(), 3);
     assert_eq!(m.get().unwrap()[2], 3);
     assert_eq!(built.load(Ordering::SeqCst), 1);
     let stats = rt.stats();
-    assert_eq!((stats.loads, stats.unloads, stats.resident_modules), (1, 0, 1));
+    assert_eq!(
+        (stats.loads, stats.unloads, stats.resident_modules),
+        (1, 0, 1)
+    );
     assert_eq!(stats.modules[0].loads, 1);
 }
 
 #[test]
 fn unload_is_refused_while_a_guard_lives_and_reload_follows() {
     let (rt, _) = runtime(0);
-    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(7u64)).unwrap();
+    let m = rt
+        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(7u64))
+        .unwrap();
     let guard = m.get().unwrap();
     assert_eq!(m.unload(), Unload::Kept(KeepReason::InUse));
     assert_eq!(*guard, 7, "the state is intact after a refused unload");
@@ -64,7 +71,9 @@ fn unload_is_refused_while_a_guard_lives_and_reload_follows() {
 #[test]
 fn grace_period_is_exact_with_the_manual_clock() {
     let (rt, clock) = runtime(0);
-    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8)).unwrap();
+    let m = rt
+        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8))
+        .unwrap();
     drop(m.get().unwrap());
     assert_eq!(rt.sweep().kept_because("m"), Some(KeepReason::WithinGrace));
     clock.advance(Duration::from_millis(29_999));
@@ -80,7 +89,9 @@ fn grace_period_is_exact_with_the_manual_clock() {
 #[test]
 fn each_use_restarts_the_grace_period() {
     let (rt, clock) = runtime(0);
-    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8)).unwrap();
+    let m = rt
+        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8))
+        .unwrap();
     drop(m.get().unwrap());
     clock.advance(secs(20));
     drop(m.get().unwrap());
@@ -97,7 +108,10 @@ fn a_module_grace_overrides_the_runtime_grace() {
     let m = rt.register(long, || Ok::<_, Infallible>(0u8)).unwrap();
     drop(m.get().unwrap());
     clock.advance(secs(299));
-    assert_eq!(rt.sweep().kept_because("long"), Some(KeepReason::WithinGrace));
+    assert_eq!(
+        rt.sweep().kept_because("long"),
+        Some(KeepReason::WithinGrace)
+    );
     clock.advance(secs(1));
     assert_eq!(rt.sweep().unloaded.len(), 1);
 }
@@ -107,8 +121,10 @@ fn the_resident_minimum_keeps_the_most_recently_used() {
     let (rt, clock) = runtime(2);
     let modules: Vec<_> = (0..4)
         .map(|i| {
-            rt.register(ModuleDef::named(format!("m{i}")), || Ok::<_, Infallible>(0u8))
-                .unwrap()
+            rt.register(ModuleDef::named(format!("m{i}")), || {
+                Ok::<_, Infallible>(0u8)
+            })
+            .unwrap()
         })
         .collect();
     for m in &modules {
@@ -118,7 +134,11 @@ fn the_resident_minimum_keeps_the_most_recently_used() {
     clock.advance(secs(60));
     let report = rt.sweep();
     let unloaded: Vec<_> = report.unloaded.iter().map(|u| u.module.as_str()).collect();
-    assert_eq!(unloaded, ["m0", "m1"], "least recently used first, down to the minimum");
+    assert_eq!(
+        unloaded,
+        ["m0", "m1"],
+        "least recently used first, down to the minimum"
+    );
     assert_eq!(report.kept_because("m2"), Some(KeepReason::AtMinimum));
     assert_eq!(report.kept_because("m3"), Some(KeepReason::AtMinimum));
     assert_eq!(rt.stats().resident_modules, 2);
@@ -140,13 +160,18 @@ fn core_modules_are_never_swept() {
 fn feature_modules_unload_when_their_last_guard_drops() {
     let (rt, _) = runtime(8);
     let def = ModuleDef::named("automations").class(Class::Feature);
-    let m = rt.register(def, || Ok::<_, Infallible>(vec![0u8; 64])).unwrap();
+    let m = rt
+        .register(def, || Ok::<_, Infallible>(vec![0u8; 64]))
+        .unwrap();
     let first = m.get().unwrap();
     let second = m.get().unwrap();
     drop(first);
     assert!(m.is_resident(), "a guard is still alive");
     drop(second);
-    assert!(!m.is_resident(), "grace and the resident minimum do not hold a feature module");
+    assert!(
+        !m.is_resident(),
+        "grace and the resident minimum do not hold a feature module"
+    );
     assert_eq!(m.get().unwrap().len(), 64);
     assert_eq!(rt.stats().loads, 2);
 }
@@ -155,9 +180,13 @@ fn feature_modules_unload_when_their_last_guard_drops() {
 fn pins_and_dependents_hold_feature_and_utility_modules() {
     let (rt, clock) = runtime(0);
     let feature = rt
-        .register(ModuleDef::named("f").class(Class::Feature), || Ok::<_, Infallible>(0u8))
+        .register(ModuleDef::named("f").class(Class::Feature), || {
+            Ok::<_, Infallible>(0u8)
+        })
         .unwrap();
-    let utility = rt.register(ModuleDef::named("u"), || Ok::<_, Infallible>(0u8)).unwrap();
+    let utility = rt
+        .register(ModuleDef::named("u"), || Ok::<_, Infallible>(0u8))
+        .unwrap();
     let pin = feature.pin();
     drop(feature.get().unwrap());
     assert!(feature.is_resident(), "pinned: not unloaded after use");
@@ -176,7 +205,9 @@ fn pins_and_dependents_hold_feature_and_utility_modules() {
 #[test]
 fn a_guard_alive_during_a_sweep_keeps_its_module() {
     let (rt, clock) = runtime(0);
-    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8)).unwrap();
+    let m = rt
+        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8))
+        .unwrap();
     let guard = m.get().unwrap();
     clock.advance(secs(60));
     assert_eq!(rt.sweep().kept_because("m"), Some(KeepReason::InUse));
@@ -209,13 +240,24 @@ fn a_failed_load_leaves_the_module_empty_and_the_next_get_retries() {
         })
         .unwrap();
     let err = m.get().unwrap_err();
-    assert_eq!(err.to_string(), "loading module `flaky` failed: the config file is missing");
-    let Error::Load { module, source } = err else { panic!("expected Error::Load") };
+    assert_eq!(
+        err.to_string(),
+        "loading module `flaky` failed: the config file is missing"
+    );
+    let Error::Load { module, source } = err else {
+        panic!("expected Error::Load")
+    };
     assert_eq!(module, "flaky");
-    assert!(source.downcast_ref::<Refused>().is_some(), "the loader's error stays typed");
+    assert!(
+        source.downcast_ref::<Refused>().is_some(),
+        "the loader's error stays typed"
+    );
     assert!(!m.is_resident());
     let stats = rt.stats();
-    assert_eq!((stats.loads, stats.load_failures, stats.modules[0].guards), (0, 1, 0));
+    assert_eq!(
+        (stats.loads, stats.load_failures, stats.modules[0].guards),
+        (0, 1, 0)
+    );
     assert_eq!(*m.get().unwrap(), 5);
     assert_eq!(rt.stats().loads, 1);
 }
@@ -235,7 +277,10 @@ fn a_panicking_load_is_an_error_and_the_next_get_retries() {
         .unwrap();
     match m.get() {
         Err(Error::LoadPanicked { module, message }) => {
-            assert_eq!((module.as_str(), message.as_str()), ("boom", "table corrupt"));
+            assert_eq!(
+                (module.as_str(), message.as_str()),
+                ("boom", "table corrupt")
+            );
         }
         other => panic!("expected LoadPanicked, got {:?}", other.map(|g| *g)),
     }
@@ -257,7 +302,9 @@ fn a_state_whose_drop_panics_is_still_unloaded_and_counted() {
         }
     }
     let (rt, _) = runtime(0);
-    let m = rt.register(ModuleDef::named("grumpy"), || Ok::<_, Infallible>(Grumpy)).unwrap();
+    let m = rt
+        .register(ModuleDef::named("grumpy"), || Ok::<_, Infallible>(Grumpy))
+        .unwrap();
     drop(m.get().unwrap());
     assert!(matches!(m.unload(), Unload::Unloaded { .. }));
     assert!(!m.is_resident());
@@ -314,7 +361,9 @@ impl Load for CycleB {
 #[test]
 fn a_loader_reaching_its_own_module_gets_an_error_not_a_deadlock() {
     let err = SELF_LOADER.get().unwrap_err();
-    let Error::Load { module, source } = err else { panic!("expected Error::Load") };
+    let Error::Load { module, source } = err else {
+        panic!("expected Error::Load")
+    };
     assert_eq!(module, "self-loader");
     assert!(matches!(
         source.downcast_ref::<Error>(),
@@ -339,8 +388,12 @@ fn a_cycle_of_two_modules_is_an_error() {
 #[test]
 fn module_names_are_unique_within_a_runtime() {
     let (rt, _) = runtime(0);
-    rt.register(ModuleDef::named("twin"), || Ok::<_, Infallible>(0u8)).unwrap();
-    let err = rt.register(ModuleDef::named("twin"), || Ok::<_, Infallible>(1u8)).err().unwrap();
+    rt.register(ModuleDef::named("twin"), || Ok::<_, Infallible>(0u8))
+        .unwrap();
+    let err = rt
+        .register(ModuleDef::named("twin"), || Ok::<_, Infallible>(1u8))
+        .err()
+        .unwrap();
     assert!(matches!(err, Error::DuplicateModule { ref name } if name == "twin"));
     assert_eq!(rt.stats().modules.len(), 1);
 }
@@ -358,7 +411,10 @@ impl Load for Counter {
 fn a_static_module_joins_one_runtime_only() {
     let (rt, clock) = runtime(0);
     rt.add(&STATIC_ONE).unwrap();
-    assert!(matches!(rt.add(&STATIC_ONE), Err(Error::DuplicateModule { .. })));
+    assert!(matches!(
+        rt.add(&STATIC_ONE),
+        Err(Error::DuplicateModule { .. })
+    ));
     let (other, _) = runtime(0);
     assert!(other.add(&STATIC_ONE).is_err());
     assert_eq!(STATIC_ONE.get().unwrap().0, 1);
@@ -370,7 +426,13 @@ fn a_static_module_joins_one_runtime_only() {
 #[test]
 fn configuration_errors_name_the_setting() {
     let budget = Runtime::builder().memory_budget(0).build().unwrap_err();
-    assert!(matches!(budget, Error::InvalidConfig { field: "memory_budget", .. }));
+    assert!(matches!(
+        budget,
+        Error::InvalidConfig {
+            field: "memory_budget",
+            ..
+        }
+    ));
     for (setting, value) in [
         ("grace", "-5s"),
         ("grace", "5 parsecs"),
@@ -389,7 +451,11 @@ fn configuration_errors_name_the_setting() {
     }
     let unknown = Runtime::builder().set("grase", "30s").unwrap_err();
     assert!(unknown.to_string().contains("`grase` is not a setting"));
-    let rt = Runtime::builder().set("trim_threshold", "off").unwrap().build().unwrap();
+    let rt = Runtime::builder()
+        .set("trim_threshold", "off")
+        .unwrap()
+        .build()
+        .unwrap();
     assert_eq!(rt.config().trim_threshold(), None);
 }
 
@@ -397,7 +463,9 @@ fn configuration_errors_name_the_setting() {
 fn guards_are_send_and_live_across_await() {
     fn assert_send<T: Send>(_: &T) {}
     let (rt, _) = runtime(0);
-    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(vec![1u8])).unwrap();
+    let m = rt
+        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(vec![1u8]))
+        .unwrap();
     let task = async {
         let guard = m.get().unwrap();
         std::future::ready(()).await;
@@ -411,24 +479,49 @@ fn guards_are_send_and_live_across_await() {
     std::thread::scope(|s| {
         s.spawn(move || assert_eq!(guard[0], 1));
     });
-    assert_eq!(m.stats().guards, 0, "a guard dropped on another thread is counted off");
+    assert_eq!(
+        m.stats().guards,
+        0,
+        "a guard dropped on another thread is counted off"
+    );
 }
 
 #[test]
 fn stats_print_as_a_table() {
     let (rt, _) = runtime(0);
-    let m = rt.register(ModuleDef::named("weather"), || Ok::<_, Infallible>(0u8)).unwrap();
+    let m = rt
+        .register(ModuleDef::named("weather"), || Ok::<_, Infallible>(0u8))
+        .unwrap();
     drop(m.get().unwrap());
     let table = rt.stats().to_string();
-    assert!(table.starts_with("lmms at 0.000s: 1 loads (0 failed), 0 unloads"), "{table}");
-    assert!(table.lines().any(|l| l.starts_with("module ") && l.contains("last use")), "{table}");
-    assert!(table.lines().any(|l| l.starts_with("weather  utility  yes")), "{table}");
+    assert!(
+        table.starts_with("lmms at 0.000s: 1 loads (0 failed), 0 unloads"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("module ") && l.contains("last use")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("weather  utility  yes")),
+        "{table}"
+    );
 }
 
 #[test]
 fn the_reaper_sweeps_until_dropped() {
-    let rt = Runtime::builder().grace(Duration::ZERO).min_resident(0).build().unwrap();
-    let m = rt.register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8)).unwrap();
+    let rt = Runtime::builder()
+        .grace(Duration::ZERO)
+        .min_resident(0)
+        .build()
+        .unwrap();
+    let m = rt
+        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8))
+        .unwrap();
     drop(m.get().unwrap());
     let reaper = rt.start_reaper(Duration::from_millis(1)).unwrap();
     while m.is_resident() {
@@ -437,5 +530,9 @@ fn the_reaper_sweeps_until_dropped() {
     drop(reaper);
     let sweeps = rt.stats().sweeps;
     std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(rt.stats().sweeps, sweeps, "no sweep after the reaper is dropped");
+    assert_eq!(
+        rt.stats().sweeps,
+        sweeps,
+        "no sweep after the reaper is dropped"
+    );
 }

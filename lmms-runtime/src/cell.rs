@@ -58,7 +58,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 /// How many guard-count stripes each cell has: enough that the threads of a small machine
 /// rarely share one, few enough that an unload sums them in a few nanoseconds.
-pub(crate) const STRIPES: usize = if cfg!(loom) { 2 } else { 8 };
+pub(crate) const STRIPES: usize = if cfg!(loom) { 2 } else { 4 };
 
 /// The mark an unload puts on every stripe while it decides; the rest of the word counts
 /// guards.
@@ -107,6 +107,7 @@ impl<T> StateCell<T> {
         }
     }
 
+    /// An empty cell (loom's atomics cannot be built in a `const fn`).
     #[cfg(loom)]
     pub fn new() -> Self {
         StateCell {
@@ -146,7 +147,10 @@ impl<T> StateCell<T> {
         if self.loader.load(Relaxed) == me {
             return Err(LoadFailure::Reentrant);
         }
-        let _lock = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _lock = self
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(guard) = self.try_get() {
             return Ok(guard);
         }
@@ -174,7 +178,10 @@ impl<T> StateCell<T> {
     /// Takes the state out if no guard is alive. The caller drops what it gets, outside
     /// every lock, so a slow or panicking `Drop` blocks no getter.
     pub fn take(&self) -> Take<T> {
-        let _lock = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _lock = self
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Loads and unloads both hold the lock, so the pointer cannot change under us.
         if self.state.load(Acquire).is_null() {
             return Take::Empty;

@@ -247,8 +247,14 @@ impl Builder {
 /// ```
 pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration, Error> {
     const UNITS: &[(&str, u64)] = &[("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000)];
-    parse_quantity(field, text, UNITS, "a duration", "`250ms`, `30s`, `5m` or `1h`")
-        .map(Duration::from_millis)
+    parse_quantity(
+        field,
+        text,
+        UNITS,
+        "a duration",
+        "`250ms`, `30s`, `5m` or `1h`",
+    )
+    .map(Duration::from_millis)
 }
 
 /// Parses a byte count: a whole number with an optional unit.
@@ -263,7 +269,13 @@ fn parse_bytes(field: &'static str, text: &str) -> Result<u64, Error> {
         ("MiB", 1 << 20),
         ("GiB", 1 << 30),
     ];
-    parse_quantity(field, text, UNITS, "a byte count", "`512MiB`, `2GB` or `1048576`")
+    parse_quantity(
+        field,
+        text,
+        UNITS,
+        "a byte count",
+        "`512MiB`, `2GB` or `1048576`",
+    )
 }
 
 /// A whole number followed by one of `units`, scaled by that unit.

@@ -41,6 +41,8 @@ pub mod memory;
 #[cfg(not(loom))]
 mod module;
 #[cfg(not(loom))]
+mod name;
+#[cfg(not(loom))]
 mod policy;
 #[cfg(not(loom))]
 mod reaper;
@@ -55,6 +57,7 @@ pub use crate::{
     config::{parse_duration, Builder, Config},
     error::{BoxError, Error},
     module::{Class, Dependent, Guard, Handle, Load, Module, ModuleDef, Pin},
+    name::Name,
     policy::{KeepReason, Kept, SweepReport, Unload, Unloaded},
     reaper::Reaper,
     runtime::Runtime,

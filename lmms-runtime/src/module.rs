@@ -4,10 +4,10 @@
 use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
 use crate::error::{BoxError, Error};
 use crate::memory;
+use crate::name::Name;
 use crate::policy::{KeepReason, Unload};
 use crate::runtime::{Runtime, Shared};
 use crate::stats::ModuleStats;
-use std::borrow::Cow;
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
@@ -110,7 +110,7 @@ impl FromStr for Class {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ModuleDef {
-    name: Cow<'static, str>,
+    name: Name,
     class: Class,
     grace: Option<Duration>,
 }
@@ -123,7 +123,7 @@ impl ModuleDef {
     /// ```
     pub const fn new(name: &'static str) -> Self {
         ModuleDef {
-            name: Cow::Borrowed(name),
+            name: Name::new(name),
             class: Class::Utility,
             grace: None,
         }
@@ -137,7 +137,7 @@ impl ModuleDef {
     /// ```
     pub fn named(name: impl Into<String>) -> Self {
         ModuleDef {
-            name: Cow::Owned(name.into()),
+            name: Name::from(name.into()),
             class: Class::Utility,
             grace: None,
         }
@@ -170,7 +170,7 @@ impl ModuleDef {
     /// ```
     /// assert_eq!(lmms::ModuleDef::new("http").name(), "http");
     /// ```
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &Name {
         &self.name
     }
 
@@ -545,10 +545,14 @@ pub(crate) trait Entry: Send + Sync {
         let info = self.info();
         let resident = self.is_resident();
         ModuleStats {
-            name: info.def.name.to_string(),
+            name: info.def.name.clone(),
             class: info.def.class,
             resident,
-            bytes: if resident { info.bytes.load(Relaxed) } else { 0 },
+            bytes: if resident {
+                info.bytes.load(Relaxed)
+            } else {
+                0
+            },
             loads: info.loads.load(Relaxed),
             unloads: info.unloads.load(Relaxed),
             last_use: (info.loads.load(Relaxed) > 0)

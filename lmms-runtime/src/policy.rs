@@ -1,6 +1,7 @@
 //! LUGS's decisions: the five-point check, the sweep, and what they answer.
 
 use crate::module::Class;
+use crate::name::Name;
 use crate::runtime::{EntryRef, Shared};
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
@@ -96,7 +97,7 @@ pub enum Unload {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Unloaded {
     /// The module's name.
-    pub module: String,
+    pub module: Name,
     /// Heap bytes freed.
     pub bytes: u64,
 }
@@ -106,7 +107,7 @@ pub struct Unloaded {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Kept {
     /// The module's name.
-    pub module: String,
+    pub module: Name,
     /// The first check that kept it.
     pub reason: KeepReason,
 }
@@ -161,7 +162,12 @@ impl fmt::Display for SweepReport {
         }
         for (i, unloaded) in self.unloaded.iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{} ({})", unloaded.module, crate::stats::Bytes(unloaded.bytes))?;
+            write!(
+                f,
+                "{sep}{} ({})",
+                unloaded.module,
+                crate::stats::Bytes(unloaded.bytes)
+            )?;
         }
         f.write_str(", kept ")?;
         if self.kept.is_empty() {
@@ -175,70 +181,124 @@ impl fmt::Display for SweepReport {
     }
 }
 
-/// The sweep itself; [`Runtime::sweep`](crate::Runtime::sweep) documents the rules.
-pub(crate) fn sweep(shared: &Shared, entries: &[EntryRef]) -> SweepReport {
-    let config = &shared.config;
-    // A stamp at or after the recent time before this refresh means "used since the last
-    // refresh": count it as now, so the grace period is never cut short.
-    let before = shared.time.recent();
-    let now = shared.time.refresh();
-    let mut resident: Vec<(&EntryRef, u64)> = entries
-        .iter()
-        .filter(|entry| entry.is_resident())
-        .map(|entry| {
-            let stamp = entry.info().last_use.load(Relaxed);
-            (entry, if stamp >= before { now } else { stamp })
-        })
-        .collect();
-    resident.sort_by_key(|&(_, last_use)| last_use);
+/// A sweep in progress; [`Runtime::sweep`](crate::Runtime::sweep) documents the rules.
+///
+/// Two passes keep it cheap for a thousand modules that all stay. [`Sweep::classify`],
+/// under the module list's lock, settles every module a fixed reason keeps (class, guards,
+/// pins, dependents, grace) without allocating a name or sorting. [`Sweep::finish`] sorts
+/// the few left least recently used first and unloads them with the lock released, so a
+/// state's `Drop` may use the runtime.
+pub(crate) struct Sweep {
+    now: u64,
+    report: SweepReport,
+    blocked: [u64; KeepReason::ALL.len()],
+    resident: usize,
+    bytes: u64,
+    candidates: Vec<(EntryRef, u64)>,
+}
 
-    let mut count = resident.len();
-    let mut bytes: u64 = resident
-        .iter()
-        .map(|(entry, _)| entry.info().bytes.load(Relaxed))
-        .sum();
-    let mut report = SweepReport {
-        at: Duration::from_millis(now),
-        ..SweepReport::default()
-    };
-    for (entry, last_use) in resident {
-        let info = entry.info();
-        let over_budget = config.memory_budget.is_some_and(|budget| bytes > budget);
-        let grace = info.def.grace_of().unwrap_or(config.grace);
-        let idle = Duration::from_millis(now.saturating_sub(last_use));
-        let reason = match info.def.class_of() {
-            Class::Core => Some(KeepReason::Core),
-            _ if entry.guards() > 0 => Some(KeepReason::InUse),
-            _ if info.held().is_some() => info.held(),
-            Class::Feature => None,
-            _ if over_budget => None,
-            _ if idle < grace => Some(KeepReason::WithinGrace),
-            _ if count <= config.min_resident => Some(KeepReason::AtMinimum),
-            Class::Utility => None,
+impl Sweep {
+    pub(crate) fn classify(shared: &Shared, entries: &[EntryRef]) -> Sweep {
+        // A stamp at or after the recent time before this refresh means "used since the
+        // last refresh": count it as now, so the grace period is never cut short.
+        let before = shared.time.recent();
+        let now = shared.time.refresh();
+        let mut sweep = Sweep {
+            now,
+            report: SweepReport {
+                at: Duration::from_millis(now),
+                ..SweepReport::default()
+            },
+            blocked: [0; KeepReason::ALL.len()],
+            resident: 0,
+            bytes: 0,
+            candidates: Vec::new(),
         };
-        let kept_bytes = info.bytes.load(Relaxed);
-        let outcome = match reason {
-            Some(reason) => Unload::Kept(reason),
-            None => entry.unload(shared),
-        };
-        let module = info.def.name().to_owned();
-        match outcome {
-            Unload::Unloaded { bytes: freed } => {
-                count -= 1;
-                bytes = bytes.saturating_sub(kept_bytes);
-                report.unloaded.push(Unloaded {
-                    module,
-                    bytes: freed,
-                });
-            }
-            Unload::NotResident => count -= 1,
-            Unload::Kept(reason) => {
-                shared.counters.blocked(reason);
-                report.kept.push(Kept { module, reason });
+        for entry in entries.iter().filter(|entry| entry.is_resident()) {
+            let info = entry.info();
+            sweep.resident += 1;
+            sweep.bytes += info.bytes.load(Relaxed);
+            let stamp = info.last_use.load(Relaxed);
+            let last_use = if stamp >= before { now } else { stamp };
+            let reason = match info.def.class_of() {
+                Class::Core => Some(KeepReason::Core),
+                _ if entry.guards() > 0 => Some(KeepReason::InUse),
+                _ => info.held(),
+            };
+            match reason {
+                Some(reason) => sweep.keep(info.def.name(), reason),
+                None => sweep.candidates.push((entry.clone(), last_use)),
             }
         }
+        if !sweep.over_budget(shared) {
+            // Within budget, grace does not depend on the order: settle it before sorting.
+            let mut candidates = std::mem::take(&mut sweep.candidates);
+            candidates.retain(|(entry, last_use)| {
+                let within = entry.info().def.class_of() == Class::Utility
+                    && sweep.within_grace(shared, entry, *last_use);
+                if within {
+                    sweep.keep(entry.info().def.name(), KeepReason::WithinGrace);
+                }
+                !within
+            });
+            sweep.candidates = candidates;
+        }
+        sweep
     }
-    shared.counters.swept();
-    shared.reclaimed(report.bytes_reclaimed());
-    report
+
+    pub(crate) fn finish(mut self, shared: &Shared) -> SweepReport {
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.sort_by_key(|&(_, last_use)| last_use);
+        for (entry, last_use) in candidates {
+            let info = entry.info();
+            let reason = match info.def.class_of() {
+                Class::Feature => None,
+                _ if self.over_budget(shared) => None,
+                _ if self.within_grace(shared, &entry, last_use) => Some(KeepReason::WithinGrace),
+                _ if self.resident <= shared.config.min_resident => Some(KeepReason::AtMinimum),
+                _ => None,
+            };
+            let kept_bytes = info.bytes.load(Relaxed);
+            match reason.map_or_else(|| entry.unload(shared), Unload::Kept) {
+                Unload::Unloaded { bytes } => {
+                    self.resident -= 1;
+                    self.bytes = self.bytes.saturating_sub(kept_bytes);
+                    self.report.unloaded.push(Unloaded {
+                        module: info.def.name().clone(),
+                        bytes,
+                    });
+                }
+                Unload::NotResident => self.resident -= 1,
+                Unload::Kept(reason) => self.keep(info.def.name(), reason),
+            }
+        }
+        for reason in KeepReason::ALL {
+            shared
+                .counters
+                .blocked_by(reason, self.blocked[reason as usize]);
+        }
+        shared.counters.swept();
+        shared.reclaimed(self.report.bytes_reclaimed());
+        self.report
+    }
+
+    fn keep(&mut self, module: &Name, reason: KeepReason) {
+        self.blocked[reason as usize] += 1;
+        self.report.kept.push(Kept {
+            module: module.clone(),
+            reason,
+        });
+    }
+
+    fn over_budget(&self, shared: &Shared) -> bool {
+        shared
+            .config
+            .memory_budget
+            .is_some_and(|budget| self.bytes > budget)
+    }
+
+    fn within_grace(&self, shared: &Shared, entry: &EntryRef, last_use: u64) -> bool {
+        let grace = entry.info().def.grace_of().unwrap_or(shared.config.grace);
+        Duration::from_millis(self.now.saturating_sub(last_use)) < grace
+    }
 }

@@ -5,7 +5,8 @@ use crate::config::{Builder, Config};
 use crate::error::{BoxError, Error};
 use crate::memory;
 use crate::module::{Entry, Handle, Module, ModuleDef};
-use crate::policy::{self, SweepReport};
+use crate::name::Name;
+use crate::policy::{Sweep, SweepReport};
 use crate::stats::{Counters, Stats};
 use std::collections::HashSet;
 use std::fmt;
@@ -49,7 +50,7 @@ struct Inner {
 #[derive(Default)]
 struct Modules {
     entries: Vec<EntryRef>,
-    names: HashSet<String>,
+    names: HashSet<Name>,
 }
 
 /// A registered module: a static one by reference, a run-time one shared with its handles.
@@ -221,7 +222,7 @@ impl Runtime {
         match self.adopt(module)? {
             (_, true) => Ok(()),
             (_, false) => Err(Error::DuplicateModule {
-                name: module.def().name().to_owned(),
+                name: module.def().name().to_string(),
             }),
         }
     }
@@ -241,7 +242,7 @@ impl Runtime {
         if fresh {
             modules.entries.push(EntryRef::Static(module));
         } else {
-            modules.names.remove(module.def().name());
+            modules.names.remove(module.def().name().as_str());
         }
         Ok((shared, fresh))
     }
@@ -278,8 +279,9 @@ impl Runtime {
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn sweep(&self) -> SweepReport {
-        let entries = self.entries();
-        policy::sweep(&self.inner.shared, &entries)
+        let shared = &self.inner.shared;
+        let sweep = Sweep::classify(shared, &self.modules().entries);
+        sweep.finish(shared)
     }
 
     /// A snapshot of the runtime's figures and of every module's.
@@ -312,12 +314,12 @@ impl Runtime {
     }
 }
 
-fn claim(modules: &mut Modules, name: &str) -> Result<(), Error> {
-    if modules.names.insert(name.to_owned()) {
+fn claim(modules: &mut Modules, name: &Name) -> Result<(), Error> {
+    if modules.names.insert(name.clone()) {
         Ok(())
     } else {
         Err(Error::DuplicateModule {
-            name: name.to_owned(),
+            name: name.to_string(),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::memory;
 use crate::module::Class;
+use crate::name::Name;
 use crate::policy::KeepReason;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -40,7 +41,13 @@ impl Counters {
     }
 
     pub(crate) fn blocked(&self, reason: KeepReason) {
-        self.blocked[reason as usize].fetch_add(1, Relaxed);
+        self.blocked_by(reason, 1);
+    }
+
+    pub(crate) fn blocked_by(&self, reason: KeepReason, times: u64) {
+        if times > 0 {
+            self.blocked[reason as usize].fetch_add(times, Relaxed);
+        }
     }
 
     pub(crate) fn swept(&self) {
@@ -130,7 +137,7 @@ impl Blocked {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ModuleStats {
     /// The module's name.
-    pub name: String,
+    pub name: Name,
     /// Its class.
     pub class: Class,
     /// Whether its state is loaded.
@@ -226,7 +233,7 @@ impl fmt::Display for Stats {
             .iter()
             .map(|m| {
                 [
-                    m.name.clone(),
+                    m.name.to_string(),
                     m.class.to_string(),
                     if m.resident { "yes" } else { "no" }.to_owned(),
                     Bytes(m.bytes).to_string(),

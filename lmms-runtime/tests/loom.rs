@@ -24,7 +24,10 @@ impl Canary {
     }
 
     fn check(&self) {
-        assert!(!self.dropped.load(SeqCst), "state used after it was dropped");
+        assert!(
+            !self.dropped.load(SeqCst),
+            "state used after it was dropped"
+        );
     }
 }
 
@@ -37,7 +40,9 @@ impl Drop for Canary {
 fn load_or_panic<T>(cell: &StateCell<T>, load: impl FnOnce() -> T) {
     match cell.load(|| Ok::<_, ()>(load())) {
         Ok(guard) => drop(guard),
-        Err(LoadFailure::Failed(())) | Err(LoadFailure::Panicked(_)) | Err(LoadFailure::Reentrant) => {
+        Err(LoadFailure::Failed(()))
+        | Err(LoadFailure::Panicked(_))
+        | Err(LoadFailure::Reentrant) => {
             panic!("load failed")
         }
     }
