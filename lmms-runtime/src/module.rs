@@ -313,7 +313,8 @@ impl<T: Send + Sync + 'static> Module<T> {
                 Loader::Closure(load) => load(),
             });
             if built.is_ok() {
-                let kept = u64::try_from(kept).unwrap_or(0);
+                // The cell boxes the state once the loader returns: count the box too.
+                let kept = u64::try_from(kept).unwrap_or(0) + size_of::<T>() as u64;
                 self.info.bytes.store(kept, Relaxed);
                 self.info.loads.fetch_add(1, Relaxed);
                 self.info.last_use.store(shared.time.refresh(), Relaxed);

@@ -213,12 +213,14 @@ impl fmt::Display for Stats {
             Bytes(self.bytes_reclaimed),
         )?;
         write!(f, "unloads blocked:")?;
-        for reason in KeepReason::ALL {
-            write!(f, " {} {},", reason, self.blocked.get(reason))?;
+        for (i, reason) in KeepReason::ALL.into_iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            write!(f, "{sep}{reason} {}", self.blocked.get(reason))?;
         }
+        writeln!(f)?;
         writeln!(
             f,
-            " resident: {} modules, {}; live heap {}, rss {}",
+            "resident: {} modules, {}; live heap {}, rss {}",
             self.resident_modules,
             Bytes(self.resident_bytes),
             Maybe(self.live_heap),

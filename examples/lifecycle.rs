@@ -1,0 +1,122 @@
+//! The module lifecycle end to end: modules load on first use, a sweep unloads the idle
+//! ones after the grace period, and they load again when needed. Time is a manual clock,
+//! so five minutes pass in a blink; memory is measured by the counting allocator.
+//!
+//! `cargo run --release --example lifecycle`
+
+use lmms::memory::CountingAlloc;
+use lmms::{Class, Load, ManualClock, Module, ModuleDef, Runtime};
+use std::convert::Infallible;
+use std::time::Duration;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Gateway-level logging: core, never unloaded.
+struct Logging {
+    lines: Vec<String>,
+}
+impl Load for Logging {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(Logging {
+            lines: Vec::with_capacity(1024),
+        })
+    }
+}
+
+/// A weather table: a utility module, unloaded after 30 s idle.
+struct Weather {
+    table: Vec<u64>,
+}
+impl Load for Weather {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(Weather {
+            table: (0..2 << 20).collect(),
+        })
+    }
+}
+
+/// Security rules: a utility module with a longer grace period.
+struct Security {
+    rules: Vec<[u8; 64]>,
+}
+impl Load for Security {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(Security {
+            rules: vec![[0; 64]; 16 << 10],
+        })
+    }
+}
+
+/// Automations: a feature module, unloaded right after use.
+struct Automations {
+    scripts: Vec<String>,
+}
+impl Load for Automations {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(Automations {
+            scripts: (0..10_000).map(|i| format!("script {i}")).collect(),
+        })
+    }
+}
+
+static LOGGING: Module<Logging> = Module::new(ModuleDef::new("logging").class(Class::Core));
+static WEATHER: Module<Weather> = Module::new(ModuleDef::new("weather"));
+static SECURITY: Module<Security> =
+    Module::new(ModuleDef::new("security").grace(Duration::from_secs(120)));
+static AUTOMATIONS: Module<Automations> =
+    Module::new(ModuleDef::new("automations").class(Class::Feature));
+
+fn forecast(day: usize) -> Result<u64, lmms::Error> {
+    LOGGING.get()?.lines.len();
+    Ok(WEATHER.get()?.table[day])
+}
+
+fn run_automation(i: usize) -> Result<usize, lmms::Error> {
+    let _rules = SECURITY.get()?.rules.len();
+    Ok(AUTOMATIONS.get()?.scripts[i].len())
+}
+
+fn heap() -> String {
+    lmms::memory::live_heap().map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+}
+
+fn main() -> Result<(), lmms::Error> {
+    let clock = ManualClock::new();
+    Runtime::set_global(
+        Runtime::builder()
+            .clock(clock.clone())
+            .min_resident(0)
+            .build()?,
+    )?;
+    println!("start: live heap {}, nothing loaded\n", heap());
+
+    println!("t=0s    forecast(3) = {}", forecast(3)?);
+    println!("t=0s    automation(7) = {}", run_automation(7)?);
+    println!(
+        "        automations resident after use? {}",
+        AUTOMATIONS.is_resident()
+    );
+    println!("        live heap {}\n", heap());
+
+    clock.advance(Duration::from_secs(10));
+    println!("t=10s   {}", lmms::sweep());
+    clock.advance(Duration::from_secs(25));
+    println!("t=35s   {}", lmms::sweep());
+    println!("        live heap {}\n", heap());
+
+    println!(
+        "t=35s   forecast(9) = {} (weather loads again)",
+        forecast(9)?
+    );
+    clock.advance(Duration::from_secs(120));
+    println!("t=155s  {}", lmms::sweep());
+    println!("        live heap {}\n", heap());
+
+    println!("{}", lmms::stats());
+    Ok(())
+}
