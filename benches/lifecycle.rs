@@ -93,7 +93,7 @@ fn sweep_resident(c: &mut Criterion) {
     let handles: Vec<_> = (0..1000)
         .map(|i| {
             runtime
-                .register(ModuleDef::named(format!("m{i}")), || {
+                .register_fallible(ModuleDef::named(format!("m{i}")), || {
                     Ok::<_, Infallible>(0u64)
                 })
                 .unwrap()
@@ -115,7 +115,7 @@ fn sweep_resident(c: &mut Criterion) {
 fn load_unload(c: &mut Criterion) {
     let runtime = Runtime::builder().build().unwrap();
     let m = runtime
-        .register(ModuleDef::named("cycle"), || {
+        .register_fallible(ModuleDef::named("cycle"), || {
             Ok::<_, Infallible>(vec![0u8; 1024])
         })
         .unwrap();

@@ -26,7 +26,7 @@ fn state_is_built_on_first_use_and_once() {
     let built = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = built.clone();
     let m = rt
-        .register(ModuleDef::named("m"), move || {
+        .register_fallible(ModuleDef::named("m"), move || {
             counter.fetch_add(1, Ordering::SeqCst);
             Ok::<_, Infallible>(vec![1u32, 2, 3])
         })
@@ -51,9 +51,7 @@ fn state_is_built_on_first_use_and_once() {
 #[test]
 fn unload_is_refused_while_a_guard_lives_and_reload_follows() {
     let (rt, _) = runtime(0);
-    let m = rt
-        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(7u64))
-        .unwrap();
+    let m = rt.register(ModuleDef::named("m"), || 7u64).unwrap();
     let guard = m.get().unwrap();
     assert_eq!(m.unload(), Unload::Kept(KeepReason::InUse));
     assert_eq!(*guard, 7, "the state is intact after a refused unload");
@@ -71,9 +69,7 @@ fn unload_is_refused_while_a_guard_lives_and_reload_follows() {
 #[test]
 fn grace_period_is_exact_with_the_manual_clock() {
     let (rt, clock) = runtime(0);
-    let m = rt
-        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8))
-        .unwrap();
+    let m = rt.register(ModuleDef::named("m"), || 0u8).unwrap();
     drop(m.get().unwrap());
     assert_eq!(rt.sweep().kept_because("m"), Some(KeepReason::WithinGrace));
     clock.advance(Duration::from_millis(29_999));
@@ -89,9 +85,7 @@ fn grace_period_is_exact_with_the_manual_clock() {
 #[test]
 fn each_use_restarts_the_grace_period() {
     let (rt, clock) = runtime(0);
-    let m = rt
-        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8))
-        .unwrap();
+    let m = rt.register(ModuleDef::named("m"), || 0u8).unwrap();
     drop(m.get().unwrap());
     clock.advance(secs(20));
     drop(m.get().unwrap());
@@ -105,7 +99,7 @@ fn each_use_restarts_the_grace_period() {
 fn a_module_grace_overrides_the_runtime_grace() {
     let (rt, clock) = runtime(0);
     let long = ModuleDef::named("long").grace(secs(300));
-    let m = rt.register(long, || Ok::<_, Infallible>(0u8)).unwrap();
+    let m = rt.register(long, || 0u8).unwrap();
     drop(m.get().unwrap());
     clock.advance(secs(299));
     assert_eq!(
@@ -121,7 +115,7 @@ fn the_resident_minimum_keeps_the_most_recently_used() {
     let (rt, clock) = runtime(2);
     let modules: Vec<_> = (0..4)
         .map(|i| {
-            rt.register(ModuleDef::named(format!("m{i}")), || {
+            rt.register_fallible(ModuleDef::named(format!("m{i}")), || {
                 Ok::<_, Infallible>(0u8)
             })
             .unwrap()
@@ -148,7 +142,7 @@ fn the_resident_minimum_keeps_the_most_recently_used() {
 fn core_modules_are_never_swept() {
     let (rt, clock) = runtime(0);
     let def = ModuleDef::named("log").class(Class::Core);
-    let m = rt.register(def, || Ok::<_, Infallible>(0u8)).unwrap();
+    let m = rt.register(def, || 0u8).unwrap();
     drop(m.get().unwrap());
     clock.advance(secs(3600));
     assert_eq!(rt.sweep().kept_because("log"), Some(KeepReason::Core));
@@ -160,9 +154,7 @@ fn core_modules_are_never_swept() {
 fn feature_modules_unload_when_their_last_guard_drops() {
     let (rt, _) = runtime(8);
     let def = ModuleDef::named("automations").class(Class::Feature);
-    let m = rt
-        .register(def, || Ok::<_, Infallible>(vec![0u8; 64]))
-        .unwrap();
+    let m = rt.register(def, || vec![0u8; 64]).unwrap();
     let first = m.get().unwrap();
     let second = m.get().unwrap();
     drop(first);
@@ -180,13 +172,11 @@ fn feature_modules_unload_when_their_last_guard_drops() {
 fn pins_and_dependents_hold_feature_and_utility_modules() {
     let (rt, clock) = runtime(0);
     let feature = rt
-        .register(ModuleDef::named("f").class(Class::Feature), || {
+        .register_fallible(ModuleDef::named("f").class(Class::Feature), || {
             Ok::<_, Infallible>(0u8)
         })
         .unwrap();
-    let utility = rt
-        .register(ModuleDef::named("u"), || Ok::<_, Infallible>(0u8))
-        .unwrap();
+    let utility = rt.register(ModuleDef::named("u"), || 0u8).unwrap();
     let pin = feature.pin();
     drop(feature.get().unwrap());
     assert!(feature.is_resident(), "pinned: not unloaded after use");
@@ -205,9 +195,7 @@ fn pins_and_dependents_hold_feature_and_utility_modules() {
 #[test]
 fn a_guard_alive_during_a_sweep_keeps_its_module() {
     let (rt, clock) = runtime(0);
-    let m = rt
-        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8))
-        .unwrap();
+    let m = rt.register(ModuleDef::named("m"), || 0u8).unwrap();
     let guard = m.get().unwrap();
     clock.advance(secs(60));
     assert_eq!(rt.sweep().kept_because("m"), Some(KeepReason::InUse));
@@ -231,7 +219,7 @@ fn a_failed_load_leaves_the_module_empty_and_the_next_get_retries() {
     let attempts = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = attempts.clone();
     let m = rt
-        .register(ModuleDef::named("flaky"), move || {
+        .register_fallible(ModuleDef::named("flaky"), move || {
             if counter.fetch_add(1, Ordering::SeqCst) == 0 {
                 Err(Refused)
             } else {
@@ -268,7 +256,7 @@ fn a_panicking_load_is_an_error_and_the_next_get_retries() {
     let attempts = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = attempts.clone();
     let m = rt
-        .register(ModuleDef::named("boom"), move || {
+        .register_fallible(ModuleDef::named("boom"), move || {
             if counter.fetch_add(1, Ordering::SeqCst) == 0 {
                 panic!("table corrupt");
             }
@@ -302,9 +290,7 @@ fn a_state_whose_drop_panics_is_still_unloaded_and_counted() {
         }
     }
     let (rt, _) = runtime(0);
-    let m = rt
-        .register(ModuleDef::named("grumpy"), || Ok::<_, Infallible>(Grumpy))
-        .unwrap();
+    let m = rt.register(ModuleDef::named("grumpy"), || Grumpy).unwrap();
     drop(m.get().unwrap());
     assert!(matches!(m.unload(), Unload::Unloaded { .. }));
     assert!(!m.is_resident());
@@ -388,12 +374,8 @@ fn a_cycle_of_two_modules_is_an_error() {
 #[test]
 fn module_names_are_unique_within_a_runtime() {
     let (rt, _) = runtime(0);
-    rt.register(ModuleDef::named("twin"), || Ok::<_, Infallible>(0u8))
-        .unwrap();
-    let err = rt
-        .register(ModuleDef::named("twin"), || Ok::<_, Infallible>(1u8))
-        .err()
-        .unwrap();
+    rt.register(ModuleDef::named("twin"), || 0u8).unwrap();
+    let err = rt.register(ModuleDef::named("twin"), || 1u8).err().unwrap();
     assert!(matches!(err, Error::DuplicateModule { ref name } if name == "twin"));
     assert_eq!(rt.stats().modules.len(), 1);
 }
@@ -463,9 +445,7 @@ fn configuration_errors_name_the_setting() {
 fn guards_are_send_and_live_across_await() {
     fn assert_send<T: Send>(_: &T) {}
     let (rt, _) = runtime(0);
-    let m = rt
-        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(vec![1u8]))
-        .unwrap();
+    let m = rt.register(ModuleDef::named("m"), || vec![1u8]).unwrap();
     let task = async {
         let guard = m.get().unwrap();
         std::future::ready(()).await;
@@ -489,9 +469,7 @@ fn guards_are_send_and_live_across_await() {
 #[test]
 fn stats_print_as_a_table() {
     let (rt, _) = runtime(0);
-    let m = rt
-        .register(ModuleDef::named("weather"), || Ok::<_, Infallible>(0u8))
-        .unwrap();
+    let m = rt.register(ModuleDef::named("weather"), || 0u8).unwrap();
     drop(m.get().unwrap());
     let table = rt.stats().to_string();
     assert!(
@@ -519,9 +497,7 @@ fn the_reaper_sweeps_until_dropped() {
         .min_resident(0)
         .build()
         .unwrap();
-    let m = rt
-        .register(ModuleDef::named("m"), || Ok::<_, Infallible>(0u8))
-        .unwrap();
+    let m = rt.register(ModuleDef::named("m"), || 0u8).unwrap();
     drop(m.get().unwrap());
     let reaper = rt.start_reaper(Duration::from_millis(1)).unwrap();
     while m.is_resident() {

@@ -9,11 +9,15 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
+/// The live heap is process-wide: tests that read it take turns.
+static HEAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn loads_and_unloads_record_the_state_bytes_and_the_heap_returns() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
     let runtime = Runtime::builder().build().unwrap();
     let m = runtime
-        .register(ModuleDef::named("table"), || {
+        .register_fallible(ModuleDef::named("table"), || {
             Ok::<_, Infallible>((0..1000).map(|i| vec![i as u8; 1000]).collect::<Vec<_>>())
         })
         .unwrap();
@@ -36,6 +40,7 @@ fn loads_and_unloads_record_the_state_bytes_and_the_heap_returns() {
 
 #[test]
 fn over_budget_sweeps_unload_inside_the_grace_period_least_recently_used_first() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
     let clock = ManualClock::new();
     let runtime = Runtime::builder()
         .clock(clock.clone())
@@ -45,7 +50,7 @@ fn over_budget_sweeps_unload_inside_the_grace_period_least_recently_used_first()
     let modules: Vec<_> = (0..4)
         .map(|i| {
             runtime
-                .register(ModuleDef::named(format!("m{i}")), || {
+                .register_fallible(ModuleDef::named(format!("m{i}")), || {
                     Ok::<_, Infallible>(vec![1u8; 1_000_000])
                 })
                 .unwrap()

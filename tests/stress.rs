@@ -34,7 +34,7 @@ fn callers_and_a_zero_grace_sweeper_never_meet_a_dropped_state() {
     let modules: Vec<_> = (0..20)
         .map(|i| {
             runtime
-                .register(ModuleDef::named(format!("m{i}")), move || {
+                .register_fallible(ModuleDef::named(format!("m{i}")), move || {
                     Ok::<_, std::convert::Infallible>(Canary {
                         word: AtomicU64::new(ALIVE),
                         value: i,

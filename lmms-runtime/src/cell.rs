@@ -186,9 +186,11 @@ impl<T> StateCell<T> {
         if self.state.load(Acquire).is_null() {
             return Take::Empty;
         }
-        let in_use = self.holders.iter().fold(false, |in_use, stripe| {
-            stripe.fetch_or(CLOSING, AcqRel) & !CLOSING != 0 || in_use
-        });
+        // Stops at the first stripe in use; clearing marks it never set is harmless.
+        let in_use = self
+            .holders
+            .iter()
+            .any(|stripe| stripe.fetch_or(CLOSING, AcqRel) & !CLOSING != 0);
         let state = if in_use {
             ptr::null_mut()
         } else {

@@ -593,7 +593,7 @@ impl<T: Send + Sync + 'static> Entry for Module<T> {
 /// use lmms::{ModuleDef, Runtime};
 ///
 /// let runtime = Runtime::builder().build()?;
-/// let blob = runtime.register(ModuleDef::named("app-1"), || Ok(vec![0u8; 4096]))?;
+/// let blob = runtime.register(ModuleDef::named("app-1"), || vec![0u8; 4096])?;
 /// assert_eq!(blob.get()?.len(), 4096);
 /// assert!(blob.is_resident());
 /// # Ok::<(), lmms::Error>(())
@@ -628,7 +628,7 @@ impl<T: Send + Sync + 'static> Handle<T> {
     ///
     /// ```
     /// let runtime = lmms::Runtime::builder().build()?;
-    /// let answer = runtime.register(lmms::ModuleDef::named("answer"), || Ok(42u32))?;
+    /// let answer = runtime.register(lmms::ModuleDef::named("answer"), || 42u32)?;
     /// assert_eq!(*answer.get()?, 42);
     /// # Ok::<(), lmms::Error>(())
     /// ```
@@ -663,7 +663,7 @@ impl<T> Deref for Handle<T> {
 ///
 /// ```
 /// let runtime = lmms::Runtime::builder().build()?;
-/// let words = runtime.register(lmms::ModuleDef::named("words"), || Ok(vec!["a", "b"]))?;
+/// let words = runtime.register(lmms::ModuleDef::named("words"), || vec!["a", "b"])?;
 /// let guard = words.get()?;
 /// assert_eq!(guard.len(), 2);
 /// assert_eq!(words.unload(), lmms::Unload::Kept(lmms::KeepReason::InUse));
@@ -715,7 +715,7 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
 ///
 /// ```
 /// let runtime = lmms::Runtime::builder().build()?;
-/// let m = runtime.register(lmms::ModuleDef::named("m"), || Ok(1u8))?;
+/// let m = runtime.register(lmms::ModuleDef::named("m"), || 1u8)?;
 /// let pin = m.pin();
 /// assert_eq!(m.stats().pins, 1);
 /// drop(pin);
@@ -743,7 +743,7 @@ impl Drop for Pin<'_> {
 ///
 /// ```
 /// let runtime = lmms::Runtime::builder().build()?;
-/// let m = runtime.register(lmms::ModuleDef::named("m"), || Ok(1u8))?;
+/// let m = runtime.register(lmms::ModuleDef::named("m"), || 1u8)?;
 /// let dependent = m.depend();
 /// assert_eq!(m.stats().dependents, 1);
 /// drop(dependent);

@@ -72,7 +72,7 @@ impl fmt::Display for KeepReason {
 ///
 /// ```
 /// let runtime = lmms::Runtime::builder().build()?;
-/// let m = runtime.register(lmms::ModuleDef::named("m"), || Ok(0u8))?;
+/// let m = runtime.register(lmms::ModuleDef::named("m"), || 0u8)?;
 /// assert_eq!(m.unload(), lmms::Unload::NotResident);
 /// # Ok::<(), lmms::Error>(())
 /// ```

@@ -9,6 +9,7 @@ use crate::name::Name;
 use crate::policy::{Sweep, SweepReport};
 use crate::stats::{Counters, Stats};
 use std::collections::HashSet;
+use std::convert::Infallible;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -28,7 +29,7 @@ use std::time::Duration;
 ///
 /// let clock = ManualClock::new();
 /// let runtime = Runtime::builder().clock(clock.clone()).min_resident(0).build()?;
-/// let table = runtime.register(ModuleDef::named("table"), || Ok(vec![0u64; 1024]))?;
+/// let table = runtime.register(ModuleDef::named("table"), || vec![0u64; 1024])?;
 ///
 /// drop(table.get()?);
 /// assert!(runtime.sweep().unloaded.is_empty()); // within its 30 s grace period
@@ -166,7 +167,8 @@ impl Runtime {
 
     /// Registers a module built by `load` rather than by a `Load` impl: a plugin, or one of
     /// many modules of one type (a replay's apps, each with its own size). Its state is
-    /// built on the first [`Handle::get`], as for a static module.
+    /// built on the first [`Handle::get`], as for a static module. For a loader that can
+    /// fail, see [`Runtime::register_fallible`].
     ///
     /// Fails with [`Error::DuplicateModule`] if the runtime already has a module of that
     /// name.
@@ -177,13 +179,32 @@ impl Runtime {
     /// let apps = sizes
     ///     .iter()
     ///     .enumerate()
-    ///     .map(|(i, &size)| runtime.register(lmms::ModuleDef::named(format!("app-{i}")), move || Ok(vec![0u8; size])))
+    ///     .map(|(i, &size)| runtime.register(lmms::ModuleDef::named(format!("app-{i}")), move || vec![0u8; size]))
     ///     .collect::<Result<Vec<_>, _>>()?;
     /// assert_eq!(apps[1].get()?.len(), 1 << 20);
-    /// assert!(runtime.register(lmms::ModuleDef::named("app-0"), || Ok(())).is_err());
+    /// assert!(runtime.register(lmms::ModuleDef::named("app-0"), || ()).is_err());
     /// # Ok::<(), lmms::Error>(())
     /// ```
-    pub fn register<T, E>(
+    pub fn register<T: Send + Sync + 'static>(
+        &self,
+        def: ModuleDef,
+        load: impl Fn() -> T + Send + Sync + 'static,
+    ) -> Result<Handle<T>, Error> {
+        self.register_fallible(def, move || Ok::<_, Infallible>(load()))
+    }
+
+    /// Registers a module whose loader can fail: a failed load is
+    /// [`Error::Load`] carrying the loader's error, and the next get tries again.
+    ///
+    /// ```
+    /// let runtime = lmms::Runtime::builder().build()?;
+    /// let config = runtime.register_fallible(lmms::ModuleDef::named("config"), || {
+    ///     std::fs::read_to_string("/no/such/file")
+    /// })?;
+    /// assert!(matches!(config.get(), Err(lmms::Error::Load { .. })));
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn register_fallible<T, E>(
         &self,
         def: ModuleDef,
         load: impl Fn() -> Result<T, E> + Send + Sync + 'static,
@@ -272,7 +293,7 @@ impl Runtime {
     ///
     /// ```
     /// let runtime = lmms::Runtime::builder().build()?;
-    /// let m = runtime.register(lmms::ModuleDef::named("m"), || Ok(0u8))?;
+    /// let m = runtime.register(lmms::ModuleDef::named("m"), || 0u8)?;
     /// drop(m.get()?);
     /// let report = runtime.sweep();
     /// assert_eq!(report.kept[0].reason, lmms::KeepReason::WithinGrace);
@@ -288,7 +309,7 @@ impl Runtime {
     ///
     /// ```
     /// let runtime = lmms::Runtime::builder().build()?;
-    /// let m = runtime.register(lmms::ModuleDef::named("m"), || Ok(0u8))?;
+    /// let m = runtime.register(lmms::ModuleDef::named("m"), || 0u8)?;
     /// drop(m.get()?);
     /// let stats = runtime.stats();
     /// assert_eq!((stats.loads, stats.resident_modules), (1, 1));

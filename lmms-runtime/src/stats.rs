@@ -128,7 +128,7 @@ impl Blocked {
 ///
 /// ```
 /// let runtime = lmms::Runtime::builder().build()?;
-/// let m = runtime.register(lmms::ModuleDef::named("m"), || Ok(0u8))?;
+/// let m = runtime.register(lmms::ModuleDef::named("m"), || 0u8)?;
 /// let stats = m.stats();
 /// assert_eq!((stats.name.as_str(), stats.resident, stats.loads), ("m", false, 0));
 /// # Ok::<(), lmms::Error>(())
