@@ -5,7 +5,7 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p lmms-runtime --test loom --release`.
 #![cfg(loom)]
 
-use lmms_runtime::__loom::{LoadFailure, StateCell, Take};
+use lmms_runtime::__loom::{CellGuard, LoadFailure, StateCell, Take};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
@@ -37,15 +37,15 @@ impl Drop for Canary {
     }
 }
 
-fn load_or_panic<T>(cell: &StateCell<T>, load: impl FnOnce() -> T) {
-    match cell.load(|| Ok::<_, ()>(load())) {
-        Ok(guard) => drop(guard),
-        Err(LoadFailure::Failed(()))
-        | Err(LoadFailure::Panicked(_))
-        | Err(LoadFailure::Reentrant) => {
-            panic!("load failed")
-        }
-    }
+/// A guard on the state, loading it with `load` if the cell is empty, as a module's get does.
+fn get<T>(cell: &StateCell<T>, load: impl FnOnce() -> T) -> CellGuard<'_, T> {
+    cell.try_get()
+        .unwrap_or_else(|| match cell.load(|| Ok::<_, ()>(load())) {
+            Ok(guard) => guard,
+            Err(LoadFailure::Failed(()) | LoadFailure::Panicked(_) | LoadFailure::Reentrant) => {
+                panic!("load failed")
+            }
+        })
 }
 
 #[test]
@@ -57,16 +57,10 @@ fn two_getters_racing_the_first_load_run_the_loader_once() {
             .map(|_| {
                 let (cell, loads) = (cell.clone(), loads.clone());
                 thread::spawn(move || {
-                    let guard = match cell.try_get() {
-                        Some(guard) => guard,
-                        None => match cell.load(|| {
-                            loads.fetch_add(1, SeqCst);
-                            Ok::<_, ()>(7)
-                        }) {
-                            Ok(guard) => guard,
-                            Err(_) => panic!("load failed"),
-                        },
-                    };
+                    let guard = get(&cell, || {
+                        loads.fetch_add(1, SeqCst);
+                        7
+                    });
                     assert_eq!(*guard.get(), 7);
                 })
             })
@@ -83,7 +77,7 @@ fn a_guard_alive_during_an_unload_keeps_the_state() {
     loom::model(|| {
         let dropped = Arc::new(AtomicBool::new(false));
         let cell = Arc::new(StateCell::new());
-        load_or_panic(&cell, || Canary::new(&dropped));
+        drop(get(&cell, || Canary::new(&dropped)));
         let guard = cell.try_get().expect("loaded");
         let unloader = {
             let cell = cell.clone();
@@ -104,7 +98,7 @@ fn getters_and_an_unloader_never_meet_a_dropped_state() {
     loom::model(|| {
         let dropped = Arc::new(AtomicBool::new(false));
         let cell = Arc::new(StateCell::new());
-        load_or_panic(&cell, || Canary::new(&dropped));
+        drop(get(&cell, || Canary::new(&dropped)));
         let getter = {
             let cell = cell.clone();
             thread::spawn(move || {
@@ -131,17 +125,11 @@ fn getters_and_an_unloader_never_meet_a_dropped_state() {
 fn an_unload_then_a_reload_builds_a_fresh_state() {
     loom::model(|| {
         let cell = Arc::new(StateCell::<usize>::new());
-        load_or_panic(&cell, || 1);
+        drop(get(&cell, || 1));
         let reloader = {
             let cell = cell.clone();
             thread::spawn(move || {
-                let guard = match cell.try_get() {
-                    Some(guard) => guard,
-                    None => match cell.load(|| Ok::<_, ()>(2)) {
-                        Ok(guard) => guard,
-                        Err(_) => panic!("load failed"),
-                    },
-                };
+                let guard = get(&cell, || 2);
                 let seen = *guard.get();
                 assert!(seen == 1 || seen == 2);
             })
