@@ -144,3 +144,30 @@ fn an_unload_then_a_reload_builds_a_fresh_state() {
         assert_eq!(cell.holders(), 0);
     });
 }
+
+#[test]
+fn a_guard_sent_to_another_thread_is_counted_off_there() {
+    loom::model(|| {
+        let dropped = Arc::new(AtomicBool::new(false));
+        // Leaked so that a guard, which borrows its cell, can move to a spawned thread.
+        let cell: &'static StateCell<Canary> = Box::leak(Box::new(StateCell::new()));
+        let guard = get(cell, || Canary::new(&dropped));
+        let holder = thread::spawn(move || {
+            guard.get().check();
+            drop(guard);
+        });
+        let unloaded = match cell.take() {
+            Take::Taken(state) => {
+                drop(state);
+                true
+            }
+            Take::InUse => false,
+            Take::Empty => panic!("the state was loaded"),
+        };
+        holder.join().unwrap();
+        assert_eq!(cell.holders(), 0, "the foreign release was counted");
+        if !unloaded {
+            assert!(matches!(cell.take(), Take::Taken(_)));
+        }
+    });
+}
