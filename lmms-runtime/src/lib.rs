@@ -27,7 +27,9 @@
 
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+mod barrier;
 mod cell;
+mod dispatch;
 mod sync;
 
 #[cfg(not(loom))]
@@ -90,4 +92,5 @@ pub fn stats() -> Stats {
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
+    pub use crate::dispatch::{drain, retire, Direct};
 }

@@ -4,12 +4,12 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     atomic::{AtomicPtr, AtomicUsize},
-    Mutex,
+    Mutex, MutexGuard,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     atomic::{AtomicPtr, AtomicUsize},
-    Mutex,
+    Mutex, MutexGuard,
 };
 
 #[cfg(loom)]

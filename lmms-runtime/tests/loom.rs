@@ -5,10 +5,11 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p lmms-runtime --test loom --release`.
 #![cfg(loom)]
 
-use lmms_runtime::__loom::{CellGuard, LoadFailure, StateCell, Take};
+use lmms_runtime::__loom::{drain, retire, CellGuard, Direct, LoadFailure, StateCell, Take};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
+use std::ptr::NonNull;
 
 /// A state that records its own drop outside its memory, so a use after the drop is seen
 /// even though the memory is gone.
@@ -169,5 +170,45 @@ fn a_guard_sent_to_another_thread_is_counted_off_there() {
         if !unloaded {
             assert!(matches!(cell.take(), Take::Taken(_)));
         }
+    });
+}
+
+/// ZAFP's switch: a hot operation holds a guard and publishes its state; a caller reads it
+/// with no count of its own while the operation is demoted and an unload is attempted.
+#[test]
+fn promote_direct_call_demote_unload_never_meet_a_dropped_state() {
+    loom::model(|| {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let cell: &'static StateCell<Canary> = Box::leak(Box::new(StateCell::new()));
+        let direct: &'static Direct<Canary> = Box::leak(Box::new(Direct::new()));
+        let pin = get(cell, || Canary::new(&dropped));
+        direct.publish(NonNull::from(pin.get()));
+        let caller = thread::spawn(move || {
+            direct.call(|state| state.check());
+        });
+        let in_flight = direct.withdraw();
+        retire(Box::new(pin), in_flight);
+        let unloaded = match cell.take() {
+            Take::Taken(state) => {
+                drop(state);
+                true
+            }
+            Take::InUse => false,
+            Take::Empty => panic!("the state was loaded"),
+        };
+        caller.join().unwrap();
+        assert_eq!(
+            drain(),
+            0,
+            "every retired guard is released once its callers left"
+        );
+        assert_eq!(cell.holders(), 0);
+        if !unloaded {
+            assert!(matches!(cell.take(), Take::Taken(_)));
+        }
+        assert!(
+            direct.call(|_| ()).is_none(),
+            "a withdrawn path stays withdrawn"
+        );
     });
 }

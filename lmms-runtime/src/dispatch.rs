@@ -1,0 +1,262 @@
+//! ZAFP's switch: a direct path that reads a hot operation's state with no guard count per
+//! call, and the bookkeeping that makes turning it off safe.
+//!
+//! A promoted operation holds one long-lived guard on its module (so no unload can drop the
+//! state) and publishes the state's address in a [`Direct`]. A direct call marks its thread
+//! *inside* (a plain store to the thread's own [`Record`]), issues the light barrier, reads
+//! the address and runs the body; leaving, it marks the thread *outside*.
+//!
+//! Demotion clears the address first, then issues the heavy barrier: every call that
+//! started before it is now visible as *inside*, and every call after it reads the cleared
+//! address and takes the managed path. The long-lived guard is released only once every
+//! thread seen inside has left ([`retire`]); until then it waits in a list that each
+//! demotion and each sweep drains, so no thread ever blocks on another's call.
+
+use crate::barrier;
+use crate::sync::{AtomicPtr, AtomicUsize, Mutex, MutexGuard};
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// The published state of a promoted operation, or null.
+pub struct Direct<T> {
+    state: AtomicPtr<T>,
+}
+
+impl<T> Direct<T> {
+    /// An unpublished (null) direct path.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Direct {
+            state: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// An unpublished (null) direct path (loom's atomics cannot be built in a `const fn`).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Direct {
+            state: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Publishes `state`. The caller keeps it alive (a guard) until [`retire`] releases it.
+    pub fn publish(&self, state: NonNull<T>) {
+        barrier::prepare();
+        self.state.store(state.as_ptr(), Release);
+    }
+
+    /// Clears the address and returns the calls that may still be reading it.
+    pub fn withdraw(&self) -> InFlight {
+        self.state.store(ptr::null_mut(), Release);
+        barrier::heavy();
+        InFlight::snapshot()
+    }
+
+    /// Runs `body` on the published state, or returns `None` if there is none (or this
+    /// thread is exiting and has no record left to mark).
+    #[inline]
+    pub fn call<R>(&self, body: impl FnOnce(&T) -> R) -> Option<R> {
+        let _inside = Inside::enter()?;
+        let state = NonNull::new(self.state.load(Acquire))?;
+        // SAFETY: the address was published while a guard holds the state, and that guard
+        // is released only after `withdraw` cleared the address, issued the heavy barrier
+        // and saw this thread leave (the `Inside` mark set before this load).
+        Some(body(unsafe { state.as_ref() }))
+    }
+
+    /// Whether a state is published now.
+    pub fn is_published(&self) -> bool {
+        !self.state.load(Relaxed).is_null()
+    }
+}
+
+/// One thread's mark: an odd sequence number while the thread is inside a direct call.
+pub struct Record {
+    seq: AtomicUsize,
+}
+
+/// The records of every thread that ever made a direct call; a record is reused after its
+/// thread exits, so their number is the most threads that were calling at once.
+struct Records {
+    all: Vec<&'static Record>,
+    free: Vec<&'static Record>,
+}
+
+fn records() -> &'static Mutex<Records> {
+    #[cfg(not(loom))]
+    {
+        static RECORDS: Mutex<Records> = Mutex::new(Records {
+            all: Vec::new(),
+            free: Vec::new(),
+        });
+        &RECORDS
+    }
+    #[cfg(loom)]
+    {
+        loom::lazy_static! {
+            static ref RECORDS: Mutex<Records> = Mutex::new(Records { all: Vec::new(), free: Vec::new() });
+        }
+        &RECORDS
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// This thread's record and how deep in direct calls it is.
+struct Local {
+    record: Cell<Option<&'static Record>>,
+    depth: Cell<usize>,
+}
+
+#[cfg(not(loom))]
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            lock(records()).free.push(record);
+        }
+    }
+}
+
+crate::sync::local! {
+    static LOCAL: Local = const {
+        Local {
+            record: Cell::new(None),
+            depth: Cell::new(0),
+        }
+    };
+}
+
+/// The mark of one direct call; leaving (or unwinding) clears it.
+struct Inside(Option<&'static Record>);
+
+impl Inside {
+    #[inline]
+    fn enter() -> Option<Inside> {
+        let record = LOCAL
+            .try_with(|local| {
+                let depth = local.depth.get();
+                local.depth.set(depth + 1);
+                if depth > 0 {
+                    return None;
+                }
+                let record = local.record.get().unwrap_or_else(|| {
+                    let record = register();
+                    local.record.set(Some(record));
+                    record
+                });
+                // Only this thread writes its record: a plain store of the next odd number.
+                record.seq.store(record.seq.load(Relaxed) + 1, Relaxed);
+                Some(record)
+            })
+            .ok()?;
+        barrier::light();
+        Some(Inside(record))
+    }
+}
+
+impl Drop for Inside {
+    #[inline]
+    fn drop(&mut self) {
+        match self.0 {
+            Some(record) => {
+                let _ = LOCAL.try_with(|local| local.depth.set(0));
+                record.seq.store(record.seq.load(Relaxed) + 1, Release);
+            }
+            None => {
+                let _ = LOCAL.try_with(|local| local.depth.set(local.depth.get() - 1));
+            }
+        }
+    }
+}
+
+#[cold]
+fn register() -> &'static Record {
+    let mut records = lock(records());
+    if let Some(record) = records.free.pop() {
+        return record;
+    }
+    let record: &'static Record = Box::leak(Box::new(Record {
+        seq: AtomicUsize::new(0),
+    }));
+    records.all.push(record);
+    record
+}
+
+/// The threads that were inside a direct call when a path was withdrawn, with the mark each
+/// had then.
+pub struct InFlight(Vec<(&'static Record, usize)>);
+
+impl InFlight {
+    fn snapshot() -> InFlight {
+        let records = lock(records());
+        InFlight(
+            records
+                .all
+                .iter()
+                .map(|record| (*record, record.seq.load(Acquire)))
+                .filter(|&(_, seq)| seq % 2 == 1)
+                .collect(),
+        )
+    }
+
+    /// Whether every thread seen inside has left since.
+    pub fn is_clear(&self) -> bool {
+        self.0
+            .iter()
+            .all(|&(record, seq)| record.seq.load(Acquire) != seq)
+    }
+}
+
+/// A guard (or anything whose drop releases a state) waiting for the calls that may still
+/// read that state.
+struct Retired {
+    hold: Box<dyn Send>,
+    in_flight: InFlight,
+}
+
+fn retired() -> &'static Mutex<Vec<Retired>> {
+    #[cfg(not(loom))]
+    {
+        static RETIRED: Mutex<Vec<Retired>> = Mutex::new(Vec::new());
+        &RETIRED
+    }
+    #[cfg(loom)]
+    {
+        loom::lazy_static! {
+            static ref RETIRED: Mutex<Vec<Retired>> = Mutex::new(Vec::new());
+        }
+        &RETIRED
+    }
+}
+
+/// Releases `hold` (drops it) once the calls in `in_flight` have left: now if they have,
+/// otherwise at a later [`drain`].
+pub fn retire(hold: Box<dyn Send>, in_flight: InFlight) {
+    if in_flight.is_clear() {
+        drop(hold);
+        return;
+    }
+    lock(retired()).push(Retired { hold, in_flight });
+    drain();
+}
+
+/// Drops every retired hold whose calls have all left; returns how many still wait.
+pub fn drain() -> usize {
+    let ready: Vec<Retired> = {
+        let mut retired = lock(retired());
+        let (ready, waiting) = std::mem::take(&mut *retired)
+            .into_iter()
+            .partition(|r| r.in_flight.is_clear());
+        *retired = waiting;
+        ready
+    };
+    let waiting = lock(retired()).len();
+    // Dropped outside the lock: releasing a guard may unload a state, which runs its Drop.
+    drop(ready.into_iter().map(|r| r.hold).collect::<Vec<_>>());
+    waiting
+}
