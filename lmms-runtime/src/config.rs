@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::heat::Thresholds;
 use crate::runtime::Runtime;
 use std::time::Duration;
 
@@ -16,6 +17,10 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    pub(crate) heat: Thresholds,
+    pub(crate) max_hot_paths: usize,
+    pub(crate) cool_every: Duration,
+    pub(crate) cache_keeps_modules: bool,
     pub(crate) grace: Duration,
     pub(crate) min_resident: usize,
     pub(crate) memory_budget: Option<u64>,
@@ -25,6 +30,10 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            heat: Thresholds::default(),
+            max_hot_paths: 100,
+            cool_every: Duration::from_secs(60),
+            cache_keeps_modules: true,
             grace: Duration::from_secs(30),
             min_resident: 8,
             memory_budget: None,
@@ -34,6 +43,44 @@ impl Default for Config {
 }
 
 impl Config {
+    /// ZAFP's heat thresholds (default 5, 20, 100 calls).
+    ///
+    /// ```
+    /// assert_eq!(lmms::Config::default().heat().hot(), 20);
+    /// ```
+    pub fn heat(&self) -> Thresholds {
+        self.heat
+    }
+
+    /// Whether live cached results keep their module resident (default `true`).
+    ///
+    /// ```
+    /// assert!(lmms::Config::default().cache_keeps_modules());
+    /// ```
+    pub fn cache_keeps_modules(&self) -> bool {
+        self.cache_keeps_modules
+    }
+
+    /// At most this many operations on the direct path (default 100); past it the least
+    /// recently used is demoted. 0 turns ZAFP off.
+    ///
+    /// ```
+    /// assert_eq!(lmms::Config::default().max_hot_paths(), 100);
+    /// ```
+    pub fn max_hot_paths(&self) -> usize {
+        self.max_hot_paths
+    }
+
+    /// The cooling window: each one halves the heat of operations not used in it
+    /// (default 60 s of the runtime clock).
+    ///
+    /// ```
+    /// assert_eq!(lmms::Config::default().cool_every().as_secs(), 60);
+    /// ```
+    pub fn cool_every(&self) -> Duration {
+        self.cool_every
+    }
+
     /// How long a module must be idle before a sweep may unload it (LUGS check 4).
     ///
     /// ```
@@ -95,6 +142,54 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// ZAFP's heat thresholds; see [`Thresholds::new`] for what is valid.
+    ///
+    /// ```
+    /// let rt = lmms::Runtime::builder().heat(lmms::Thresholds::new(2, 4, 8)?).build()?;
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn heat(mut self, thresholds: Thresholds) -> Self {
+        self.config.heat = thresholds;
+        self
+    }
+
+    /// The most operations on the direct path at once (default 100, the seed's
+    /// `MAX_HOT_PATHS`); 0 turns ZAFP off.
+    ///
+    /// ```
+    /// let rt = lmms::Runtime::builder().max_hot_paths(0).build()?;
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn max_hot_paths(mut self, paths: usize) -> Self {
+        self.config.max_hot_paths = paths;
+        self
+    }
+
+    /// Whether live cached results keep their module resident (LUGS check 3; default
+    /// `true`, as in the seed). A cached result is an owned copy that needs nothing of the
+    /// module, so `false` lets sweeps unload an idle module while its results are still
+    /// served, loading nothing, until they expire.
+    ///
+    /// ```
+    /// let rt = lmms::Runtime::builder().cache_keeps_modules(false).build()?;
+    /// assert!(!rt.config().cache_keeps_modules());
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn cache_keeps_modules(mut self, keeps: bool) -> Self {
+        self.config.cache_keeps_modules = keeps;
+        self
+    }
+
+    /// The cooling window (default 60 s); must not be zero.
+    ///
+    /// ```
+    /// assert!(lmms::Runtime::builder().cool_every(std::time::Duration::ZERO).build().is_err());
+    /// ```
+    pub fn cool_every(mut self, window: Duration) -> Self {
+        self.config.cool_every = window;
+        self
+    }
+
     /// Grace period after a module's last use (default 30 s, the seed's `UNLOAD_DELAY`).
     ///
     /// ```
@@ -179,6 +274,25 @@ impl Builder {
                 )
             })?),
             "memory_budget" => self.memory_budget(parse_bytes("memory_budget", value)?),
+            "cool_every" => self.cool_every(parse_duration("cool_every", value)?),
+            "max_hot_paths" => self.max_hot_paths(value.trim().parse().map_err(|_| {
+                Error::invalid(
+                    "max_hot_paths",
+                    format!("`{value}` is not a whole number of operations"),
+                )
+            })?),
+            "heat" => {
+                let levels: Vec<_> = value.split(',').map(|level| level.trim().parse::<u64>()).collect();
+                match levels[..] {
+                    [Ok(warm), Ok(hot), Ok(critical)] => self.heat(Thresholds::new(warm, hot, critical)?),
+                    _ => {
+                        return Err(Error::invalid(
+                            "heat",
+                            format!("`{value}` is not three call counts; write them as `5,20,100`"),
+                        ))
+                    }
+                }
+            }
             "trim_threshold" => match value.trim() {
                 "off" | "none" => self.trim_threshold(None),
                 bytes => self.trim_threshold(Some(parse_bytes("trim_threshold", bytes)?)),
@@ -187,15 +301,16 @@ impl Builder {
                 return Err(Error::InvalidConfig {
                     field: "setting",
                     reason: format!(
-                        "`{other}` is not a setting; use `grace`, `min_resident`, `memory_budget` or `trim_threshold`"
+                        "`{other}` is not a setting; use `grace`, `min_resident`, `memory_budget`, `trim_threshold`, `heat`, `max_hot_paths` or `cool_every`"
                     ),
                 })
             }
         })
     }
 
-    /// Reads `LMMS_GRACE`, `LMMS_MIN_RESIDENT`, `LMMS_MEMORY_BUDGET` and
-    /// `LMMS_TRIM_THRESHOLD` from the environment, where set, through [`Builder::set`]: a
+    /// Reads `LMMS_GRACE`, `LMMS_MIN_RESIDENT`, `LMMS_MEMORY_BUDGET`,
+    /// `LMMS_TRIM_THRESHOLD`, `LMMS_HEAT`, `LMMS_MAX_HOT_PATHS` and `LMMS_COOL_EVERY` from
+    /// the environment, where set, through [`Builder::set`]: a
     /// function's settings can then change without a rebuild.
     ///
     /// ```
@@ -208,6 +323,9 @@ impl Builder {
             ("min_resident", "LMMS_MIN_RESIDENT"),
             ("memory_budget", "LMMS_MEMORY_BUDGET"),
             ("trim_threshold", "LMMS_TRIM_THRESHOLD"),
+            ("heat", "LMMS_HEAT"),
+            ("max_hot_paths", "LMMS_MAX_HOT_PATHS"),
+            ("cool_every", "LMMS_COOL_EVERY"),
         ]
         .into_iter()
         .try_fold(self, |builder, (setting, variable)| {
@@ -224,6 +342,12 @@ impl Builder {
     /// assert!(lmms::Runtime::builder().memory_budget(0).build().is_err());
     /// ```
     pub fn build(self) -> Result<Runtime, Error> {
+        if self.config.cool_every.is_zero() {
+            return Err(Error::invalid(
+                "cool_every",
+                "a zero cooling window would cool every operation at every sweep; use at least a millisecond",
+            ));
+        }
         if self.config.memory_budget == Some(0) {
             return Err(Error::invalid(
                 "memory_budget",

@@ -53,16 +53,20 @@ impl<T> Direct<T> {
         InFlight::snapshot()
     }
 
-    /// Runs `body` on the published state, or returns `None` if there is none (or this
-    /// thread is exiting and has no record left to mark).
+    /// Runs `body` on the published state with `args`, or hands `args` back if there is no
+    /// published state (or this thread is exiting and has no record left to mark).
     #[inline]
-    pub fn call<R>(&self, body: impl FnOnce(&T) -> R) -> Option<R> {
-        let _inside = Inside::enter()?;
-        let state = NonNull::new(self.state.load(Acquire))?;
-        // SAFETY: the address was published while a guard holds the state, and that guard
-        // is released only after `withdraw` cleared the address, issued the heavy barrier
-        // and saw this thread leave (the `Inside` mark set before this load).
-        Some(body(unsafe { state.as_ref() }))
+    pub fn call_with<A, R>(&self, args: A, body: impl FnOnce(&T, A) -> R) -> Result<R, A> {
+        let Some(_inside) = Inside::enter() else {
+            return Err(args);
+        };
+        match NonNull::new(self.state.load(Acquire)) {
+            // SAFETY: the address was published while a guard holds the state, and that
+            // guard is released only after `withdraw` cleared the address, issued the heavy
+            // barrier and saw this thread leave (the `Inside` mark set before this load).
+            Some(state) => Ok(body(unsafe { state.as_ref() }, args)),
+            None => Err(args),
+        }
     }
 
     /// Whether a state is published now.

@@ -66,6 +66,14 @@ pub enum Error {
     /// set or first used.
     #[error("the global runtime is already set: call `Runtime::set_global` once, before any static module is used")]
     GlobalAlreadySet,
+    /// An operation already reports to another runtime.
+    #[error("operation `{interface}.{name}` already reports to a runtime; add it before its first call, to one runtime")]
+    DuplicateOperation {
+        /// The operation's interface.
+        interface: &'static str,
+        /// The operation's name.
+        name: &'static str,
+    },
     /// The reaper's thread could not be spawned.
     #[error("cannot start the reaper thread: {0}")]
     ReaperSpawn(#[source] std::io::Error),

@@ -33,17 +33,23 @@ mod dispatch;
 mod sync;
 
 #[cfg(not(loom))]
+mod cache;
+#[cfg(not(loom))]
 mod clock;
 #[cfg(not(loom))]
 mod config;
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
+mod heat;
+#[cfg(not(loom))]
 pub mod memory;
 #[cfg(not(loom))]
 mod module;
 #[cfg(not(loom))]
 mod name;
+#[cfg(not(loom))]
+mod operation;
 #[cfg(not(loom))]
 mod policy;
 #[cfg(not(loom))]
@@ -55,15 +61,18 @@ mod stats;
 
 #[cfg(not(loom))]
 pub use crate::{
+    cache::{CacheCounts, CachePolicy, Cached, NoCache, ResultCache},
     clock::{Clock, ManualClock},
     config::{parse_duration, Builder, Config},
     error::{BoxError, Error},
+    heat::{Heat, Thresholds},
     module::{Class, Dependent, Guard, Handle, Load, Module, ModuleDef, Pin},
     name::Name,
+    operation::{Op, OpDef, Operation, Source},
     policy::{KeepReason, Kept, SweepReport, Unload, Unloaded},
     reaper::Reaper,
     runtime::Runtime,
-    stats::{Blocked, ModuleStats, Stats},
+    stats::{Blocked, ModuleStats, OpStats, Stats},
 };
 
 /// Sweeps the global runtime: [`Runtime::sweep`] on [`Runtime::global`].

@@ -1,6 +1,7 @@
 //! Modules: a unit of state with a lifecycle, born on first use (LIGS), dropped when idle
 //! (LUGS), born again when needed.
 
+use crate::cache::ResultCache;
 use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
 use crate::error::{BoxError, Error};
 use crate::memory;
@@ -13,8 +14,8 @@ use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::panic::{self, AssertUnwindSafe};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// How a module's state is built: LIGS's import, run on first use.
@@ -363,6 +364,7 @@ impl<T: Send + Sync + 'static> Module<T> {
         let Some(shared) = self.shared.get() else {
             return Unload::NotResident;
         };
+        self.info.purge_caches(shared.time.recent());
         let outcome = self.unload_in(shared);
         match outcome {
             Unload::Unloaded { bytes } => shared.reclaimed(bytes),
@@ -463,8 +465,48 @@ impl<T: Send + Sync + 'static> Module<T> {
         &self.info.def
     }
 
-    pub(crate) fn bound(&self) -> Option<&Arc<Shared>> {
+    pub(crate) fn bound(&'static self) -> Option<&'static Arc<Shared>> {
         self.shared.get()
+    }
+
+    /// The runtime this static module belongs to, joining the global one if it has none.
+    pub(crate) fn runtime(&'static self) -> Result<&'static Arc<Shared>, Error> {
+        match self.shared.get() {
+            Some(shared) => Ok(shared),
+            None => Runtime::global().adopt(self).map(|(shared, _)| shared),
+        }
+    }
+
+    /// A pin held by a hot operation (with a guard of its own).
+    pub(crate) fn pin_hot(&self) -> Pin<'_> {
+        Pin::new(&self.info.hot)
+    }
+
+    /// Makes the entries of an operation's cache count as dependents of this module.
+    pub(crate) fn attach_cache(&self, cache: &'static dyn ResultCache) {
+        self.info.caches().push(cache);
+        self.info.has_caches.store(true, Relaxed);
+    }
+
+    /// Drops every cached result of this module's operations, so that they no longer keep
+    /// it resident (LUGS check 3); call it before [`unload`](Module::unload) to unload a
+    /// module whatever its cache holds.
+    ///
+    /// ```
+    /// # struct Config;
+    /// # impl lmms::Load for Config {
+    /// #     type Error = std::convert::Infallible;
+    /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
+    /// # }
+    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// CONFIG.invalidate();
+    /// ```
+    pub fn invalidate(&self) {
+        if self.info.has_caches.load(Relaxed) {
+            for cache in self.info.caches().iter() {
+                cache.clear();
+            }
+        }
     }
 
     /// Ties a static module to `shared`'s runtime unless it has one; returns the runtime it
@@ -479,7 +521,7 @@ impl<T: Send + Sync + 'static> Module<T> {
     }
 
     fn unload_in(&self, shared: &Shared) -> Unload {
-        if let Some(reason) = self.info.held() {
+        if let Some(reason) = self.info.held(shared) {
             return Unload::Kept(reason);
         }
         let state = match self.cell.take() {
@@ -507,7 +549,13 @@ pub(crate) struct Info {
     /// Heap bytes the current state kept when it was loaded.
     pub(crate) bytes: AtomicU64,
     pins: AtomicUsize,
+    /// Pins held by hot operations, each with a guard (so sweeps can tell them from users'
+    /// guards).
+    pub(crate) hot: AtomicUsize,
     dependents: AtomicUsize,
+    /// The result caches of this module's operations: their entries depend on it.
+    caches: Mutex<Vec<&'static dyn ResultCache>>,
+    has_caches: AtomicBool,
 }
 
 impl Info {
@@ -519,15 +567,44 @@ impl Info {
             unloads: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             pins: AtomicUsize::new(0),
+            hot: AtomicUsize::new(0),
             dependents: AtomicUsize::new(0),
+            caches: Mutex::new(Vec::new()),
+            has_caches: AtomicBool::new(false),
+        }
+    }
+
+    fn caches(&self) -> std::sync::MutexGuard<'_, Vec<&'static dyn ResultCache>> {
+        self.caches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Cached results of this module's operations held now (expired ones included until a
+    /// sweep or an unload purges them).
+    fn cached(&self) -> usize {
+        if !self.has_caches.load(Relaxed) {
+            return 0;
+        }
+        self.caches().iter().map(|cache| cache.len()).sum()
+    }
+
+    /// Drops the expired results of this module's operations.
+    pub(crate) fn purge_caches(&self, now: u64) {
+        if self.has_caches.load(Relaxed) {
+            for cache in self.caches().iter() {
+                cache.purge(now);
+            }
         }
     }
 
     /// The first of LUGS checks 2 and 3 that holds the module, if any.
-    pub(crate) fn held(&self) -> Option<KeepReason> {
-        if self.pins.load(Relaxed) > 0 {
+    pub(crate) fn held(&self, shared: &Shared) -> Option<KeepReason> {
+        if self.pins.load(Relaxed) > 0 || self.hot.load(Relaxed) > 0 {
             Some(KeepReason::Pinned)
-        } else if self.dependents.load(Relaxed) > 0 {
+        } else if self.dependents.load(Relaxed) > 0
+            || (shared.config.cache_keeps_modules && self.cached() > 0)
+        {
             Some(KeepReason::Dependents)
         } else {
             None
@@ -559,8 +636,8 @@ pub(crate) trait Entry: Send + Sync {
             last_use: (info.loads.load(Relaxed) > 0)
                 .then(|| Duration::from_millis(info.last_use.load(Relaxed))),
             guards: self.guards(),
-            pins: info.pins.load(Relaxed),
-            dependents: info.dependents.load(Relaxed),
+            pins: info.pins.load(Relaxed) + info.hot.load(Relaxed),
+            dependents: info.dependents.load(Relaxed) + info.cached(),
         }
     }
 }

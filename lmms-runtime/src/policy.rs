@@ -222,8 +222,9 @@ impl Sweep {
             let last_use = if stamp >= before { now } else { stamp };
             let reason = match info.def.class_of() {
                 Class::Core => Some(KeepReason::Core),
-                _ if entry.guards() > 0 => Some(KeepReason::InUse),
-                _ => info.held(),
+                // A hot operation's pin holds a guard of its own: it is not a use.
+                _ if entry.guards() > info.hot.load(Relaxed) => Some(KeepReason::InUse),
+                _ => info.held(shared),
             };
             match reason {
                 Some(reason) => sweep.keep(info.def.name(), reason),

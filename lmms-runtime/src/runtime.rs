@@ -1,17 +1,21 @@
 //! The runtime: the modules it manages, its policy, clock and statistics.
 
+use crate::cache::CachePolicy;
 use crate::clock::{Clock, Time};
 use crate::config::{Builder, Config};
 use crate::error::{BoxError, Error};
 use crate::memory;
 use crate::module::{Entry, Handle, Module, ModuleDef};
 use crate::name::Name;
+use crate::operation::{Op, OpEntry, Operation};
 use crate::policy::{Sweep, SweepReport};
+use crate::stats::OpStats;
 use crate::stats::{Counters, Stats};
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::fmt;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -74,14 +78,74 @@ impl Deref for EntryRef {
 
 /// What a module needs of its runtime on every call: kept apart from the module list so
 /// that modules can point at it without a reference cycle.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) time: Time,
     pub(crate) counters: Counters,
+    /// Every operation that reports here, in the order of their first calls.
+    ops: Mutex<Vec<&'static dyn OpEntry>>,
+    /// Operations on the direct path now.
+    pub(crate) hot_paths: AtomicUsize,
+    /// Runtime time (ms) at which the last cooling window ended.
+    cooled_until: AtomicU64,
 }
 
 impl Shared {
+    fn ops(&self) -> MutexGuard<'_, Vec<&'static dyn OpEntry>> {
+        self.ops
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn register_op(&self, op: &'static dyn OpEntry) {
+        self.ops().push(op);
+    }
+
+    /// Over the hot-path cap: demotes the least recently used hot operation but `keep`
+    /// (the seed's LRU eviction).
+    pub(crate) fn evict_hot_path(&self, keep: &'static dyn OpEntry) {
+        let now = self.time.recent();
+        let victim = self
+            .ops()
+            .iter()
+            .filter(|op| op.is_hot() && !std::ptr::addr_eq(**op, keep))
+            .min_by_key(|op| op.harvest(now))
+            .copied();
+        if let Some(victim) = victim {
+            victim.demote(self);
+        }
+    }
+
+    /// Applies the cooling windows that ended since the last call: each halves the heat of
+    /// every operation not used on the direct path in it, and demotes the ones that fell
+    /// below the cooling threshold.
+    pub(crate) fn cool(&self, now: u64) {
+        let window = crate::clock::millis(self.config.cool_every).max(1);
+        let since = self.cooled_until.load(Relaxed);
+        let windows = now.saturating_sub(since) / window;
+        if windows == 0 {
+            return;
+        }
+        self.cooled_until.store(since + windows * window, Relaxed);
+        let ops = self.ops().clone();
+        for op in ops {
+            op.cool(self, windows, now);
+        }
+    }
+
+    /// Drops the expired entries of every operation's cache.
+    pub(crate) fn purge_caches(&self, now: u64) {
+        let ops = self.ops().clone();
+        for cache in ops.iter().filter_map(|op| op.cache()) {
+            cache.purge(now);
+        }
+    }
+
+    pub(crate) fn op_stats(&self) -> Vec<OpStats> {
+        let ops = self.ops().clone();
+        ops.iter().map(|op| op.stats()).collect()
+    }
+
     /// Hands memory back to the OS after unloads that freed `bytes`, if that is enough.
     pub(crate) fn reclaimed(&self, bytes: u64) {
         if self.config.trim_threshold.is_some_and(|at| bytes >= at) {
@@ -112,6 +176,9 @@ impl Runtime {
                     config,
                     time: Time::new(clock),
                     counters: Counters::default(),
+                    ops: Mutex::default(),
+                    hot_paths: AtomicUsize::new(0),
+                    cooled_until: AtomicU64::new(0),
                 }),
                 modules: Mutex::default(),
             }),
@@ -253,7 +320,7 @@ impl Runtime {
     pub(crate) fn adopt<T: Send + Sync + 'static>(
         &self,
         module: &'static Module<T>,
-    ) -> Result<(&'static Shared, bool), Error> {
+    ) -> Result<(&'static Arc<Shared>, bool), Error> {
         let mut modules = self.modules();
         if let Some(shared) = module.bound() {
             return Ok((shared, false));
@@ -266,6 +333,47 @@ impl Runtime {
             modules.names.remove(module.def().name().as_str());
         }
         Ok((shared, fresh))
+    }
+
+    /// Makes this runtime the one an operation reports to (its heat, cache and hot path
+    /// count here), before its first call. An operation on a module reports to the module's
+    /// runtime by itself; this is for stateless operations outside the global runtime.
+    /// Fails with [`Error::DuplicateOperation`] if it reports somewhere already.
+    ///
+    /// ```
+    /// # struct Ping;
+    /// # impl lmms::Operation for Ping {
+    /// #     type State = (); type Args = (); type Output = ();
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// #     fn run(_: &(), _: ()) {}
+    /// # }
+    /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
+    /// let runtime = lmms::Runtime::builder().build()?;
+    /// runtime.add_op(&PING)?;
+    /// PING.call(())?;
+    /// assert_eq!(runtime.stats().ops[0].calls, 1);
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn add_op<O, C>(&self, op: &'static Op<O, C>) -> Result<(), Error>
+    where
+        O: Operation,
+        C: CachePolicy<O::Args, O::Output>,
+    {
+        match self.add_op_inner(op) {
+            (_, true) => Ok(()),
+            (_, false) => Err(Error::DuplicateOperation {
+                interface: op.def().interface(),
+                name: op.def().name(),
+            }),
+        }
+    }
+
+    pub(crate) fn add_op_inner<O, C>(&self, op: &'static Op<O, C>) -> (&'static Shared, bool)
+    where
+        O: Operation,
+        C: CachePolicy<O::Args, O::Output>,
+    {
+        op.join(&self.inner.shared)
     }
 
     /// Runs LUGS's five-point check on every resident module, least recently used first,
@@ -301,6 +409,10 @@ impl Runtime {
     /// ```
     pub fn sweep(&self) -> SweepReport {
         let shared = &self.inner.shared;
+        let now = shared.time.refresh();
+        shared.cool(now);
+        shared.purge_caches(now);
+        crate::dispatch::drain();
         let sweep = Sweep::classify(shared, &self.modules().entries);
         sweep.finish(shared)
     }
@@ -319,7 +431,13 @@ impl Runtime {
     pub fn stats(&self) -> Stats {
         let now = Duration::from_millis(self.inner.shared.time.refresh());
         let modules = self.entries().iter().map(|entry| entry.stats()).collect();
-        self.inner.shared.counters.snapshot(now, modules)
+        let shared = &self.inner.shared;
+        shared.counters.snapshot(
+            now,
+            modules,
+            shared.op_stats(),
+            shared.hot_paths.load(Relaxed),
+        )
     }
 
     fn modules(&self) -> MutexGuard<'_, Modules> {

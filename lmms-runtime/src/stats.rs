@@ -1,6 +1,8 @@
 //! What the runtime counts: every decision (load, unload, block) and every module's
 //! figures, as a snapshot that prints as a table and serialises (feature `serde`).
 
+use crate::cache::CacheCounts;
+use crate::heat::Heat;
 use crate::memory;
 use crate::module::Class;
 use crate::name::Name;
@@ -54,7 +56,13 @@ impl Counters {
         self.sweeps.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, at: Duration, modules: Vec<ModuleStats>) -> Stats {
+    pub(crate) fn snapshot(
+        &self,
+        at: Duration,
+        modules: Vec<ModuleStats>,
+        ops: Vec<OpStats>,
+        hot_paths: usize,
+    ) -> Stats {
         let blocked = |reason: KeepReason| self.blocked[reason as usize].load(Relaxed);
         Stats {
             at,
@@ -77,7 +85,27 @@ impl Counters {
             resident_bytes: modules.iter().map(|m| m.bytes).sum(),
             live_heap: memory::live_heap(),
             rss: memory::rss(),
+            hot_paths,
+            direct_hits: ops.iter().map(|op| op.direct_hits).sum(),
+            promotions: ops.iter().fold([0; 3], |sum, op| {
+                [
+                    sum[0] + op.promotions[0],
+                    sum[1] + op.promotions[1],
+                    sum[2] + op.promotions[2],
+                ]
+            }),
+            demotions: ops.iter().map(|op| op.demotions).sum(),
+            cache: ops
+                .iter()
+                .filter_map(|op| op.cache)
+                .fold(CacheCounts::default(), |sum, c| CacheCounts {
+                    hits: sum.hits + c.hits,
+                    misses: sum.misses + c.misses,
+                    expired: sum.expired + c.expired,
+                    evicted: sum.evicted + c.evicted,
+                }),
             modules,
+            ops,
         }
     }
 }
@@ -195,8 +223,60 @@ pub struct Stats {
     pub live_heap: Option<u64>,
     /// Resident set of the process, where the platform tells it.
     pub rss: Option<u64>,
+    /// Operations on the direct path now.
+    pub hot_paths: usize,
+    /// Direct calls counted (calls are counted until an operation is critical).
+    pub direct_hits: u64,
+    /// Promotions to warm, hot and critical, in that order.
+    pub promotions: [u64; 3],
+    /// Demotions from the direct path (cooling or the hot-path cap).
+    pub demotions: u64,
+    /// Result cache totals over every operation.
+    pub cache: CacheCounts,
     /// Every module's figures, in registration order.
     pub modules: Vec<ModuleStats>,
+    /// Every operation's figures, in the order of their first calls.
+    pub ops: Vec<OpStats>,
+}
+
+/// One operation's figures.
+///
+/// ```
+/// # struct Ping;
+/// # impl lmms::Operation for Ping {
+/// #     type State = (); type Args = (); type Output = ();
+/// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+/// #     fn run(_: &(), _: ()) {}
+/// # }
+/// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
+/// let stats = PING.stats();
+/// assert_eq!((stats.interface, stats.heat), ("health", lmms::Heat::Cold));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct OpStats {
+    /// The operation's interface.
+    pub interface: &'static str,
+    /// Its name.
+    pub name: &'static str,
+    /// Its module, unless it is stateless.
+    pub module: Option<Name>,
+    /// Its heat now.
+    pub heat: Heat,
+    /// Calls in the current heat window (frozen once critical).
+    pub calls: u64,
+    /// Whether calls take the direct path now.
+    pub hot_path: bool,
+    /// Direct calls counted (until critical).
+    pub direct_hits: u64,
+    /// Promotions to warm, hot and critical.
+    pub promotions: [u64; 3],
+    /// Demotions from the direct path.
+    pub demotions: u64,
+    /// Its result cache's totals, if it has one.
+    pub cache: Option<CacheCounts>,
+    /// Results cached now.
+    pub cache_entries: usize,
 }
 
 impl fmt::Display for Stats {
@@ -249,23 +329,79 @@ impl fmt::Display for Stats {
                 ]
             })
             .collect();
-        let mut widths = header.map(str::len);
-        for row in &rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.len());
-            }
-        }
-        let header = header.map(str::to_owned);
-        for row in std::iter::once(&header).chain(&rows) {
-            let line: Vec<String> = row
+        table(f, header, &rows)?;
+        if !self.ops.is_empty() {
+            writeln!(
+                f,
+                "zafp: {} hot paths, {} direct calls counted, promotions warm {} hot {} critical {}, {} demotions; cache: {} hits, {} misses, {} expired, {} evicted",
+                self.hot_paths,
+                self.direct_hits,
+                self.promotions[0],
+                self.promotions[1],
+                self.promotions[2],
+                self.demotions,
+                self.cache.hits,
+                self.cache.misses,
+                self.cache.expired,
+                self.cache.evicted,
+            )?;
+            let header = [
+                "operation",
+                "module",
+                "heat",
+                "calls",
+                "direct",
+                "demotions",
+                "cache hit/miss",
+                "entries",
+            ];
+            let rows: Vec<[String; 8]> = self
+                .ops
                 .iter()
-                .zip(widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
+                .map(|op| {
+                    [
+                        format!("{}.{}", op.interface, op.name),
+                        op.module
+                            .as_ref()
+                            .map_or_else(|| "-".to_owned(), Name::to_string),
+                        format!("{}{}", op.heat, if op.hot_path { " (direct)" } else { "" }),
+                        op.calls.to_string(),
+                        op.direct_hits.to_string(),
+                        op.demotions.to_string(),
+                        op.cache
+                            .map_or_else(|| "-".to_owned(), |c| format!("{}/{}", c.hits, c.misses)),
+                        op.cache_entries.to_string(),
+                    ]
+                })
                 .collect();
-            writeln!(f, "{}", line.join("  ").trim_end())?;
+            table(f, header, &rows)?;
         }
         Ok(())
     }
+}
+
+/// Writes `rows` under `header` in left-aligned columns two spaces apart.
+fn table<const N: usize>(
+    f: &mut fmt::Formatter<'_>,
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> fmt::Result {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let header = header.map(str::to_owned);
+    for row in std::iter::once(&header).chain(rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        writeln!(f, "{}", line.join("  ").trim_end())?;
+    }
+    Ok(())
 }
 
 /// A byte count in the largest binary unit that keeps it at or above 1.

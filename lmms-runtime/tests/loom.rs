@@ -184,7 +184,7 @@ fn promote_direct_call_demote_unload_never_meet_a_dropped_state() {
         let pin = get(cell, || Canary::new(&dropped));
         direct.publish(NonNull::from(pin.get()));
         let caller = thread::spawn(move || {
-            direct.call(|state| state.check());
+            let _ = direct.call_with((), |state, ()| state.check());
         });
         let in_flight = direct.withdraw();
         retire(Box::new(pin), in_flight);

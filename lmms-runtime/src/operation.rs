@@ -1,0 +1,546 @@
+//! Operations: the typed calls that use a module's state, with ZAFP's heat and direct path
+//! and the result cache.
+//!
+//! One managed call, in order (the design's call flow):
+//! 1. ZAFP: the operation is hot → run the body on the pinned state, return;
+//! 2. cache (operations with a TTL): a live entry → return it, the module is not loaded;
+//! 3. LIGS: take a guard on the module, loading it if needed;
+//! 4. run the body; 5. count the call, promoting at the thresholds; 6. store in the cache;
+//! 7. drop the guard (LUGS stamps the use).
+//!
+//! Everything on that path is monomorphized per operation: no `dyn Any`, no boxing, no
+//! lookup by name.
+
+use crate::cache::{CachePolicy, Cached, NoCache, ResultCache};
+use crate::dispatch::{self, Direct};
+use crate::error::Error;
+use crate::heat::Heat;
+use crate::module::{Guard, Module, Pin};
+use crate::runtime::{Runtime, Shared};
+use crate::stats::OpStats;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Where an operation's state comes from.
+pub enum Source<T: 'static> {
+    /// A module, loaded on demand and pinned while the operation is hot.
+    Module(&'static Module<T>),
+    /// No module: a stateless operation gets this value (usually `&()`); heat and the
+    /// cache still apply.
+    Stateless(&'static T),
+}
+
+/// An operation: a plain function of a module's state and its arguments.
+///
+/// ```
+/// use lmms::{Load, Module, ModuleDef, Op, OpDef, Operation, Source};
+///
+/// struct Rates(Vec<f64>);
+/// impl Load for Rates {
+///     type Error = std::convert::Infallible;
+///     fn load() -> Result<Self, Self::Error> { Ok(Rates(vec![1.0, 0.92, 151.3])) }
+/// }
+/// static RATES: Module<Rates> = Module::new(ModuleDef::new("rates"));
+///
+/// struct Convert;
+/// impl Operation for Convert {
+///     type State = Rates;
+///     type Args = (usize, f64);
+///     type Output = f64;
+///     fn source() -> Source<Rates> { Source::Module(&RATES) }
+///     fn run(rates: &Rates, (currency, amount): (usize, f64)) -> f64 { rates.0[currency] * amount }
+/// }
+/// static CONVERT: Op<Convert> = Op::new(OpDef::new("fx", "convert"));
+///
+/// assert_eq!(CONVERT.call((1, 100.0))?, 92.0);
+/// # Ok::<(), lmms::Error>(())
+/// ```
+pub trait Operation: Sized + 'static {
+    /// The module state the body reads (`()` for a stateless operation).
+    type State: Send + Sync + 'static;
+    /// The arguments, as one value (a tuple for several).
+    type Args: Send;
+    /// What the body returns; an operation's own error stays inside it (a `Result`), apart
+    /// from lmms's errors, which [`Op::call`] returns.
+    type Output: Send;
+
+    /// Where the state comes from.
+    fn source() -> Source<Self::State>;
+
+    /// The body.
+    fn run(state: &Self::State, args: Self::Args) -> Self::Output;
+}
+
+/// An operation's interface and name: the seed's `(interface, operation)` key.
+///
+/// ```
+/// const DEF: lmms::OpDef = lmms::OpDef::new("weather", "forecast");
+/// assert_eq!((DEF.interface(), DEF.name()), ("weather", "forecast"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OpDef {
+    interface: &'static str,
+    name: &'static str,
+}
+
+impl OpDef {
+    /// The operation `name` of `interface`.
+    ///
+    /// ```
+    /// assert_eq!(lmms::OpDef::new("http", "get").name(), "get");
+    /// ```
+    pub const fn new(interface: &'static str, name: &'static str) -> Self {
+        OpDef { interface, name }
+    }
+
+    /// The interface.
+    ///
+    /// ```
+    /// assert_eq!(lmms::OpDef::new("http", "get").interface(), "http");
+    /// ```
+    pub const fn interface(&self) -> &'static str {
+        self.interface
+    }
+
+    /// The operation's name within its interface.
+    ///
+    /// ```
+    /// assert_eq!(lmms::OpDef::new("http", "get").name(), "get");
+    /// ```
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// An operation's descriptor and dispatch: a `static` per operation holding its heat, its
+/// direct path, its cache and its counters. [`call`](Op::call) is the managed call.
+///
+/// `C` is [`NoCache`] ([`Op::new`]) or [`Cached`] ([`Op::cached`]).
+pub struct Op<O: Operation, C = NoCache> {
+    def: OpDef,
+    /// Calls in the current heat window; frozen once critical.
+    calls: AtomicU64,
+    /// Whether calls are still counted (false from critical on: no per-call bookkeeping).
+    counting: AtomicBool,
+    /// Set by direct calls, cleared by each cooling window: "used lately".
+    touched: AtomicBool,
+    /// Runtime time (ms) of the last window the direct path was used in: the hot-path LRU.
+    last_hot_use: AtomicU64,
+    direct: Direct<O::State>,
+    /// While hot: the guard that pins the module, and the pin's count.
+    hold: Mutex<Option<Hold<O::State>>>,
+    shared: OnceLock<Arc<Shared>>,
+    cache: C,
+    direct_hits: AtomicU64,
+    promotions: [AtomicU64; 3],
+    demotions: AtomicU64,
+    _op: PhantomData<fn() -> O>,
+}
+
+/// What keeps a hot operation's state alive: a guard on its module and the module's
+/// "pinned" count. Dropped (through the retire list) once no direct call can be reading.
+struct Hold<T: Send + Sync + 'static> {
+    _guard: Option<Guard<'static, T>>,
+    _pin: Option<Pin<'static>>,
+}
+
+impl<O: Operation> Op<O, NoCache> {
+    /// An operation without a result cache.
+    ///
+    /// ```
+    /// # struct Ping;
+    /// # impl lmms::Operation for Ping {
+    /// #     type State = (); type Args = (); type Output = &'static str;
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// #     fn run(_: &(), _: ()) -> &'static str { "pong" }
+    /// # }
+    /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
+    /// assert_eq!(PING.call(())?, "pong");
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub const fn new(def: OpDef) -> Self {
+        Op::with_cache(def, NoCache)
+    }
+}
+
+impl<O: Operation> Op<O, Cached<O::Args, O::Output>>
+where
+    O::Args: Hash + Eq + Clone + Sync + 'static,
+    O::Output: Clone + Sync + 'static,
+{
+    /// An operation whose results are cached for `ttl`, at most `capacity` of them, keyed
+    /// by its arguments. A hit is answered before the module is touched.
+    ///
+    /// ```
+    /// # struct Square;
+    /// # impl lmms::Operation for Square {
+    /// #     type State = (); type Args = u64; type Output = u64;
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// #     fn run(_: &(), x: u64) -> u64 { x * x }
+    /// # }
+    /// use std::time::Duration;
+    /// static SQUARE: lmms::Op<Square, lmms::Cached<u64, u64>> =
+    ///     lmms::Op::cached(lmms::OpDef::new("math", "square"), Duration::from_secs(300), 1024);
+    /// assert_eq!(SQUARE.call(12)?, 144);
+    /// assert_eq!(SQUARE.call(12)?, 144); // from the cache
+    /// assert_eq!(SQUARE.stats().cache.unwrap().hits, 1);
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub const fn cached(def: OpDef, ttl: Duration, capacity: u64) -> Self {
+        Op::with_cache(def, Cached::new(ttl, capacity))
+    }
+}
+
+impl<O: Operation, C> Op<O, C> {
+    const fn with_cache(def: OpDef, cache: C) -> Self {
+        Op {
+            def,
+            calls: AtomicU64::new(0),
+            counting: AtomicBool::new(true),
+            touched: AtomicBool::new(false),
+            last_hot_use: AtomicU64::new(0),
+            direct: Direct::new(),
+            hold: Mutex::new(None),
+            shared: OnceLock::new(),
+            cache,
+            direct_hits: AtomicU64::new(0),
+            promotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            demotions: AtomicU64::new(0),
+            _op: PhantomData,
+        }
+    }
+
+    /// The operation's interface and name.
+    ///
+    /// ```
+    /// # struct Ping;
+    /// # impl lmms::Operation for Ping {
+    /// #     type State = (); type Args = (); type Output = ();
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// #     fn run(_: &(), _: ()) {}
+    /// # }
+    /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
+    /// assert_eq!(PING.def().interface(), "health");
+    /// ```
+    pub const fn def(&self) -> &OpDef {
+        &self.def
+    }
+}
+
+impl<O, C> Op<O, C>
+where
+    O: Operation,
+    C: CachePolicy<O::Args, O::Output>,
+{
+    /// The managed call: the direct path if the operation is hot, else the cache, else the
+    /// module (loaded if needed) and the body. Returns lmms's own failures (the module's
+    /// load failed or panicked, a re-entrant load) as [`Error`]; the body's own errors are
+    /// in its output.
+    #[inline]
+    pub fn call(&'static self, args: O::Args) -> Result<O::Output, Error> {
+        match self.direct.call_with(args, |state, args| {
+            if !self.touched.load(Relaxed) {
+                self.touched.store(true, Relaxed);
+            }
+            if self.counting.load(Relaxed) {
+                self.count_direct();
+            }
+            O::run(state, args)
+        }) {
+            Ok(output) => Ok(output),
+            Err(args) => self.call_managed(args),
+        }
+    }
+
+    fn call_managed(&'static self, args: O::Args) -> Result<O::Output, Error> {
+        let shared = self.bind()?;
+        let now = shared.time.recent();
+        let key = self.cache.key(&args);
+        if let Some(hit) = self.cache.lookup(&key, now) {
+            self.count(shared);
+            return Ok(hit);
+        }
+        let output = match O::source() {
+            Source::Module(module) => O::run(&*module.get()?, args),
+            Source::Stateless(state) => O::run(state, args),
+        };
+        self.cache.store(key, &output, now);
+        self.count(shared);
+        Ok(output)
+    }
+
+    /// The runtime this operation reports to: its module's, or the global one for a
+    /// stateless operation not [added](Runtime::add_op) elsewhere. Registers it there on
+    /// first use.
+    fn bind(&'static self) -> Result<&'static Shared, Error> {
+        if let Some(shared) = self.shared.get() {
+            return Ok(shared);
+        }
+        match O::source() {
+            Source::Module(module) => {
+                let shared = module.runtime()?;
+                Ok(self.join(shared).0)
+            }
+            Source::Stateless(_) => Ok(Runtime::global().add_op_inner(self).0),
+        }
+    }
+
+    /// Binds to `shared` unless bound already; returns the runtime it is bound to and
+    /// whether it just joined.
+    pub(crate) fn join(&'static self, shared: &Arc<Shared>) -> (&'static Shared, bool) {
+        let mut fresh = false;
+        let bound = self.shared.get_or_init(|| {
+            fresh = true;
+            Arc::clone(shared)
+        });
+        if fresh {
+            bound.register_op(self);
+            if let (Some(cache), Source::Module(module)) = (self.cache.as_dyn(), O::source()) {
+                module.attach_cache(cache);
+            }
+        }
+        (bound, fresh)
+    }
+
+    #[cold]
+    fn count_direct(&'static self) {
+        self.direct_hits.fetch_add(1, Relaxed);
+        if let Some(shared) = self.shared.get() {
+            self.count(shared);
+        }
+    }
+
+    fn count(&'static self, shared: &Shared) {
+        if !self.counting.load(Relaxed) {
+            return;
+        }
+        let heat = shared.config.heat;
+        let calls = self.calls.fetch_add(1, Relaxed) + 1;
+        if calls == heat.warm() {
+            self.promotions[0].fetch_add(1, Relaxed);
+        }
+        if calls == heat.hot() {
+            self.promote(shared);
+        }
+        if calls >= heat.critical() {
+            if self.counting.swap(false, Relaxed) {
+                self.promotions[2].fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Pins the module first (LUGS check 2 then keeps it), then switches the dispatch to
+    /// the direct path.
+    fn promote(&'static self, shared: &Shared) {
+        if shared.config.max_hot_paths == 0 {
+            return;
+        }
+        let mut hold = lock(&self.hold);
+        if hold.is_some() {
+            return;
+        }
+        let (state, held) = match O::source() {
+            Source::Module(module) => {
+                let Ok(guard) = module.get() else { return };
+                let state = NonNull::from(&*guard);
+                let pin = module.pin_hot();
+                (
+                    state,
+                    Hold {
+                        _guard: Some(guard),
+                        _pin: Some(pin),
+                    },
+                )
+            }
+            Source::Stateless(state) => (
+                NonNull::from(state),
+                Hold {
+                    _guard: None,
+                    _pin: None,
+                },
+            ),
+        };
+        *hold = Some(held);
+        self.touched.store(false, Relaxed);
+        self.last_hot_use.store(shared.time.recent(), Relaxed);
+        // Published under the lock, so a demotion cannot slip between the hold and this.
+        self.direct.publish(state);
+        drop(hold);
+        self.promotions[1].fetch_add(1, Relaxed);
+        if shared.hot_paths.fetch_add(1, Relaxed) + 1 > shared.config.max_hot_paths {
+            shared.evict_hot_path(self);
+        }
+    }
+
+    /// The operation's heat now.
+    ///
+    /// ```
+    /// # struct Ping;
+    /// # impl lmms::Operation for Ping {
+    /// #     type State = (); type Args = (); type Output = ();
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// #     fn run(_: &(), _: ()) {}
+    /// # }
+    /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
+    /// assert_eq!(PING.heat(), lmms::Heat::Cold);
+    /// ```
+    pub fn heat(&self) -> Heat {
+        let thresholds = self
+            .shared
+            .get()
+            .map_or_else(Default::default, |shared| shared.config.heat);
+        thresholds.level(self.calls.load(Relaxed))
+    }
+
+    /// Whether calls take the direct path now.
+    ///
+    /// ```
+    /// # struct Ping;
+    /// # impl lmms::Operation for Ping {
+    /// #     type State = (); type Args = (); type Output = ();
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// #     fn run(_: &(), _: ()) {}
+    /// # }
+    /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
+    /// assert!(!PING.is_hot());
+    /// ```
+    pub fn is_hot(&self) -> bool {
+        self.direct.is_published()
+    }
+
+    /// Drops every cached result of this operation.
+    ///
+    /// ```
+    /// # struct Ping;
+    /// # impl lmms::Operation for Ping {
+    /// #     type State = (); type Args = (); type Output = ();
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// #     fn run(_: &(), _: ()) {}
+    /// # }
+    /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
+    /// PING.invalidate(); // nothing cached: nothing to do
+    /// ```
+    pub fn invalidate(&'static self) {
+        if let Some(cache) = self.cache.as_dyn() {
+            cache.clear();
+        }
+    }
+
+    /// This operation's figures.
+    ///
+    /// ```
+    /// # struct Ping;
+    /// # impl lmms::Operation for Ping {
+    /// #     type State = (); type Args = (); type Output = ();
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// #     fn run(_: &(), _: ()) {}
+    /// # }
+    /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
+    /// assert_eq!(PING.stats().name, "ping");
+    /// ```
+    pub fn stats(&'static self) -> OpStats {
+        OpEntry::stats(self)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the runtime needs of an operation whatever its types: stats, cooling and the
+/// hot-path cap.
+pub(crate) trait OpEntry: Send + Sync {
+    fn stats(&'static self) -> OpStats;
+    fn is_hot(&self) -> bool;
+    /// Takes the "used lately" mark into the LRU stamp; returns the stamp.
+    fn harvest(&self, now: u64) -> u64;
+    /// Applies `windows` cooling windows ending at `now`; demotes if the heat fell.
+    fn cool(&'static self, shared: &Shared, windows: u64, now: u64);
+    /// Switches the direct path off, then releases the pin once no call can be in it.
+    fn demote(&'static self, shared: &Shared) -> bool;
+    fn cache(&'static self) -> Option<&'static dyn ResultCache>;
+}
+
+impl<O, C> OpEntry for Op<O, C>
+where
+    O: Operation,
+    C: CachePolicy<O::Args, O::Output>,
+{
+    fn stats(&'static self) -> OpStats {
+        let hot = self.is_hot();
+        let heat = self.heat();
+        OpStats {
+            interface: self.def.interface,
+            name: self.def.name,
+            module: match O::source() {
+                Source::Module(module) => Some(module.def().name().clone()),
+                Source::Stateless(_) => None,
+            },
+            heat,
+            calls: self.calls.load(Relaxed),
+            hot_path: hot,
+            direct_hits: self.direct_hits.load(Relaxed),
+            promotions: [
+                self.promotions[0].load(Relaxed),
+                self.promotions[1].load(Relaxed),
+                self.promotions[2].load(Relaxed),
+            ],
+            demotions: self.demotions.load(Relaxed),
+            cache: self.cache.as_dyn().map(|cache| cache.counts()),
+            cache_entries: self.cache.as_dyn().map_or(0, |cache| cache.len()),
+        }
+    }
+
+    fn is_hot(&self) -> bool {
+        self.direct.is_published()
+    }
+
+    fn harvest(&self, now: u64) -> u64 {
+        if self.touched.swap(false, Relaxed) {
+            self.last_hot_use.store(now, Relaxed);
+        }
+        self.last_hot_use.load(Relaxed)
+    }
+
+    fn cool(&'static self, shared: &Shared, windows: u64, now: u64) {
+        let used = self.touched.load(Relaxed);
+        self.harvest(now);
+        // A window in which the direct path was used does not count against its heat.
+        let halvings = if used { windows - 1 } else { windows };
+        let calls = self.calls.load(Relaxed) >> halvings.min(63);
+        self.calls.store(calls, Relaxed);
+        let heat = shared.config.heat;
+        if calls < heat.critical() {
+            self.counting.store(true, Relaxed);
+        }
+        if calls < heat.cool_below() {
+            self.demote(shared);
+        }
+    }
+
+    fn demote(&'static self, shared: &Shared) -> bool {
+        let (held, in_flight) = {
+            let mut hold = lock(&self.hold);
+            let Some(held) = hold.take() else {
+                return false;
+            };
+            // Switch back first (under the lock, so no promotion interleaves) ...
+            (held, self.direct.withdraw())
+        };
+        shared.hot_paths.fetch_sub(1, Relaxed);
+        self.demotions.fetch_add(1, Relaxed);
+        // ... then unpin once no direct call can be reading the state.
+        dispatch::retire(Box::new(held), in_flight);
+        true
+    }
+
+    fn cache(&'static self) -> Option<&'static dyn ResultCache> {
+        self.cache.as_dyn()
+    }
+}
