@@ -38,6 +38,10 @@ pub trait CachePolicy<Args, Output>: Send + Sync + 'static {
 pub trait ResultCache: Send + Sync {
     /// Live and expired entries held now.
     fn len(&self) -> usize;
+    /// Whether it holds no entry.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Drops expired entries; returns how many.
     fn purge(&self, now: u64) -> usize;
     /// Drops every entry.

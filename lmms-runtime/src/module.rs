@@ -477,9 +477,21 @@ impl<T: Send + Sync + 'static> Module<T> {
         }
     }
 
-    /// A pin held by a hot operation (with a guard of its own).
-    pub(crate) fn pin_hot(&self) -> Pin<'_> {
-        Pin::new(&self.info.hot)
+    /// What a hot operation holds: a guard on the state (loaded if needed) that, unlike a
+    /// [`Guard`], stamps no use when dropped, and a count in the module's hot pins.
+    pub(crate) fn hold(&'static self) -> Result<(CellGuard<'static, T>, Pin<'static>), Error> {
+        let shared = self.runtime()?;
+        let inner = match self.cell.try_get() {
+            Some(inner) => inner,
+            None => self.load(shared)?,
+        };
+        Ok((inner, Pin::new(&self.info.hot)))
+    }
+
+    /// Records a use at runtime time `at` (ms) unless a later one is recorded: how a
+    /// demoted hot operation hands its direct calls' last use to LUGS.
+    pub(crate) fn touch(&self, at: u64) {
+        self.info.last_use.fetch_max(at, Relaxed);
     }
 
     /// Makes the entries of an operation's cache count as dependents of this module.

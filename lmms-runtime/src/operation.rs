@@ -12,10 +12,11 @@
 //! lookup by name.
 
 use crate::cache::{CachePolicy, Cached, NoCache, ResultCache};
+use crate::cell::CellGuard;
 use crate::dispatch::{self, Direct};
 use crate::error::Error;
 use crate::heat::Heat;
-use crate::module::{Guard, Module, Pin};
+use crate::module::{Module, Pin};
 use crate::runtime::{Runtime, Shared};
 use crate::stats::OpStats;
 use std::hash::Hash;
@@ -143,8 +144,8 @@ pub struct Op<O: Operation, C = NoCache> {
 
 /// What keeps a hot operation's state alive: a guard on its module and the module's
 /// "pinned" count. Dropped (through the retire list) once no direct call can be reading.
-struct Hold<T: Send + Sync + 'static> {
-    _guard: Option<Guard<'static, T>>,
+struct Hold<T: 'static> {
+    _guard: Option<CellGuard<'static, T>>,
     _pin: Option<Pin<'static>>,
 }
 
@@ -326,10 +327,8 @@ where
         if calls == heat.hot() {
             self.promote(shared);
         }
-        if calls >= heat.critical() {
-            if self.counting.swap(false, Relaxed) {
-                self.promotions[2].fetch_add(1, Relaxed);
-            }
+        if calls >= heat.critical() && self.counting.swap(false, Relaxed) {
+            self.promotions[2].fetch_add(1, Relaxed);
         }
     }
 
@@ -345,9 +344,10 @@ where
         }
         let (state, held) = match O::source() {
             Source::Module(module) => {
-                let Ok(guard) = module.get() else { return };
-                let state = NonNull::from(&*guard);
-                let pin = module.pin_hot();
+                let Ok((guard, pin)) = module.hold() else {
+                    return;
+                };
+                let state = NonNull::from(guard.get());
                 (
                     state,
                     Hold {
@@ -535,6 +535,10 @@ where
         };
         shared.hot_paths.fetch_sub(1, Relaxed);
         self.demotions.fetch_add(1, Relaxed);
+        if let Source::Module(module) = O::source() {
+            // Direct calls stamp no module use; the window they were last seen in does.
+            module.touch(self.harvest(shared.time.recent()));
+        }
         // ... then unpin once no direct call can be reading the state.
         dispatch::retire(Box::new(held), in_flight);
         true
