@@ -130,6 +130,16 @@ mod hot_paths {
         S3 M3 O3 D3 = 3;
     }
 
+    struct Stop<'a>(&'a AtomicBool);
+
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
     #[test]
     fn callers_meet_no_dropped_state_while_hot_paths_churn() {
         let calls: u64 = if cfg!(debug_assertions) {
@@ -153,7 +163,10 @@ mod hot_paths {
         std::thread::scope(|s| {
             let callers: Vec<_> = (0..2u64)
                 .map(|t| {
+                    let done = &done;
                     s.spawn(move || {
+                        // A failing caller stops the sweeper too, so the test fails, not hangs.
+                        let _stop = Stop(done);
                         let mut x = t + 1;
                         for _ in 0..calls {
                             x ^= x << 13;

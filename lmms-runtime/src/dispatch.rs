@@ -14,6 +14,7 @@
 
 use crate::barrier;
 use crate::sync::{AtomicPtr, AtomicUsize, Mutex, MutexGuard};
+use crossbeam_utils::CachePadded;
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -57,6 +58,11 @@ impl<T> Direct<T> {
     /// published state (or this thread is exiting and has no record left to mark).
     #[inline]
     pub fn call_with<A, R>(&self, args: A, body: impl FnOnce(&T, A) -> R) -> Result<R, A> {
+        // A cheap first look spares managed calls the mark; the look that counts is the
+        // one after it.
+        if self.state.load(Relaxed).is_null() {
+            return Err(args);
+        }
         let Some(_inside) = Inside::enter() else {
             return Err(args);
         };
@@ -76,8 +82,9 @@ impl<T> Direct<T> {
 }
 
 /// One thread's mark: an odd sequence number while the thread is inside a direct call.
+/// Padded to its own cache line, so two threads' marks never share one.
 pub struct Record {
-    seq: AtomicUsize,
+    seq: CachePadded<AtomicUsize>,
 }
 
 /// The records of every thread that ever made a direct call; a record is reused after its
@@ -111,19 +118,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// This thread's record and how deep in direct calls it is.
+/// This thread's record and how deep in direct calls it is. No destructor, so reading it
+/// costs no more than a thread-local load.
 struct Local {
     record: Cell<Option<&'static Record>>,
     depth: Cell<usize>,
-}
-
-#[cfg(not(loom))]
-impl Drop for Local {
-    fn drop(&mut self) {
-        if let Some(record) = self.record.take() {
-            lock(records()).free.push(record);
-        }
-    }
 }
 
 crate::sync::local! {
@@ -135,6 +134,26 @@ crate::sync::local! {
     };
 }
 
+/// Hands the thread's record back for reuse when the thread exits; registered when the
+/// thread takes a record.
+#[cfg(not(loom))]
+struct Returner(Cell<Option<&'static Record>>);
+
+#[cfg(not(loom))]
+impl Drop for Returner {
+    fn drop(&mut self) {
+        if let Some(record) = self.0.take() {
+            let _ = LOCAL.try_with(|local| local.record.set(None));
+            lock(records()).free.push(record);
+        }
+    }
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static RETURNER: Returner = const { Returner(Cell::new(None)) };
+}
+
 /// The mark of one direct call; leaving (or unwinding) clears it.
 struct Inside(Option<&'static Record>);
 
@@ -144,20 +163,20 @@ impl Inside {
         let record = LOCAL
             .try_with(|local| {
                 let depth = local.depth.get();
-                local.depth.set(depth + 1);
                 if depth > 0 {
-                    return None;
+                    local.depth.set(depth + 1);
+                    return Some(None);
                 }
-                let record = local.record.get().unwrap_or_else(|| {
-                    let record = register();
-                    local.record.set(Some(record));
-                    record
-                });
+                let record = match local.record.get() {
+                    Some(record) => record,
+                    None => register(local)?,
+                };
+                local.depth.set(1);
                 // Only this thread writes its record: a plain store of the next odd number.
                 record.seq.store(record.seq.load(Relaxed) + 1, Relaxed);
-                Some(record)
+                Some(Some(record))
             })
-            .ok()?;
+            .ok()??;
         barrier::light();
         Some(Inside(record))
     }
@@ -178,17 +197,30 @@ impl Drop for Inside {
     }
 }
 
+/// Gives this thread a record; `None` if the thread is too far into its exit to hand it
+/// back later (such a thread takes the managed path).
 #[cold]
-fn register() -> &'static Record {
-    let mut records = lock(records());
-    if let Some(record) = records.free.pop() {
-        return record;
+fn register(local: &Local) -> Option<&'static Record> {
+    let record = {
+        let mut records = lock(records());
+        records.free.pop().unwrap_or_else(|| {
+            let record: &'static Record = Box::leak(Box::new(Record {
+                seq: CachePadded::new(AtomicUsize::new(0)),
+            }));
+            records.all.push(record);
+            record
+        })
+    };
+    #[cfg(not(loom))]
+    if RETURNER
+        .try_with(|returner| returner.0.set(Some(record)))
+        .is_err()
+    {
+        lock(records()).free.push(record);
+        return None;
     }
-    let record: &'static Record = Box::leak(Box::new(Record {
-        seq: AtomicUsize::new(0),
-    }));
-    records.all.push(record);
-    record
+    local.record.set(Some(record));
+    Some(record)
 }
 
 /// The threads that were inside a direct call when a path was withdrawn, with the mark each

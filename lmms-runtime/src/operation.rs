@@ -367,11 +367,12 @@ where
         *hold = Some(held);
         self.touched.store(false, Relaxed);
         self.last_hot_use.store(shared.time.recent(), Relaxed);
-        // Published under the lock, so a demotion cannot slip between the hold and this.
+        // Published and counted under the lock, so a demotion cannot slip in between.
         self.direct.publish(state);
+        let hot_paths = shared.hot_paths.fetch_add(1, Relaxed) + 1;
         drop(hold);
         self.promotions[1].fetch_add(1, Relaxed);
-        if shared.hot_paths.fetch_add(1, Relaxed) + 1 > shared.config.max_hot_paths {
+        if hot_paths > shared.config.max_hot_paths {
             shared.evict_hot_path(self);
         }
     }
@@ -531,9 +532,9 @@ where
                 return false;
             };
             // Switch back first (under the lock, so no promotion interleaves) ...
+            shared.hot_paths.fetch_sub(1, Relaxed);
             (held, self.direct.withdraw())
         };
-        shared.hot_paths.fetch_sub(1, Relaxed);
         self.demotions.fetch_add(1, Relaxed);
         if let Source::Module(module) = O::source() {
             // Direct calls stamp no module use; the window they were last seen in does.

@@ -207,7 +207,7 @@ fn promote_direct_call_demote_unload_never_meet_a_dropped_state() {
             assert!(matches!(cell.take(), Take::Taken(_)));
         }
         assert!(
-            direct.call(|_| ()).is_none(),
+            direct.call_with((), |_, ()| ()).is_err(),
             "a withdrawn path stays withdrawn"
         );
     });
