@@ -50,6 +50,7 @@ impl<T> Direct<T> {
     /// Clears the address and returns the calls that may still be reading it.
     pub fn withdraw(&self) -> InFlight {
         self.state.store(ptr::null_mut(), Release);
+        epoch().fetch_add(2, Relaxed);
         barrier::heavy();
         InFlight::snapshot()
     }
@@ -81,10 +82,29 @@ impl<T> Direct<T> {
     }
 }
 
-/// One thread's mark: an odd sequence number while the thread is inside a direct call.
-/// Padded to its own cache line, so two threads' marks never share one.
+/// One thread's mark: `epoch | 1` while the thread is inside a direct call (the outermost
+/// one, if they nest), 0 outside. Padded to its own cache line, so two threads' marks never
+/// share one. Written with plain stores by its thread only, and never computed from its own
+/// previous value: a call's entry does not wait on the last call's exit.
 pub struct Record {
-    seq: CachePadded<AtomicUsize>,
+    mark: CachePadded<AtomicUsize>,
+}
+
+/// Even; each withdrawal moves it on by 2, so a call that enters after a withdrawal writes
+/// a mark the withdrawal's snapshot cannot have seen.
+fn epoch() -> &'static AtomicUsize {
+    #[cfg(not(loom))]
+    {
+        static EPOCH: AtomicUsize = AtomicUsize::new(2);
+        &EPOCH
+    }
+    #[cfg(loom)]
+    {
+        loom::lazy_static! {
+            static ref EPOCH: AtomicUsize = AtomicUsize::new(2);
+        }
+        &EPOCH
+    }
 }
 
 /// The records of every thread that ever made a direct call; a record is reused after its
@@ -118,18 +138,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// This thread's record and how deep in direct calls it is. No destructor, so reading it
-/// costs no more than a thread-local load.
+/// This thread's record. No destructor, so reading it costs no more than a thread-local
+/// load.
 struct Local {
     record: Cell<Option<&'static Record>>,
-    depth: Cell<usize>,
 }
 
 crate::sync::local! {
     static LOCAL: Local = const {
         Local {
             record: Cell::new(None),
-            depth: Cell::new(0),
         }
     };
 }
@@ -154,45 +172,37 @@ std::thread_local! {
     static RETURNER: Returner = const { Returner(Cell::new(None)) };
 }
 
-/// The mark of one direct call; leaving (or unwinding) clears it.
-struct Inside(Option<&'static Record>);
+/// The mark of one direct call; leaving (or unwinding) restores the mark it found, which
+/// is 0 unless this call is nested in another.
+struct Inside {
+    record: &'static Record,
+    outermost: bool,
+}
 
 impl Inside {
     #[inline]
     fn enter() -> Option<Inside> {
         let record = LOCAL
-            .try_with(|local| {
-                let depth = local.depth.get();
-                if depth > 0 {
-                    local.depth.set(depth + 1);
-                    return Some(None);
-                }
-                let record = match local.record.get() {
-                    Some(record) => record,
-                    None => register(local)?,
-                };
-                local.depth.set(1);
-                // Only this thread writes its record: a plain store of the next odd number.
-                record.seq.store(record.seq.load(Relaxed) + 1, Relaxed);
-                Some(Some(record))
+            .try_with(|local| match local.record.get() {
+                Some(record) => Some(record),
+                None => register(local),
             })
             .ok()??;
+        // Only this thread writes its record; a nested call leaves the outer mark alone.
+        let outermost = record.mark.load(Relaxed) == 0;
+        if outermost {
+            record.mark.store(epoch().load(Relaxed) | 1, Relaxed);
+        }
         barrier::light();
-        Some(Inside(record))
+        Some(Inside { record, outermost })
     }
 }
 
 impl Drop for Inside {
     #[inline]
     fn drop(&mut self) {
-        match self.0 {
-            Some(record) => {
-                let _ = LOCAL.try_with(|local| local.depth.set(0));
-                record.seq.store(record.seq.load(Relaxed) + 1, Release);
-            }
-            None => {
-                let _ = LOCAL.try_with(|local| local.depth.set(local.depth.get() - 1));
-            }
+        if self.outermost {
+            self.record.mark.store(0, Release);
         }
     }
 }
@@ -205,7 +215,7 @@ fn register(local: &Local) -> Option<&'static Record> {
         let mut records = lock(records());
         records.free.pop().unwrap_or_else(|| {
             let record: &'static Record = Box::leak(Box::new(Record {
-                seq: CachePadded::new(AtomicUsize::new(0)),
+                mark: CachePadded::new(AtomicUsize::new(0)),
             }));
             records.all.push(record);
             record
@@ -234,17 +244,18 @@ impl InFlight {
             records
                 .all
                 .iter()
-                .map(|record| (*record, record.seq.load(Acquire)))
-                .filter(|&(_, seq)| seq % 2 == 1)
+                .map(|record| (*record, record.mark.load(Acquire)))
+                .filter(|&(_, mark)| mark != 0)
                 .collect(),
         )
     }
 
-    /// Whether every thread seen inside has left since.
+    /// Whether every thread seen inside has left since: its mark changed (to 0, or to a
+    /// later call's, which started after the withdrawal and read the cleared address).
     pub fn is_clear(&self) -> bool {
         self.0
             .iter()
-            .all(|&(record, seq)| record.seq.load(Acquire) != seq)
+            .all(|&(record, mark)| record.mark.load(Acquire) != mark)
     }
 }
 
