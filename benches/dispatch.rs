@@ -121,6 +121,11 @@ fn critical_call(c: &mut Criterion) {
     group.bench_function("lmms Op::call (critical, direct path)", |b| {
         b.iter_custom(|iters| two_threads(iters, || HOT.call(black_box(3)).unwrap()))
     });
+    // The same anchor from two threads: what the machine itself does to a call when both
+    // of its (possibly sibling) CPUs run one.
+    group.bench_function("once_cell Lazy deref + body", |b| {
+        b.iter_custom(|iters| two_threads(iters, || black_box(&*LAZY).base + black_box(3)))
+    });
     group.finish();
 }
 
