@@ -257,6 +257,7 @@ where
         }
     }
 
+    #[inline]
     fn call_managed(&'static self, args: O::Args) -> Result<O::Output, Error> {
         let shared = self.bind()?;
         let now = shared.time.recent();
