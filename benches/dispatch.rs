@@ -151,11 +151,17 @@ fn cache_hit(c: &mut Criterion) {
     runtimes();
     let anchor: quick_cache::sync::Cache<u64, u64> = quick_cache::sync::Cache::new(1024);
     anchor.insert(1, 8);
+    let anchor2: quick_cache::sync::Cache<u64, (u64, u64)> = quick_cache::sync::Cache::new(1024);
+    anchor2.insert(1, (8, 9));
     let mut group = c.benchmark_group("cache hit");
     group.bench_function("lmms Op::call (cache hit)", |b| {
         b.iter(|| CACHED.call(black_box(1)).unwrap())
     });
     group.bench_function("quick_cache get", |b| b.iter(|| anchor.get(black_box(&1))));
+    // The same with a value the size of lmms's entries (output and expiry).
+    group.bench_function("quick_cache get, (u64, u64) value", |b| {
+        b.iter(|| anchor2.get(black_box(&1)))
+    });
     group.finish();
 }
 
