@@ -1,6 +1,9 @@
 //! The cost of a call through ZAFP, the managed path and the cache, against the anchors
 //! the issue names. `cargo bench --bench dispatch`; figures in `BENCHMARKS.md`.
 
+mod common;
+
+use common::two_threads;
 use criterion::{criterion_group, criterion_main, Criterion};
 use lmms::{Cached, Load, Module, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds};
 use once_cell::sync::Lazy;
@@ -8,8 +11,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A trivial state and body: read a field, add the argument.
 macro_rules! trivial {
@@ -163,24 +165,6 @@ fn cache_hit(c: &mut Criterion) {
         b.iter(|| anchor2.get(black_box(&1)))
     });
     group.finish();
-}
-
-/// Runs `call` `iters` times on each of two fresh threads started together; the time per
-/// call is the slower thread's.
-fn two_threads<R>(iters: u64, call: impl Fn() -> R + Sync) -> Duration {
-    let start = Barrier::new(2);
-    std::thread::scope(|s| {
-        let run = || {
-            start.wait();
-            let t = Instant::now();
-            for _ in 0..iters {
-                black_box(call());
-            }
-            t.elapsed()
-        };
-        let (a, b) = (s.spawn(run), s.spawn(run));
-        a.join().unwrap().max(b.join().unwrap())
-    })
 }
 
 criterion_group!(benches, critical_call, warm_call, cache_hit);

@@ -3,13 +3,15 @@
 //! `cargo bench --bench lifecycle`; the figures and their targets are in `BENCHMARKS.md`.
 
 use arc_swap::ArcSwapOption;
+mod common;
+
+use common::two_threads;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use lmms::{Load, Module, ModuleDef, Runtime};
 use once_cell::sync::Lazy;
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::sync::{Barrier, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::RwLock;
 
 struct State {
     value: u64,
@@ -66,25 +68,6 @@ fn resident_get_two_threads(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// Runs `call` `iters` times on each of two fresh threads started together; the time per
-/// call is the slower thread's. Fresh threads first touch the cell one after the other, so
-/// they take neighbouring stripes, as a server's long-lived workers do.
-fn two_threads<R>(iters: u64, call: impl Fn() -> R + Sync) -> Duration {
-    let start = Barrier::new(2);
-    std::thread::scope(|s| {
-        let run = || {
-            start.wait();
-            let t = Instant::now();
-            for _ in 0..iters {
-                call();
-            }
-            t.elapsed()
-        };
-        let (a, b) = (s.spawn(run), s.spawn(run));
-        a.join().unwrap().max(b.join().unwrap())
-    })
 }
 
 /// A sweep over 1,000 resident modules that all stay (within their grace period).

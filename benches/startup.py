@@ -7,7 +7,7 @@ interpreter's RSS high-water mark. Usage:
 import os, statistics, subprocess, sys, tempfile, time
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-BINS = {name: os.path.join("target", "release", "examples", name) for name in ("empty", "startup_one", "startup")}
+BINS = {name: os.path.join("target", "release", "examples", name) for name in ("empty", "startup")}
 samples = {name: ([], []) for name in BINS}
 
 for _ in range(N):

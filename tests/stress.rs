@@ -19,13 +19,59 @@ impl Drop for Canary {
     }
 }
 
+/// Calls per caller thread: a million in release, fewer in a debug build.
+const CALLS: u64 = if cfg!(debug_assertions) {
+    100_000
+} else {
+    1_000_000
+};
+
+/// Runs two caller threads, each calling `call` with `CALLS` pseudo-random numbers, while a
+/// third sweeps `runtime` without pause until both are done (or one fails).
+fn race_callers_against_sweeps(runtime: &Runtime, call: impl Fn(u64) + Sync) {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let callers: Vec<_> = (0..2u64)
+            .map(|t| {
+                let (done, call) = (&done, &call);
+                s.spawn(move || {
+                    // A failing caller stops the sweeper too, so the test fails, not hangs.
+                    let _stop = Stop(done);
+                    let mut x = t + 1;
+                    for _ in 0..CALLS {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        call(x);
+                    }
+                })
+            })
+            .collect();
+        s.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                runtime.sweep();
+            }
+        });
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+    });
+}
+
+/// Sets its flag when dropped by a panicking thread.
+struct Stop<'a>(&'a AtomicBool);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 #[test]
 fn callers_and_a_zero_grace_sweeper_never_meet_a_dropped_state() {
-    let calls_per_thread: u64 = if cfg!(debug_assertions) {
-        100_000
-    } else {
-        1_000_000
-    };
     let runtime = Runtime::builder()
         .grace(Duration::ZERO)
         .min_resident(0)
@@ -43,34 +89,11 @@ fn callers_and_a_zero_grace_sweeper_never_meet_a_dropped_state() {
                 .unwrap()
         })
         .collect();
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let callers: Vec<_> = (0..2u64)
-            .map(|t| {
-                let modules = &modules;
-                s.spawn(move || {
-                    let mut x = t + 1;
-                    for _ in 0..calls_per_thread {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        let i = (x % 20) as usize;
-                        let state = modules[i].get().unwrap();
-                        assert_eq!(state.word.load(Ordering::SeqCst), ALIVE, "use after unload");
-                        assert_eq!(state.value, i as u64);
-                    }
-                })
-            })
-            .collect();
-        s.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
-                runtime.sweep();
-            }
-        });
-        for caller in callers {
-            caller.join().unwrap();
-        }
-        done.store(true, Ordering::SeqCst);
+    race_callers_against_sweeps(&runtime, |x| {
+        let i = (x % 20) as usize;
+        let state = modules[i].get().unwrap();
+        assert_eq!(state.word.load(Ordering::SeqCst), ALIVE, "use after unload");
+        assert_eq!(state.value, i as u64);
     });
     let stats = runtime.stats();
     assert!(
@@ -91,9 +114,9 @@ mod hot_paths {
     //! millisecond, with room for one hot path only: operations are promoted, evicted,
     //! cooled and demoted under the callers' feet, and no call may meet a dropped state.
 
-    use super::{Canary, ALIVE};
+    use super::{race_callers_against_sweeps, Canary, ALIVE};
     use lmms::{Load, Module, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds};
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
     macro_rules! modules {
@@ -130,23 +153,8 @@ mod hot_paths {
         S3 M3 O3 D3 = 3;
     }
 
-    struct Stop<'a>(&'a AtomicBool);
-
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                self.0.store(true, Ordering::SeqCst);
-            }
-        }
-    }
-
     #[test]
     fn callers_meet_no_dropped_state_while_hot_paths_churn() {
-        let calls: u64 = if cfg!(debug_assertions) {
-            100_000
-        } else {
-            1_000_000
-        };
         let runtime = Runtime::builder()
             .grace(Duration::ZERO)
             .min_resident(0)
@@ -159,40 +167,15 @@ mod hot_paths {
         runtime.add(&M1).unwrap();
         runtime.add(&M2).unwrap();
         runtime.add(&M3).unwrap();
-        let done = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            let callers: Vec<_> = (0..2u64)
-                .map(|t| {
-                    let done = &done;
-                    s.spawn(move || {
-                        // A failing caller stops the sweeper too, so the test fails, not hangs.
-                        let _stop = Stop(done);
-                        let mut x = t + 1;
-                        for _ in 0..calls {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            let arg = x % 1000;
-                            let (out, base) = match x % 4 {
-                                0 => (D0.call(arg), 0),
-                                1 => (D1.call(arg), 1),
-                                2 => (D2.call(arg), 2),
-                                _ => (D3.call(arg), 3),
-                            };
-                            assert_eq!(out.unwrap(), base + arg);
-                        }
-                    })
-                })
-                .collect();
-            s.spawn(|| {
-                while !done.load(Ordering::SeqCst) {
-                    runtime.sweep();
-                }
-            });
-            for caller in callers {
-                caller.join().unwrap();
-            }
-            done.store(true, Ordering::SeqCst);
+        race_callers_against_sweeps(&runtime, |x| {
+            let arg = x % 1000;
+            let (out, base) = match x % 4 {
+                0 => (D0.call(arg), 0),
+                1 => (D1.call(arg), 1),
+                2 => (D2.call(arg), 2),
+                _ => (D3.call(arg), 3),
+            };
+            assert_eq!(out.unwrap(), base + arg);
         });
         let stats = runtime.stats();
         assert!(

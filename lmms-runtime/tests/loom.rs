@@ -49,6 +49,18 @@ fn get<T>(cell: &StateCell<T>, load: impl FnOnce() -> T) -> CellGuard<'_, T> {
         })
 }
 
+/// Unloads a loaded cell if no guard holds it, dropping the state; whether it did.
+fn unload<T>(cell: &StateCell<T>) -> bool {
+    match cell.take() {
+        Take::Taken(state) => {
+            drop(state);
+            true
+        }
+        Take::InUse => false,
+        Take::Empty => panic!("the state was loaded"),
+    }
+}
+
 #[test]
 fn two_getters_racing_the_first_load_run_the_loader_once() {
     loom::model(|| {
@@ -108,14 +120,7 @@ fn getters_and_an_unloader_never_meet_a_dropped_state() {
                 }
             })
         };
-        let taken = match cell.take() {
-            Take::Taken(state) => {
-                drop(state);
-                true
-            }
-            Take::InUse => false,
-            Take::Empty => panic!("the state was loaded"),
-        };
+        let taken = unload(&cell);
         getter.join().unwrap();
         assert_eq!(dropped.load(SeqCst), taken);
         assert_eq!(cell.holders(), 0, "no guard leaked");
@@ -157,14 +162,7 @@ fn a_guard_sent_to_another_thread_is_counted_off_there() {
             guard.get().check();
             drop(guard);
         });
-        let unloaded = match cell.take() {
-            Take::Taken(state) => {
-                drop(state);
-                true
-            }
-            Take::InUse => false,
-            Take::Empty => panic!("the state was loaded"),
-        };
+        let unloaded = unload(cell);
         holder.join().unwrap();
         assert_eq!(cell.holders(), 0, "the foreign release was counted");
         if !unloaded {
@@ -188,14 +186,7 @@ fn promote_direct_call_demote_unload_never_meet_a_dropped_state() {
         });
         let in_flight = direct.withdraw();
         retire(Box::new(pin), in_flight);
-        let unloaded = match cell.take() {
-            Take::Taken(state) => {
-                drop(state);
-                true
-            }
-            Take::InUse => false,
-            Take::Empty => panic!("the state was loaded"),
-        };
+        let unloaded = unload(cell);
         caller.join().unwrap();
         assert_eq!(
             drain(),
