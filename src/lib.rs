@@ -8,6 +8,10 @@
 //! - **load** (LIGS): a module's state is built on first use, never at start-up;
 //! - **unload** (LUGS): idle state is dropped after a five-point safety check, and built
 //!   again when it is needed;
+//! - **reflex** (ZAFP): an [`Operation`] called often enough runs on its pinned module with
+//!   no guard bookkeeping per call, until its heat cools;
+//! - **cache**: an operation declared with a TTL answers repeated arguments without touching
+//!   its module;
 //! - **stats**: every decision is counted, and memory is measured, not estimated.
 //!
 //! ```

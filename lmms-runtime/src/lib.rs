@@ -1,5 +1,6 @@
 //! The runtime behind [lmms](https://docs.rs/lmms): module state that is built on first
-//! use (LIGS), dropped when idle after a five-point safety check (LUGS), and counted.
+//! use (LIGS), dropped when idle after a five-point safety check (LUGS), operations that
+//! switch to a direct call when hot (ZAFP) and cache their results, all of it counted.
 //!
 //! Depend on the `lmms` facade crate rather than on this one; it re-exports everything
 //! here.
