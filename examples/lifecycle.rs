@@ -1,11 +1,13 @@
 //! The module lifecycle end to end: modules load on first use, a sweep unloads the idle
-//! ones after the grace period, and they load again when needed. Time is a manual clock,
-//! so five minutes pass in a blink; memory is measured by the counting allocator.
+//! ones after the grace period, and they load again when needed; an operation called often
+//! turns hot, pins its module and takes the direct path, then cools and lets it go. Time is
+//! a manual clock, so minutes pass in a blink; memory is measured by the counting
+//! allocator.
 //!
 //! `cargo run --release --example lifecycle`
 
 use lmms::memory::CountingAlloc;
-use lmms::{Class, Load, ManualClock, Module, ModuleDef, Runtime};
+use lmms::{Class, Load, ManualClock, Module, ModuleDef, Op, OpDef, Operation, Runtime, Source};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -76,6 +78,21 @@ fn forecast(day: usize) -> Result<u64, lmms::Error> {
     Ok(WEATHER.get()?.table[day])
 }
 
+/// The same lookup as an operation, so ZAFP can make it a reflex.
+struct Forecast;
+impl Operation for Forecast {
+    type State = Weather;
+    type Args = usize;
+    type Output = u64;
+    fn source() -> Source<Weather> {
+        Source::Module(&WEATHER)
+    }
+    fn run(weather: &Weather, day: usize) -> u64 {
+        weather.table[day]
+    }
+}
+static FORECAST: Op<Forecast> = Op::new(OpDef::new("weather", "forecast"));
+
 fn run_automation(i: usize) -> Result<usize, lmms::Error> {
     let _rules = SECURITY.get()?.rules.len();
     Ok(AUTOMATIONS.get()?.scripts[i].len())
@@ -115,6 +132,31 @@ fn main() -> Result<(), lmms::Error> {
     );
     clock.advance(Duration::from_secs(120));
     println!("t=155s  {}", lmms::sweep());
+    println!("        live heap {}\n", heap());
+
+    // A morning burst: 150 forecasts. The 20th call makes the operation hot (its module is
+    // pinned and calls go direct); from the 100th on nothing is counted per call.
+    let sum: u64 = (0..150)
+        .map(|day| FORECAST.call(day % 365))
+        .sum::<Result<_, _>>()?;
+    println!(
+        "t=155s  150 forecasts (sum {sum}): {} heat, direct path {}",
+        FORECAST.heat(),
+        FORECAST.is_hot()
+    );
+    clock.advance(Duration::from_secs(60));
+    println!("t=215s  {}", lmms::sweep());
+    // Idle: each minute halves the heat; under 10 the operation is demoted, the pin goes.
+    for minute in 2..=5 {
+        clock.advance(Duration::from_secs(60));
+        let report = lmms::sweep();
+        println!(
+            "t={}s  {} heat, direct path {}; {report}",
+            155 + minute * 60,
+            FORECAST.heat(),
+            FORECAST.is_hot()
+        );
+    }
     println!("        live heap {}\n", heap());
 
     println!("{}", lmms::stats());
