@@ -138,7 +138,8 @@ pub struct Op<O: Operation, C = NoCache> {
     cache: C,
     direct_hits: AtomicU64,
     promotions: [AtomicU64; 3],
-    demotions: AtomicU64,
+    /// Demotions by cause: cooled, evicted by the hot-path cap.
+    demotions: [AtomicU64; 2],
     _op: PhantomData<fn() -> O>,
 }
 
@@ -210,7 +211,7 @@ impl<O: Operation, C> Op<O, C> {
             cache,
             direct_hits: AtomicU64::new(0),
             promotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            demotions: AtomicU64::new(0),
+            demotions: [AtomicU64::new(0), AtomicU64::new(0)],
             _op: PhantomData,
         }
     }
@@ -449,6 +450,15 @@ where
     }
 }
 
+/// Why a hot operation left the direct path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Demotion {
+    /// Its heat fell below the cooling threshold.
+    Cooled = 0,
+    /// The hot-path cap was reached and it was the least recently used.
+    Evicted = 1,
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -465,7 +475,7 @@ pub(crate) trait OpEntry: Send + Sync {
     /// Applies `windows` cooling windows ending at `now`; demotes if the heat fell.
     fn cool(&'static self, shared: &Shared, windows: u64, now: u64);
     /// Switches the direct path off, then releases the pin once no call can be in it.
-    fn demote(&'static self, shared: &Shared) -> bool;
+    fn demote(&'static self, shared: &Shared, cause: Demotion) -> bool;
     fn cache(&'static self) -> Option<&'static dyn ResultCache>;
 }
 
@@ -493,7 +503,10 @@ where
                 self.promotions[1].load(Relaxed),
                 self.promotions[2].load(Relaxed),
             ],
-            demotions: self.demotions.load(Relaxed),
+            demotions: [
+                self.demotions[0].load(Relaxed),
+                self.demotions[1].load(Relaxed),
+            ],
             cache: self.cache.as_dyn().map(|cache| cache.counts()),
             cache_entries: self.cache.as_dyn().map_or(0, |cache| cache.len()),
         }
@@ -522,11 +535,11 @@ where
             self.counting.store(true, Relaxed);
         }
         if calls < heat.cool_below() {
-            self.demote(shared);
+            self.demote(shared, Demotion::Cooled);
         }
     }
 
-    fn demote(&'static self, shared: &Shared) -> bool {
+    fn demote(&'static self, shared: &Shared, cause: Demotion) -> bool {
         let (held, in_flight) = {
             let mut hold = lock(&self.hold);
             let Some(held) = hold.take() else {
@@ -536,7 +549,7 @@ where
             shared.hot_paths.fetch_sub(1, Relaxed);
             (held, self.direct.withdraw())
         };
-        self.demotions.fetch_add(1, Relaxed);
+        self.demotions[cause as usize].fetch_add(1, Relaxed);
         if let Source::Module(module) = O::source() {
             // Direct calls stamp no module use; the window they were last seen in does.
             module.touch(self.harvest(shared.time.recent()));

@@ -7,7 +7,7 @@ use crate::error::{BoxError, Error};
 use crate::memory;
 use crate::module::{Entry, Handle, Module, ModuleDef};
 use crate::name::Name;
-use crate::operation::{Op, OpEntry, Operation};
+use crate::operation::{Demotion, Op, OpEntry, Operation};
 use crate::policy::{Sweep, SweepReport};
 use crate::stats::OpStats;
 use crate::stats::{Counters, Stats};
@@ -112,7 +112,7 @@ impl Shared {
             .min_by_key(|op| op.harvest(now))
             .copied();
         if let Some(victim) = victim {
-            victim.demote(self);
+            victim.demote(self, Demotion::Evicted);
         }
     }
 

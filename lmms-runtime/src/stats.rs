@@ -94,7 +94,9 @@ impl Counters {
                     sum[2] + op.promotions[2],
                 ]
             }),
-            demotions: ops.iter().map(|op| op.demotions).sum(),
+            demotions: ops.iter().fold([0; 2], |sum, op| {
+                [sum[0] + op.demotions[0], sum[1] + op.demotions[1]]
+            }),
             cache: ops
                 .iter()
                 .filter_map(|op| op.cache)
@@ -229,8 +231,8 @@ pub struct Stats {
     pub direct_hits: u64,
     /// Promotions to warm, hot and critical, in that order.
     pub promotions: [u64; 3],
-    /// Demotions from the direct path (cooling or the hot-path cap).
-    pub demotions: u64,
+    /// Demotions from the direct path: cooled, then evicted by the hot-path cap.
+    pub demotions: [u64; 2],
     /// Result cache totals over every operation.
     pub cache: CacheCounts,
     /// Every module's figures, in registration order.
@@ -271,8 +273,8 @@ pub struct OpStats {
     pub direct_hits: u64,
     /// Promotions to warm, hot and critical.
     pub promotions: [u64; 3],
-    /// Demotions from the direct path.
-    pub demotions: u64,
+    /// Demotions from the direct path: cooled, then evicted by the hot-path cap.
+    pub demotions: [u64; 2],
     /// Its result cache's totals, if it has one.
     pub cache: Option<CacheCounts>,
     /// Results cached now.
@@ -333,13 +335,14 @@ impl fmt::Display for Stats {
         if !self.ops.is_empty() {
             writeln!(
                 f,
-                "zafp: {} hot paths, {} direct calls counted, promotions warm {} hot {} critical {}, {} demotions; cache: {} hits, {} misses, {} expired, {} evicted",
+                "zafp: {} hot paths, {} direct calls counted, promotions warm {} hot {} critical {}, demotions cooled {} evicted {}; cache: {} hits, {} misses, {} expired, {} evicted",
                 self.hot_paths,
                 self.direct_hits,
                 self.promotions[0],
                 self.promotions[1],
                 self.promotions[2],
-                self.demotions,
+                self.demotions[0],
+                self.demotions[1],
                 self.cache.hits,
                 self.cache.misses,
                 self.cache.expired,
@@ -351,7 +354,7 @@ impl fmt::Display for Stats {
                 "heat",
                 "calls",
                 "direct",
-                "demotions",
+                "demoted cooled/evicted",
                 "cache hit/miss",
                 "entries",
             ];
@@ -367,7 +370,7 @@ impl fmt::Display for Stats {
                         format!("{}{}", op.heat, if op.hot_path { " (direct)" } else { "" }),
                         op.calls.to_string(),
                         op.direct_hits.to_string(),
-                        op.demotions.to_string(),
+                        format!("{}/{}", op.demotions[0], op.demotions[1]),
                         op.cache
                             .map_or_else(|| "-".to_owned(), |c| format!("{}/{}", c.hits, c.misses)),
                         op.cache_entries.to_string(),
