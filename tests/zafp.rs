@@ -337,3 +337,41 @@ fn heat_settings_are_checked() {
         .unwrap();
     assert_eq!(rt.config().heat().critical(), 8);
 }
+
+struct Page;
+impl Operation for Page {
+    type State = ();
+    type Args = u32;
+    type Output = Vec<u8>;
+    fn source() -> Source<()> {
+        Source::Stateless(&())
+    }
+    fn run(_: &(), n: u32) -> Vec<u8> {
+        vec![n as u8; 2000]
+    }
+}
+fn page_bytes(_: &u32, page: &Vec<u8>) -> u64 {
+    page.len() as u64
+}
+static PAGE: Op<Page, Cached<u32, Vec<u8>>> = Op::cached_weighed(
+    OpDef::new("web", "page"),
+    Duration::from_secs(600),
+    4096,
+    page_bytes,
+);
+
+#[test]
+fn a_weighed_cache_stays_within_its_bytes() {
+    let rt = Runtime::builder().max_hot_paths(0).build().unwrap();
+    rt.add_op(&PAGE).unwrap();
+    for n in 0..3 {
+        assert_eq!(PAGE.call(n).unwrap().len(), 2000);
+    }
+    let stats = PAGE.stats();
+    assert!(
+        stats.cache_entries <= 2,
+        "{} pages of 2000 bytes in 4096",
+        stats.cache_entries
+    );
+    assert!(stats.cache.unwrap().evicted >= 1);
+}

@@ -9,7 +9,7 @@
 //! entries keep their module resident (LUGS check 3) only while they are live.
 
 use quick_cache::sync::Cache;
-use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
@@ -100,6 +100,7 @@ impl<Args, Output> CachePolicy<Args, Output> for NoCache {
 pub struct Cached<Args, Output> {
     ttl: u64,
     capacity: u64,
+    weigh: Option<fn(&Args, &Output) -> u64>,
     map: OnceLock<Map<Args, Output>>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -107,7 +108,23 @@ pub struct Cached<Args, Output> {
     evicted: AtomicU64,
 }
 
-type Map<Args, Output> = Cache<Args, Entry<Output>, UnitWeighter, DefaultHashBuilder, Evictions>;
+type Map<Args, Output> =
+    Cache<Args, Entry<Output>, Weigher<Args, Output>, DefaultHashBuilder, Evictions>;
+
+/// Each entry's weight: 1, or what the operation's weigher says (its bytes, say).
+struct Weigher<Args, Output>(Option<fn(&Args, &Output) -> u64>);
+
+impl<Args, Output> Clone for Weigher<Args, Output> {
+    fn clone(&self) -> Self {
+        Weigher(self.0)
+    }
+}
+
+impl<Args, Output> Weighter<Args, Entry<Output>> for Weigher<Args, Output> {
+    fn weight(&self, args: &Args, entry: &Entry<Output>) -> u64 {
+        self.0.map_or(1, |weigh| weigh(args, &entry.output))
+    }
+}
 
 /// A cached output and the runtime time (ms) at which it expires.
 #[derive(Clone)]
@@ -138,9 +155,31 @@ impl<Args, Output> Cached<Args, Output> {
     /// assert_eq!(cache.capacity(), 64);
     /// ```
     pub const fn new(ttl: Duration, capacity: u64) -> Self {
+        Cached::weighed_by(ttl, capacity, None)
+    }
+
+    /// A cache keeping results for `ttl` while the sum of their weights stays within
+    /// `capacity`: `weigh` gives each result's weight (its heap bytes, say), so the bound is
+    /// in bytes rather than entries. A result heavier than the whole capacity is not kept.
+    ///
+    /// ```
+    /// fn bytes(_: &String, page: &Vec<u8>) -> u64 { page.len() as u64 }
+    /// let cache = lmms::Cached::<String, Vec<u8>>::weighed(std::time::Duration::from_secs(60), 1 << 20, bytes);
+    /// assert_eq!(cache.capacity(), 1 << 20);
+    /// ```
+    pub const fn weighed(ttl: Duration, capacity: u64, weigh: fn(&Args, &Output) -> u64) -> Self {
+        Cached::weighed_by(ttl, capacity, Some(weigh))
+    }
+
+    const fn weighed_by(
+        ttl: Duration,
+        capacity: u64,
+        weigh: Option<fn(&Args, &Output) -> u64>,
+    ) -> Self {
         Cached {
             ttl: ttl.as_millis() as u64,
             capacity: if capacity == 0 { 1 } else { capacity },
+            weigh,
             map: OnceLock::new(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -158,7 +197,7 @@ impl<Args, Output> Cached<Args, Output> {
         Duration::from_millis(self.ttl)
     }
 
-    /// How many results it keeps at most.
+    /// How many results it keeps at most (their total weight, for a weighed cache).
     ///
     /// ```
     /// assert_eq!(lmms::Cached::<u8, u8>::new(std::time::Duration::from_secs(1), 0).capacity(), 1);
@@ -175,11 +214,15 @@ where
 {
     fn map(&'static self) -> &'static Map<Args, Output> {
         self.map.get_or_init(|| {
-            let items = usize::try_from(self.capacity).unwrap_or(usize::MAX);
+            // A weighed cache's capacity is not a count: guess entries of about 1 KiB.
+            let items = match self.weigh {
+                Some(_) => self.capacity / 1024,
+                None => self.capacity,
+            };
             Cache::with(
-                items,
+                usize::try_from(items.max(1)).unwrap_or(usize::MAX),
                 self.capacity,
-                UnitWeighter,
+                Weigher(self.weigh),
                 DefaultHashBuilder::default(),
                 Evictions(&self.evicted),
             )

@@ -195,6 +195,32 @@ where
     pub const fn cached(def: OpDef, ttl: Duration, capacity: u64) -> Self {
         Op::with_cache(def, Cached::new(ttl, capacity))
     }
+
+    /// An operation whose results are cached for `ttl` while their total weight, as
+    /// `weigh` gives it (bytes, say), stays within `capacity`.
+    ///
+    /// ```
+    /// # struct Page;
+    /// # impl lmms::Operation for Page {
+    /// #     type State = (); type Args = u32; type Output = Vec<u8>;
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// #     fn run(_: &(), n: u32) -> Vec<u8> { vec![0; n as usize] }
+    /// # }
+    /// use std::time::Duration;
+    /// fn bytes(_: &u32, page: &Vec<u8>) -> u64 { page.len() as u64 }
+    /// static PAGE: lmms::Op<Page, lmms::Cached<u32, Vec<u8>>> =
+    ///     lmms::Op::cached_weighed(lmms::OpDef::new("web", "page"), Duration::from_secs(60), 4096, bytes);
+    /// assert_eq!(PAGE.call(1000)?.len(), 1000);
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub const fn cached_weighed(
+        def: OpDef,
+        ttl: Duration,
+        capacity: u64,
+        weigh: fn(&O::Args, &O::Output) -> u64,
+    ) -> Self {
+        Op::with_cache(def, Cached::weighed(ttl, capacity, weigh))
+    }
 }
 
 impl<O: Operation, C> Op<O, C> {
