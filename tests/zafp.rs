@@ -350,6 +350,8 @@ impl Operation for Page {
         vec![n as u8; 2000]
     }
 }
+// The weigher's signature is the cache's: `fn(&Args, &Output)`, here `&Vec<u8>`.
+#[allow(clippy::ptr_arg)]
 fn page_bytes(_: &u32, page: &Vec<u8>) -> u64 {
     page.len() as u64
 }
