@@ -76,9 +76,7 @@ fn sweep_resident(c: &mut Criterion) {
     let handles: Vec<_> = (0..1000)
         .map(|i| {
             runtime
-                .register_fallible(ModuleDef::named(format!("m{i}")), || {
-                    Ok::<_, Infallible>(0u64)
-                })
+                .register(ModuleDef::named(format!("m{i}")), || 0u64)
                 .unwrap()
         })
         .collect();
@@ -98,9 +96,7 @@ fn sweep_resident(c: &mut Criterion) {
 fn load_unload(c: &mut Criterion) {
     let runtime = Runtime::builder().build().unwrap();
     let m = runtime
-        .register_fallible(ModuleDef::named("cycle"), || {
-            Ok::<_, Infallible>(vec![0u8; 1024])
-        })
+        .register(ModuleDef::named("cycle"), || vec![0u8; 1024])
         .unwrap();
     c.bench_function("load + unload, 1 KiB state", |b| {
         b.iter_batched(
