@@ -267,20 +267,12 @@ impl Builder {
     pub fn set(self, setting: &str, value: &str) -> Result<Self, Error> {
         Ok(match setting {
             "grace" => self.grace(parse_duration("grace", value)?),
-            "min_resident" => self.min_resident(value.trim().parse().map_err(|_| {
-                Error::invalid(
-                    "min_resident",
-                    format!("`{value}` is not a whole number of modules"),
-                )
-            })?),
+            "min_resident" => self.min_resident(parse_count("min_resident", value, "modules")?),
             "memory_budget" => self.memory_budget(parse_bytes("memory_budget", value)?),
             "cool_every" => self.cool_every(parse_duration("cool_every", value)?),
-            "max_hot_paths" => self.max_hot_paths(value.trim().parse().map_err(|_| {
-                Error::invalid(
-                    "max_hot_paths",
-                    format!("`{value}` is not a whole number of operations"),
-                )
-            })?),
+            "max_hot_paths" => {
+                self.max_hot_paths(parse_count("max_hot_paths", value, "operations")?)
+            }
             "heat" => {
                 let levels: Vec<_> = value.split(',').map(|level| level.trim().parse::<u64>()).collect();
                 match levels[..] {
@@ -379,6 +371,13 @@ pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration, Error
         "`250ms`, `30s`, `5m` or `1h`",
     )
     .map(Duration::from_millis)
+}
+
+/// Parses a whole number of `what` (modules, operations).
+fn parse_count(field: &'static str, text: &str, what: &str) -> Result<usize, Error> {
+    text.trim()
+        .parse()
+        .map_err(|_| Error::invalid(field, format!("`{text}` is not a whole number of {what}")))
 }
 
 /// Parses a byte count: a whole number with an optional unit.
