@@ -3,8 +3,10 @@
 //!
 //! A promoted operation holds one long-lived guard on its module (so no unload can drop the
 //! state) and publishes the state's address in a [`Direct`]. A direct call marks its thread
-//! *inside* (a plain store to the thread's own [`Record`]), issues the light barrier, reads
-//! the address and runs the body; leaving, it marks the thread *outside*.
+//! *inside* (a plain store of the current epoch to the thread's own [`Record`]), issues the
+//! light barrier, reads the address and runs the body; leaving, it marks the thread
+//! *outside*. Each withdrawal advances the epoch, so a call that starts after it leaves a
+//! mark the withdrawal did not see, and is not waited for.
 //!
 //! Demotion clears the address first, then issues the heavy barrier: every call that
 //! started before it is now visible as *inside*, and every call after it reads the cleared
