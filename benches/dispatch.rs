@@ -5,7 +5,9 @@ mod common;
 
 use common::two_threads;
 use criterion::{criterion_group, criterion_main, Criterion};
-use lmms::{Cached, Load, Module, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds};
+use lmms::{
+    Cached, Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds,
+};
 use once_cell::sync::Lazy;
 use std::any::Any;
 use std::collections::HashMap;
@@ -25,7 +27,7 @@ macro_rules! trivial {
                 Ok($state { base: 7 })
             }
         }
-        static $module: Module<$state> = Module::new(ModuleDef::new(stringify!($module)));
+        static $module: ModuleCell<$state> = ModuleCell::new(ModuleDef::new(stringify!($module)));
         struct $op;
         impl Operation for $op {
             type State = $state;

@@ -7,7 +7,7 @@ mod common;
 
 use common::two_threads;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use lmms::{Load, Module, ModuleDef, Runtime};
+use lmms::{Load, ModuleCell, ModuleDef, Runtime};
 use once_cell::sync::Lazy;
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -24,7 +24,7 @@ impl Load for State {
     }
 }
 
-static MODULE: Module<State> = Module::new(ModuleDef::new("bench-state"));
+static MODULE: ModuleCell<State> = ModuleCell::new(ModuleDef::new("bench-state"));
 static LAZY: Lazy<State> = Lazy::new(|| State { value: 7 });
 static RWLOCK: RwLock<Option<State>> = RwLock::new(Some(State { value: 7 }));
 
@@ -35,7 +35,7 @@ fn resident_get(c: &mut Criterion) {
     let _ = &*LAZY;
     let swap = ArcSwapOption::from_pointee(State { value: 7 });
     let mut group = c.benchmark_group("resident get");
-    group.bench_function("lmms Module::get", |b| {
+    group.bench_function("lmms ModuleCell::get", |b| {
         b.iter(|| black_box(MODULE.get().unwrap().value))
     });
     group.bench_function("once_cell Lazy deref", |b| {
@@ -59,7 +59,7 @@ fn resident_get_two_threads(c: &mut Criterion) {
     drop(MODULE.get().unwrap());
     let swap = ArcSwapOption::from_pointee(State { value: 7 });
     let mut group = c.benchmark_group("resident get, 2 threads");
-    group.bench_function("lmms Module::get", |b| {
+    group.bench_function("lmms ModuleCell::get", |b| {
         b.iter_custom(|iters| two_threads(iters, || black_box(MODULE.get().unwrap().value)))
     });
     group.bench_function("arc_swap ArcSwapOption::load", |b| {

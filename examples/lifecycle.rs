@@ -7,7 +7,9 @@
 //! `cargo run --release --example lifecycle`
 
 use lmms::memory::CountingAlloc;
-use lmms::{Class, Load, ManualClock, Module, ModuleDef, Op, OpDef, Operation, Runtime, Source};
+use lmms::{
+    Class, Load, ManualClock, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source,
+};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -66,12 +68,12 @@ impl Load for Automations {
     }
 }
 
-static LOGGING: Module<Logging> = Module::new(ModuleDef::new("logging").class(Class::Core));
-static WEATHER: Module<Weather> = Module::new(ModuleDef::new("weather"));
-static SECURITY: Module<Security> =
-    Module::new(ModuleDef::new("security").grace(Duration::from_secs(120)));
-static AUTOMATIONS: Module<Automations> =
-    Module::new(ModuleDef::new("automations").class(Class::Feature));
+static LOGGING: ModuleCell<Logging> = ModuleCell::new(ModuleDef::new("logging").class(Class::Core));
+static WEATHER: ModuleCell<Weather> = ModuleCell::new(ModuleDef::new("weather"));
+static SECURITY: ModuleCell<Security> =
+    ModuleCell::new(ModuleDef::new("security").grace(Duration::from_secs(120)));
+static AUTOMATIONS: ModuleCell<Automations> =
+    ModuleCell::new(ModuleDef::new("automations").class(Class::Feature));
 
 fn forecast(day: usize) -> Result<u64, lmms::Error> {
     LOGGING.get()?.lines.len();

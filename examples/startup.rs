@@ -6,7 +6,7 @@
 //! `cargo run --release --example startup -- report`
 
 use lmms::memory::CountingAlloc;
-use lmms::{Load, Module, ModuleDef};
+use lmms::{Load, ModuleCell, ModuleDef};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -23,9 +23,9 @@ impl Load for Blob {
 
 macro_rules! modules {
     ($($name:ident),* $(,)?) => {
-        $(static $name: Module<Blob> = Module::new(ModuleDef::new(stringify!($name)));)*
+        $(static $name: ModuleCell<Blob> = ModuleCell::new(ModuleDef::new(stringify!($name)));)*
         /// Every module, so none is optimised away as unused.
-        static ALL: &[&Module<Blob>] = &[$(&$name),*];
+        static ALL: &[&ModuleCell<Blob>] = &[$(&$name),*];
     };
 }
 

@@ -5,7 +5,7 @@
 //! `cargo run --release --example unload_memory`
 
 use lmms::memory::{live_heap, rss, CountingAlloc};
-use lmms::{Load, Module, ModuleDef, Unload};
+use lmms::{Load, ModuleCell, ModuleDef, Unload};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -23,7 +23,7 @@ impl Load for Big {
     }
 }
 
-static BIG: Module<Big> = Module::new(ModuleDef::new("big"));
+static BIG: ModuleCell<Big> = ModuleCell::new(ModuleDef::new("big"));
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / 1_048_576.0

@@ -15,7 +15,7 @@
 //! - **stats**: every decision is counted, and memory is measured, not estimated.
 //!
 //! ```
-//! use lmms::{Load, Module, ModuleDef};
+//! use lmms::{Load, ModuleCell, ModuleDef};
 //!
 //! struct Forecasts { table: Vec<u64> }
 //!
@@ -26,7 +26,7 @@
 //!     }
 //! }
 //!
-//! static FORECASTS: Module<Forecasts> = Module::new(ModuleDef::new("forecasts"));
+//! static FORECASTS: ModuleCell<Forecasts> = ModuleCell::new(ModuleDef::new("forecasts"));
 //!
 //! fn forecast(day: usize) -> Result<u64, lmms::Error> {
 //!     Ok(FORECASTS.get()?.table[day])

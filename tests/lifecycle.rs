@@ -1,6 +1,6 @@
 //! The module lifecycle rules, each driven by the manual clock.
 
-use lmms::{Class, Error, KeepReason, Load, ManualClock, Module, ModuleDef, Runtime, Unload};
+use lmms::{Class, Error, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Unload};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -301,7 +301,7 @@ fn a_state_whose_drop_panics_is_still_unloaded_and_counted() {
 
 #[derive(Debug)]
 struct SelfLoader;
-static SELF_LOADER: Module<SelfLoader> = Module::new(ModuleDef::new("self-loader"));
+static SELF_LOADER: ModuleCell<SelfLoader> = ModuleCell::new(ModuleDef::new("self-loader"));
 impl Load for SelfLoader {
     type Error = Error;
     fn load() -> Result<Self, Error> {
@@ -310,7 +310,7 @@ impl Load for SelfLoader {
 }
 
 struct Base(u32);
-static BASE: Module<Base> = Module::new(ModuleDef::new("base"));
+static BASE: ModuleCell<Base> = ModuleCell::new(ModuleDef::new("base"));
 impl Load for Base {
     type Error = Infallible;
     fn load() -> Result<Self, Infallible> {
@@ -318,7 +318,7 @@ impl Load for Base {
     }
 }
 struct Derived(u32);
-static DERIVED: Module<Derived> = Module::new(ModuleDef::new("derived"));
+static DERIVED: ModuleCell<Derived> = ModuleCell::new(ModuleDef::new("derived"));
 impl Load for Derived {
     type Error = Error;
     fn load() -> Result<Self, Error> {
@@ -329,8 +329,8 @@ impl Load for Derived {
 #[derive(Debug)]
 struct CycleA;
 struct CycleB;
-static CYCLE_A: Module<CycleA> = Module::new(ModuleDef::new("cycle-a"));
-static CYCLE_B: Module<CycleB> = Module::new(ModuleDef::new("cycle-b"));
+static CYCLE_A: ModuleCell<CycleA> = ModuleCell::new(ModuleDef::new("cycle-a"));
+static CYCLE_B: ModuleCell<CycleB> = ModuleCell::new(ModuleDef::new("cycle-b"));
 impl Load for CycleA {
     type Error = Error;
     fn load() -> Result<Self, Error> {
@@ -381,7 +381,7 @@ fn module_names_are_unique_within_a_runtime() {
 }
 
 struct Counter(u32);
-static STATIC_ONE: Module<Counter> = Module::new(ModuleDef::new("static-one"));
+static STATIC_ONE: ModuleCell<Counter> = ModuleCell::new(ModuleDef::new("static-one"));
 impl Load for Counter {
     type Error = Infallible;
     fn load() -> Result<Self, Infallible> {

@@ -115,7 +115,7 @@ mod hot_paths {
     //! cooled and demoted under the callers' feet, and no call may meet a dropped state.
 
     use super::{race_callers_against_sweeps, Canary, ALIVE};
-    use lmms::{Load, Module, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds};
+    use lmms::{Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
@@ -128,7 +128,7 @@ mod hot_paths {
                     Ok($state(Canary { word: AtomicU64::new(ALIVE), value: $value }))
                 }
             }
-            static $module: Module<$state> = Module::new(ModuleDef::new(stringify!($module)));
+            static $module: ModuleCell<$state> = ModuleCell::new(ModuleDef::new(stringify!($module)));
             struct $op;
             impl Operation for $op {
                 type State = $state;

@@ -2,8 +2,8 @@
 //! pinning, cooling, the hot-path cap, and cache hits that load nothing.
 
 use lmms::{
-    Cached, Heat, KeepReason, Load, ManualClock, Module, ModuleDef, Op, OpDef, Operation, Runtime,
-    Source, Thresholds, Unload,
+    Cached, Heat, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Op, OpDef, Operation,
+    Runtime, Source, Thresholds, Unload,
 };
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +38,7 @@ macro_rules! fixture {
                 Ok($state { base: 1000 })
             }
         }
-        static $module: Module<$state> = Module::new(ModuleDef::new(stringify!($module)));
+        static $module: ModuleCell<$state> = ModuleCell::new(ModuleDef::new(stringify!($module)));
         struct $op;
         impl Operation for $op {
             type State = $state;
@@ -194,7 +194,7 @@ impl Load for Forecasts {
         })
     }
 }
-static FORECASTS: Module<Forecasts> = Module::new(ModuleDef::new("forecasts"));
+static FORECASTS: ModuleCell<Forecasts> = ModuleCell::new(ModuleDef::new("forecasts"));
 struct Forecast;
 impl Operation for Forecast {
     type State = Forecasts;
@@ -256,7 +256,7 @@ impl Load for Table {
         Ok(Table(7))
     }
 }
-static TABLE: Module<Table> = Module::new(ModuleDef::new("table"));
+static TABLE: ModuleCell<Table> = ModuleCell::new(ModuleDef::new("table"));
 struct Lookup;
 impl Operation for Lookup {
     type State = Table;

@@ -5,7 +5,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything the runtime can answer instead of a result.
 ///
-/// A guard that is still alive is not an error: [`Module::unload`](crate::Module::unload)
+/// A guard that is still alive is not an error: [`ModuleCell::unload`](crate::ModuleCell::unload)
 /// answers [`Unload::Kept`](crate::Unload::Kept) with the reason.
 ///
 /// ```

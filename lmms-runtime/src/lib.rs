@@ -6,7 +6,7 @@
 //! here.
 //!
 //! ```
-//! use lmms::{Load, Module, ModuleDef};
+//! use lmms::{Load, ModuleCell, ModuleDef};
 //!
 //! struct Geo { cities: Vec<&'static str> }
 //! impl Load for Geo {
@@ -15,7 +15,7 @@
 //!         Ok(Geo { cities: vec!["Lisbon", "Oslo"] })
 //!     }
 //! }
-//! static GEO: Module<Geo> = Module::new(ModuleDef::new("geo"));
+//! static GEO: ModuleCell<Geo> = ModuleCell::new(ModuleDef::new("geo"));
 //!
 //! fn main() -> Result<(), lmms::Error> {
 //!     assert_eq!(GEO.get()?.cities.len(), 2); // LIGS: built here, on first use
@@ -67,7 +67,7 @@ pub use crate::{
     config::{parse_duration, Builder, Config},
     error::{BoxError, Error},
     heat::{Heat, Thresholds},
-    module::{Class, Dependent, Guard, Handle, Load, Module, ModuleDef, Pin},
+    module::{Class, Dependent, Guard, Handle, Load, Module, ModuleCell, ModuleDef, Pin},
     name::Name,
     operation::{Op, OpDef, Operation, Source},
     policy::{KeepReason, Kept, SweepReport, Unload, Unloaded},

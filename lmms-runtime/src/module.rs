@@ -31,6 +31,11 @@ use std::time::Duration;
 /// }
 /// # assert_eq!(<Rates as lmms::Load>::load().unwrap().0.len(), 3);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not say how to build its state",
+    label = "no `lmms::Load` impl",
+    note = "implement `lmms::Load for {Self}`: its `load` builds the module's state on first use"
+)]
 pub trait Load: Sized + Send + Sync + 'static {
     /// What a failed load returns; [`std::convert::Infallible`] when loading cannot fail.
     type Error: Into<BoxError>;
@@ -38,6 +43,36 @@ pub trait Load: Sized + Send + Sync + 'static {
     /// Builds the state. Runs on the first get after start or after an unload, on the
     /// calling thread, once however many threads ask at the same time.
     fn load() -> Result<Self, Self::Error>;
+}
+
+/// A state type tied to its static [`ModuleCell`]: what `#[lmms::module]` implements, and
+/// what an operation's state parameter must be.
+///
+/// ```
+/// use lmms::{Load, Module, ModuleCell, ModuleDef};
+///
+/// struct Table(Vec<u64>);
+/// impl Load for Table {
+///     type Error = std::convert::Infallible;
+///     fn load() -> Result<Self, Self::Error> { Ok(Table(vec![1, 2, 3])) }
+/// }
+/// impl Module for Table {
+///     fn cell() -> &'static ModuleCell<Self> {
+///         static CELL: ModuleCell<Table> = ModuleCell::new(ModuleDef::new("table"));
+///         &CELL
+///     }
+/// }
+/// assert_eq!(Table::cell().get()?.0.len(), 3);
+/// # Ok::<(), lmms::Error>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an lmms module",
+    label = "not a module's state",
+    note = "add `#[lmms::module]` to the definition of `{Self}`"
+)]
+pub trait Module: Load {
+    /// The static cell holding this type's state.
+    fn cell() -> &'static ModuleCell<Self>;
 }
 
 /// Which unload rules apply to a module: the seed's protection matrix.
@@ -209,11 +244,11 @@ fn load_boxed<T: Load>() -> Result<T, BoxError> {
 /// about it.
 ///
 /// Declare one as a `static` (the `#[lmms::module]` attribute writes this for you) and
-/// [`get`](Module::get) it where its state is needed: the first get loads it into the
+/// [`get`](ModuleCell::get) it where its state is needed: the first get loads it into the
 /// global [`Runtime`], and a sweep drops it again once it is idle.
 ///
 /// ```
-/// use lmms::{Load, Module, ModuleDef};
+/// use lmms::{Load, ModuleCell, ModuleDef};
 /// use std::convert::Infallible;
 ///
 /// struct Table(Vec<u64>);
@@ -224,7 +259,7 @@ fn load_boxed<T: Load>() -> Result<T, BoxError> {
 ///     }
 /// }
 ///
-/// static TABLE: Module<Table> = Module::new(ModuleDef::new("table"));
+/// static TABLE: ModuleCell<Table> = ModuleCell::new(ModuleDef::new("table"));
 ///
 /// assert!(!TABLE.is_resident());
 /// let sum: u64 = TABLE.get().unwrap().0.iter().sum();
@@ -237,16 +272,16 @@ fn load_boxed<T: Load>() -> Result<T, BoxError> {
 /// A module never hands out a reference that outlives a [`Guard`]: the state can only be
 /// dropped while no guard is alive, so the borrow checker and the guard count together
 /// make a use after unload impossible.
-pub struct Module<T> {
+pub struct ModuleCell<T> {
     info: Info,
     cell: StateCell<T>,
     shared: OnceLock<Arc<Shared>>,
     loader: Loader<T>,
 }
 
-impl<T: Load> Module<T> {
+impl<T: Load> ModuleCell<T> {
     /// A module whose state `T::load` builds; nothing runs and nothing is allocated until
-    /// the first [`get`](Module::get).
+    /// the first [`get`](ModuleCell::get).
     ///
     /// ```
     /// # struct Config;
@@ -254,10 +289,10 @@ impl<T: Load> Module<T> {
     /// #     type Error = std::convert::Infallible;
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
     /// # }
-    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// ```
     pub const fn new(def: ModuleDef) -> Self {
-        Module {
+        ModuleCell {
             info: Info::new(def),
             cell: StateCell::new(),
             shared: OnceLock::new(),
@@ -266,7 +301,7 @@ impl<T: Load> Module<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> Module<T> {
+impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// A guard on the state, loading it first if it is not resident.
     ///
     /// The first get of a static module registers it with the global runtime
@@ -280,7 +315,7 @@ impl<T: Send + Sync + 'static> Module<T> {
     /// #     type Error = std::convert::Infallible;
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config { port: 8080 }) }
     /// # }
-    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// assert_eq!(CONFIG.get()?.port, 8080);
     /// # Ok::<(), lmms::Error>(())
     /// ```
@@ -352,7 +387,7 @@ impl<T: Send + Sync + 'static> Module<T> {
     /// #     type Error = std::convert::Infallible;
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
     /// # }
-    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// assert_eq!(CONFIG.unload(), lmms::Unload::NotResident);
     /// let guard = CONFIG.get()?;
     /// assert_eq!(CONFIG.unload(), lmms::Unload::Kept(lmms::KeepReason::InUse));
@@ -382,7 +417,7 @@ impl<T: Send + Sync + 'static> Module<T> {
     /// #     type Error = std::convert::Infallible;
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
     /// # }
-    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// assert!(!CONFIG.is_resident());
     /// ```
     pub fn is_resident(&self) -> bool {
@@ -397,7 +432,7 @@ impl<T: Send + Sync + 'static> Module<T> {
     /// #     type Error = std::convert::Infallible;
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
     /// # }
-    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// drop(CONFIG.get()?);
     /// assert_eq!(CONFIG.stats().loads, 1);
     /// # Ok::<(), lmms::Error>(())
@@ -416,7 +451,7 @@ impl<T: Send + Sync + 'static> Module<T> {
     /// #     type Error = std::convert::Infallible;
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
     /// # }
-    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// drop(CONFIG.get()?);
     /// let pin = CONFIG.pin();
     /// assert_eq!(CONFIG.unload(), lmms::Unload::Kept(lmms::KeepReason::Pinned));
@@ -437,7 +472,7 @@ impl<T: Send + Sync + 'static> Module<T> {
     /// #     type Error = std::convert::Infallible;
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
     /// # }
-    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// drop(CONFIG.get()?);
     /// let entry = CONFIG.depend();
     /// assert_eq!(CONFIG.unload(), lmms::Unload::Kept(lmms::KeepReason::Dependents));
@@ -458,7 +493,7 @@ impl<T: Send + Sync + 'static> Module<T> {
     /// #     type Error = std::convert::Infallible;
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
     /// # }
-    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// assert_eq!(CONFIG.def().name(), "config");
     /// ```
     pub fn def(&self) -> &ModuleDef {
@@ -501,7 +536,7 @@ impl<T: Send + Sync + 'static> Module<T> {
     }
 
     /// Drops every cached result of this module's operations, so that they no longer keep
-    /// it resident (LUGS check 3); call it before [`unload`](Module::unload) to unload a
+    /// it resident (LUGS check 3); call it before [`unload`](ModuleCell::unload) to unload a
     /// module whatever its cache holds.
     ///
     /// ```
@@ -510,7 +545,7 @@ impl<T: Send + Sync + 'static> Module<T> {
     /// #     type Error = std::convert::Infallible;
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
     /// # }
-    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// CONFIG.invalidate();
     /// ```
     pub fn invalidate(&self) {
@@ -654,7 +689,7 @@ pub(crate) trait Entry: Send + Sync {
     }
 }
 
-impl<T: Send + Sync + 'static> Entry for Module<T> {
+impl<T: Send + Sync + 'static> Entry for ModuleCell<T> {
     fn info(&self) -> &Info {
         &self.info
     }
@@ -675,8 +710,8 @@ impl<T: Send + Sync + 'static> Entry for Module<T> {
 /// A module registered with a [`Runtime`] at run time, with a loader of its own: a plugin,
 /// or one of N modules replayed from a trace.
 ///
-/// It dereferences to its [`Module`] for [`unload`](Module::unload),
-/// [`stats`](Module::stats), [`pin`](Module::pin) and the rest.
+/// It dereferences to its [`ModuleCell`] for [`unload`](ModuleCell::unload),
+/// [`stats`](ModuleCell::stats), [`pin`](ModuleCell::pin) and the rest.
 ///
 /// ```
 /// use lmms::{ModuleDef, Runtime};
@@ -688,7 +723,7 @@ impl<T: Send + Sync + 'static> Entry for Module<T> {
 /// # Ok::<(), lmms::Error>(())
 /// ```
 pub struct Handle<T> {
-    module: Arc<Module<T>>,
+    module: Arc<ModuleCell<T>>,
     shared: Arc<Shared>,
 }
 
@@ -699,7 +734,7 @@ impl<T: Send + Sync + 'static> Handle<T> {
         shared: &Arc<Shared>,
     ) -> Self {
         Handle {
-            module: Arc::new(Module {
+            module: Arc::new(ModuleCell {
                 info: Info::new(def),
                 cell: StateCell::new(),
                 shared: OnceLock::from(Arc::clone(shared)),
@@ -713,7 +748,7 @@ impl<T: Send + Sync + 'static> Handle<T> {
         self.module.clone()
     }
 
-    /// A guard on the state, loading it first if it is not resident; see [`Module::get`].
+    /// A guard on the state, loading it first if it is not resident; see [`ModuleCell::get`].
     ///
     /// ```
     /// let runtime = lmms::Runtime::builder().build()?;
@@ -737,9 +772,9 @@ impl<T> Clone for Handle<T> {
 }
 
 impl<T> Deref for Handle<T> {
-    type Target = Module<T>;
+    type Target = ModuleCell<T>;
 
-    fn deref(&self) -> &Module<T> {
+    fn deref(&self) -> &ModuleCell<T> {
         &self.module
     }
 }
@@ -761,7 +796,7 @@ impl<T> Deref for Handle<T> {
 /// ```
 pub struct Guard<'a, T: Send + Sync + 'static> {
     inner: ManuallyDrop<CellGuard<'a, T>>,
-    module: &'a Module<T>,
+    module: &'a ModuleCell<T>,
     shared: &'a Shared,
 }
 
@@ -800,7 +835,7 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
     }
 }
 
-/// Keeps a module resident while alive; see [`Module::pin`].
+/// Keeps a module resident while alive; see [`ModuleCell::pin`].
 ///
 /// ```
 /// let runtime = lmms::Runtime::builder().build()?;
@@ -828,7 +863,7 @@ impl Drop for Pin<'_> {
     }
 }
 
-/// Marks a module as depended on while alive; see [`Module::depend`].
+/// Marks a module as depended on while alive; see [`ModuleCell::depend`].
 ///
 /// ```
 /// let runtime = lmms::Runtime::builder().build()?;

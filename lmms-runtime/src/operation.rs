@@ -16,7 +16,7 @@ use crate::cell::CellGuard;
 use crate::dispatch::{self, Direct};
 use crate::error::Error;
 use crate::heat::Heat;
-use crate::module::{Module, Pin};
+use crate::module::{ModuleCell, Pin};
 use crate::runtime::{Runtime, Shared};
 use crate::stats::OpStats;
 use std::hash::Hash;
@@ -29,7 +29,7 @@ use std::time::Duration;
 /// Where an operation's state comes from.
 pub enum Source<T: 'static> {
     /// A module, loaded on demand and pinned while the operation is hot.
-    Module(&'static Module<T>),
+    Module(&'static ModuleCell<T>),
     /// No module: a stateless operation gets this value (usually `&()`); heat and the
     /// cache still apply.
     Stateless(&'static T),
@@ -38,14 +38,14 @@ pub enum Source<T: 'static> {
 /// An operation: a plain function of a module's state and its arguments.
 ///
 /// ```
-/// use lmms::{Load, Module, ModuleDef, Op, OpDef, Operation, Source};
+/// use lmms::{Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Source};
 ///
 /// struct Rates(Vec<f64>);
 /// impl Load for Rates {
 ///     type Error = std::convert::Infallible;
 ///     fn load() -> Result<Self, Self::Error> { Ok(Rates(vec![1.0, 0.92, 151.3])) }
 /// }
-/// static RATES: Module<Rates> = Module::new(ModuleDef::new("rates"));
+/// static RATES: ModuleCell<Rates> = ModuleCell::new(ModuleDef::new("rates"));
 ///
 /// struct Convert;
 /// impl Operation for Convert {

@@ -20,7 +20,7 @@ pub enum KeepReason {
     Core,
     /// Check 1: a guard is alive.
     InUse,
-    /// Check 2: the module is pinned (ZAFP hot path, or [`Module::pin`](crate::Module::pin)).
+    /// Check 2: the module is pinned (ZAFP hot path, or [`ModuleCell::pin`](crate::ModuleCell::pin)).
     Pinned,
     /// Check 3: cache entries or other [`Dependent`](crate::Dependent)s rely on it.
     Dependents,

@@ -5,7 +5,7 @@ use crate::clock::{Clock, Time};
 use crate::config::{Builder, Config};
 use crate::error::{BoxError, Error};
 use crate::memory;
-use crate::module::{Entry, Handle, Module, ModuleDef};
+use crate::module::{Entry, Handle, ModuleCell, ModuleDef};
 use crate::name::Name;
 use crate::operation::{Demotion, Op, OpEntry, Operation};
 use crate::policy::{Sweep, SweepReport};
@@ -297,7 +297,7 @@ impl Runtime {
     /// #     type Error = std::convert::Infallible;
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
     /// # }
-    /// static CONFIG: lmms::Module<Config> = lmms::Module::new(lmms::ModuleDef::new("config"));
+    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     ///
     /// let runtime = lmms::Runtime::builder().build()?;
     /// runtime.add(&CONFIG)?;
@@ -306,7 +306,10 @@ impl Runtime {
     /// assert!(lmms::Runtime::builder().build()?.add(&CONFIG).is_err());
     /// # Ok::<(), lmms::Error>(())
     /// ```
-    pub fn add<T: Send + Sync + 'static>(&self, module: &'static Module<T>) -> Result<(), Error> {
+    pub fn add<T: Send + Sync + 'static>(
+        &self,
+        module: &'static ModuleCell<T>,
+    ) -> Result<(), Error> {
         match self.adopt(module)? {
             (_, true) => Ok(()),
             (_, false) => Err(Error::DuplicateModule {
@@ -319,7 +322,7 @@ impl Runtime {
     /// the runtime it is in and whether it just joined this one.
     pub(crate) fn adopt<T: Send + Sync + 'static>(
         &self,
-        module: &'static Module<T>,
+        module: &'static ModuleCell<T>,
     ) -> Result<(&'static Arc<Shared>, bool), Error> {
         let mut modules = self.modules();
         if let Some(shared) = module.bound() {
