@@ -41,3 +41,18 @@
 //! one to depend on.
 
 pub use lmms_runtime::*;
+
+pub use lmms_macros::{module, operation};
+
+/// What the attributes' generated code uses; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use lmms_runtime::{
+        Cached, Class, Error, Guard, Module, ModuleCell, ModuleDef, ModuleStats, Op, OpDef,
+        Operation, Source, Unload,
+    };
+    pub use std::time::Duration;
+
+    /// How many results a `cache_ttl` operation keeps at most.
+    pub const DEFAULT_CACHE_CAPACITY: u64 = 1024;
+}

@@ -84,7 +84,9 @@ pub trait Operation: Sized + 'static {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OpDef {
+    /// The interface, or the path of the Rust module it is named after.
     interface: &'static str,
+    from_path: bool,
     name: &'static str,
 }
 
@@ -95,7 +97,29 @@ impl OpDef {
     /// assert_eq!(lmms::OpDef::new("http", "get").name(), "get");
     /// ```
     pub const fn new(interface: &'static str, name: &'static str) -> Self {
-        OpDef { interface, name }
+        OpDef {
+            interface,
+            from_path: false,
+            name,
+        }
+    }
+
+    /// The operation `name` of the interface named after the Rust module that holds the
+    /// module at `module_path` (as `module_path!()` gives it inside the module
+    /// `#[lmms::operation]` generates): that holder's name, or `crate` at the crate's root.
+    /// The attribute uses this when no `interface` is given.
+    ///
+    /// ```
+    /// let def = lmms::OpDef::generated_in("app::weather::forecast", "forecast");
+    /// assert_eq!(def.interface(), "weather");
+    /// assert_eq!(lmms::OpDef::generated_in("app::health", "health").interface(), "crate");
+    /// ```
+    pub const fn generated_in(module_path: &'static str, name: &'static str) -> Self {
+        OpDef {
+            interface: module_path,
+            from_path: true,
+            name,
+        }
     }
 
     /// The interface.
@@ -103,8 +127,17 @@ impl OpDef {
     /// ```
     /// assert_eq!(lmms::OpDef::new("http", "get").interface(), "http");
     /// ```
-    pub const fn interface(&self) -> &'static str {
-        self.interface
+    pub fn interface(&self) -> &'static str {
+        if !self.from_path {
+            return self.interface;
+        }
+        // `crate::…::holder::generated`: the holder is the second segment from the end,
+        // unless it is the crate itself.
+        let mut segments = self.interface.rsplit("::").skip(1);
+        match (segments.next(), segments.next()) {
+            (Some(holder), Some(_)) => holder,
+            _ => "crate",
+        }
     }
 
     /// The operation's name within its interface.
@@ -514,7 +547,7 @@ where
         let hot = self.is_hot();
         let heat = self.heat();
         OpStats {
-            interface: self.def.interface,
+            interface: self.def.interface(),
             name: self.def.name,
             module: match O::source() {
                 Source::Module(module) => Some(module.def().name().clone()),

@@ -1,0 +1,372 @@
+//! The checks, in a pass of their own: every problem in one attribute is reported at once,
+//! each at the tokens it is about, with what to write instead.
+
+use crate::ast::{ModuleInput, OperationInput};
+use crate::attr::{push, Arg};
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::{FnArg, Ident, Item, ItemFn, Pat, ReturnType, Type, Visibility};
+
+/// A module, checked.
+pub struct Module {
+    pub ident: Ident,
+    pub vis: Visibility,
+    pub name: String,
+    pub class: Ident,
+    pub grace_ms: Option<u64>,
+}
+
+/// An operation, checked.
+pub struct Operation {
+    pub func: ItemFn,
+    /// `None`: the enclosing Rust module's name.
+    pub interface: Option<String>,
+    pub name: String,
+    pub cache_ms: Option<u64>,
+    /// The module state type, from a first parameter `&State`; `None` for a stateless one.
+    pub state: Option<Type>,
+    pub params: Vec<(Ident, Type)>,
+    pub output: Type,
+}
+
+/// The keys an attribute takes, each read once; errors for unknown and repeated keys.
+struct Keys<'a> {
+    attribute: &'static str,
+    known: &'static [&'static str],
+    args: &'a [Arg],
+}
+
+impl Keys<'_> {
+    fn check(&self, errors: &mut Option<syn::Error>) {
+        for (i, arg) in self.args.iter().enumerate() {
+            let key = arg.key.to_string();
+            if !self.known.contains(&key.as_str()) {
+                let known = self
+                    .known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                push(
+                    errors,
+                    syn::Error::new_spanned(
+                        &arg.key,
+                        format!(
+                            "unknown key `{key}`: #[lmms::{}] takes {known}",
+                            self.attribute
+                        ),
+                    ),
+                );
+            } else if self.args[..i].iter().any(|earlier| earlier.key == arg.key) {
+                push(
+                    errors,
+                    syn::Error::new_spanned(&arg.key, format!("`{key}` is given twice; keep one")),
+                );
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Arg> {
+        self.args.iter().find(|arg| arg.key == key)
+    }
+}
+
+/// A name given in an attribute: not empty.
+fn name(arg: &Arg, errors: &mut Option<syn::Error>) -> String {
+    let name = arg.value.value();
+    if name.trim().is_empty() {
+        push(
+            errors,
+            syn::Error::new_spanned(
+                &arg.value,
+                "the name is empty; give a word, like `\"weather\"`",
+            ),
+        );
+    }
+    name
+}
+
+/// A duration as the runtime's settings write it: `250ms`, `30s`, `5m`, `1h`.
+fn duration_ms(arg: &Arg, errors: &mut Option<syn::Error>) -> Option<u64> {
+    let text = arg.value.value();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    let scale = match unit {
+        "ms" => Some(1),
+        "s" => Some(1_000),
+        "m" => Some(60_000),
+        "h" => Some(3_600_000),
+        _ => None,
+    };
+    let ms = scale.and_then(|scale| digits.parse::<u64>().ok()?.checked_mul(scale));
+    if ms.is_none() {
+        push(
+            errors,
+            syn::Error::new_spanned(
+                &arg.value,
+                format!(
+                    "`{text}` is not a duration; write a whole number and a unit: `250ms`, `30s`, `5m` or `1h`"
+                ),
+            ),
+        );
+    }
+    ms
+}
+
+fn finish<T>(value: T, errors: Option<syn::Error>) -> syn::Result<T> {
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(value),
+    }
+}
+
+pub fn module(input: &ModuleInput) -> syn::Result<Module> {
+    let mut errors = None;
+    let keys = Keys {
+        attribute: "module",
+        known: &["class", "grace", "name"],
+        args: &input.args,
+    };
+    keys.check(&mut errors);
+    let (ident, vis, generics) = match &input.item {
+        Item::Struct(item) => (&item.ident, &item.vis, &item.generics),
+        Item::Enum(item) => (&item.ident, &item.vis, &item.generics),
+        other => {
+            push(
+                &mut errors,
+                syn::Error::new_spanned(
+                    other,
+                    "#[lmms::module] goes on a struct or an enum: the type of the module's state",
+                ),
+            );
+            return Err(errors.expect("just pushed"));
+        }
+    };
+    if !generics.params.is_empty() {
+        push(
+            &mut errors,
+            syn::Error::new_spanned(
+                generics,
+                "a module's state cannot be generic: each module is one static; name a concrete type",
+            ),
+        );
+    }
+    let class = match keys.get("class") {
+        None => "Utility",
+        Some(arg) => match arg.value.value().as_str() {
+            "core" => "Core",
+            "utility" => "Utility",
+            "feature" => "Feature",
+            other => {
+                push(
+                    &mut errors,
+                    syn::Error::new_spanned(
+                        &arg.value,
+                        format!("`{other}` is not a class; use `core`, `utility` or `feature`"),
+                    ),
+                );
+                "Utility"
+            }
+        },
+    };
+    let name = keys.get("name").map_or_else(
+        || to_snake(&ident.to_string()),
+        |arg| name(arg, &mut errors),
+    );
+    let grace_ms = keys
+        .get("grace")
+        .and_then(|arg| duration_ms(arg, &mut errors));
+    finish(
+        Module {
+            ident: ident.clone(),
+            vis: vis.clone(),
+            name,
+            class: Ident::new(class, Span::call_site()),
+            grace_ms,
+        },
+        errors,
+    )
+}
+
+pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
+    let mut errors = None;
+    let keys = Keys {
+        attribute: "operation",
+        known: &["interface", "name", "cache_ttl"],
+        args: &input.args,
+    };
+    keys.check(&mut errors);
+    let Item::Fn(func) = &input.item else {
+        push(
+            &mut errors,
+            syn::Error::new_spanned(&input.item, "#[lmms::operation] goes on a function"),
+        );
+        return Err(errors.expect("just pushed"));
+    };
+    let sig = &func.sig;
+    let cached = keys.get("cache_ttl").is_some();
+    if !sig.generics.params.is_empty() {
+        push(
+            &mut errors,
+            syn::Error::new_spanned(
+                &sig.generics,
+                "an operation cannot be generic: it is one static call path; name concrete types",
+            ),
+        );
+    }
+    if let Some(constness) = &sig.constness {
+        push(
+            &mut errors,
+            syn::Error::new_spanned(
+                constness,
+                "an operation cannot be `const fn`: remove `const`",
+            ),
+        );
+    }
+    if let Some(abi) = &sig.abi {
+        push(
+            &mut errors,
+            syn::Error::new_spanned(
+                abi,
+                "an operation is a Rust function: remove the `extern` ABI",
+            ),
+        );
+    }
+    if let Some(asyncness) = &sig.asyncness {
+        push(
+            &mut errors,
+            syn::Error::new_spanned(
+                asyncness,
+                "async operations are not supported yet: make it a plain `fn`",
+            ),
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        push(
+            &mut errors,
+            syn::Error::new_spanned(variadic, "an operation cannot be variadic"),
+        );
+    }
+    let mut state = None;
+    let mut params = Vec::new();
+    for (i, input) in sig.inputs.iter().enumerate() {
+        let typed = match input {
+            FnArg::Receiver(receiver) => {
+                push(
+                    &mut errors,
+                    syn::Error::new_spanned(
+                        receiver,
+                        "an operation takes no `self`: make the state its first parameter, `state: &State`",
+                    ),
+                );
+                continue;
+            }
+            FnArg::Typed(typed) => typed,
+        };
+        if i == 0 {
+            if let Type::Reference(reference) = &*typed.ty {
+                if let Some(mutability) = &reference.mutability {
+                    push(
+                        &mut errors,
+                        syn::Error::new_spanned(
+                            mutability,
+                            "a module's state is shared by every call: take it as `&State`, not `&mut State`",
+                        ),
+                    );
+                }
+                state = Some((*reference.elem).clone());
+                continue;
+            }
+        }
+        let Pat::Ident(pat) = &*typed.pat else {
+            push(
+                &mut errors,
+                syn::Error::new_spanned(
+                    &typed.pat,
+                    "name this argument with a plain identifier; the managed call takes it by that name",
+                ),
+            );
+            continue;
+        };
+        if let Type::ImplTrait(ty) = &*typed.ty {
+            push(
+                &mut errors,
+                syn::Error::new_spanned(
+                    ty,
+                    "an operation's arguments need concrete types: replace `impl Trait` with a type",
+                ),
+            );
+            continue;
+        }
+        if cached && borrows(&typed.ty) {
+            push(
+                &mut errors,
+                syn::Error::new_spanned(
+                    &typed.ty,
+                    "a cached operation keeps its arguments as the cache key: take this one by value (`String`, not `&str`)",
+                ),
+            );
+        } else if borrows(&typed.ty) {
+            push(
+                &mut errors,
+                syn::Error::new_spanned(
+                    &typed.ty,
+                    "only the state may be borrowed: take this argument by value",
+                ),
+            );
+        }
+        params.push((pat.ident.clone(), (*typed.ty).clone()));
+    }
+    let output = match &sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    let name = keys
+        .get("name")
+        .map_or_else(|| sig.ident.to_string(), |arg| name(arg, &mut errors));
+    let interface = keys
+        .get("interface")
+        .map(|arg| self::name(arg, &mut errors));
+    let cache_ms = keys
+        .get("cache_ttl")
+        .and_then(|arg| duration_ms(arg, &mut errors));
+    finish(
+        Operation {
+            func: func.clone(),
+            interface,
+            name,
+            cache_ms,
+            state,
+            params,
+            output,
+        },
+        errors,
+    )
+}
+
+/// Whether a type holds a borrow (a reference, or a lifetime anywhere in it).
+fn borrows(ty: &Type) -> bool {
+    matches!(ty, Type::Reference(_))
+        || ty
+            .to_token_stream()
+            .into_iter()
+            .any(|token| matches!(token, proc_macro2::TokenTree::Punct(p) if p.as_char() == '\''))
+}
+
+/// `WeatherTables` → `weather_tables`: a module's default name.
+fn to_snake(ident: &str) -> String {
+    let mut name = String::new();
+    for (i, c) in ident.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                name.push('_');
+            }
+            name.extend(c.to_lowercase());
+        } else {
+            name.push(c);
+        }
+    }
+    name
+}
