@@ -131,8 +131,14 @@ pub fn module(input: &ModuleInput) -> syn::Result<Module> {
     };
     keys.check(&mut errors);
     let (ident, vis, generics) = match &input.item {
-        Item::Struct(item) => (&item.ident, &item.vis, &item.generics),
-        Item::Enum(item) => (&item.ident, &item.vis, &item.generics),
+        Item::Struct(item) => {
+            repeated(&item.attrs, "module", &mut errors);
+            (&item.ident, &item.vis, &item.generics)
+        }
+        Item::Enum(item) => {
+            repeated(&item.attrs, "module", &mut errors);
+            (&item.ident, &item.vis, &item.generics)
+        }
         other => {
             push(
                 &mut errors,
@@ -205,6 +211,7 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
         );
         return Err(errors.expect("just pushed"));
     };
+    repeated(&func.attrs, "operation", &mut errors);
     let sig = &func.sig;
     let cached = keys.get("cache_ttl").is_some();
     if !sig.generics.params.is_empty() {
@@ -344,6 +351,27 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
         },
         errors,
     )
+}
+
+/// An error for a second `#[lmms::<attribute>]` on the same item.
+fn repeated(attrs: &[syn::Attribute], attribute: &str, errors: &mut Option<syn::Error>) {
+    for attr in attrs {
+        let path = attr.path();
+        let last = path
+            .segments
+            .last()
+            .map(|segment| segment.ident.to_string());
+        let lmms = path.segments.len() == 1 || path.segments[0].ident == "lmms";
+        if lmms && last.as_deref() == Some(attribute) {
+            push(
+                errors,
+                syn::Error::new_spanned(
+                    attr,
+                    format!("#[lmms::{attribute}] is given twice on this item; keep one"),
+                ),
+            );
+        }
+    }
 }
 
 /// Whether a type holds a borrow (a reference, or a lifetime anywhere in it).

@@ -1,0 +1,4 @@
+#[lmms::operation]
+async fn fetch() -> u8 { 0 }
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lmms::operation]
+const fn answer() -> u32 { 42 }
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lmms::module]
+struct Table<T>(Vec<T>);
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lmms::operation]
+fn echo<T>(value: T) -> T { value }
+
+fn main() {}

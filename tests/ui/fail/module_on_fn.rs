@@ -1,0 +1,4 @@
+#[lmms::module]
+fn weather() {}
+
+fn main() {}

@@ -1,0 +1,9 @@
+#[lmms::module]
+#[lmms::module]
+struct Weather;
+impl lmms::Load for Weather {
+    type Error = std::convert::Infallible;
+    fn load() -> Result<Self, Self::Error> { Ok(Weather) }
+}
+
+fn main() {}

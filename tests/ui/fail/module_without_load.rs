@@ -1,0 +1,4 @@
+#[lmms::module]
+struct Weather;
+
+fn main() {}

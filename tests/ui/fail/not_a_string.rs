@@ -1,0 +1,8 @@
+#[lmms::module(name = 5)]
+struct Weather;
+impl lmms::Load for Weather {
+    type Error = std::convert::Infallible;
+    fn load() -> Result<Self, Self::Error> { Ok(Weather) }
+}
+
+fn main() {}

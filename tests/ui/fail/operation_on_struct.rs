@@ -1,0 +1,4 @@
+#[lmms::operation]
+struct Forecast;
+
+fn main() {}

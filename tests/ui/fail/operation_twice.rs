@@ -1,0 +1,5 @@
+#[lmms::operation]
+#[lmms::operation]
+fn ping() -> u8 { 0 }
+
+fn main() {}

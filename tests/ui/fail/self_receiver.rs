@@ -1,0 +1,8 @@
+struct Gateway;
+
+impl Gateway {
+    #[lmms::operation]
+    fn forecast(&self, days: u8) -> u8 { days }
+}
+
+fn main() {}
