@@ -48,8 +48,8 @@ pub use lmms_macros::{module, operation};
 #[doc(hidden)]
 pub mod __private {
     pub use lmms_runtime::{
-        Cached, Class, Error, Guard, Module, ModuleCell, ModuleDef, ModuleStats, Op, OpDef,
-        Operation, Source, Unload,
+        Cached, CallError, Class, Error, Guard, Module, ModuleCell, ModuleDef, ModuleStats, Op,
+        OpDef, Operation, Source, Unload,
     };
     pub use std::time::Duration;
 

@@ -76,3 +76,33 @@ fn defaults_name_the_operation_and_interface_after_the_code() {
         "a feature module unloads after use"
     );
 }
+
+#[derive(Debug, PartialEq)]
+pub struct UnknownCity(String);
+
+#[lmms::module]
+pub struct Codes(Vec<(&'static str, u64)>);
+
+impl lmms::Load for Codes {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(Codes(vec![("Oslo", 10)]))
+    }
+}
+
+#[lmms::operation(interface = "weather")]
+pub fn city_code(codes: &Codes, city: String) -> Result<u64, UnknownCity> {
+    match codes.0.iter().find(|(name, _)| *name == city) {
+        Some(&(_, code)) => Ok(code),
+        None => Err(UnknownCity(city)),
+    }
+}
+
+#[test]
+fn a_fallible_operation_unwraps_once() {
+    assert_eq!(city_code::call("Oslo".into()).unwrap(), 10);
+    match city_code::call("Atlantis".into()) {
+        Err(lmms::CallError::Operation(UnknownCity(city))) => assert_eq!(city, "Atlantis"),
+        other => panic!("expected the operation's own error, got {other:?}"),
+    }
+}

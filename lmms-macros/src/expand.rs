@@ -131,6 +131,26 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
             quote! { ::lmms::__private::Op::new(#def) },
         ),
     };
+    let call = match split_result(output) {
+        Some((ok, err)) => quote! {
+            pub fn call(#(#names: #types),*) -> ::core::result::Result<#ok, ::lmms::__private::CallError<#err>> {
+                match OP.call((#(#names,)*)) {
+                    ::core::result::Result::Ok(::core::result::Result::Ok(value)) => ::core::result::Result::Ok(value),
+                    ::core::result::Result::Ok(::core::result::Result::Err(error)) => {
+                        ::core::result::Result::Err(::lmms::__private::CallError::Operation(error))
+                    }
+                    ::core::result::Result::Err(error) => {
+                        ::core::result::Result::Err(::lmms::__private::CallError::Runtime(error))
+                    }
+                }
+            }
+        },
+        None => quote! {
+            pub fn call(#(#names: #types),*) -> ::core::result::Result<#output, ::lmms::__private::Error> {
+                OP.call((#(#names,)*))
+            }
+        },
+    };
     let doc_call = format!("The managed call of [`{fn_name}`](fn@super::{fn_name}): the direct path when hot, else the cache, else the module and the body.");
     let doc_op = format!(
         "The descriptor of [`{fn_name}`](fn@super::{fn_name}): its heat, cache and figures."
@@ -166,9 +186,31 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
 
             #[doc = #doc_call]
             #[inline]
-            pub fn call(#(#names: #types),*) -> ::core::result::Result<#output, ::lmms::__private::Error> {
-                OP.call((#(#names,)*))
-            }
+            #call
         }
+    }
+}
+
+/// `Result<T, E>` (by its last path segment, with two type arguments) as `(T, E)`: such an
+/// operation's `call` returns `Result<T, CallError<E>>`. An alias with one argument, like
+/// `io::Result<T>`, is taken as a plain output.
+fn split_result(ty: &syn::Type) -> Option<(&syn::Type, &syn::Type)> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let mut types = args.args.iter().filter_map(|arg| match arg {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    });
+    match (types.next(), types.next(), types.next()) {
+        (Some(ok), Some(err), None) => Some((ok, err)),
+        _ => None,
     }
 }

@@ -2,9 +2,9 @@
 //! crate, which documents them; the code they generate names the runtime only through
 //! `lmms::__private`.
 //!
-//! Each attribute is parsed into a typed view ([`ast`]), its arguments apart ([`attr`]),
-//! checked in a pass of its own that reports every problem at once ([`valid`]), and only
-//! then expanded ([`expand`]). On an error the item is emitted unchanged beside the errors,
+//! Each attribute is parsed into a typed view (`ast.rs`), its arguments apart (`attr.rs`),
+//! checked in a pass of its own that reports every problem at once (`valid.rs`), and only
+//! then expanded (`expand.rs`). On an error the item is emitted unchanged beside the errors,
 //! so the user sees what is wrong with the attribute and nothing else.
 
 mod ast;
@@ -14,13 +14,92 @@ mod valid;
 
 use proc_macro::TokenStream;
 
-/// Turns a struct or enum into an lmms module's state; see `lmms::module`.
+/// Makes a struct or an enum the state of an lmms module: built on first use by its
+/// `lmms::Load` impl, dropped by LUGS when idle, built again when needed.
+///
+/// ```
+/// #[lmms::module(class = "utility", grace = "30s", name = "weather")]
+/// pub struct Weather {
+///     table: Vec<u64>,
+/// }
+///
+/// impl lmms::Load for Weather {
+///     type Error = std::convert::Infallible;
+///     fn load() -> Result<Self, Self::Error> {
+///         Ok(Weather { table: (0..365).collect() })
+///     }
+/// }
+///
+/// assert!(!Weather::is_resident());
+/// assert_eq!(Weather::get()?.table[10], 10);
+/// assert!(matches!(Weather::unload(), lmms::Unload::Unloaded { .. }));
+/// # Ok::<(), lmms::Error>(())
+/// ```
+///
+/// Keys, all optional:
+/// - `class`: `"core"` (never unloaded), `"utility"` (after the grace period; the default) or
+///   `"feature"` (right after use);
+/// - `grace`: this module's grace period, as `"250ms"`, `"30s"`, `"5m"` or `"1h"` (default:
+///   the runtime's, 30 s);
+/// - `name`: the module's name in statistics and reports (default: the type's name in
+///   snake case, `WeatherTables` → `"weather_tables"`).
+///
+/// It generates an `impl lmms::Module` (the type's static `lmms::ModuleCell`) and the
+/// associated functions `get`, `unload`, `is_resident` and `stats`. The type must implement
+/// `lmms::Load` and cannot be generic (each module is one static).
 #[proc_macro_attribute]
 pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::module(args.into(), input.into()).into()
 }
 
-/// Turns a function into an lmms operation; see `lmms::operation`.
+/// Makes a function an lmms operation: a managed call with ZAFP's heat and direct path, an
+/// optional result cache, and its module loaded on demand.
+///
+/// ```
+/// # #[lmms::module]
+/// # pub struct Weather { table: Vec<u64> }
+/// # impl lmms::Load for Weather {
+/// #     type Error = std::convert::Infallible;
+/// #     fn load() -> Result<Self, Self::Error> { Ok(Weather { table: (0..365).collect() }) }
+/// # }
+/// #[lmms::operation(interface = "weather", name = "forecast", cache_ttl = "5m")]
+/// pub fn forecast(weather: &Weather, city: String, days: u16) -> u64 {
+///     weather.table[usize::from(days)] + city.len() as u64
+/// }
+///
+/// fn main() -> Result<(), lmms::Error> {
+///     // The function stays as written: its body can be tested with any `&Weather`.
+///     assert_eq!(forecast(&Weather { table: vec![1; 7] }, "Oslo".into(), 3), 5);
+///     // `forecast::call` is the managed call; `forecast::OP` its descriptor.
+///     assert_eq!(forecast::call("Oslo".into(), 3)?, 7);
+///     assert_eq!(forecast::OP.stats().interface, "weather");
+///     Ok(())
+/// }
+/// ```
+///
+/// Keys, all optional:
+/// - `interface`: default, the name of the enclosing Rust module (`crate` at the root);
+/// - `name`: default, the function's name;
+/// - `cache_ttl`: cache results for this long (`"250ms"`, `"300s"`, `"5m"`, `"1h"`), keyed
+///   by the arguments, up to 1,024 results; without it, nothing is cached.
+///
+/// The shapes it takes:
+/// - a first parameter `&State` ties the operation to the module `State` (a type with
+///   `#[lmms::module]`; the compiler says so if it is not). Without one, the operation is
+///   stateless: heat and the cache still apply;
+/// - the other parameters are named plainly (`city: String`) and owned: only the state is
+///   borrowed. A cached operation's arguments are its cache key: `Hash + Eq + Clone`, and its
+///   output `Clone`;
+/// - a return type `Result<T, E>` makes `call` return `Result<T, lmms::CallError<E>>`: the
+///   operation's own error stays typed, lmms's failures arrive beside it, and the caller
+///   unwraps once. Any other return type `T` gives `Result<T, lmms::Error>`.
+///
+/// Not supported (each a compile error that says so): generic, `const`, `async` or
+/// `extern` functions, `self` receivers, `impl Trait` or pattern arguments, `&mut State`.
+/// The operation is a module-level item: the generated module `use`s its parent module's
+/// names, so the signature's types resolve as they do for the function (a type written as
+/// `super::X` does not), and a function declared inside another function's body is not
+/// reachable from it.
 #[proc_macro_attribute]
 pub fn operation(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::operation(args.into(), input.into()).into()

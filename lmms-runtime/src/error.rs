@@ -87,3 +87,48 @@ impl Error {
         }
     }
 }
+
+/// What a managed call of a fallible operation returns instead of a nested `Result`: the
+/// operation's own error, still typed, or lmms's (its module failed to load, say).
+///
+/// `#[lmms::operation]` on a function returning `Result<T, E>` makes `call` return
+/// `Result<T, CallError<E>>`, so the caller unwraps once. `?` converts an [`Error`] into
+/// it, and it converts into a boxed error, so either fits in a caller's own `Result`.
+///
+/// ```
+/// use lmms::{CallError, Error};
+///
+/// fn parse(text: &str) -> Result<u8, CallError<std::num::ParseIntError>> {
+///     text.parse().map_err(CallError::Operation)
+/// }
+/// match parse("x") {
+///     Err(CallError::Operation(e)) => assert_eq!(e.to_string(), "invalid digit found in string"),
+///     other => panic!("{other:?}"),
+/// }
+/// let from_lmms: CallError<std::num::ParseIntError> = Error::GlobalAlreadySet.into();
+/// assert!(matches!(from_lmms, CallError::Runtime(_)));
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum CallError<E> {
+    /// The operation ran and returned its own error.
+    #[error(transparent)]
+    Operation(E),
+    /// lmms could not run it: the module's load failed or panicked, or re-entered itself.
+    #[error(transparent)]
+    Runtime(#[from] Error),
+}
+
+impl<E> CallError<E> {
+    /// The operation's own error, if that is what this is.
+    ///
+    /// ```
+    /// let err: lmms::CallError<&str> = lmms::CallError::Operation("no such city");
+    /// assert_eq!(err.operation(), Some(&"no such city"));
+    /// ```
+    pub fn operation(&self) -> Option<&E> {
+        match self {
+            CallError::Operation(error) => Some(error),
+            CallError::Runtime(_) => None,
+        }
+    }
+}

@@ -65,7 +65,7 @@ pub use crate::{
     cache::{CacheCounts, CachePolicy, Cached, NoCache, ResultCache},
     clock::{Clock, ManualClock},
     config::{parse_duration, Builder, Config},
-    error::{BoxError, Error},
+    error::{BoxError, CallError, Error},
     heat::{Heat, Thresholds},
     module::{Class, Dependent, Guard, Handle, Load, Module, ModuleCell, ModuleDef, Pin},
     name::Name,
