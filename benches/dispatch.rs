@@ -55,6 +55,25 @@ static CACHED: Op<CacheAdd, Cached<u64, u64>> = Op::cached(
     1024,
 );
 
+/// The same trivial operation, written with the attributes: the generated path.
+#[lmms::module(name = "generated")]
+pub struct GenState {
+    base: u64,
+}
+
+impl Load for GenState {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(GenState { base: 7 })
+    }
+}
+
+/// The trivial body, as an attributed operation.
+#[lmms::operation(interface = "bench", name = "generated")]
+pub fn gen_add(state: &GenState, x: u64) -> u64 {
+    state.base + x
+}
+
 struct Plain {
     base: u64,
 }
@@ -76,11 +95,12 @@ fn runtimes() {
         cache.add(&CACHE_MODULE).unwrap();
         std::mem::forget((hot, warm, cache));
         for x in 0..200 {
+            gen_add::call(x).unwrap();
             HOT.call(x).unwrap();
             WARM.call(x).unwrap();
             CACHED.call(1).unwrap();
         }
-        assert!(HOT.is_hot() && !WARM.is_hot() && !CACHED.is_hot());
+        assert!(HOT.is_hot() && !WARM.is_hot() && !CACHED.is_hot() && gen_add::OP.is_hot());
         assert_eq!(HOT.heat(), lmms::Heat::Critical);
     });
 }
@@ -115,6 +135,9 @@ fn critical_call(c: &mut Criterion) {
     let mut group = c.benchmark_group("critical call");
     group.bench_function("lmms Op::call (critical, direct path)", |b| {
         b.iter(|| HOT.call(black_box(3)).unwrap())
+    });
+    group.bench_function("#[lmms::operation] call (critical, direct path)", |b| {
+        b.iter(|| gen_add::call(black_box(3)).unwrap())
     });
     group.bench_function("once_cell Lazy deref + body", |b| {
         b.iter(|| black_box(&*LAZY).base + black_box(3))

@@ -44,6 +44,7 @@ fn expand_module(input: &ModuleInput, module: &valid::Module) -> TokenStream {
         #item
 
         impl ::lmms::__private::Module for #ident {
+            #[inline]
             fn cell() -> &'static ::lmms::__private::ModuleCell<Self> {
                 static CELL: ::lmms::__private::ModuleCell<#ident> = ::lmms::__private::ModuleCell::new(
                     ::lmms::__private::ModuleDef::new(#name)
@@ -57,24 +58,28 @@ fn expand_module(input: &ModuleInput, module: &valid::Module) -> TokenStream {
         impl #ident {
             /// Drops this module's state now if nothing holds it (see `lmms::ModuleCell::unload`).
             #[allow(dead_code)]
+            #[inline]
             #vis fn unload() -> ::lmms::__private::Unload {
                 <Self as ::lmms::__private::Module>::cell().unload()
             }
 
             /// Whether this module's state is loaded now.
             #[allow(dead_code)]
+            #[inline]
             #vis fn is_resident() -> bool {
                 <Self as ::lmms::__private::Module>::cell().is_resident()
             }
 
             /// This module's figures: loads, bytes, guards alive, last use.
             #[allow(dead_code)]
+            #[inline]
             #vis fn stats() -> ::lmms::__private::ModuleStats {
                 <Self as ::lmms::__private::Module>::cell().stats()
             }
 
             /// A guard on this module's state, loading it first if needed.
             #[allow(dead_code)]
+            #[inline]
             #vis fn get() -> ::core::result::Result<
                 ::lmms::__private::Guard<'static, Self>,
                 ::lmms::__private::Error,
@@ -171,6 +176,7 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
                 type Args = #args;
                 type Output = #output;
 
+                #[inline]
                 fn source() -> ::lmms::__private::Source<Self::State> {
                     #source
                 }
