@@ -44,7 +44,9 @@ pub use lmms_runtime::*;
 
 pub use lmms_macros::{module, operation};
 
-/// What the attributes' generated code uses; not part of the public API.
+/// What the attributes' generated code uses; not part of the public API. (Absent from
+/// loom builds, which model the runtime's cell and dispatch alone.)
+#[cfg(not(loom))]
 #[doc(hidden)]
 pub mod __private {
     pub use lmms_runtime::{
