@@ -6,7 +6,7 @@ mod common;
 use common::two_threads;
 use criterion::{criterion_group, criterion_main, Criterion};
 use lmms::{
-    Cached, Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds,
+    Body, Cached, Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds,
 };
 use once_cell::sync::Lazy;
 use std::any::Any;
@@ -36,6 +36,8 @@ macro_rules! trivial {
             fn source() -> Source<$state> {
                 Source::Module(&$module)
             }
+        }
+        impl Body for $op {
             #[inline]
             fn run(state: &$state, x: u64) -> u64 {
                 state.base + x

@@ -8,7 +8,7 @@
 
 use lmms::memory::CountingAlloc;
 use lmms::{
-    Class, Load, ManualClock, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source,
+    Body, Class, Load, ManualClock, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source,
 };
 use std::convert::Infallible;
 use std::time::Duration;
@@ -89,6 +89,8 @@ impl Operation for Forecast {
     fn source() -> Source<Weather> {
         Source::Module(&WEATHER)
     }
+}
+impl Body for Forecast {
     fn run(weather: &Weather, day: usize) -> u64 {
         weather.table[day]
     }

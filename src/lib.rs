@@ -50,8 +50,8 @@ pub use lmms_macros::{module, operation};
 #[doc(hidden)]
 pub mod __private {
     pub use lmms_runtime::{
-        Cached, CallError, Class, Error, Guard, Module, ModuleCell, ModuleDef, ModuleStats, Op,
-        OpDef, Operation, Source, Unload,
+        Begin, Body, Cached, CallError, Class, Error, Guard, Module, ModuleCell, ModuleDef,
+        ModuleStats, NotState, Op, OpDef, Operation, Source, StateProbe, Unload,
     };
     pub use std::time::Duration;
 

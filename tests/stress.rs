@@ -115,7 +115,9 @@ mod hot_paths {
     //! cooled and demoted under the callers' feet, and no call may meet a dropped state.
 
     use super::{race_callers_against_sweeps, Canary, ALIVE};
-    use lmms::{Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds};
+    use lmms::{
+        Body, Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds,
+    };
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
@@ -137,6 +139,8 @@ mod hot_paths {
                 fn source() -> Source<$state> {
                     Source::Module(&$module)
                 }
+            }
+            impl Body for $op {
                 fn run(state: &$state, x: u64) -> u64 {
                     assert_eq!(state.0.word.load(Ordering::SeqCst), ALIVE, "use after unload");
                     state.0.value + x

@@ -2,7 +2,7 @@
 //! pinning, cooling, the hot-path cap, and cache hits that load nothing.
 
 use lmms::{
-    Cached, Heat, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Op, OpDef, Operation,
+    Body, Cached, Heat, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Op, OpDef, Operation,
     Runtime, Source, Thresholds, Unload,
 };
 use std::convert::Infallible;
@@ -47,6 +47,8 @@ macro_rules! fixture {
             fn source() -> Source<$state> {
                 Source::Module(&$module)
             }
+        }
+        impl Body for $op {
             fn run(state: &$state, x: u64) -> u64 {
                 state.base + x
             }
@@ -203,6 +205,8 @@ impl Operation for Forecast {
     fn source() -> Source<Forecasts> {
         Source::Module(&FORECASTS)
     }
+}
+impl Body for Forecast {
     fn run(state: &Forecasts, (_city, day): (String, usize)) -> u64 {
         state.days[day]
     }
@@ -265,6 +269,8 @@ impl Operation for Lookup {
     fn source() -> Source<Table> {
         Source::Module(&TABLE)
     }
+}
+impl Body for Lookup {
     fn run(table: &Table, x: u64) -> u64 {
         table.0 * x
     }
@@ -301,6 +307,8 @@ impl Operation for Double {
     fn source() -> Source<()> {
         Source::Stateless(&())
     }
+}
+impl Body for Double {
     fn run(_: &(), x: u64) -> u64 {
         x * 2
     }
@@ -346,6 +354,8 @@ impl Operation for Page {
     fn source() -> Source<()> {
         Source::Stateless(&())
     }
+}
+impl Body for Page {
     fn run(_: &(), n: u32) -> Vec<u8> {
         vec![n as u8; 2000]
     }

@@ -3,7 +3,8 @@
 use crate::ast::{ModuleInput, OperationInput};
 use crate::valid;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 pub fn module(args: TokenStream, item: TokenStream) -> TokenStream {
     let checked = ModuleInput::parse(args, item.clone())
@@ -99,63 +100,93 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
     let names: Vec<_> = op.params.iter().map(|(name, _)| name).collect();
     let types: Vec<_> = op.params.iter().map(|(_, ty)| ty).collect();
     let output = &op.output;
+    let private = quote! { ::lmms::__private };
     let def = match &op.interface {
-        Some(interface) => quote! { ::lmms::__private::OpDef::new(#interface, #name) },
-        None => quote! { ::lmms::__private::OpDef::generated_in(::core::module_path!(), #name) },
+        Some(interface) => quote! { #private::OpDef::new(#interface, #name) },
+        None => quote! { #private::OpDef::generated_in(::core::module_path!(), #name) },
     };
-    let (state, source, run) = match &op.state {
+    let (state, source, state_arg) = match &op.state {
         Some(state) => (
             quote! { #state },
-            quote! {
-                ::lmms::__private::Source::Module(
-                    <#state as ::lmms::__private::Module>::cell(),
-                )
-            },
-            quote! { super::#fn_name(state, #(#names),*) },
+            quote! { #private::Source::Module(<#state as #private::Module>::cell()) },
+            Some(quote! { state, }),
         ),
         None => (
             quote! { () },
-            quote! { ::lmms::__private::Source::Stateless(&()) },
-            quote! { { let () = *state; super::#fn_name(#(#names),*) } },
+            quote! { #private::Source::Stateless(&()) },
+            None,
         ),
     };
     let args = quote! { (#(#types,)*) };
     let (op_ty, op_new) = match op.cache_ms {
         Some(ms) => (
-            quote! { ::lmms::__private::Op<#marker, ::lmms::__private::Cached<#args, #output>> },
+            quote! { #private::Op<#marker, #private::Cached<#args, #output>> },
             quote! {
-                ::lmms::__private::Op::cached(
+                #private::Op::cached(
                     #def,
-                    ::lmms::__private::Duration::from_millis(#ms),
-                    ::lmms::__private::DEFAULT_CACHE_CAPACITY,
+                    #private::Duration::from_millis(#ms),
+                    #private::DEFAULT_CACHE_CAPACITY,
                 )
             },
         ),
         None => (
-            quote! { ::lmms::__private::Op<#marker> },
-            quote! { ::lmms::__private::Op::new(#def) },
+            quote! { #private::Op<#marker> },
+            quote! { #private::Op::new(#def) },
         ),
     };
-    let call = match split_result(output) {
-        Some((ok, err)) => quote! {
-            pub fn call(#(#names: #types),*) -> ::core::result::Result<#ok, ::lmms::__private::CallError<#err>> {
-                match OP.call((#(#names,)*)) {
-                    ::core::result::Result::Ok(::core::result::Result::Ok(value)) => ::core::result::Result::Ok(value),
-                    ::core::result::Result::Ok(::core::result::Result::Err(error)) => {
-                        ::core::result::Result::Err(::lmms::__private::CallError::Operation(error))
+    // The body: on the direct or managed path (sync), or between `begin` and `finish`
+    // with the guard held across its awaits (async).
+    let (body, managed) = if op.is_async {
+        let state = if state_arg.is_some() {
+            quote! { running.state(), }
+        } else {
+            quote! {}
+        };
+        (
+            quote! {},
+            quote! {
+                match OP.begin((#(#names,)*)) {
+                    ::core::result::Result::Ok(#private::Begin::Done(output)) => {
+                        ::core::result::Result::Ok(output)
                     }
-                    ::core::result::Result::Err(error) => {
-                        ::core::result::Result::Err(::lmms::__private::CallError::Runtime(error))
+                    ::core::result::Result::Ok(#private::Begin::Run(running, (#(#names,)*))) => {
+                        let output = super::#fn_name(#state #(#names),*).await;
+                        ::core::result::Result::Ok(running.finish(output))
+                    }
+                    ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
+                }
+            },
+        )
+    } else {
+        let state_param = if state_arg.is_some() {
+            quote! { state }
+        } else {
+            quote! { _ }
+        };
+        (
+            quote! {
+                impl #private::Body for #marker {
+                    #[inline]
+                    fn run(#state_param: &Self::State, (#(#names,)*): Self::Args) -> Self::Output {
+                        super::#fn_name(#state_arg #(#names),*)
                     }
                 }
-            }
-        },
-        None => quote! {
-            pub fn call(#(#names: #types),*) -> ::core::result::Result<#output, ::lmms::__private::Error> {
-                OP.call((#(#names,)*))
-            }
-        },
+            },
+            quote! { OP.call((#(#names,)*)) },
+        )
     };
+    let (returns, managed) = match split_result(output) {
+        Some((ok, err)) => (
+            quote! { ::core::result::Result<#ok, #private::CallError<#err>> },
+            quote! { #private::CallError::flatten(#managed) },
+        ),
+        None => (
+            quote! { ::core::result::Result<#output, #private::Error> },
+            managed,
+        ),
+    };
+    let asyncness = &func.sig.asyncness;
+    let state_check = by_value_state(op);
     let doc_call = format!("The managed call of [`{fn_name}`](fn@super::{fn_name}): the direct path when hot, else the cache, else the module and the body.");
     let doc_op = format!(
         "The descriptor of [`{fn_name}`](fn@super::{fn_name}): its heat, cache and figures."
@@ -171,28 +202,49 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
             #[doc(hidden)]
             pub struct #marker;
 
-            impl ::lmms::__private::Operation for #marker {
+            impl #private::Operation for #marker {
                 type State = #state;
                 type Args = #args;
                 type Output = #output;
 
                 #[inline]
-                fn source() -> ::lmms::__private::Source<Self::State> {
+                fn source() -> #private::Source<Self::State> {
                     #source
                 }
-
-                #[inline]
-                fn run(state: &Self::State, (#(#names,)*): Self::Args) -> Self::Output {
-                    #run
-                }
             }
+
+            #body
 
             #[doc = #doc_op]
             pub static OP: #op_ty = #op_new;
 
             #[doc = #doc_call]
             #[inline]
-            #call
+            pub #asyncness fn call(#(#names: #types),*) -> #returns {
+                #managed
+            }
+
+            #state_check
+        }
+    }
+}
+
+/// A compile-time check that a by-value first parameter is not a module's state: a
+/// module's type taken by value is almost surely a missing `&`, and without this check it
+/// would become an ordinary argument of a stateless operation.
+fn by_value_state(op: &valid::Operation) -> TokenStream {
+    let Some((_, ty)) = op.params.first().filter(|_| op.state.is_none()) else {
+        return TokenStream::new();
+    };
+    let check = quote_spanned! {ty.span()=>
+        #[allow(unused_imports)]
+        use ::lmms::__private::NotState as _;
+        ::lmms::__private::StateProbe::<#ty>::new().check();
+    };
+    quote! {
+        #[allow(dead_code)]
+        fn __check_state_by_reference() {
+            #check
         }
     }
 }

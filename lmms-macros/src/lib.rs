@@ -94,8 +94,36 @@ pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
 ///   operation's own error stays typed, lmms's failures arrive beside it, and the caller
 ///   unwraps once. Any other return type `T` gives `Result<T, lmms::Error>`.
 ///
-/// Not supported (each a compile error that says so): generic, `const`, `async` or
-/// `extern` functions, `self` receivers, `impl Trait` or pattern arguments, `&mut State`.
+/// - an `async fn` gives an `async fn call`: the module's guard is held across the body's
+///   awaits (the state cannot be unloaded under it; the future stays `Send`), heat and the
+///   cache apply, and the direct path does not (it cannot span an await; a hot async
+///   operation keeps its module pinned instead). Dropping the future mid-await releases the
+///   guard and counts nothing. Its arguments move into the future, so none is borrowed.
+///
+/// ```
+/// # #[lmms::module]
+/// # pub struct Pages { bodies: Vec<String> }
+/// # impl lmms::Load for Pages {
+/// #     type Error = std::convert::Infallible;
+/// #     fn load() -> Result<Self, Self::Error> { Ok(Pages { bodies: vec!["<p>".into()] }) }
+/// # }
+/// # async fn fetch_headers() {}
+/// #[lmms::operation(interface = "web")]
+/// pub async fn page_len(pages: &Pages, index: usize) -> Option<usize> {
+///     fetch_headers().await; // `pages` stays loaded across this
+///     pages.bodies.get(index).map(String::len)
+/// }
+///
+/// async fn handler() -> Result<Option<usize>, lmms::Error> {
+///     page_len::call(0).await
+/// }
+/// # fn main() {}
+/// ```
+///
+/// Not supported (each a compile error that says so): generic, `const` or `extern`
+/// functions, `self` receivers, `impl Trait` or pattern arguments, borrowed arguments other
+/// than the state, `&mut State`, and a module's state taken by value (`weather: Weather`
+/// where `&Weather` is meant).
 /// The operation is a module-level item: the generated module `use`s its parent module's
 /// names, so the signature's types resolve as they do for the function (a type written as
 /// `super::X` does not), and a function declared inside another function's body is not

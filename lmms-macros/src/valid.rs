@@ -27,6 +27,8 @@ pub struct Operation {
     pub state: Option<Type>,
     pub params: Vec<(Ident, Type)>,
     pub output: Type,
+    /// An `async fn`: `call` is async, and the module's guard is held across its awaits.
+    pub is_async: bool,
 }
 
 /// The keys an attribute takes, each read once; errors for unknown and repeated keys.
@@ -241,15 +243,6 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
             ),
         );
     }
-    if let Some(asyncness) = &sig.asyncness {
-        push(
-            &mut errors,
-            syn::Error::new_spanned(
-                asyncness,
-                "async operations are not supported yet: make it a plain `fn`",
-            ),
-        );
-    }
     if let Some(variadic) = &sig.variadic {
         push(
             &mut errors,
@@ -283,6 +276,15 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
                         ),
                     );
                 }
+                if !may_be_module(&reference.elem) {
+                    push(
+                        &mut errors,
+                        syn::Error::new_spanned(
+                            reference,
+                            "a borrowed first parameter is the operation's module state, a type with #[lmms::module]: take this argument by value (`String`, not `&str`)",
+                        ),
+                    );
+                }
                 state = Some((*reference.elem).clone());
                 continue;
             }
@@ -307,7 +309,15 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
             );
             continue;
         }
-        if cached && borrows(&typed.ty) {
+        if sig.asyncness.is_some() && borrows(&typed.ty) {
+            push(
+                &mut errors,
+                syn::Error::new_spanned(
+                    &typed.ty,
+                    "an async operation's arguments move into its future: take this one by value (`String`, not `&str`)",
+                ),
+            );
+        } else if cached && borrows(&typed.ty) {
             push(
                 &mut errors,
                 syn::Error::new_spanned(
@@ -348,6 +358,7 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
             state,
             params,
             output,
+            is_async: sig.asyncness.is_some(),
         },
         errors,
     )
@@ -371,6 +382,21 @@ fn repeated(attrs: &[syn::Attribute], attribute: &str, errors: &mut Option<syn::
                 ),
             );
         }
+    }
+}
+
+/// Whether a type could be a module's state: a named type, not a primitive, `str`, a
+/// slice or a trait object.
+fn may_be_module(ty: &Type) -> bool {
+    const PRIMITIVES: &[&str] = &[
+        "str", "bool", "char", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64",
+    ];
+    match ty {
+        Type::Path(path) => !PRIMITIVES
+            .iter()
+            .any(|primitive| path.path.is_ident(primitive)),
+        _ => false,
     }
 }
 

@@ -119,6 +119,24 @@ pub enum CallError<E> {
 }
 
 impl<E> CallError<E> {
+    /// A managed call of a fallible operation, unwrapped once: the body's `Err` becomes
+    /// [`CallError::Operation`], lmms's own failure [`CallError::Runtime`].
+    ///
+    /// ```
+    /// use lmms::{CallError, Error};
+    /// let ran: Result<Result<u8, &str>, Error> = Ok(Err("no such city"));
+    /// assert!(matches!(CallError::flatten(ran), Err(CallError::Operation("no such city"))));
+    /// let failed: Result<Result<u8, &str>, Error> = Err(Error::GlobalAlreadySet);
+    /// assert!(matches!(CallError::flatten(failed), Err(CallError::Runtime(_))));
+    /// ```
+    pub fn flatten<T>(call: Result<Result<T, E>, Error>) -> Result<T, CallError<E>> {
+        match call {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(CallError::Operation(error)),
+            Err(error) => Err(CallError::Runtime(error)),
+        }
+    }
+
     /// The operation's own error, if that is what this is.
     ///
     /// ```

@@ -16,7 +16,7 @@ use crate::cell::CellGuard;
 use crate::dispatch::{self, Direct};
 use crate::error::Error;
 use crate::heat::Heat;
-use crate::module::{ModuleCell, Pin};
+use crate::module::{Guard, ModuleCell, Pin};
 use crate::runtime::{Runtime, Shared};
 use crate::stats::OpStats;
 use std::hash::Hash;
@@ -38,7 +38,7 @@ pub enum Source<T: 'static> {
 /// An operation: a plain function of a module's state and its arguments.
 ///
 /// ```
-/// use lmms::{Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Source};
+/// use lmms::{Body, Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Source};
 ///
 /// struct Rates(Vec<f64>);
 /// impl Load for Rates {
@@ -53,6 +53,8 @@ pub enum Source<T: 'static> {
 ///     type Args = (usize, f64);
 ///     type Output = f64;
 ///     fn source() -> Source<Rates> { Source::Module(&RATES) }
+/// }
+/// impl Body for Convert {
 ///     fn run(rates: &Rates, (currency, amount): (usize, f64)) -> f64 { rates.0[currency] * amount }
 /// }
 /// static CONVERT: Op<Convert> = Op::new(OpDef::new("fx", "convert"));
@@ -71,7 +73,28 @@ pub trait Operation: Sized + 'static {
 
     /// Where the state comes from.
     fn source() -> Source<Self::State>;
+}
 
+/// The body of a synchronous operation: what [`Op::call`] runs, and what the direct path
+/// runs once the operation is hot. (An `async fn` operation has no `Body`: its generated
+/// `call` runs the body between [`Op::begin`] and [`Running::finish`].)
+///
+/// ```
+/// struct Double;
+/// impl lmms::Operation for Double {
+///     type State = ();
+///     type Args = u32;
+///     type Output = u32;
+///     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+/// }
+/// impl lmms::Body for Double {
+///     fn run(_: &(), x: u32) -> u32 { 2 * x }
+/// }
+/// static DOUBLE: lmms::Op<Double> = lmms::Op::new(lmms::OpDef::new("math", "double"));
+/// assert_eq!(DOUBLE.call(21)?, 42);
+/// # Ok::<(), lmms::Error>(())
+/// ```
+pub trait Body: Operation {
     /// The body.
     fn run(state: &Self::State, args: Self::Args) -> Self::Output;
 }
@@ -191,8 +214,8 @@ impl<O: Operation> Op<O, NoCache> {
     /// # impl lmms::Operation for Ping {
     /// #     type State = (); type Args = (); type Output = &'static str;
     /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
-    /// #     fn run(_: &(), _: ()) -> &'static str { "pong" }
     /// # }
+    /// # impl lmms::Body for Ping { fn run(_: &(), _: ()) -> &'static str { "pong" } }
     /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
     /// assert_eq!(PING.call(())?, "pong");
     /// # Ok::<(), lmms::Error>(())
@@ -215,8 +238,8 @@ where
     /// # impl lmms::Operation for Square {
     /// #     type State = (); type Args = u64; type Output = u64;
     /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
-    /// #     fn run(_: &(), x: u64) -> u64 { x * x }
     /// # }
+    /// # impl lmms::Body for Square { fn run(_: &(), x: u64) -> u64 { x * x } }
     /// use std::time::Duration;
     /// static SQUARE: lmms::Op<Square, lmms::Cached<u64, u64>> =
     ///     lmms::Op::cached(lmms::OpDef::new("math", "square"), Duration::from_secs(300), 1024);
@@ -237,8 +260,8 @@ where
     /// # impl lmms::Operation for Page {
     /// #     type State = (); type Args = u32; type Output = Vec<u8>;
     /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
-    /// #     fn run(_: &(), n: u32) -> Vec<u8> { vec![0; n as usize] }
     /// # }
+    /// # impl lmms::Body for Page { fn run(_: &(), n: u32) -> Vec<u8> { vec![0; n as usize] } }
     /// use std::time::Duration;
     /// fn bytes(_: &u32, page: &Vec<u8>) -> u64 { page.len() as u64 }
     /// static PAGE: lmms::Op<Page, lmms::Cached<u32, Vec<u8>>> =
@@ -282,8 +305,8 @@ impl<O: Operation, C> Op<O, C> {
     /// # impl lmms::Operation for Ping {
     /// #     type State = (); type Args = (); type Output = ();
     /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
-    /// #     fn run(_: &(), _: ()) {}
     /// # }
+    /// # impl lmms::Body for Ping { fn run(_: &(), _: ()) {} }
     /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
     /// assert_eq!(PING.def().interface(), "health");
     /// ```
@@ -294,7 +317,7 @@ impl<O: Operation, C> Op<O, C> {
 
 impl<O, C> Op<O, C>
 where
-    O: Operation,
+    O: Body,
     C: CachePolicy<O::Args, O::Output>,
 {
     /// The managed call: the direct path if the operation is hot, else the cache, else the
@@ -333,6 +356,58 @@ where
         self.cache.store(key, &output, now);
         self.count(shared);
         Ok(output)
+    }
+}
+
+impl<O, C> Op<O, C>
+where
+    O: Operation,
+    C: CachePolicy<O::Args, O::Output>,
+{
+    /// The first half of a managed call whose body runs elsewhere — an `async fn`
+    /// operation's, between awaits. A cached result comes back as [`Begin::Done`];
+    /// otherwise [`Begin::Run`] holds the state (the module's guard, so it cannot be
+    /// unloaded until the [`Running`] is dropped) and gives the arguments back. The direct
+    /// path is not taken: it cannot span an await. A hot operation's module stays pinned
+    /// all the same, so its state is resident when the call comes.
+    ///
+    /// ```
+    /// # struct Len;
+    /// # impl lmms::Operation for Len {
+    /// #     type State = (); type Args = String; type Output = usize;
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// # }
+    /// static LEN: lmms::Op<Len> = lmms::Op::new(lmms::OpDef::new("text", "len"));
+    /// let output = match LEN.begin("four".to_owned())? {
+    ///     lmms::Begin::Done(output) => output,
+    ///     lmms::Begin::Run(running, text) => {
+    ///         let () = running.state();
+    ///         running.finish(text.len()) // in an async body: after the awaits
+    ///     }
+    /// };
+    /// assert_eq!(output, 4);
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn begin(&'static self, args: O::Args) -> Result<Begin<O, C>, Error> {
+        let shared = self.bind()?;
+        let now = shared.time.recent();
+        let key = self.cache.key(&args);
+        if let Some(hit) = self.cache.lookup(&key, now) {
+            self.count(shared);
+            return Ok(Begin::Done(hit));
+        }
+        let state = match O::source() {
+            Source::Module(module) => Held::Module(module.get()?),
+            Source::Stateless(state) => Held::Static(state),
+        };
+        let running = Running {
+            op: self,
+            shared,
+            state,
+            key,
+            now,
+        };
+        Ok(Begin::Run(running, args))
     }
 
     /// The runtime this operation reports to: its module's, or the global one for a
@@ -445,8 +520,8 @@ where
     /// # impl lmms::Operation for Ping {
     /// #     type State = (); type Args = (); type Output = ();
     /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
-    /// #     fn run(_: &(), _: ()) {}
     /// # }
+    /// # impl lmms::Body for Ping { fn run(_: &(), _: ()) {} }
     /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
     /// assert_eq!(PING.heat(), lmms::Heat::Cold);
     /// ```
@@ -465,8 +540,8 @@ where
     /// # impl lmms::Operation for Ping {
     /// #     type State = (); type Args = (); type Output = ();
     /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
-    /// #     fn run(_: &(), _: ()) {}
     /// # }
+    /// # impl lmms::Body for Ping { fn run(_: &(), _: ()) {} }
     /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
     /// assert!(!PING.is_hot());
     /// ```
@@ -481,8 +556,8 @@ where
     /// # impl lmms::Operation for Ping {
     /// #     type State = (); type Args = (); type Output = ();
     /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
-    /// #     fn run(_: &(), _: ()) {}
     /// # }
+    /// # impl lmms::Body for Ping { fn run(_: &(), _: ()) {} }
     /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
     /// PING.invalidate(); // nothing cached: nothing to do
     /// ```
@@ -499,13 +574,98 @@ where
     /// # impl lmms::Operation for Ping {
     /// #     type State = (); type Args = (); type Output = ();
     /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
-    /// #     fn run(_: &(), _: ()) {}
     /// # }
+    /// # impl lmms::Body for Ping { fn run(_: &(), _: ()) {} }
     /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
     /// assert_eq!(PING.stats().name, "ping");
     /// ```
     pub fn stats(&'static self) -> OpStats {
         OpEntry::stats(self)
+    }
+}
+
+/// What [`Op::begin`] found: a cached output, or the state to run the body on.
+pub enum Begin<O: Operation, C: CachePolicy<O::Args, O::Output>> {
+    /// A live cached result; the module was not touched.
+    Done(O::Output),
+    /// Run the body on [`Running::state`] with these arguments, then
+    /// [`finish`](Running::finish).
+    Run(Running<O, C>, O::Args),
+}
+
+/// A managed call between [`Op::begin`] and [`Running::finish`]: it holds the module's
+/// guard, so the state cannot be unloaded meanwhile. `Send`, so it can be held across
+/// `.await`. Dropped without `finish` (the body panicked, or the future was cancelled),
+/// it releases the guard and counts nothing.
+pub struct Running<O: Operation, C: CachePolicy<O::Args, O::Output>> {
+    op: &'static Op<O, C>,
+    shared: &'static Shared,
+    state: Held<O::State>,
+    key: C::Key,
+    now: u64,
+}
+
+enum Held<T: Send + Sync + 'static> {
+    Module(Guard<'static, T>),
+    Static(&'static T),
+}
+
+impl<O: Operation, C: CachePolicy<O::Args, O::Output>> Running<O, C> {
+    /// The state the body runs on.
+    ///
+    /// ```
+    /// # struct Len;
+    /// # impl lmms::Operation for Len {
+    /// #     type State = (); type Args = String; type Output = usize;
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// # }
+    /// # static LEN: lmms::Op<Len> = lmms::Op::new(lmms::OpDef::new("text", "len"));
+    /// if let lmms::Begin::Run(running, _) = LEN.begin(String::new())? {
+    ///     assert_eq!(running.state(), &());
+    /// }
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn state(&self) -> &O::State {
+        match &self.state {
+            Held::Module(guard) => guard,
+            Held::Static(state) => state,
+        }
+    }
+
+    /// Ends the call with the body's output: caches it (for an operation with a TTL),
+    /// counts the call (promoting at the thresholds), releases the guard, and hands the
+    /// output back.
+    ///
+    /// ```
+    /// # struct Len;
+    /// # impl lmms::Operation for Len {
+    /// #     type State = (); type Args = String; type Output = usize;
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// # }
+    /// # static LEN: lmms::Op<Len> = lmms::Op::new(lmms::OpDef::new("text", "len"));
+    /// if let lmms::Begin::Run(running, text) = LEN.begin("abc".to_owned())? {
+    ///     assert_eq!(running.finish(text.len()), 3);
+    /// }
+    /// assert_eq!(LEN.stats().calls, 1);
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn finish(self, output: O::Output) -> O::Output {
+        let Running {
+            op,
+            shared,
+            state,
+            key,
+            now,
+        } = self;
+        op.cache.store(key, &output, now);
+        if op.is_hot() && !op.touched.load(Relaxed) {
+            // Calls that never take the direct path still count as "used lately" for
+            // cooling, or a busy async operation would cool while in use.
+            op.touched.store(true, Relaxed);
+        }
+        op.count(shared);
+        drop(state);
+        output
     }
 }
 

@@ -348,8 +348,8 @@ impl Runtime {
     /// # impl lmms::Operation for Ping {
     /// #     type State = (); type Args = (); type Output = ();
     /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
-    /// #     fn run(_: &(), _: ()) {}
     /// # }
+    /// # impl lmms::Body for Ping { fn run(_: &(), _: ()) {} }
     /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
     /// let runtime = lmms::Runtime::builder().build()?;
     /// runtime.add_op(&PING)?;

@@ -248,8 +248,8 @@ pub struct Stats {
 /// # impl lmms::Operation for Ping {
 /// #     type State = (); type Args = (); type Output = ();
 /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
-/// #     fn run(_: &(), _: ()) {}
 /// # }
+/// # impl lmms::Body for Ping { fn run(_: &(), _: ()) {} }
 /// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
 /// let stats = PING.stats();
 /// assert_eq!((stats.interface, stats.heat), ("health", lmms::Heat::Cold));

@@ -1,4 +1,0 @@
-#[lmms::operation]
-async fn fetch() -> u8 { 0 }
-
-fn main() {}

@@ -1,0 +1,6 @@
+#[lmms::operation]
+fn length(text: &str) -> usize {
+    text.len()
+}
+
+fn main() {}
