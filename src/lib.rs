@@ -44,16 +44,74 @@ pub use lmms_runtime::*;
 
 pub use lmms_macros::{module, operation};
 
+/// Includes the operation registry `lmms-build` generated for this crate: a typed enum of
+/// its operations, `OpName`, and its build-time table, `REGISTRY`. Put it once in the
+/// crate, after calling `lmms_build::generate()` from `build.rs`.
+///
+/// ```ignore
+/// // build.rs
+/// fn main() {
+///     lmms_build::generate().unwrap();
+/// }
+///
+/// // src/main.rs
+/// lmms::include_registry!();
+///
+/// fn route(operation: &str) -> Result<OpName, lmms_build::UnknownOperation> {
+///     operation.parse() // "weather.forecast" → OpName::WeatherForecast
+/// }
+/// ```
+#[macro_export]
+macro_rules! include_registry {
+    () => {
+        ::core::include!(::core::concat!(
+            ::core::env!("OUT_DIR"),
+            "/lmms_registry.rs"
+        ));
+    };
+}
+
+/// An operation's registry entry, with its JSON entry point when the `json` feature is on.
+#[cfg(feature = "json")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __json_link {
+    ($link:expr, $op:ident) => {
+        $link.json({
+            fn json() -> ::core::option::Option<&'static dyn $crate::__private::JsonCall> {
+                #[allow(unused_imports)]
+                use $crate::__private::NoJson as _;
+                $crate::__private::JsonProbe(&$op).json()
+            }
+            json
+        })
+    };
+}
+
+/// An operation's registry entry (the `json` feature is off: no JSON entry point).
+#[cfg(not(feature = "json"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __json_link {
+    ($link:expr, $op:ident) => {
+        $link
+    };
+}
+
 /// What the attributes' generated code uses; not part of the public API. (Absent from
 /// loom builds, which model the runtime's cell and dispatch alone.)
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub mod __private {
+    pub use lmms_runtime::__private::*;
     pub use lmms_runtime::{
         Begin, Body, Cached, CallError, Class, Error, Guard, Module, ModuleCell, ModuleDef,
         ModuleStats, NotState, Op, OpDef, Operation, Source, StateProbe, Unload,
     };
+    pub use lmms_runtime::{ModuleLink, OpLink, Param, Table, TableEntry};
     pub use std::time::Duration;
+
+    pub use crate::__json_link as json_link;
 
     /// How many results a `cache_ttl` operation keeps at most.
     pub const DEFAULT_CACHE_CAPACITY: u64 = 1024;

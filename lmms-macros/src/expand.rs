@@ -3,7 +3,7 @@
 use crate::ast::{ModuleInput, OperationInput};
 use crate::valid;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 pub fn module(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -41,6 +41,7 @@ fn expand_module(input: &ModuleInput, module: &valid::Module) -> TokenStream {
         grace_ms,
     } = module;
     let grace = grace_ms.map(|ms| quote! { .grace(::lmms::__private::Duration::from_millis(#ms)) });
+    let line = quote_spanned!(ident.span()=> ::core::line!());
     quote! {
         #item
 
@@ -55,6 +56,17 @@ fn expand_module(input: &ModuleInput, module: &valid::Module) -> TokenStream {
                 &CELL
             }
         }
+
+        const _: () = {
+            #[::lmms::__private::linkme::distributed_slice(::lmms::__private::MODULES)]
+            #[linkme(crate = ::lmms::__private::linkme)]
+            static LINK: ::lmms::__private::ModuleLink = ::lmms::__private::ModuleLink::new::<#ident>(
+                #name,
+                ::lmms::__private::Class::#class,
+                ::core::file!(),
+                #line,
+            );
+        };
 
         impl #ident {
             /// Drops this module's state now if nothing holds it (see `lmms::ModuleCell::unload`).
@@ -187,6 +199,7 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
     };
     let asyncness = &func.sig.asyncness;
     let state_check = by_value_state(op);
+    let link = link(op);
     let doc_call = format!("The managed call of [`{fn_name}`](fn@super::{fn_name}): the direct path when hot, else the cache, else the module and the body.");
     let doc_op = format!(
         "The descriptor of [`{fn_name}`](fn@super::{fn_name}): its heat, cache and figures."
@@ -225,8 +238,77 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
             }
 
             #state_check
+
+            #link
         }
     }
+}
+
+/// The operation's entry in the linked registry: what a call by name reaches.
+fn link(op: &valid::Operation) -> TokenStream {
+    let private = quote! { ::lmms::__private };
+    let params = op.params.iter().map(|(name, ty)| {
+        let name = name.to_string();
+        let ty = type_text(ty);
+        quote! { #private::Param { name: #name, ty: #ty } }
+    });
+    let line = quote_spanned!(op.func.sig.ident.span()=> ::core::line!());
+    let new_link = quote! {
+        #private::OpLink::new(
+            &OP,
+            ::core::module_path!(),
+            &[#(#params),*],
+            ::core::file!(),
+            #line,
+        )
+    };
+    // Whether a call by name is compiled in is the facade's `json` feature, so its macro
+    // decides; an async operation has no sync entry point to give it.
+    let new_link = if op.is_async {
+        quote! { #new_link.asynchronous() }
+    } else {
+        quote! { #private::json_link!(#new_link, OP) }
+    };
+    quote! {
+        #[#private::linkme::distributed_slice(#private::OPERATIONS)]
+        #[linkme(crate = #private::linkme)]
+        static LINK: #private::OpLink = #new_link;
+    }
+}
+
+/// A type as written, without the token stream's spaces: `Vec<String>`, `&'static str`.
+fn type_text(ty: &syn::Type) -> String {
+    let text = ty.to_token_stream().to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            let prev = out.chars().last();
+            let next = chars.peek().copied();
+            let tight = |c: Option<char>| {
+                matches!(
+                    c,
+                    Some('<' | '>' | ':' | '&' | '(' | ')' | '[' | ']' | ',' | ';' | '\'')
+                )
+            };
+            let keep = match (prev, next) {
+                (Some(','), _) | (Some(';'), _) => true,
+                (Some('\''), _) => true,
+                (_, Some('>'))
+                | (_, Some(','))
+                | (_, Some(')'))
+                | (_, Some(']'))
+                | (_, Some(';')) => false,
+                _ => !(tight(prev) || tight(next)),
+            };
+            if keep {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A compile-time check that a by-value first parameter is not a module's state: a

@@ -74,9 +74,29 @@ pub enum Error {
         /// The operation's name.
         name: &'static str,
     },
+    /// No operation of that interface and name is linked into the binary.
+    #[error("unknown operation `{operation}`{}", suggestions(.did_you_mean))]
+    UnknownOperation {
+        /// `interface.name` as asked.
+        operation: String,
+        /// The closest known operations, nearest first (possibly none).
+        did_you_mean: Vec<String>,
+    },
+    /// The operations linked into the binary disagree with the build-time tables; see
+    /// [`Drift`](crate::Drift).
+    #[error("the operation registry does not match the build: {0}")]
+    RegistryDrift(Box<crate::registry::Drift>),
     /// The reaper's thread could not be spawned.
     #[error("cannot start the reaper thread: {0}")]
     ReaperSpawn(#[source] std::io::Error),
+}
+
+fn suggestions(near: &[String]) -> String {
+    match near {
+        [] => String::new(),
+        [one] => format!("; did you mean {one}?"),
+        [first @ .., last] => format!("; did you mean {} or {last}?", first.join(", ")),
+    }
 }
 
 impl Error {

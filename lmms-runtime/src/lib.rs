@@ -43,6 +43,8 @@ mod config;
 mod error;
 #[cfg(not(loom))]
 mod heat;
+#[cfg(all(not(loom), feature = "json"))]
+mod json;
 #[cfg(not(loom))]
 pub mod memory;
 #[cfg(not(loom))]
@@ -55,6 +57,8 @@ mod operation;
 mod policy;
 #[cfg(not(loom))]
 mod reaper;
+#[cfg(not(loom))]
+mod registry;
 #[cfg(not(loom))]
 mod runtime;
 #[cfg(not(loom))]
@@ -75,9 +79,26 @@ pub use crate::{
     operation::{Begin, Body, Op, OpDef, Operation, Running, Source},
     policy::{KeepReason, Kept, SweepReport, Unload, Unloaded},
     reaper::Reaper,
+    registry::{
+        check_registry, lookup, modules, operations, Drift, ModuleLink, OpLink, Param, Table,
+        TableEntry,
+    },
     runtime::Runtime,
     stats::{Blocked, ModuleStats, OpStats, Stats},
 };
+
+#[cfg(all(not(loom), feature = "json"))]
+pub use crate::json::{execute, execute_str, ExecError};
+
+/// What the attributes' generated code needs beyond the public API.
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(feature = "json")]
+    pub use crate::json::{JsonCall, JsonProbe, NoJson};
+    pub use crate::registry::{MODULES, OPERATIONS, TABLES};
+    pub use linkme;
+}
 
 /// Sweeps the global runtime: [`Runtime::sweep`] on [`Runtime::global`].
 ///

@@ -687,6 +687,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// What the runtime needs of an operation whatever its types: stats, cooling and the
 /// hot-path cap.
 pub(crate) trait OpEntry: Send + Sync {
+    fn def(&self) -> &OpDef;
     fn stats(&'static self) -> OpStats;
     fn is_hot(&self) -> bool;
     /// Takes the "used lately" mark into the LRU stamp; returns the stamp.
@@ -703,6 +704,10 @@ where
     O: Operation,
     C: CachePolicy<O::Args, O::Output>,
 {
+    fn def(&self) -> &OpDef {
+        &self.def
+    }
+
     fn stats(&'static self) -> OpStats {
         let hot = self.is_hot();
         let heat = self.heat();

@@ -1,0 +1,326 @@
+//! Calls by name with JSON arguments (feature `json`): the seed's
+//! `execute_operation(interface, operation, **kwargs)`.
+//!
+//! Arguments come as a JSON object keyed by parameter name; each value is deserialized into
+//! its parameter's type and the operation runs through the same managed path as its typed
+//! call (ZAFP, cache, load, unload). An operation can be called this way when its argument
+//! types implement `serde::Deserialize` and its output `serde::Serialize`; others, and
+//! `async fn` operations, answer [`ExecError::NotCallable`]. A `Result` output is serialized
+//! as serde does, `{"Ok": …}` or `{"Err": …}`.
+
+use crate::cache::CachePolicy;
+use crate::error::Error;
+use crate::operation::{Body, Op, Operation};
+use crate::registry::{lookup, OpLink, Param};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::cell::Cell;
+
+/// Why a call by name did not return the operation's output.
+///
+/// ```
+/// #[lmms::operation(interface = "math")]
+/// fn add(a: u8, b: u8) -> u16 { u16::from(a) + u16::from(b) }
+///
+/// # fn main() -> Result<(), lmms::Error> {
+/// let error = lmms::execute("math", "add", serde_json::json!({"a": 1})).unwrap_err();
+/// assert!(matches!(error, lmms::ExecError::MissingArgument { field: "b", .. }));
+/// assert_eq!(error.to_string(), "math.add: missing argument `b` (expected u8)");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// Not run: the operation is unknown, the registry drifted, or its module failed to
+    /// load.
+    #[error(transparent)]
+    Runtime(#[from] Error),
+    /// The operation cannot be called by name.
+    #[error("{operation}: cannot be called by name: {reason}")]
+    NotCallable {
+        /// `interface.name`.
+        operation: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// The arguments are not a JSON object.
+    #[error(
+        "{operation}: the arguments must be a JSON object keyed by parameter name, not {found}"
+    )]
+    NotAnObject {
+        /// `interface.name`.
+        operation: String,
+        /// What was given: `an array`, `a string` ...
+        found: &'static str,
+    },
+    /// A parameter has no argument.
+    #[error("{operation}: missing argument `{field}` (expected {expected})")]
+    MissingArgument {
+        /// `interface.name`.
+        operation: String,
+        /// The parameter's name.
+        field: &'static str,
+        /// Its type, as written.
+        expected: &'static str,
+    },
+    /// An argument names no parameter.
+    #[error("{operation}: unexpected argument `{field}`; the parameters are {expected}")]
+    UnexpectedArgument {
+        /// `interface.name`.
+        operation: String,
+        /// The key given.
+        field: String,
+        /// The parameters, listed.
+        expected: String,
+    },
+    /// An argument does not deserialize into its parameter's type.
+    #[error("{operation}: argument `{field}` is not a valid {expected}: {reason}")]
+    Argument {
+        /// `interface.name`.
+        operation: String,
+        /// The parameter's name.
+        field: &'static str,
+        /// Its type, as written.
+        expected: &'static str,
+        /// serde's message.
+        reason: String,
+    },
+    /// The text is not JSON ([`execute_str`]).
+    #[error("the arguments are not valid JSON: {0}")]
+    Parse(#[source] serde_json::Error),
+    /// The output did not serialize.
+    #[error("{operation}: the output does not serialize to JSON: {reason}")]
+    Output {
+        /// `interface.name`.
+        operation: String,
+        /// serde's message.
+        reason: String,
+    },
+}
+
+/// Runs the operation `interface.name` with `args`, a JSON object keyed by parameter name,
+/// through the managed path, and returns its output as JSON.
+///
+/// ```
+/// #[lmms::operation(interface = "weather")]
+/// fn forecast(city: String, days: u8) -> Vec<String> {
+///     (0..days).map(|day| format!("{city} +{day}: sun")).collect()
+/// }
+///
+/// # fn main() -> Result<(), lmms::ExecError> {
+/// let output = lmms::execute("weather", "forecast", serde_json::json!({"city": "Oslo", "days": 2}))?;
+/// assert_eq!(output, serde_json::json!(["Oslo +0: sun", "Oslo +1: sun"]));
+///
+/// let error = lmms::execute("weather", "forecast", serde_json::json!({"city": "Oslo", "days": 300}));
+/// assert!(error.unwrap_err().to_string().contains("argument `days` is not a valid u8"));
+/// # Ok(())
+/// # }
+/// ```
+pub fn execute(interface: &str, name: &str, args: Value) -> Result<Value, ExecError> {
+    let link = lookup(interface, name)?;
+    let call = link.json_call().ok_or_else(|| ExecError::NotCallable {
+        operation: key(link),
+        reason: if link.is_async() {
+            "it is an `async fn`; await its typed `call`"
+        } else {
+            "its arguments do not all implement `serde::Deserialize`, or its output `serde::Serialize`"
+        },
+    })?;
+    call.call_json(link, args)
+}
+
+/// [`execute`] with the arguments as JSON text.
+///
+/// ```
+/// #[lmms::operation(interface = "math")]
+/// fn double(x: i64) -> i64 { 2 * x }
+///
+/// # fn main() -> Result<(), lmms::ExecError> {
+/// assert_eq!(lmms::execute_str("math", "double", r#"{"x": 21}"#)?, serde_json::json!(42));
+/// assert!(matches!(lmms::execute_str("math", "double", "{"), Err(lmms::ExecError::Parse(_))));
+/// # Ok(())
+/// # }
+/// ```
+pub fn execute_str(interface: &str, name: &str, args: &str) -> Result<Value, ExecError> {
+    let args = serde_json::from_str(args).map_err(ExecError::Parse)?;
+    execute(interface, name, args)
+}
+
+/// What a call by name needs of an operation: implemented by every [`Op`] whose arguments
+/// deserialize and whose output serializes.
+#[doc(hidden)]
+pub trait JsonCall: Sync {
+    fn call_json(&'static self, link: &OpLink, args: Value) -> Result<Value, ExecError>;
+}
+
+impl<O, C> JsonCall for Op<O, C>
+where
+    O: Body,
+    O::Args: DeserializeOwned,
+    O::Output: Serialize,
+    C: CachePolicy<O::Args, O::Output>,
+{
+    fn call_json(&'static self, link: &OpLink, args: Value) -> Result<Value, ExecError> {
+        let args = arguments::<O::Args>(link, args)?;
+        let output = self.call(args)?;
+        serde_json::to_value(&output).map_err(|error| ExecError::Output {
+            operation: key(link),
+            reason: error.to_string(),
+        })
+    }
+}
+
+/// Finds an operation's [`JsonCall`] when its types allow one: the inherent `json` applies
+/// when the bounds hold, [`NoJson::json`] otherwise (method resolution picks the inherent
+/// method first, and skips it when its bounds fail).
+#[doc(hidden)]
+pub struct JsonProbe<O: Operation, C: 'static>(pub &'static Op<O, C>);
+
+impl<O, C> JsonProbe<O, C>
+where
+    O: Body,
+    O::Args: DeserializeOwned,
+    O::Output: Serialize,
+    C: CachePolicy<O::Args, O::Output>,
+{
+    pub fn json(&self) -> Option<&'static dyn JsonCall> {
+        Some(self.0)
+    }
+}
+
+/// The fallback of [`JsonProbe`]: not callable by name.
+#[doc(hidden)]
+pub trait NoJson {
+    fn json(&self) -> Option<&'static dyn JsonCall> {
+        None
+    }
+}
+
+impl<O: Operation, C> NoJson for JsonProbe<O, C> {}
+
+fn key(link: &OpLink) -> String {
+    format!("{}.{}", link.interface(), link.name())
+}
+
+/// The arguments tuple from a JSON object keyed by parameter name, with errors naming the
+/// field.
+fn arguments<A: DeserializeOwned>(link: &OpLink, args: Value) -> Result<A, ExecError> {
+    let params = link.params();
+    let mut object = match args {
+        Value::Object(object) => object,
+        Value::Null if params.is_empty() => Map::new(),
+        other => {
+            return Err(ExecError::NotAnObject {
+                operation: key(link),
+                found: kind(&other),
+            })
+        }
+    };
+    if let Some(field) = object
+        .keys()
+        .find(|field| !params.iter().any(|param| param.name == field.as_str()))
+    {
+        return Err(ExecError::UnexpectedArgument {
+            operation: key(link),
+            field: field.clone(),
+            expected: listed(params),
+        });
+    }
+    let mut values = Vec::with_capacity(params.len());
+    for param in params {
+        match object.remove(param.name) {
+            Some(value) => values.push(value),
+            None => {
+                return Err(ExecError::MissingArgument {
+                    operation: key(link),
+                    field: param.name,
+                    expected: param.ty,
+                })
+            }
+        }
+    }
+    let at = Cell::new(0);
+    A::deserialize(Fields {
+        values: values.into_iter(),
+        at: &at,
+    })
+    .map_err(|error| {
+        let param = params[at.get().min(params.len().saturating_sub(1))];
+        ExecError::Argument {
+            operation: key(link),
+            field: param.name,
+            expected: param.ty,
+            reason: error.to_string(),
+        }
+    })
+}
+
+fn listed(params: &[Param]) -> String {
+    if params.is_empty() {
+        return "none".to_owned();
+    }
+    params
+        .iter()
+        .map(|param| format!("`{}: {}`", param.name, param.ty))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The argument values in parameter order, as a sequence for the arguments tuple, noting
+/// which one is being read so an error can name its field.
+struct Fields<'a> {
+    values: std::vec::IntoIter<Value>,
+    at: &'a Cell<usize>,
+}
+
+impl<'de> de::Deserializer<'de> for Fields<'_> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_seq(self)
+    }
+
+    /// An operation without parameters takes `()`.
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
+    }
+}
+
+impl<'de> SeqAccess<'de> for Fields<'_> {
+    type Error = serde_json::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Self::Error> {
+        let Some(value) = self.values.next() else {
+            return Ok(None);
+        };
+        let element = seed.deserialize(value)?;
+        self.at.set(self.at.get() + 1);
+        Ok(Some(element))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.values.len())
+    }
+}

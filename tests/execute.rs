@@ -1,0 +1,194 @@
+//! Calls by name (feature `json`): the same managed path as the typed call, and every
+//! error names what was wrong.
+#![allow(missing_docs)]
+
+use lmms::ExecError;
+use serde_json::json;
+
+#[lmms::module(name = "forecasts")]
+pub struct Forecasts {
+    days: Vec<u32>,
+}
+
+impl lmms::Load for Forecasts {
+    type Error = std::convert::Infallible;
+    fn load() -> Result<Self, Self::Error> {
+        Ok(Forecasts {
+            days: (0..14).map(|day| 10 + day).collect(),
+        })
+    }
+}
+
+#[lmms::operation(interface = "weather", cache_ttl = "5m")]
+pub fn forecast(forecasts: &Forecasts, city: String, days: u8) -> Vec<String> {
+    forecasts.days[..usize::from(days)]
+        .iter()
+        .map(|temperature| format!("{city}: {temperature}°"))
+        .collect()
+}
+
+#[lmms::operation(interface = "weather")]
+pub fn hottest(forecasts: &Forecasts) -> u32 {
+    forecasts.days.iter().copied().max().unwrap_or(0)
+}
+
+#[lmms::operation(interface = "weather")]
+pub fn parse_city(code: String) -> Result<u16, String> {
+    code.parse()
+        .map_err(|_| format!("`{code}` is not a city code"))
+}
+
+#[lmms::operation(interface = "weather")]
+pub async fn radar(city: String) -> usize {
+    city.len()
+}
+
+/// Not serde: callable by its typed call, not by name.
+pub struct Opaque(pub u8);
+
+#[lmms::operation(interface = "weather")]
+pub fn opaque(value: u8) -> Opaque {
+    Opaque(value)
+}
+
+fn no_guard_left() {
+    assert_eq!(Forecasts::stats().guards, 0);
+}
+
+#[test]
+fn a_call_by_name_takes_the_managed_path() {
+    let output = lmms::execute("weather", "forecast", json!({"city": "Oslo", "days": 2})).unwrap();
+    assert_eq!(output, json!(["Oslo: 10°", "Oslo: 11°"]));
+    assert!(Forecasts::is_resident());
+    // The cache answers the second call, as it does for the typed call.
+    lmms::execute("weather", "forecast", json!({"days": 2, "city": "Oslo"})).unwrap();
+    assert_eq!(forecast::OP.stats().cache.unwrap().hits, 1);
+    assert_eq!(forecast::call("Oslo".into(), 2).unwrap().len(), 2);
+    assert_eq!(forecast::OP.stats().cache.unwrap().hits, 2);
+    no_guard_left();
+}
+
+#[test]
+fn operations_without_arguments_take_an_empty_object_or_null() {
+    assert_eq!(
+        lmms::execute("weather", "hottest", json!({})).unwrap(),
+        json!(23)
+    );
+    assert_eq!(
+        lmms::execute("weather", "hottest", json!(null)).unwrap(),
+        json!(23)
+    );
+}
+
+#[test]
+fn a_fallible_operation_answers_ok_or_err() {
+    assert_eq!(
+        lmms::execute("weather", "parse_city", json!({"code": "42"})).unwrap(),
+        json!({"Ok": 42})
+    );
+    assert_eq!(
+        lmms::execute("weather", "parse_city", json!({"code": "x"})).unwrap(),
+        json!({"Err": "`x` is not a city code"})
+    );
+}
+
+#[test]
+fn an_unknown_operation_names_the_closest() {
+    let error = lmms::execute("weather", "forcast", json!({})).unwrap_err();
+    match &error {
+        ExecError::Runtime(lmms::Error::UnknownOperation {
+            operation,
+            did_you_mean,
+        }) => {
+            assert_eq!(operation, "weather.forcast");
+            assert_eq!(
+                did_you_mean.first().map(String::as_str),
+                Some("weather.forecast")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        error.to_string().contains("did you mean weather.forecast"),
+        "{error}"
+    );
+    let error = lmms::execute("nothing", "like_it_at_all", json!({})).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "unknown operation `nothing.like_it_at_all`"
+    );
+}
+
+#[test]
+fn argument_errors_name_the_field_and_the_type() {
+    let calls = forecast::OP.stats().calls;
+    let cases = [
+        (json!({"city": "Oslo"}), "weather.forecast: missing argument `days` (expected u8)"),
+        (
+            json!({"city": "Oslo", "days": 2, "hours": 3}),
+            "weather.forecast: unexpected argument `hours`; the parameters are `city: String`, `days: u8`",
+        ),
+        (
+            json!({"city": "Oslo", "days": 300}),
+            "weather.forecast: argument `days` is not a valid u8: invalid value: integer `300`, expected u8",
+        ),
+        (
+            json!({"city": 7, "days": 1}),
+            "weather.forecast: argument `city` is not a valid String: invalid type: integer `7`, expected a string",
+        ),
+        (
+            json!({"city": "Oslo", "days": {"deep": [1, 2, {"deeper": null}]}}),
+            "weather.forecast: argument `days` is not a valid u8: invalid type: map, expected u8",
+        ),
+        (
+            json!(["Oslo", 2]),
+            "weather.forecast: the arguments must be a JSON object keyed by parameter name, not an array",
+        ),
+    ];
+    for (args, message) in cases {
+        let error = lmms::execute("weather", "forecast", args).unwrap_err();
+        assert_eq!(error.to_string(), message);
+    }
+    // Nothing ran: no call counted, no guard taken.
+    assert_eq!(forecast::OP.stats().calls, calls);
+    no_guard_left();
+}
+
+#[test]
+fn text_that_is_not_json_is_a_parse_error() {
+    for text in ["{", r#"{"code": "\ud800"}"#, "{\"code\": 1e999999}"] {
+        let error = lmms::execute_str("weather", "parse_city", text).unwrap_err();
+        assert!(matches!(error, ExecError::Parse(_)), "{text}: {error:?}");
+    }
+}
+
+#[test]
+fn async_and_non_serde_operations_say_why_they_cannot_be_called_by_name() {
+    let error = lmms::execute("weather", "radar", json!({"city": "Oslo"})).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "weather.radar: cannot be called by name: it is an `async fn`; await its typed `call`"
+    );
+    let error = lmms::execute("weather", "opaque", json!({"value": 1})).unwrap_err();
+    assert!(matches!(error, ExecError::NotCallable { .. }), "{error:?}");
+    assert_eq!(opaque::call(3).unwrap().0, 3);
+}
+
+#[test]
+fn linked_operations_and_modules_are_listed() {
+    assert!(lmms::operations().any(|op| op.interface() == "weather" && op.name() == "radar"));
+    let module = lmms::modules()
+        .find(|module| module.name() == "forecasts")
+        .unwrap();
+    assert_eq!(module.class(), lmms::Class::Utility);
+    assert!(module.location().0.ends_with("execute.rs"));
+    let op = lmms::lookup("weather", "forecast").unwrap();
+    assert_eq!(
+        op.params()[0],
+        lmms::Param {
+            name: "city",
+            ty: "String"
+        }
+    );
+    assert!(lmms::check_registry().is_ok());
+}
