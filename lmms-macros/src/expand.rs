@@ -1,9 +1,9 @@
 //! The code the attributes generate. It names the runtime only through `::lmms::__private`.
 
-use crate::ast::{ModuleInput, OperationInput};
-use crate::valid;
+use lmms_syntax::ast::{ModuleInput, OperationInput};
+use lmms_syntax::valid;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 pub fn module(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -249,7 +249,7 @@ fn link(op: &valid::Operation) -> TokenStream {
     let private = quote! { ::lmms::__private };
     let params = op.params.iter().map(|(name, ty)| {
         let name = name.to_string();
-        let ty = type_text(ty);
+        let ty = lmms_syntax::tidy(ty);
         quote! { #private::Param { name: #name, ty: #ty } }
     });
     let line = quote_spanned!(op.func.sig.ident.span()=> ::core::line!());
@@ -274,41 +274,6 @@ fn link(op: &valid::Operation) -> TokenStream {
         #[linkme(crate = #private::linkme)]
         static LINK: #private::OpLink = #new_link;
     }
-}
-
-/// A type as written, without the token stream's spaces: `Vec<String>`, `&'static str`.
-fn type_text(ty: &syn::Type) -> String {
-    let text = ty.to_token_stream().to_string();
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ' ' {
-            let prev = out.chars().last();
-            let next = chars.peek().copied();
-            let tight = |c: Option<char>| {
-                matches!(
-                    c,
-                    Some('<' | '>' | ':' | '&' | '(' | ')' | '[' | ']' | ',' | ';' | '\'')
-                )
-            };
-            let keep = match (prev, next) {
-                (Some(','), _) | (Some(';'), _) => true,
-                (Some('\''), _) => true,
-                (_, Some('>'))
-                | (_, Some(','))
-                | (_, Some(')'))
-                | (_, Some(']'))
-                | (_, Some(';')) => false,
-                _ => !(tight(prev) || tight(next)),
-            };
-            if keep {
-                out.push(' ');
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A compile-time check that a by-value first parameter is not a module's state: a

@@ -2,15 +2,12 @@
 //! crate, which documents them; the code they generate names the runtime only through
 //! `lmms::__private`.
 //!
-//! Each attribute is parsed into a typed view (`ast.rs`), its arguments apart (`attr.rs`),
-//! checked in a pass of its own that reports every problem at once (`valid.rs`), and only
+//! Each attribute is parsed into a typed view, checked in a pass of its own that reports
+//! every problem at once (both in `lmms-syntax`, shared with the build script), and only
 //! then expanded (`expand.rs`). On an error the item is emitted unchanged beside the errors,
 //! so the user sees what is wrong with the attribute and nothing else.
 
-mod ast;
-mod attr;
 mod expand;
-mod valid;
 
 use proc_macro::TokenStream;
 

@@ -6,7 +6,9 @@ use syn::{Expr, ExprLit, Lit, LitStr, MetaNameValue, Token};
 
 /// One `key = "value"` argument.
 pub struct Arg {
+    /// The key, as written.
     pub key: syn::Ident,
+    /// The value, a string literal.
     pub value: LitStr,
 }
 

@@ -9,23 +9,33 @@ use syn::{FnArg, Ident, Item, ItemFn, Pat, ReturnType, Type, Visibility};
 
 /// A module, checked.
 pub struct Module {
+    /// The state type.
     pub ident: Ident,
+    /// Its visibility, given to the generated associated functions.
     pub vis: Visibility,
+    /// The module's name in statistics: `name`, or the type's name in snake case.
     pub name: String,
+    /// `Core`, `Utility` or `Feature`: the runtime's `Class` variant.
     pub class: Ident,
+    /// The module's own grace period, if given.
     pub grace_ms: Option<u64>,
 }
 
 /// An operation, checked.
 pub struct Operation {
+    /// The function, as written.
     pub func: ItemFn,
     /// `None`: the enclosing Rust module's name.
     pub interface: Option<String>,
+    /// The operation's name: `name`, or the function's.
     pub name: String,
+    /// Its `cache_ttl`, if given.
     pub cache_ms: Option<u64>,
     /// The module state type, from a first parameter `&State`; `None` for a stateless one.
     pub state: Option<Type>,
+    /// The parameters after the state, by name and type.
     pub params: Vec<(Ident, Type)>,
+    /// The body's return type (`()` when it has none).
     pub output: Type,
     /// An `async fn`: `call` is async, and the module's guard is held across its awaits.
     pub is_async: bool,
@@ -124,6 +134,7 @@ fn finish<T>(value: T, errors: Option<syn::Error>) -> syn::Result<T> {
     }
 }
 
+/// Checks `#[lmms::module]`'s arguments and item; every problem is in the one error.
 pub fn module(input: &ModuleInput) -> syn::Result<Module> {
     let mut errors = None;
     let keys = Keys {
@@ -198,6 +209,7 @@ pub fn module(input: &ModuleInput) -> syn::Result<Module> {
     )
 }
 
+/// Checks `#[lmms::operation]`'s arguments and function; every problem is in the one error.
 pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
     let mut errors = None;
     let keys = Keys {
