@@ -96,7 +96,7 @@ pub use crate::json::{execute, execute_str, ExecError};
 pub mod __private {
     #[cfg(feature = "json")]
     pub use crate::json::{JsonCall, JsonProbe, NoJson};
-    pub use crate::registry::{MODULES, OPERATIONS, TABLES};
+    pub use crate::registry::{unknown_operation, MODULES, OPERATIONS, TABLES};
     pub use linkme;
 }
 

@@ -480,24 +480,33 @@ impl Registry {
         }
     }
 
-    /// An unknown operation, with the known ones closest to it.
     #[cold]
     fn unknown(&self, interface: &str, name: &str) -> Error {
-        let wanted = format!("{interface}.{name}");
-        let mut near: Vec<(usize, String)> = self
-            .by_name
-            .values()
-            .map(|op| {
-                let key = op.key();
-                (strsim::levenshtein(&wanted, &key), key)
-            })
-            .filter(|(distance, key)| *distance <= key.len().max(wanted.len()) / 3 + 1)
-            .collect();
-        near.sort();
-        Error::UnknownOperation {
-            operation: wanted,
-            did_you_mean: near.into_iter().take(3).map(|(_, key)| key).collect(),
-        }
+        let known = self.by_name.values().map(|op| op.key());
+        unknown_operation(&format!("{interface}.{name}"), known)
+    }
+}
+
+/// An unknown operation `wanted` (`interface.name`), with the `known` ones closest to it.
+#[doc(hidden)]
+#[cold]
+pub fn unknown_operation(wanted: &str, known: impl Iterator<Item = String>) -> Error {
+    // Within a third of the name's length, and only the nearest (ties kept): a typo has
+    // one likely meaning, and a list of loose matches hides it.
+    let mut near: Vec<(usize, String)> = known
+        .map(|key| (strsim::levenshtein(wanted, &key), key))
+        .filter(|(distance, key)| *distance <= key.len().max(wanted.len()) / 3)
+        .collect();
+    near.sort();
+    let best = near.first().map(|(distance, _)| *distance);
+    Error::UnknownOperation {
+        operation: wanted.to_owned(),
+        did_you_mean: near
+            .into_iter()
+            .take_while(|(distance, _)| Some(*distance) == best)
+            .take(3)
+            .map(|(_, key)| key)
+            .collect(),
     }
 }
 

@@ -1,0 +1,215 @@
+//! The scan over a crate's sources: what it finds, what it rejects, and where it says so.
+
+use lmms_build::{Builder, Error};
+use std::path::Path;
+
+/// A crate in a temporary directory, from `(path, text)` pairs.
+fn krate(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn problems(dir: &Path) -> Vec<String> {
+    match Builder::new(dir).scan() {
+        Err(Error::Source(problems)) => problems.iter().map(ToString::to_string).collect(),
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_same_operation_twice_names_both_places() {
+    let dir = krate(&[
+        ("src/lib.rs", "mod a;\nmod b;\n"),
+        (
+            "src/a.rs",
+            "#[lmms::operation(interface = \"weather\")]\nfn forecast() {}\n",
+        ),
+        (
+            "src/b.rs",
+            "\n\n#[lmms::operation(interface = \"weather\", name = \"forecast\")]\nfn other() {}\n",
+        ),
+    ]);
+    assert_eq!(
+        problems(dir.path()),
+        ["src/b.rs:4: operation `weather.forecast` is defined twice: here and at src/a.rs:2; give one of them another `name` or `interface`"]
+    );
+}
+
+#[test]
+fn every_rejected_attribute_is_reported_with_its_file_line_and_column() {
+    let dir = krate(&[
+        ("src/main.rs", "mod ops;\nfn main() {}\n"),
+        (
+            "src/ops.rs",
+            concat!(
+                "#[lmms::operation(cache_ttl = \"5 parsecs\", nmae = \"x\")]\n",
+                "fn a() {}\n",
+                "#[lmms::module(class = \"sometimes\")]\n",
+                "struct S;\n",
+                "#[lmms::operation]\n",
+                "fn generic<T>(t: T) {}\n",
+            ),
+        ),
+    ]);
+    assert_eq!(
+        problems(dir.path()),
+        [
+            "src/ops.rs:1:44: unknown key `nmae`: #[lmms::operation] takes `interface`, `name`, `cache_ttl`",
+            "src/ops.rs:1:31: `5 parsecs` is not a duration; write a whole number and a unit: `250ms`, `30s`, `5m` or `1h`",
+            "src/ops.rs:3:24: `sometimes` is not a class; use `core`, `utility` or `feature`",
+            "src/ops.rs:6:11: an operation cannot be generic: it is one static call path; name concrete types",
+        ]
+    );
+}
+
+#[test]
+fn a_file_that_does_not_parse_or_a_missing_module_is_a_problem_not_a_panic() {
+    let dir = krate(&[("src/lib.rs", "mod gone;\nfn broken( {}\n")]);
+    let found = problems(dir.path());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("src/lib.rs:2:"), "{found:?}");
+
+    let dir = krate(&[("src/lib.rs", "\nmod gone;\n")]);
+    assert_eq!(
+        problems(dir.path()),
+        ["src/lib.rs:2:5: module `gone` is declared here, but neither src/gone.rs nor src/gone/mod.rs exists"]
+    );
+}
+
+#[test]
+fn the_mod_tree_is_followed_through_path_inline_modules_and_cfg() {
+    let dir = krate(&[
+        (
+            "src/lib.rs",
+            concat!(
+                "#[path = \"elsewhere/deep.rs\"] mod deep;\n",
+                "mod nested;\n",
+                "mod inline { #[lmms::operation] fn inside() {} }\n",
+                "#[cfg(feature = \"extra\")] mod extra;\n",
+                "#[cfg(not(feature = \"extra\"))] #[lmms::operation] fn fallback() {}\n",
+                "#[lmms::operation] fn root() {}\n",
+            ),
+        ),
+        (
+            "src/elsewhere/deep.rs",
+            "mod child;\n#[lmms::operation] fn deep_op() {}\n",
+        ),
+        (
+            "src/elsewhere/child.rs",
+            "#[lmms::operation] fn child_op() {}\n",
+        ),
+        ("src/nested/mod.rs", "mod leaf;\n"),
+        (
+            "src/nested/leaf.rs",
+            "#[lmms::operation] async fn leaf_op(x: u8) -> u8 { x }\n",
+        ),
+        ("src/extra.rs", "#[lmms::operation] fn extra_op() {}\n"),
+        ("src/unrelated.rs", "this file is not in the mod tree {{{"),
+    ]);
+    let keys = |registry: &lmms_build::Registry| {
+        registry
+            .operations
+            .iter()
+            .map(|op| format!("{}.{}", op.interface, op.name))
+            .collect::<Vec<_>>()
+    };
+    let registry = Builder::new(dir.path()).scan().unwrap();
+    assert_eq!(
+        keys(&registry),
+        [
+            "child.child_op",
+            "deep.deep_op",
+            "leaf.leaf_op",
+            "inline.inside",
+            "crate.fallback",
+            "crate.root"
+        ]
+    );
+    assert!(registry.operations[2].is_async);
+    // The files read are the ones it prints `rerun-if-changed` for: not the unrelated one.
+    let mut files: Vec<String> = registry
+        .files
+        .iter()
+        .map(|file| {
+            file.strip_prefix(dir.path())
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "src/elsewhere/child.rs",
+            "src/elsewhere/deep.rs",
+            "src/lib.rs",
+            "src/nested/leaf.rs",
+            "src/nested/mod.rs"
+        ]
+    );
+
+    let with_extra = Builder::new(dir.path())
+        .cfg_var("CARGO_FEATURE_EXTRA", "1")
+        .scan()
+        .unwrap();
+    assert_eq!(
+        keys(&with_extra),
+        [
+            "child.child_op",
+            "deep.deep_op",
+            "leaf.leaf_op",
+            "inline.inside",
+            "extra.extra_op",
+            "crate.root"
+        ]
+    );
+}
+
+#[test]
+fn colliding_enum_variants_are_a_problem() {
+    let dir = krate(&[(
+        "src/lib.rs",
+        "#[lmms::operation(interface = \"a_b\", name = \"c\")] fn x() {}\n#[lmms::operation(interface = \"a\", name = \"b_c\")] fn y() {}\n",
+    )]);
+    assert_eq!(
+        problems(dir.path()),
+        ["src/lib.rs:2: operations `a.b_c` and `a_b.c` (src/lib.rs:1) would both be `OpName::ABC`; rename one"]
+    );
+}
+
+#[test]
+fn generate_writes_the_code_and_the_manifest_and_leaves_unchanged_files_alone() {
+    let dir = krate(&[(
+        "src/lib.rs",
+        "#[lmms::module(class = \"feature\")] pub struct Table;\n#[lmms::operation(interface = \"t\")] fn look(table: &Table, key: String) -> u8 { 0 }\n",
+    )]);
+    let out = tempfile::tempdir().unwrap();
+    let registry = Builder::new(dir.path())
+        .out_dir(out.path())
+        .generate()
+        .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(registry.manifest.unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(manifest["operations"][0]["class"], "feature");
+    assert_eq!(manifest["operations"][0]["module_name"], "table");
+    assert_eq!(manifest["modules"][0]["name"], "table");
+
+    let code = registry.code.unwrap();
+    let written = std::fs::metadata(&code).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    Builder::new(dir.path())
+        .out_dir(out.path())
+        .generate()
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&code).unwrap().modified().unwrap(),
+        written
+    );
+}
