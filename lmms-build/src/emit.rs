@@ -1,9 +1,10 @@
 //! The generated Rust: a typed enum of the crate's operations and its build-time table,
-//! registered for the runtime's drift check.
+//! registered for the runtime's drift check. Written as text (string literals through
+//! `{:?}`, which escapes as Rust does): build scripts run unoptimized, and building the
+//! same code with `quote` took most of the script's time on a large crate.
 
 use crate::scan::Operation;
-use proc_macro2::{Ident, Span, TokenStream};
-use quote::quote;
+use std::fmt::Write as _;
 
 /// The variant name for `interface.name`: `weather.forecast` → `WeatherForecast`.
 pub fn variant(op: &Operation) -> String {
@@ -25,136 +26,109 @@ pub fn variant(op: &Operation) -> String {
     out
 }
 
+/// One `match self { OpName::A => <value of a>, ... }` arm per operation.
+fn arms(variants: &[String], value: impl Fn(usize) -> String) -> String {
+    let mut out = String::new();
+    for (i, variant) in variants.iter().enumerate() {
+        let _ = write!(out, "OpName::{variant} => {}, ", value(i));
+    }
+    out
+}
+
 pub fn registry(operations: &[Operation]) -> String {
-    let variants: Vec<Ident> = operations
-        .iter()
-        .map(|op| Ident::new(&variant(op), Span::call_site()))
-        .collect();
-    let interfaces = operations.iter().map(|op| &op.interface);
-    let names = operations.iter().map(|op| &op.name);
-    let keys: Vec<String> = operations
-        .iter()
-        .map(|op| format!("{}.{}", op.interface, op.name))
-        .collect();
-    let docs = operations.iter().map(|op| {
-        format!(
-            "`{}.{}`: `{}` ({}:{})",
-            op.interface, op.name, op.signature, op.file, op.line
-        )
-    });
-    let indices = 0..operations.len();
-    let entries = operations.iter().map(entry);
-    quote! {
-        /// The operations of this crate, as `lmms-build` found them in its sources.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[allow(dead_code)]
-        pub enum OpName {
-            #(#[doc = #docs] #variants,)*
-        }
+    let variants: Vec<String> = operations.iter().map(variant).collect();
+    let key = |i: usize| format!("{}.{}", operations[i].interface, operations[i].name);
+    let mut out = String::with_capacity(1024 + operations.len() * 600);
+    out.push_str(
+        "/// The operations of this crate, as `lmms-build` found them in its sources.\n\
+         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\n\
+         #[allow(dead_code)]\npub enum OpName {\n",
+    );
+    for (i, variant) in variants.iter().enumerate() {
+        let op = &operations[i];
+        let doc = format!("`{}`: `{}` ({}:{})", key(i), op.signature, op.file, op.line);
+        let _ = writeln!(out, "    #[doc = {doc:?}]\n    {variant},");
+    }
+    let all: Vec<String> = variants.iter().map(|v| format!("OpName::{v}")).collect();
+    let _ = write!(
+        out,
+        "}}\n\n#[allow(dead_code)]\nimpl OpName {{\n\
+         /// Every operation, in source order.\n\
+         pub const ALL: &'static [OpName] = &[{all}];\n\n\
+         /// The operation's interface.\n\
+         pub const fn interface(self) -> &'static str {{ match self {{ {interfaces} }} }}\n\n\
+         /// The operation's name within its interface.\n\
+         pub const fn name(self) -> &'static str {{ match self {{ {names} }} }}\n\n\
+         /// The operation's row in this crate's build-time table.\n\
+         pub fn entry(self) -> &'static ::lmms::TableEntry {{ match self {{ {entries} }} }}\n\n\
+         /// The operation as linked into the binary: what a call by name reaches.\n\
+         pub fn lookup(self) -> ::core::result::Result<&'static ::lmms::OpLink, ::lmms::Error> {{\n\
+         ::lmms::lookup(self.interface(), self.name())\n}}\n}}\n\n",
+        all = all.join(", "),
+        interfaces = arms(&variants, |i| format!("{:?}", operations[i].interface)),
+        names = arms(&variants, |i| format!("{:?}", operations[i].name)),
+        entries = arms(&variants, |i| format!("&REGISTRY.operations[{i}]")),
+    );
+    let _ = write!(
+        out,
+        "impl ::core::fmt::Display for OpName {{\n\
+         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {{\n\
+         f.write_str(match self {{ {keys} }})\n}}\n}}\n\n\
+         impl ::core::str::FromStr for OpName {{\n\
+         type Err = ::lmms::Error;\n\
+         fn from_str(text: &str) -> ::core::result::Result<Self, ::lmms::Error> {{\n\
+         match text {{\n{parse}\
+         _ => ::core::result::Result::Err(::lmms::__private::unknown_operation(\n\
+         text, OpName::ALL.iter().map(::std::string::ToString::to_string))),\n}}\n}}\n}}\n\n",
+        keys = arms(&variants, |i| format!("{:?}", key(i))),
+        parse = variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{:?} => ::core::result::Result::Ok(OpName::{v}),\n", key(i)))
+            .collect::<String>(),
+    );
+    out.push_str(
+        "/// This crate's build-time table of operations.\n\
+         pub static REGISTRY: ::lmms::Table = ::lmms::Table {\n\
+         module_path: ::core::module_path!(),\noperations: &[\n",
+    );
+    for op in operations {
+        entry(&mut out, op);
+    }
+    out.push_str(
+        "],\n};\n\n\
+         #[::lmms::__private::linkme::distributed_slice(::lmms::__private::TABLES)]\n\
+         #[linkme(crate = ::lmms::__private::linkme)]\n\
+         static __LMMS_TABLE: &::lmms::Table = &REGISTRY;\n",
+    );
+    out
+}
 
-        #[allow(dead_code)]
-        impl OpName {
-            /// Every operation, in source order.
-            pub const ALL: &'static [OpName] = &[#(OpName::#variants),*];
-
-            /// The operation's interface.
-            pub const fn interface(self) -> &'static str {
-                match self { #(OpName::#variants => #interfaces,)* }
-            }
-
-            /// The operation's name within its interface.
-            pub const fn name(self) -> &'static str {
-                match self { #(OpName::#variants => #names,)* }
-            }
-
-            /// The operation's row in this crate's build-time table.
-            pub fn entry(self) -> &'static ::lmms::TableEntry {
-                match self { #(OpName::#variants => &REGISTRY.operations[#indices],)* }
-            }
-
-            /// The operation as linked into the binary: what a call by name reaches.
-            pub fn lookup(self) -> ::core::result::Result<&'static ::lmms::OpLink, ::lmms::Error> {
-                ::lmms::lookup(self.interface(), self.name())
-            }
-        }
-
-        impl ::core::fmt::Display for OpName {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.write_str(match self { #(OpName::#variants => #keys,)* })
-            }
-        }
-
-        impl ::core::str::FromStr for OpName {
-            type Err = ::lmms::Error;
-
-            fn from_str(text: &str) -> ::core::result::Result<Self, ::lmms::Error> {
-                match text {
-                    #(#keys => ::core::result::Result::Ok(OpName::#variants),)*
-                    _ => ::core::result::Result::Err(::lmms::__private::unknown_operation(
-                        text,
-                        OpName::ALL.iter().map(::std::string::ToString::to_string),
-                    )),
-                }
-            }
-        }
-
-        /// This crate's build-time table of operations.
-        pub static REGISTRY: ::lmms::Table = ::lmms::Table {
-            module_path: ::core::module_path!(),
-            operations: &[#(#entries),*],
+fn entry(out: &mut String, op: &Operation) {
+    let option = |value: Option<String>| match value {
+        Some(value) => format!("::core::option::Option::Some({value})"),
+        None => "::core::option::Option::None".to_owned(),
+    };
+    let class = op.class.map(|class| {
+        let variant = match class {
+            "core" => "Core",
+            "feature" => "Feature",
+            _ => "Utility",
         };
-
-        #[::lmms::__private::linkme::distributed_slice(::lmms::__private::TABLES)]
-        #[linkme(crate = ::lmms::__private::linkme)]
-        static __LMMS_TABLE: &::lmms::Table = &REGISTRY;
-    }
-    .to_string()
-}
-
-fn entry(op: &Operation) -> TokenStream {
-    let Operation {
-        interface,
-        name,
-        module,
-        class,
-        cache_ttl_ms,
-        signature,
-        is_async,
-        file,
-        line,
-    } = op;
-    let line = u32::try_from(*line).unwrap_or(u32::MAX);
-    let module = option(module.as_ref().map(|module| quote!(#module)));
-    let class = option(class.map(|class| {
-        let class = Ident::new(
-            match class {
-                "core" => "Core",
-                "feature" => "Feature",
-                _ => "Utility",
-            },
-            Span::call_site(),
-        );
-        quote!(::lmms::Class::#class)
-    }));
-    let cache_ttl_ms = option(cache_ttl_ms.map(|ms| quote!(#ms)));
-    quote! {
-        ::lmms::TableEntry {
-            interface: #interface,
-            name: #name,
-            module: #module,
-            class: #class,
-            cache_ttl_ms: #cache_ttl_ms,
-            signature: #signature,
-            is_async: #is_async,
-            file: #file,
-            line: #line,
-        }
-    }
-}
-
-fn option(value: Option<TokenStream>) -> TokenStream {
-    match value {
-        Some(value) => quote!(::core::option::Option::Some(#value)),
-        None => quote!(::core::option::Option::None),
-    }
+        format!("::lmms::Class::{variant}")
+    });
+    let _ = writeln!(
+        out,
+        "::lmms::TableEntry {{ interface: {:?}, name: {:?}, module: {}, class: {}, \
+         cache_ttl_ms: {}, signature: {:?}, is_async: {}, file: {:?}, line: {} }},",
+        op.interface,
+        op.name,
+        option(op.module.as_ref().map(|module| format!("{module:?}"))),
+        option(class),
+        option(op.cache_ttl_ms.map(|ms| format!("{ms}"))),
+        op.signature,
+        op.is_async,
+        op.file,
+        u32::try_from(op.line).unwrap_or(u32::MAX),
+    );
 }

@@ -216,11 +216,7 @@ impl Builder {
         if roots.is_empty() {
             return Err(Error::NoRoot(self.manifest_dir.clone()));
         }
-        let mut walker = scan::Walker::new(&self.manifest_dir, &self.cfg);
-        for root in &roots {
-            walker.root(root);
-        }
-        let mut found = walker.found;
+        let mut found = scan::walk(&self.manifest_dir, &self.cfg, &roots);
         if self.cargo_output {
             for file in &found.files {
                 println!("cargo::rerun-if-changed={}", file.display());

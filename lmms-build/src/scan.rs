@@ -6,6 +6,8 @@ use crate::cfg::Cfg;
 use crate::error::Problem;
 use lmms_syntax::ast::{ModuleInput, OperationInput};
 use lmms_syntax::{attr, tidy, valid};
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use syn::ext::IdentExt as _;
 use syn::spanned::Spanned;
@@ -58,10 +60,116 @@ pub struct Found {
     pub problems: Vec<Problem>,
 }
 
-pub struct Walker<'a> {
+/// One file's findings, in source order, with its child files in place: a file is scanned
+/// on its own (in parallel with its siblings), and the results are joined in the order of
+/// the `mod` declarations.
+enum Entry {
+    Operation(Operation),
+    Module(Module),
+    Problem(Problem),
+    Child(Child),
+}
+
+/// A child module's file, as its `mod` declaration names it.
+#[derive(Clone)]
+struct Child {
+    path: PathBuf,
+    module_path: Vec<String>,
+    /// A root, `mod.rs` or `#[path]` file: its own children sit beside it.
+    mod_rs: bool,
+}
+
+/// Walks the crate from its root files: each level of the `mod` tree is scanned in
+/// parallel (build scripts run unoptimized, and a large crate's files take a while to
+/// lex), then the findings are joined in source order.
+pub fn walk(manifest_dir: &Path, cfg: &Cfg, roots: &[PathBuf]) -> Found {
+    let roots: Vec<Child> = roots
+        .iter()
+        .map(|path| Child {
+            path: path.clone(),
+            module_path: Vec::new(),
+            mod_rs: true,
+        })
+        .collect();
+    let mut scans: HashMap<PathBuf, Vec<Entry>> = HashMap::new();
+    let mut frontier = roots.clone();
+    while !frontier.is_empty() {
+        let scanned = in_parallel(&frontier, |child| scan_file(manifest_dir, cfg, child));
+        let mut next = Vec::new();
+        for (child, entries) in frontier.iter().zip(scanned) {
+            for entry in &entries {
+                if let Entry::Child(grandchild) = entry {
+                    if !scans.contains_key(&grandchild.path) {
+                        next.push(grandchild.clone());
+                    }
+                }
+            }
+            scans.insert(child.path.clone(), entries);
+        }
+        next.dedup_by(|a, b| a.path == b.path);
+        frontier = next;
+    }
+    let mut found = Found::default();
+    for root in &roots {
+        join(&root.path, &mut scans, &mut found);
+    }
+    found
+}
+
+/// Runs `scan` over `files` on the machine's cores, results in the files' order.
+fn in_parallel<T: Send>(files: &[Child], scan: impl Fn(&Child) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads == 1 || files.len() < 2 {
+        return files.iter().map(&scan).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|chunk| scope.spawn(|| chunk.iter().map(&scan).collect::<Vec<T>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| match worker.join() {
+                Ok(results) => results,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// Moves a file's findings, and its children's in their places, into `found`.
+fn join(path: &Path, scans: &mut HashMap<PathBuf, Vec<Entry>>, found: &mut Found) {
+    found.files.push(path.to_owned());
+    // Taken out, so a file reached twice (two `#[path]`s) is joined once.
+    let Some(entries) = scans.remove(path) else {
+        return;
+    };
+    for entry in entries {
+        match entry {
+            Entry::Operation(op) => found.operations.push(op),
+            Entry::Module(module) => found.modules.push(module),
+            Entry::Problem(problem) => found.problems.push(problem),
+            Entry::Child(child) => join(&child.path, scans, found),
+        }
+    }
+}
+
+fn scan_file(manifest_dir: &Path, cfg: &Cfg, child: &Child) -> Vec<Entry> {
+    let mut walker = Walker {
+        manifest_dir,
+        cfg,
+        entries: Vec::new(),
+    };
+    walker.file(child);
+    walker.entries
+}
+
+/// The scan of one file.
+struct Walker<'a> {
     manifest_dir: &'a Path,
     cfg: &'a Cfg,
-    pub found: Found,
+    entries: Vec<Entry>,
 }
 
 /// Where the items of one module are, for resolving the `mod` declarations among them.
@@ -75,24 +183,16 @@ struct Place<'a> {
     module_path: Vec<String>,
 }
 
-impl<'a> Walker<'a> {
-    pub fn new(manifest_dir: &'a Path, cfg: &'a Cfg) -> Self {
-        Walker {
-            manifest_dir,
-            cfg,
-            found: Found::default(),
-        }
-    }
-
-    /// Walks the crate whose root file is `root`.
-    pub fn root(&mut self, root: &Path) {
-        self.file(root, Vec::new(), true);
-    }
-
+impl Walker<'_> {
     /// One source file: `mod_rs` for a root, a `mod.rs` or a `#[path]` file, whose child
     /// modules sit beside it rather than in a directory named after it.
-    fn file(&mut self, path: &Path, module_path: Vec<String>, mod_rs: bool) {
-        self.found.files.push(path.to_owned());
+    fn file(&mut self, child: &Child) {
+        let Child {
+            path,
+            module_path,
+            mod_rs,
+        } = child;
+        let (path, module_path, mod_rs) = (path.as_path(), module_path.clone(), *mod_rs);
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) => {
@@ -102,12 +202,12 @@ impl<'a> Walker<'a> {
                     0,
                     format!("cannot read it: {error}"),
                 );
-                self.found.problems.push(problem);
+                self.entries.push(Entry::Problem(problem));
                 return;
             }
         };
-        let file = match syn::parse_file(&text) {
-            Ok(file) => file,
+        let items = match parse_items(&text) {
+            Ok(items) => items,
             Err(error) => {
                 self.syn_problems(path, error);
                 return;
@@ -126,34 +226,30 @@ impl<'a> Walker<'a> {
             path_base: dir,
             module_path,
         };
-        self.items(&file.items, &place);
+        self.items(items, &place);
     }
 
-    fn items(&mut self, items: &[syn::Item], place: &Place<'_>) {
+    fn items(&mut self, items: Vec<syn::Item>, place: &Place<'_>) {
         for item in items {
+            let attrs = match &item {
+                syn::Item::Mod(item) => &item.attrs,
+                syn::Item::Fn(item) => &item.attrs,
+                syn::Item::Struct(item) => &item.attrs,
+                syn::Item::Enum(item) => &item.attrs,
+                _ => continue,
+            };
+            if !self.cfg.enabled(attrs) {
+                continue;
+            }
             match item {
-                syn::Item::Mod(module) if self.cfg.enabled(&module.attrs) => {
-                    self.module_decl(module, place)
-                }
-                syn::Item::Fn(func) if self.cfg.enabled(&func.attrs) => self.operation(func, place),
-                syn::Item::Struct(item) if self.cfg.enabled(&item.attrs) => self.module(
-                    &item.attrs,
-                    &item.ident,
-                    syn::Item::Struct(item.clone()),
-                    place,
-                ),
-                syn::Item::Enum(item) if self.cfg.enabled(&item.attrs) => self.module(
-                    &item.attrs,
-                    &item.ident,
-                    syn::Item::Enum(item.clone()),
-                    place,
-                ),
-                _ => {}
+                syn::Item::Mod(module) => self.module_decl(module, place),
+                syn::Item::Fn(_) => self.operation(item, place),
+                _ => self.module(item, place),
             }
         }
     }
 
-    fn module_decl(&mut self, module: &syn::ItemMod, place: &Place<'_>) {
+    fn module_decl(&mut self, module: syn::ItemMod, place: &Place<'_>) {
         let name = module.ident.unraw().to_string();
         let mut module_path = place.module_path.clone();
         module_path.push(name.clone());
@@ -167,7 +263,7 @@ impl<'a> Walker<'a> {
             },
             _ => None,
         });
-        if let Some((_, items)) = &module.content {
+        if let Some((_, items)) = module.content {
             let inner = Place {
                 file: place.file,
                 children: place.children.join(&name),
@@ -178,18 +274,30 @@ impl<'a> Walker<'a> {
             return;
         }
         if let Some(path) = path_attr {
-            self.file(&place.path_base.join(path), module_path, true);
+            self.entries.push(Entry::Child(Child {
+                path: place.path_base.join(path),
+                module_path,
+                mod_rs: true,
+            }));
             return;
         }
         let flat = place.children.join(format!("{name}.rs"));
         let nested = place.children.join(&name).join("mod.rs");
         if flat.is_file() {
-            self.file(&flat, module_path, false);
+            self.entries.push(Entry::Child(Child {
+                path: flat,
+                module_path,
+                mod_rs: false,
+            }));
         } else if nested.is_file() {
-            self.file(&nested, module_path, true);
+            self.entries.push(Entry::Child(Child {
+                path: nested,
+                module_path,
+                mod_rs: true,
+            }));
         } else {
             let line = module.ident.span().start();
-            self.found.problems.push(Problem::new(
+            self.entries.push(Entry::Problem(Problem::new(
                 self.relative(place.file),
                 line.line,
                 line.column + 1,
@@ -198,13 +306,12 @@ impl<'a> Walker<'a> {
                     self.relative(&flat),
                     self.relative(&nested)
                 ),
-            ));
+            )));
         }
     }
 
-    fn operation(&mut self, func: &syn::ItemFn, place: &Place<'_>) {
-        let Some((args, item)) = strip(&func.attrs, "operation", || syn::Item::Fn(func.clone()))
-        else {
+    fn operation(&mut self, item: syn::Item, place: &Place<'_>) {
+        let Some((args, item)) = strip(item, "operation") else {
             return;
         };
         let input = args.map(|args| OperationInput { args, item });
@@ -212,6 +319,7 @@ impl<'a> Walker<'a> {
             Ok(op) => op,
             Err(error) => return self.syn_problems(place.file, error),
         };
+        let func = &op.func;
         let interface = op.interface.clone().unwrap_or_else(|| {
             place
                 .module_path
@@ -219,7 +327,7 @@ impl<'a> Walker<'a> {
                 .cloned()
                 .unwrap_or_else(|| "crate".to_owned())
         });
-        self.found.operations.push(Operation {
+        self.entries.push(Entry::Operation(Operation {
             interface,
             name: op.name,
             module: op.state.as_ref().map(tidy),
@@ -229,17 +337,11 @@ impl<'a> Walker<'a> {
             is_async: op.is_async,
             file: self.relative(place.file),
             line: func.sig.ident.span().start().line,
-        });
+        }));
     }
 
-    fn module(
-        &mut self,
-        attrs: &[syn::Attribute],
-        ident: &syn::Ident,
-        item: syn::Item,
-        place: &Place<'_>,
-    ) {
-        let Some((args, item)) = strip(attrs, "module", || item) else {
+    fn module(&mut self, item: syn::Item, place: &Place<'_>) {
+        let Some((args, item)) = strip(item, "module") else {
             return;
         };
         let input = args.map(|args| ModuleInput { args, item });
@@ -247,7 +349,8 @@ impl<'a> Walker<'a> {
             Ok(module) => module,
             Err(error) => return self.syn_problems(place.file, error),
         };
-        self.found.modules.push(Module {
+        let ident = &module.ident;
+        self.entries.push(Entry::Module(Module {
             ident: ident.to_string(),
             name: module.name,
             class: match module.class.to_string().as_str() {
@@ -257,7 +360,7 @@ impl<'a> Walker<'a> {
             },
             file: self.relative(place.file),
             line: ident.span().start().line,
-        });
+        }));
     }
 
     /// Every message of `error`, at its line and column in `file`.
@@ -270,7 +373,7 @@ impl<'a> Walker<'a> {
                 start.column + 1,
                 error.to_string(),
             );
-            self.found.problems.push(problem);
+            self.entries.push(Entry::Problem(problem));
         }
     }
 
@@ -285,30 +388,176 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// The items of a file that the scan needs, parsed: `mod` declarations (an inline
+/// module's content filtered the same way) and items under an `#[lmms::...]` attribute,
+/// with function bodies left empty. Everything else is only lexed: build scripts run
+/// unoptimized, and parsing every item and every body's expressions was most of the
+/// scan's time. A file that does not lex is reported; an item the scan does not need is
+/// left for rustc to judge.
+fn parse_items(text: &str) -> syn::Result<Vec<syn::Item>> {
+    let tokens: TokenStream = text.parse().map_err(syn::Error::from)?;
+    items_of_interest(tokens)
+}
+
+fn items_of_interest(tokens: TokenStream) -> syn::Result<Vec<syn::Item>> {
+    let mut items = Vec::new();
+    let mut errors = None;
+    for piece in pieces(tokens) {
+        let parsed = match kind(&piece) {
+            Kind::Other => continue,
+            Kind::Lmms => syn::parse2(empty_body(piece)),
+            Kind::Mod => inline_module(piece),
+        };
+        match parsed {
+            Ok(item) => items.push(item),
+            Err(error) => attr::push(&mut errors, error),
+        }
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(items),
+    }
+}
+
+/// What a piece of a file is, for the scan.
+enum Kind {
+    Mod,
+    Lmms,
+    Other,
+}
+
+/// The top-level items of `tokens`, as token runs: an item ends at a `;`, or at a brace
+/// group unless an `=` came first (`static X: T = T { .. };`); an inner attribute
+/// (`#![...]`) stands alone. An `=` inside `<...>` (a default type parameter, an
+/// associated type binding) does not count.
+fn pieces(tokens: TokenStream) -> Vec<Vec<TokenTree>> {
+    let mut pieces = Vec::new();
+    let mut piece: Vec<TokenTree> = Vec::new();
+    let (mut assigned, mut angles) = (false, 0usize);
+    let mut previous = ' ';
+    for token in tokens {
+        let ends = match &token {
+            TokenTree::Punct(punct) => {
+                let c = punct.as_char();
+                match c {
+                    '<' => angles += 1,
+                    '>' if previous != '-' && previous != '=' => angles = angles.saturating_sub(1),
+                    '=' if angles == 0 => assigned = true,
+                    _ => {}
+                }
+                previous = c;
+                c == ';'
+            }
+            TokenTree::Group(group) => {
+                previous = ' ';
+                group.delimiter() == Delimiter::Brace && !assigned
+            }
+            TokenTree::Ident(_) | TokenTree::Literal(_) => {
+                previous = ' ';
+                false
+            }
+        };
+        piece.push(token);
+        let inner_attribute = matches!(
+            piece.as_slice(),
+            [TokenTree::Punct(hash), TokenTree::Punct(bang), TokenTree::Group(_)]
+                if hash.as_char() == '#' && bang.as_char() == '!'
+        );
+        if ends || inner_attribute {
+            // A lone `;` (after `use a::{b, c}`, split at its brace) is nothing.
+            if piece.len() > 1 || !ends || !matches!(&piece[0], TokenTree::Punct(_)) {
+                pieces.push(std::mem::take(&mut piece));
+            }
+            piece.clear();
+            assigned = false;
+            angles = 0;
+        }
+    }
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    pieces
+}
+
+/// A `mod` (before any brace group), or an item with an `#[lmms::...]` attribute.
+fn kind(piece: &[TokenTree]) -> Kind {
+    let mut lmms = false;
+    let mut tokens = piece.iter().peekable();
+    while let Some(token) = tokens.next() {
+        match token {
+            TokenTree::Punct(hash) if hash.as_char() == '#' => {
+                if let Some(TokenTree::Group(attribute)) = tokens.peek() {
+                    let mut inside = attribute.stream().into_iter();
+                    lmms |= matches!(
+                        (inside.next(), inside.next()),
+                        (Some(TokenTree::Ident(first)), Some(TokenTree::Punct(colon)))
+                            if first == "lmms" && colon.as_char() == ':'
+                    );
+                    tokens.next();
+                }
+            }
+            TokenTree::Ident(ident) if ident == "mod" => return Kind::Mod,
+            TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => break,
+            _ => {}
+        }
+    }
+    if lmms {
+        Kind::Lmms
+    } else {
+        Kind::Other
+    }
+}
+
+/// A function's body emptied (the last brace group of a piece holding `fn`).
+fn empty_body(mut piece: Vec<TokenTree>) -> TokenStream {
+    let is_fn = piece
+        .iter()
+        .any(|token| matches!(token, TokenTree::Ident(ident) if ident == "fn"));
+    if let (true, Some(TokenTree::Group(body))) = (is_fn, piece.last_mut()) {
+        if body.delimiter() == Delimiter::Brace {
+            let mut empty = Group::new(Delimiter::Brace, TokenStream::new());
+            empty.set_span(body.span());
+            *body = empty;
+        }
+    }
+    piece.into_iter().collect()
+}
+
+/// A `mod` item; an inline module's content is filtered like a file's.
+fn inline_module(mut piece: Vec<TokenTree>) -> syn::Result<syn::Item> {
+    let body = match piece.last() {
+        Some(TokenTree::Group(body)) if body.delimiter() == Delimiter::Brace => body.clone(),
+        _ => return syn::parse2(piece.into_iter().collect()),
+    };
+    piece.pop();
+    let mut semi = proc_macro2::Punct::new(';', proc_macro2::Spacing::Alone);
+    semi.set_span(body.span());
+    piece.push(TokenTree::Punct(semi));
+    let mut module: syn::ItemMod = syn::parse2(piece.into_iter().collect())?;
+    module.semi = None;
+    let content = items_of_interest(body.stream())?;
+    module.content = Some((syn::token::Brace(body.delim_span()), content));
+    Ok(syn::Item::Mod(module))
+}
+
 /// The first `#[lmms::<name>(...)]` among `attrs`: its arguments, and the item without it
 /// (as the attribute macro receives it). `None` when there is no such attribute.
-fn strip(
-    attrs: &[syn::Attribute],
-    name: &str,
-    item: impl FnOnce() -> syn::Item,
-) -> Option<(syn::Result<Vec<attr::Arg>>, syn::Item)> {
-    let index = attrs.iter().position(|attr| is_lmms(attr, name))?;
-    let args = match &attrs[index].meta {
-        syn::Meta::Path(_) => Ok(Vec::new()),
-        syn::Meta::List(list) => attr::parse(list.tokens.clone()),
-        syn::Meta::NameValue(pair) => Err(syn::Error::new(
-            pair.span(),
-            format!("write #[lmms::{name}(key = \"value\", ...)]"),
-        )),
-    };
-    let mut item = item();
+fn strip(mut item: syn::Item, name: &str) -> Option<(syn::Result<Vec<attr::Arg>>, syn::Item)> {
     let attrs = match &mut item {
         syn::Item::Fn(item) => &mut item.attrs,
         syn::Item::Struct(item) => &mut item.attrs,
         syn::Item::Enum(item) => &mut item.attrs,
         _ => return None,
     };
-    attrs.remove(index);
+    let index = attrs.iter().position(|attr| is_lmms(attr, name))?;
+    let args = match attrs.remove(index).meta {
+        syn::Meta::Path(_) => Ok(Vec::new()),
+        syn::Meta::List(list) => attr::parse(list.tokens),
+        syn::Meta::NameValue(pair) => Err(syn::Error::new(
+            pair.span(),
+            format!("write #[lmms::{name}(key = \"value\", ...)]"),
+        )),
+    };
     Some((args, item))
 }
 
