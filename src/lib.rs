@@ -116,3 +116,9 @@ pub mod __private {
     /// How many results a `cache_ttl` operation keeps at most.
     pub const DEFAULT_CACHE_CAPACITY: u64 = 1024;
 }
+
+/// The README's code blocks, compiled and run as doc tests (they call by name, so they
+/// need the `json` feature).
+#[cfg(all(doctest, feature = "json"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
