@@ -231,6 +231,8 @@ fn run(scenario: &Scenario, eager: bool) -> Value {
         }
         reaped_until = reaped_until.max(end);
     }
+    // The busy window: up to the end of the last invocation (the seed's 30 s burst).
+    let busy_byte_ms = meter.byte_ms;
     let last = scenario.steps.last().map_or(0, |step| step.at_ms);
     idle_until(
         scenario,
@@ -249,6 +251,7 @@ fn run(scenario: &Scenario, eager: bool) -> Value {
         "peak_mib": mib(meter.peak),
         "sustained_mib": meter.byte_ms / span_ms / (1024.0 * 1024.0),
         "mb_seconds": meter.byte_ms / 1000.0 / (1024.0 * 1024.0),
+        "mb_seconds_busy": busy_byte_ms / 1000.0 / (1024.0 * 1024.0),
         "gb_seconds_per_1000": billed_byte_ms / 1000.0 / (1024.0 * 1024.0 * 1024.0) / calls * 1000.0,
         "loads": stats.loads,
         "unloads": stats.unloads,

@@ -102,7 +102,8 @@ fn table(eager: &Value, lmms: &Value) {
         ("time to first response (ms)", "first_response_ms", 1),
         ("peak live heap (MiB)", "peak_mib", 1),
         ("sustained live heap (MiB)", "sustained_mib", 1),
-        ("MB-seconds", "mb_seconds", 0),
+        ("MB-seconds, until the last response", "mb_seconds_busy", 0),
+        ("MB-seconds, whole clock span", "mb_seconds", 0),
         ("GB-seconds per 1,000 calls", "gb_seconds_per_1000", 3),
         ("module loads", "loads", 0),
     ];
@@ -137,7 +138,7 @@ fn claims(number: u8, eager: &Value, lmms: &Value) {
     };
     let ours = match number {
         1 => vec![measured("first_response_ms"), measured("peak_mib")],
-        2 => vec![measured("mb_seconds"), measured("peak_mib")],
+        2 => vec![measured("mb_seconds_busy"), measured("peak_mib")],
         3 => vec![measured("gb_seconds_per_1000")],
         _ => vec![measured("first_response_ms"), (0.0, 0.0, 0.0)],
     };
