@@ -18,19 +18,22 @@ use crate::barrier;
 use crate::sync::{AtomicPtr, AtomicUsize, Mutex, MutexGuard};
 use crossbeam_utils::CachePadded;
 use std::cell::Cell;
+use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-/// The published state of a promoted operation, or null.
-pub struct Direct<T> {
-    state: AtomicPtr<T>,
+/// The published state of a promoted operation, or null, without its type: all that
+/// demotion needs (clear it, see who may still read it), so an operation's non-generic
+/// core can hold it. [`Direct`] is its typed view.
+pub struct RawDirect {
+    state: AtomicPtr<()>,
 }
 
-impl<T> Direct<T> {
+impl RawDirect {
     /// An unpublished (null) direct path.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Direct {
+        RawDirect {
             state: AtomicPtr::new(ptr::null_mut()),
         }
     }
@@ -38,15 +41,9 @@ impl<T> Direct<T> {
     /// An unpublished (null) direct path (loom's atomics cannot be built in a `const fn`).
     #[cfg(loom)]
     pub fn new() -> Self {
-        Direct {
+        RawDirect {
             state: AtomicPtr::new(ptr::null_mut()),
         }
-    }
-
-    /// Publishes `state`. The caller keeps it alive (a guard) until [`retire`] releases it.
-    pub fn publish(&self, state: NonNull<T>) {
-        barrier::prepare();
-        self.state.store(state.as_ptr(), Release);
     }
 
     /// Clears the address and returns the calls that may still be reading it.
@@ -57,30 +54,75 @@ impl<T> Direct<T> {
         InFlight::snapshot()
     }
 
+    /// Whether a state is published now.
+    pub fn is_published(&self) -> bool {
+        !self.state.load(Relaxed).is_null()
+    }
+}
+
+/// The typed view of a [`RawDirect`]: publishes and reads a `T`.
+#[repr(transparent)]
+pub struct Direct<T> {
+    raw: RawDirect,
+    _state: PhantomData<fn(&T)>,
+}
+
+impl<T> Direct<T> {
+    /// An unpublished (null) direct path, on its own (the loom models; an operation keeps
+    /// a `RawDirect` and views it typed).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Direct {
+            raw: RawDirect::new(),
+            _state: PhantomData,
+        }
+    }
+
+    /// `raw` seen as publishing a `T`.
+    ///
+    /// # Safety
+    /// Every address ever published in `raw` must be a `T`'s: `raw` is published through
+    /// this view only, always with the same `T`.
+    #[cfg(not(loom))]
+    pub(crate) unsafe fn from_raw(raw: &RawDirect) -> &Direct<T> {
+        // SAFETY: `Direct<T>` is `repr(transparent)` over `RawDirect` (its other field is a
+        // zero-sized `PhantomData`), so the two have one layout; the caller vouches for the
+        // type of what is published.
+        unsafe { &*(raw as *const RawDirect).cast::<Direct<T>>() }
+    }
+
+    /// Publishes `state`. The caller keeps it alive (a guard) until [`retire`] releases it.
+    pub fn publish(&self, state: NonNull<T>) {
+        barrier::prepare();
+        self.raw.state.store(state.as_ptr().cast(), Release);
+    }
+
+    /// Clears the address and returns the calls that may still be reading it.
+    #[cfg(loom)]
+    pub fn withdraw(&self) -> InFlight {
+        self.raw.withdraw()
+    }
+
     /// Runs `body` on the published state with `args`, or hands `args` back if there is no
     /// published state (or this thread is exiting and has no record left to mark).
     #[inline]
     pub fn call_with<A, R>(&self, args: A, body: impl FnOnce(&T, A) -> R) -> Result<R, A> {
         // A cheap first look spares managed calls the mark; the look that counts is the
         // one after it.
-        if self.state.load(Relaxed).is_null() {
+        if self.raw.state.load(Relaxed).is_null() {
             return Err(args);
         }
         let Some(_inside) = Inside::enter() else {
             return Err(args);
         };
-        match NonNull::new(self.state.load(Acquire)) {
-            // SAFETY: the address was published while a guard holds the state, and that
-            // guard is released only after `withdraw` cleared the address, issued the heavy
-            // barrier and saw this thread leave (the `Inside` mark set before this load).
+        match NonNull::new(self.raw.state.load(Acquire).cast::<T>()) {
+            // SAFETY: the address is a `T`'s (only `publish` stores one, typed), published
+            // while a guard holds the state, and that guard is released only after
+            // `withdraw` cleared the address, issued the heavy barrier and saw this thread
+            // leave (the `Inside` mark set before this load).
             Some(state) => Ok(body(unsafe { state.as_ref() }, args)),
             None => Err(args),
         }
-    }
-
-    /// Whether a state is published now.
-    pub fn is_published(&self) -> bool {
-        !self.state.load(Relaxed).is_null()
     }
 }
 

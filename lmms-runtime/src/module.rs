@@ -523,10 +523,9 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         Ok((inner, Pin::new(&self.info.hot)))
     }
 
-    /// Records a use at runtime time `at` (ms) unless a later one is recorded: how a
-    /// demoted hot operation hands its direct calls' last use to LUGS.
-    pub(crate) fn touch(&self, at: u64) {
-        self.info.last_use.fetch_max(at, Relaxed);
+    /// The module's bookkeeping, without its type.
+    pub(crate) fn info(&self) -> &Info {
+        &self.info
     }
 
     /// Makes the entries of an operation's cache count as dependents of this module.
@@ -606,6 +605,12 @@ pub(crate) struct Info {
 }
 
 impl Info {
+    /// Records a use at runtime time `at` (ms) unless a later one is recorded: how a
+    /// demoted hot operation hands its direct calls' last use to LUGS.
+    pub(crate) fn touch(&self, at: u64) {
+        self.last_use.fetch_max(at, Relaxed);
+    }
+
     const fn new(def: ModuleDef) -> Self {
         Info {
             def,

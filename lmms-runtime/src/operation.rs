@@ -13,10 +13,10 @@
 
 use crate::cache::{CachePolicy, Cached, NoCache, ResultCache};
 use crate::cell::CellGuard;
-use crate::dispatch::{self, Direct};
+use crate::dispatch::{self, Direct, RawDirect};
 use crate::error::Error;
 use crate::heat::Heat;
-use crate::module::{Guard, ModuleCell, Pin};
+use crate::module::{Guard, Info, ModuleCell, Pin};
 use crate::runtime::{Runtime, Shared};
 use crate::stats::OpStats;
 use std::hash::Hash;
@@ -178,6 +178,17 @@ impl OpDef {
 ///
 /// `C` is [`NoCache`] ([`Op::new`]) or [`Cached`] ([`Op::cached`]).
 pub struct Op<O: Operation, C = NoCache> {
+    core: OpCore,
+    cache: C,
+    _op: PhantomData<fn() -> O>,
+}
+
+/// Everything of an operation but its types: counters, heat, the direct path's address, the
+/// hold that pins its module while hot. Cooling, demotion and statistics work on this alone,
+/// so they are compiled once for all operations rather than once per operation (the
+/// registry reaches every operation through this, and a generic vtable made rustc generate
+/// them all for each).
+pub(crate) struct OpCore {
     def: OpDef,
     /// Calls in the current heat window; frozen once critical.
     calls: AtomicU64,
@@ -187,16 +198,26 @@ pub struct Op<O: Operation, C = NoCache> {
     touched: AtomicBool,
     /// Runtime time (ms) of the last window the direct path was used in: the hot-path LRU.
     last_hot_use: AtomicU64,
-    direct: Direct<O::State>,
-    /// While hot: the guard that pins the module, and the pin's count.
-    hold: Mutex<Option<Hold<O::State>>>,
+    /// The direct path's address, untyped; the `Op` reads it as its state's type.
+    direct: RawDirect,
+    /// While hot: the guard that pins the module, and the pin's count (a [`Hold`]).
+    hold: Mutex<Option<Box<dyn Send>>>,
     shared: OnceLock<Arc<Shared>>,
-    cache: C,
+    /// The operation's module, if it has one.
+    module: fn() -> Option<&'static Info>,
+    /// The result cache, once the operation is bound to a runtime.
+    cache: OnceLock<&'static dyn ResultCache>,
     direct_hits: AtomicU64,
     promotions: [AtomicU64; 3],
     /// Demotions by cause: cooled, evicted by the hot-path cap.
     demotions: [AtomicU64; 2],
-    _op: PhantomData<fn() -> O>,
+}
+
+fn module_of<O: Operation>() -> Option<&'static Info> {
+    match O::source() {
+        Source::Module(module) => Some(module.info()),
+        Source::Stateless(_) => None,
+    }
 }
 
 /// What keeps a hot operation's state alive: a guard on its module and the module's
@@ -282,20 +303,37 @@ where
 impl<O: Operation, C> Op<O, C> {
     const fn with_cache(def: OpDef, cache: C) -> Self {
         Op {
-            def,
-            calls: AtomicU64::new(0),
-            counting: AtomicBool::new(true),
-            touched: AtomicBool::new(false),
-            last_hot_use: AtomicU64::new(0),
-            direct: Direct::new(),
-            hold: Mutex::new(None),
-            shared: OnceLock::new(),
+            core: OpCore {
+                def,
+                calls: AtomicU64::new(0),
+                counting: AtomicBool::new(true),
+                touched: AtomicBool::new(false),
+                last_hot_use: AtomicU64::new(0),
+                direct: RawDirect::new(),
+                hold: Mutex::new(None),
+                shared: OnceLock::new(),
+                module: module_of::<O>,
+                cache: OnceLock::new(),
+                direct_hits: AtomicU64::new(0),
+                promotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+                demotions: [AtomicU64::new(0), AtomicU64::new(0)],
+            },
             cache,
-            direct_hits: AtomicU64::new(0),
-            promotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            demotions: [AtomicU64::new(0), AtomicU64::new(0)],
             _op: PhantomData,
         }
+    }
+
+    /// The direct path, typed.
+    #[inline]
+    fn direct(&self) -> &Direct<O::State> {
+        // SAFETY: this operation's `RawDirect` is published only here, through this view,
+        // with `O::State` (in `promote`).
+        unsafe { Direct::from_raw(&self.core.direct) }
+    }
+
+    /// What the registry and the runtime see of this operation.
+    pub(crate) const fn core(&'static self) -> &'static OpCore {
+        &self.core
     }
 
     /// The operation's interface and name.
@@ -311,7 +349,7 @@ impl<O: Operation, C> Op<O, C> {
     /// assert_eq!(PING.def().interface(), "health");
     /// ```
     pub const fn def(&self) -> &OpDef {
-        &self.def
+        &self.core.def
     }
 }
 
@@ -326,11 +364,11 @@ where
     /// in its output.
     #[inline]
     pub fn call(&'static self, args: O::Args) -> Result<O::Output, Error> {
-        match self.direct.call_with(args, |state, args| {
-            if !self.touched.load(Relaxed) {
-                self.touched.store(true, Relaxed);
+        match self.direct().call_with(args, |state, args| {
+            if !self.core.touched.load(Relaxed) {
+                self.core.touched.store(true, Relaxed);
             }
-            if self.counting.load(Relaxed) {
+            if self.core.counting.load(Relaxed) {
                 self.count_direct();
             }
             O::run(state, args)
@@ -414,7 +452,7 @@ where
     /// stateless operation not [added](Runtime::add_op) elsewhere. Registers it there on
     /// first use.
     fn bind(&'static self) -> Result<&'static Shared, Error> {
-        if let Some(shared) = self.shared.get() {
+        if let Some(shared) = self.core.shared.get() {
             return Ok(shared);
         }
         match O::source() {
@@ -430,14 +468,17 @@ where
     /// whether it just joined.
     pub(crate) fn join(&'static self, shared: &Arc<Shared>) -> (&'static Shared, bool) {
         let mut fresh = false;
-        let bound = self.shared.get_or_init(|| {
+        let bound = self.core.shared.get_or_init(|| {
             fresh = true;
             Arc::clone(shared)
         });
         if fresh {
-            bound.register_op(self);
-            if let (Some(cache), Source::Module(module)) = (self.cache.as_dyn(), O::source()) {
-                module.attach_cache(cache);
+            bound.register_op(&self.core);
+            if let Some(cache) = self.cache.as_dyn() {
+                let _ = self.core.cache.set(cache);
+                if let Source::Module(module) = O::source() {
+                    module.attach_cache(cache);
+                }
             }
         }
         (bound, fresh)
@@ -445,26 +486,26 @@ where
 
     #[cold]
     fn count_direct(&'static self) {
-        self.direct_hits.fetch_add(1, Relaxed);
-        if let Some(shared) = self.shared.get() {
+        self.core.direct_hits.fetch_add(1, Relaxed);
+        if let Some(shared) = self.core.shared.get() {
             self.count(shared);
         }
     }
 
     fn count(&'static self, shared: &Shared) {
-        if !self.counting.load(Relaxed) {
+        if !self.core.counting.load(Relaxed) {
             return;
         }
         let heat = shared.config.heat;
-        let calls = self.calls.fetch_add(1, Relaxed) + 1;
+        let calls = self.core.calls.fetch_add(1, Relaxed) + 1;
         if calls == heat.warm() {
-            self.promotions[0].fetch_add(1, Relaxed);
+            self.core.promotions[0].fetch_add(1, Relaxed);
         }
         if calls == heat.hot() {
             self.promote(shared);
         }
-        if calls >= heat.critical() && self.counting.swap(false, Relaxed) {
-            self.promotions[2].fetch_add(1, Relaxed);
+        if calls >= heat.critical() && self.core.counting.swap(false, Relaxed) {
+            self.core.promotions[2].fetch_add(1, Relaxed);
         }
     }
 
@@ -474,7 +515,7 @@ where
         if shared.config.max_hot_paths == 0 {
             return;
         }
-        let mut hold = lock(&self.hold);
+        let mut hold = lock(&self.core.hold);
         if hold.is_some() {
             return;
         }
@@ -500,16 +541,16 @@ where
                 },
             ),
         };
-        *hold = Some(held);
-        self.touched.store(false, Relaxed);
-        self.last_hot_use.store(shared.time.recent(), Relaxed);
+        *hold = Some(Box::new(held));
+        self.core.touched.store(false, Relaxed);
+        self.core.last_hot_use.store(shared.time.recent(), Relaxed);
         // Published and counted under the lock, so a demotion cannot slip in between.
-        self.direct.publish(state);
+        self.direct().publish(state);
         let hot_paths = shared.hot_paths.fetch_add(1, Relaxed) + 1;
         drop(hold);
-        self.promotions[1].fetch_add(1, Relaxed);
+        self.core.promotions[1].fetch_add(1, Relaxed);
         if hot_paths > shared.config.max_hot_paths {
-            shared.evict_hot_path(self);
+            shared.evict_hot_path(&self.core);
         }
     }
 
@@ -526,11 +567,7 @@ where
     /// assert_eq!(PING.heat(), lmms::Heat::Cold);
     /// ```
     pub fn heat(&self) -> Heat {
-        let thresholds = self
-            .shared
-            .get()
-            .map_or_else(Default::default, |shared| shared.config.heat);
-        thresholds.level(self.calls.load(Relaxed))
+        self.core.heat()
     }
 
     /// Whether calls take the direct path now.
@@ -546,7 +583,7 @@ where
     /// assert!(!PING.is_hot());
     /// ```
     pub fn is_hot(&self) -> bool {
-        self.direct.is_published()
+        self.core.direct.is_published()
     }
 
     /// Drops every cached result of this operation.
@@ -580,7 +617,14 @@ where
     /// assert_eq!(PING.stats().name, "ping");
     /// ```
     pub fn stats(&'static self) -> OpStats {
-        OpEntry::stats(self)
+        let mut stats = OpEntry::stats(&self.core);
+        // Before its first call an operation is bound to no runtime, so its core has no
+        // cache yet: read it here.
+        if let Some(cache) = self.cache.as_dyn() {
+            stats.cache = Some(cache.counts());
+            stats.cache_entries = cache.len();
+        }
+        stats
     }
 }
 
@@ -658,10 +702,10 @@ impl<O: Operation, C: CachePolicy<O::Args, O::Output>> Running<O, C> {
             now,
         } = self;
         op.cache.store(key, &output, now);
-        if op.is_hot() && !op.touched.load(Relaxed) {
+        if op.is_hot() && !op.core.touched.load(Relaxed) {
             // Calls that never take the direct path still count as "used lately" for
             // cooling, or a busy async operation would cool while in use.
-            op.touched.store(true, Relaxed);
+            op.core.touched.store(true, Relaxed);
         }
         op.count(shared);
         drop(state);
@@ -699,28 +743,30 @@ pub(crate) trait OpEntry: Send + Sync {
     fn cache(&'static self) -> Option<&'static dyn ResultCache>;
 }
 
-impl<O, C> OpEntry for Op<O, C>
-where
-    O: Operation,
-    C: CachePolicy<O::Args, O::Output>,
-{
+impl OpCore {
+    fn heat(&self) -> Heat {
+        let thresholds = self
+            .shared
+            .get()
+            .map_or_else(Default::default, |shared| shared.config.heat);
+        thresholds.level(self.calls.load(Relaxed))
+    }
+}
+
+impl OpEntry for OpCore {
     fn def(&self) -> &OpDef {
         &self.def
     }
 
     fn stats(&'static self) -> OpStats {
-        let hot = self.is_hot();
-        let heat = self.heat();
+        let cache = self.cache.get();
         OpStats {
             interface: self.def.interface(),
             name: self.def.name,
-            module: match O::source() {
-                Source::Module(module) => Some(module.def().name().clone()),
-                Source::Stateless(_) => None,
-            },
-            heat,
+            module: (self.module)().map(|info| info.def.name().clone()),
+            heat: self.heat(),
             calls: self.calls.load(Relaxed),
-            hot_path: hot,
+            hot_path: self.direct.is_published(),
             direct_hits: self.direct_hits.load(Relaxed),
             promotions: [
                 self.promotions[0].load(Relaxed),
@@ -731,8 +777,8 @@ where
                 self.demotions[0].load(Relaxed),
                 self.demotions[1].load(Relaxed),
             ],
-            cache: self.cache.as_dyn().map(|cache| cache.counts()),
-            cache_entries: self.cache.as_dyn().map_or(0, |cache| cache.len()),
+            cache: cache.map(|cache| cache.counts()),
+            cache_entries: cache.map_or(0, |cache| cache.len()),
         }
     }
 
@@ -774,16 +820,16 @@ where
             (held, self.direct.withdraw())
         };
         self.demotions[cause as usize].fetch_add(1, Relaxed);
-        if let Source::Module(module) = O::source() {
+        if let Some(info) = (self.module)() {
             // Direct calls stamp no module use; the window they were last seen in does.
-            module.touch(self.harvest(shared.time.recent()));
+            info.touch(self.harvest(shared.time.recent()));
         }
         // ... then unpin once no direct call can be reading the state.
-        dispatch::retire(Box::new(held), in_flight);
+        dispatch::retire(held, in_flight);
         true
     }
 
     fn cache(&'static self) -> Option<&'static dyn ResultCache> {
-        self.cache.as_dyn()
+        self.cache.get().copied()
     }
 }

@@ -80,7 +80,7 @@ impl OpLink {
         C: CachePolicy<O::Args, O::Output>,
     {
         OpLink {
-            op,
+            op: op.core(),
             module_path,
             params,
             file,
