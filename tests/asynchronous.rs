@@ -2,10 +2,13 @@
 //! across the body's awaits.
 #![allow(missing_docs)]
 
+mod common;
+
+use common::{block_on, poll_once};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 #[lmms::module(name = "pages")]
 pub struct Pages {
@@ -53,20 +56,6 @@ pub async fn shout(text: String) -> String {
 pub async fn parse(pages: &Pages, index: usize) -> Result<u32, std::num::ParseIntError> {
     Gate.await;
     pages.bodies[index].trim_matches(['<', '>']).parse()
-}
-
-fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
-    future.poll(&mut Context::from_waker(Waker::noop()))
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    loop {
-        if let Poll::Ready(output) = poll_once(future.as_mut()) {
-            return output;
-        }
-        std::thread::yield_now();
-    }
 }
 
 fn assert_send<T: Send>(_: &T) {}

@@ -162,8 +162,10 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
                         ::core::result::Result::Ok(output)
                     }
                     ::core::result::Result::Ok(#private::Begin::Run(running, (#(#names,)*))) => {
-                        let output = super::#fn_name(#state #(#names),*).await;
-                        ::core::result::Result::Ok(running.finish(output))
+                        match running.guard(super::#fn_name(#state #(#names),*)).await {
+                            ::core::result::Result::Ok(output) => ::core::result::Result::Ok(running.finish(output)),
+                            ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
+                        }
                     }
                     ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
                 }

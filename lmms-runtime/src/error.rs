@@ -74,6 +74,15 @@ pub enum Error {
         /// The operation's name.
         name: &'static str,
     },
+    /// The operation's body panicked. The unwind released what the call held; the call is
+    /// not counted, nothing was cached, and the next call runs as usual.
+    #[error("operation `{operation}` panicked: {message}")]
+    OperationPanicked {
+        /// `interface.name`.
+        operation: String,
+        /// The panic's message, when it was a string.
+        message: String,
+    },
     /// No operation of that interface and name is linked into the binary.
     #[error("unknown operation `{operation}`{}", suggestions(.did_you_mean))]
     UnknownOperation {

@@ -16,14 +16,17 @@ use crate::cell::CellGuard;
 use crate::dispatch::{self, Direct, RawDirect};
 use crate::error::Error;
 use crate::heat::Heat;
-use crate::module::{Guard, Info, ModuleCell, Pin};
+use crate::module::{panic_message, Guard, Info, ModuleCell, Pin};
 use crate::runtime::{Runtime, Shared};
 use crate::stats::OpStats;
+use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 
 /// Where an operation's state comes from.
@@ -371,11 +374,20 @@ where
             if self.core.counting.load(Relaxed) {
                 self.count_direct();
             }
-            O::run(state, args)
+            self.run(state, args)
         }) {
-            Ok(output) => Ok(output),
+            Ok(output) => output,
             Err(args) => self.call_managed(args),
         }
+    }
+
+    /// The body, with a panic in it answered as [`Error::OperationPanicked`]: the unwind
+    /// has released the guard (or left the direct path), the call is not counted, and the
+    /// next call runs as usual.
+    #[inline]
+    fn run(&self, state: &O::State, args: O::Args) -> Result<O::Output, Error> {
+        panic::catch_unwind(AssertUnwindSafe(|| O::run(state, args)))
+            .map_err(|payload| self.core.panicked(&*payload))
     }
 
     #[inline]
@@ -388,8 +400,8 @@ where
             return Ok(hit);
         }
         let output = match O::source() {
-            Source::Module(module) => O::run(&*module.get()?, args),
-            Source::Stateless(state) => O::run(state, args),
+            Source::Module(module) => self.run(&*module.get()?, args)?,
+            Source::Stateless(state) => self.run(state, args)?,
         };
         self.cache.store(key, &output, now);
         self.count(shared);
@@ -676,6 +688,38 @@ impl<O: Operation, C: CachePolicy<O::Args, O::Output>> Running<O, C> {
         }
     }
 
+    /// Awaits the body's future, answering a panic in it as [`Error::OperationPanicked`]
+    /// (the guard this call holds is released as the future unwinds).
+    ///
+    /// ```
+    /// # struct Len;
+    /// # impl lmms::Operation for Len {
+    /// #     type State = (); type Args = String; type Output = usize;
+    /// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+    /// # }
+    /// # static LEN: lmms::Op<Len> = lmms::Op::new(lmms::OpDef::new("text", "len"));
+    /// async fn measure() -> Result<usize, lmms::Error> {
+    ///     match LEN.begin("abc".to_owned())? {
+    ///         lmms::Begin::Done(output) => Ok(output),
+    ///         lmms::Begin::Run(running, text) => {
+    ///             let output = running.guard(async { text.len() }).await?;
+    ///             Ok(running.finish(output))
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub async fn guard<F: Future<Output = O::Output>>(&self, body: F) -> Result<O::Output, Error> {
+        let mut body = std::pin::pin!(body);
+        std::future::poll_fn(|cx| {
+            match panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
+                Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Err(self.op.core.panicked(&*payload))),
+            }
+        })
+        .await
+    }
+
     /// Ends the call with the body's output: caches it (for an operation with a TTL),
     /// counts the call (promoting at the thresholds), releases the guard, and hands the
     /// output back.
@@ -744,6 +788,15 @@ pub(crate) trait OpEntry: Send + Sync {
 }
 
 impl OpCore {
+    /// The error for a panic in this operation's body.
+    #[cold]
+    pub(crate) fn panicked(&self, payload: &(dyn std::any::Any + Send)) -> Error {
+        Error::OperationPanicked {
+            operation: format!("{}.{}", self.def.interface(), self.def.name),
+            message: panic_message(payload),
+        }
+    }
+
     fn heat(&self) -> Heat {
         let thresholds = self
             .shared

@@ -1,0 +1,22 @@
+//! What the integration tests share: a minimal executor for the async operations.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll, Waker};
+
+/// Polls `future` once, with a waker that does nothing.
+pub fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+    future.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// Runs `future` to completion on this thread, spinning while it is pending.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = poll_once(future.as_mut()) {
+            return output;
+        }
+        std::thread::yield_now();
+    }
+}
