@@ -40,6 +40,8 @@
 //! The runtime lives in [`lmms-runtime`](lmms_runtime); this crate re-exports it and is the
 //! one to depend on.
 
+#![deny(missing_docs)]
+
 pub use lmms_runtime::*;
 
 pub use lmms_macros::{module, operation};

@@ -51,6 +51,7 @@
 //! an operation still works and is still linked, and the drift check names it: keep
 //! operations of a crate that uses `lmms-build` visible to it.
 
+#![deny(missing_docs)]
 // The examples are build scripts: their `fn main` is the point.
 #![allow(clippy::needless_doctest_main)]
 

@@ -7,6 +7,8 @@
 //! then expanded (`expand.rs`). On an error the item is emitted unchanged beside the errors,
 //! so the user sees what is wrong with the attribute and nothing else.
 
+#![deny(missing_docs)]
+
 mod expand;
 
 use proc_macro::TokenStream;

@@ -26,6 +26,7 @@
 //! }
 //! ```
 
+#![deny(missing_docs)]
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod barrier;

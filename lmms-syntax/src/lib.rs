@@ -18,6 +18,8 @@
 //! assert_eq!((op.name.as_str(), op.cache_ms), ("forecast", Some(300_000)));
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod ast;
 pub mod attr;
 pub mod valid;
