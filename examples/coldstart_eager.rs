@@ -1,0 +1,14 @@
+//! The cold-start benchmark's eager binary: every module built in `main`, then the request.
+//! Run by `cargo run --release --example coldstart`.
+#![allow(dead_code)]
+
+#[path = "coldstart/app.rs"]
+mod app;
+#[path = "coldstart/rss.rs"]
+mod rss;
+
+fn main() {
+    let states = app::load_everything();
+    println!("{}", app::serve_eager(&states));
+    println!("{}", rss::peak_rss_kib());
+}

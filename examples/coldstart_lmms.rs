@@ -1,0 +1,13 @@
+//! The cold-start benchmark's lmms binary: the request loads the two modules it uses.
+//! Run by `cargo run --release --example coldstart`.
+#![allow(dead_code)]
+
+#[path = "coldstart/app.rs"]
+mod app;
+#[path = "coldstart/rss.rs"]
+mod rss;
+
+fn main() {
+    println!("{}", app::serve());
+    println!("{}", rss::peak_rss_kib());
+}
