@@ -11,6 +11,13 @@ fn build(seed: u64) -> Vec<u64> {
         .collect()
 }
 
+/// The managed call of the first of a module's operations.
+macro_rules! first {
+    ($op:ident $($rest:ident)*) => {
+        $op::call
+    };
+}
+
 macro_rules! app {
     ($($module:ident $seed:literal [$($op:ident)*];)*) => {
         $(
@@ -33,6 +40,15 @@ macro_rules! app {
                 }
             )*
         )*
+
+        /// The first operation of each module, by module index: what a request calls.
+        pub const CALLS: &[fn(u64) -> Result<u64, lmms::Error>] = &[$(first!($($op)*)),*];
+
+        /// Loads every module through lmms and holds a guard on each for the life of the
+        /// process: lmms serving requests with eager memory (nothing ever unloaded).
+        pub fn hold_everything() -> Vec<Box<dyn std::any::Any + Send>> {
+            vec![$(Box::new($module::get().expect("infallible")),)*]
+        }
 
         /// Builds every module now and keeps it: the eager application's start-up.
         pub fn load_everything() -> Vec<Box<dyn std::any::Any>> {
