@@ -6,7 +6,8 @@ built with `#[lmms::module]` / `#[lmms::operation]` and again with the attribute
 
 Usage: python3 benches/build_cost.py [N] [OPERATIONS]
        python3 benches/build_cost.py --registry [N]   the build script on 1,000 operations
-       python3 benches/build_cost.py --emit OPS MODULES   the by-name bench's operations"""
+       python3 benches/build_cost.py --emit OPS MODULES   the by-name bench's operations
+       python3 benches/build_cost.py --large [N]   1,000 operations: clean and incremental builds"""
 import os, statistics, subprocess, sys, time
 
 MODE = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1].startswith("--") else None
@@ -150,6 +151,88 @@ def registry(n: int) -> None:
     print(f"touching src/modules/m7.rs (scanned) reruns it: {reruns(os.path.join(path, 'src', 'modules', 'm7.rs'))}")
 
 
+def large_crate(name: str, attributes: bool, ops: int = 1000, modules: int = 50) -> str:
+    """1,000 operations over 50 modules, one file per module; with lmms (attributes, the
+    one-line build script, the registry) or without it (same functions and state, plain
+    `load` functions, no dependency)."""
+    path = os.path.join(WORK, name)
+    os.makedirs(os.path.join(path, "src", "modules"), exist_ok=True)
+    deps = (f'[dependencies]\nlmms = {{ path = "{ROOT}" }}\n\n'
+            f'[build-dependencies]\nlmms-build = {{ path = "{ROOT}/lmms-build" }}\n') if attributes else ""
+    with open(os.path.join(path, "Cargo.toml"), "w") as f:
+        f.write(f'[package]\nname = "{name}"\nversion = "0.0.0"\nedition = "2021"\n\n{deps}\n[workspace]\n')
+    build_rs = os.path.join(path, "build.rs")
+    if attributes:
+        with open(build_rs, "w") as f:
+            f.write("fn main() {\n    lmms_build::generate().unwrap();\n}\n")
+    elif os.path.exists(build_rs):
+        os.remove(build_rs)
+    lib = ["#![allow(dead_code)]"] + (["lmms::include_registry!();"] if attributes else []) + ["pub mod modules;"]
+    with open(os.path.join(path, "src", "lib.rs"), "w") as f:
+        f.write("\n".join(lib) + "\n")
+    with open(os.path.join(path, "src", "modules", "mod.rs"), "w") as f:
+        f.write("".join(f"pub mod m{m};\n" for m in range(modules)))
+    for m in range(modules):
+        out = ["use std::convert::Infallible;"]
+        if attributes:
+            out += [f'#[lmms::module(name = "m{m}")]',
+                    f"pub struct State{m} {{ pub table: Vec<u64> }}",
+                    f"impl lmms::Load for State{m} {{ type Error = Infallible; fn load() -> Result<Self, Infallible> {{ Ok(State{m} {{ table: vec![{m}; 64] }}) }} }}"]
+        else:
+            out += [f"pub struct State{m} {{ pub table: Vec<u64> }}",
+                    f"impl State{m} {{ pub fn load() -> Result<Self, Infallible> {{ Ok(State{m} {{ table: vec![{m}; 64] }}) }} }}"]
+        for o in range(m, ops, modules):
+            if attributes:
+                ttl = ', cache_ttl = "5m"' if o % 4 == 0 else ""
+                out.append(f'#[lmms::operation(interface = "i{m}", name = "op{o}"{ttl})]')
+            out.append(f"pub fn op{o}(state: &State{m}, x: u64, label: String) -> u64 "
+                       f"{{ state.table[(x as usize) % 64] + label.len() as u64 + {o} }}")
+        with open(os.path.join(path, "src", "modules", f"m{m}.rs"), "w") as f:
+            f.write("\n".join(out) + "\n")
+    return path
+
+
+def large(n: int) -> None:
+    """Clean and incremental builds of the 1,000-operation crate, with and without lmms."""
+    crates = {"with": large_crate("large_with", True), "without": large_crate("large_without", False)}
+
+    def timed(path: str, target: str) -> float:
+        start = time.perf_counter()
+        subprocess.run(["cargo", "build", "-q", "--target-dir", target], cwd=path, check=True)
+        return time.perf_counter() - start
+
+    # Everything from nothing, dependencies included: what a fresh CI machine pays.
+    fresh = {}
+    for name, path in crates.items():
+        target = os.path.join(WORK, f"fresh-{name}")
+        subprocess.run(["rm", "-rf", target], check=True)
+        fresh[name] = timed(path, target)
+    print(f"clean build with dependencies: with lmms {fresh['with']:.1f} s, without {fresh['without']:.1f} s "
+          f"({fresh['with'] / fresh['without']:.1f}x)")
+    # The crate alone, its dependencies built: `cargo clean -p` then build.
+    alone = {name: [] for name in crates}
+    edit = {name: [] for name in crates}
+    for _ in range(n):
+        for name, path in crates.items():
+            target = os.path.join(WORK, f"fresh-{name}")
+            pkg = "large_with" if name == "with" else "large_without"
+            subprocess.run(["cargo", "clean", "-q", "-p", pkg, "--target-dir", target], cwd=path, check=True)
+            alone[name].append(timed(path, target))
+            # Edit one operation's body, then rebuild.
+            module = os.path.join(path, "src", "modules", "m7.rs")
+            text = open(module).read()
+            marker = "+ 7 }"
+            changed = text.replace(marker, "+ 70007 }", 1) if marker in text else text.replace("+ 70007 }", marker, 1)
+            open(module, "w").write(changed)
+            edit[name].append(timed(path, target))
+    for label, samples in (("the crate alone, clean", alone), ("after editing one operation", edit)):
+        w, wo = statistics.median(samples["with"]), statistics.median(samples["without"])
+        print(f"{label}: with lmms median {w:.2f} s, without {wo:.2f} s ({w / wo:.1f}x) over {n} builds each")
+
+
+if len(sys.argv) > 1 and sys.argv[1] == "--large":
+    large(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+    sys.exit(0)
 if len(sys.argv) > 1 and sys.argv[1] == "--emit":
     sys.stdout.write(bench_ops(int(sys.argv[2]), int(sys.argv[3])))
     sys.exit(0)
