@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The end-to-end figures of BENCHMARKS.md, in one run (about 10 minutes on 2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== the main job: smart_home, four scenarios, eager vs lmms"
+cargo run -q --release --example smart_home --features json
+echo "== cold start as a process (100 launches each)"
+cargo run -q --release --example coldstart
+echo "== memory over time: a burst, then idle"
+cargo run -q --release --example memory_lifecycle
+echo "== 100 MB unloaded"
+cargo run -q --release --example unload_memory
+echo "== start-up of declared, unused modules"
+cargo build -q --release --examples && python3 benches/startup.py 200
+echo "== build cost: 200 operations, the build script on 1,000, clean and incremental builds of 1,000"
+python3 benches/build_cost.py 5 200
+python3 benches/build_cost.py --registry 20
+python3 benches/build_cost.py --large 3
