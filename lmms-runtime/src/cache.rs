@@ -68,6 +68,24 @@ pub struct CacheCounts {
     pub evicted: u64,
 }
 
+impl CacheCounts {
+    /// The counts since `before`.
+    ///
+    /// ```
+    /// let now = lmms::CacheCounts { hits: 5, misses: 3, expired: 1, evicted: 0 };
+    /// let then = lmms::CacheCounts { hits: 2, misses: 3, expired: 0, evicted: 0 };
+    /// assert_eq!(now.since(&then).hits, 3);
+    /// ```
+    pub fn since(&self, before: &CacheCounts) -> CacheCounts {
+        CacheCounts {
+            hits: self.hits.saturating_sub(before.hits),
+            misses: self.misses.saturating_sub(before.misses),
+            expired: self.expired.saturating_sub(before.expired),
+            evicted: self.evicted.saturating_sub(before.evicted),
+        }
+    }
+}
+
 /// No result cache: every call runs the body.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoCache;

@@ -40,6 +40,8 @@ mod cache;
 mod clock;
 #[cfg(not(loom))]
 mod config;
+#[cfg(all(not(loom), feature = "json"))]
+mod emf;
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
@@ -89,7 +91,10 @@ pub use crate::{
 };
 
 #[cfg(all(not(loom), feature = "json"))]
-pub use crate::json::{execute, execute_str, ExecError};
+pub use crate::{
+    emf::Emf,
+    json::{execute, execute_str, ExecError},
+};
 
 /// What the attributes' generated code needs beyond the public API.
 #[cfg(not(loom))]

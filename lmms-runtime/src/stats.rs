@@ -281,6 +281,96 @@ pub struct OpStats {
     pub cache_entries: usize,
 }
 
+impl Stats {
+    /// What happened between `before` and this snapshot — what one invocation did: every
+    /// counter (loads, unloads, bytes, sweeps, blocks, cache counts, promotions, demotions,
+    /// direct hits; each module's loads and unloads) as the difference, every gauge
+    /// (resident modules and bytes, live heap, RSS, hot paths; each module's residence and
+    /// guards; each operation's heat) as it is now.
+    ///
+    /// ```
+    /// let runtime = lmms::Runtime::builder().build()?;
+    /// let m = runtime.register(lmms::ModuleDef::named("m"), || vec![0u8; 1024])?;
+    /// drop(m.get()?);
+    /// let before = runtime.stats();
+    /// m.unload();
+    /// drop(m.get()?);
+    /// let invocation = runtime.stats().since(&before);
+    /// assert_eq!((invocation.loads, invocation.unloads), (1, 1));
+    /// assert_eq!(invocation.resident_modules, 1);
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn since(&self, before: &Stats) -> Stats {
+        let minus = |now: u64, then: u64| now.saturating_sub(then);
+        let pairwise = |now: &[u64], then: &[u64]| -> Vec<u64> {
+            now.iter().zip(then).map(|(n, t)| minus(*n, *t)).collect()
+        };
+        let modules = self
+            .modules
+            .iter()
+            .map(|module| {
+                let then = before.modules.iter().find(|m| m.name == module.name);
+                let (loads, unloads) = then.map_or((0, 0), |m| (m.loads, m.unloads));
+                ModuleStats {
+                    loads: minus(module.loads, loads),
+                    unloads: minus(module.unloads, unloads),
+                    ..module.clone()
+                }
+            })
+            .collect();
+        let ops = self
+            .ops
+            .iter()
+            .map(|op| {
+                let then = before
+                    .ops
+                    .iter()
+                    .find(|o| (o.interface, o.name) == (op.interface, op.name));
+                let Some(then) = then else {
+                    return op.clone();
+                };
+                let promotions = pairwise(&op.promotions, &then.promotions);
+                let demotions = pairwise(&op.demotions, &then.demotions);
+                OpStats {
+                    direct_hits: minus(op.direct_hits, then.direct_hits),
+                    promotions: [promotions[0], promotions[1], promotions[2]],
+                    demotions: [demotions[0], demotions[1]],
+                    cache: op.cache.map(|c| c.since(&then.cache.unwrap_or_default())),
+                    ..op.clone()
+                }
+            })
+            .collect();
+        let promotions = pairwise(&self.promotions, &before.promotions);
+        let demotions = pairwise(&self.demotions, &before.demotions);
+        let blocked = |reason| minus(self.blocked.get(reason), before.blocked.get(reason));
+        Stats {
+            at: self.at,
+            loads: minus(self.loads, before.loads),
+            load_failures: minus(self.load_failures, before.load_failures),
+            unloads: minus(self.unloads, before.unloads),
+            drop_panics: minus(self.drop_panics, before.drop_panics),
+            bytes_loaded: minus(self.bytes_loaded, before.bytes_loaded),
+            bytes_reclaimed: minus(self.bytes_reclaimed, before.bytes_reclaimed),
+            sweeps: minus(self.sweeps, before.sweeps),
+            blocked: Blocked {
+                core: blocked(KeepReason::Core),
+                in_use: blocked(KeepReason::InUse),
+                pinned: blocked(KeepReason::Pinned),
+                dependents: blocked(KeepReason::Dependents),
+                within_grace: blocked(KeepReason::WithinGrace),
+                at_minimum: blocked(KeepReason::AtMinimum),
+            },
+            direct_hits: minus(self.direct_hits, before.direct_hits),
+            promotions: [promotions[0], promotions[1], promotions[2]],
+            demotions: [demotions[0], demotions[1]],
+            cache: self.cache.since(&before.cache),
+            modules,
+            ops,
+            ..self.clone()
+        }
+    }
+}
+
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(

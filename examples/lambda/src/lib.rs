@@ -70,8 +70,14 @@ const ROUTES: &[(&str, &str, &str, &str)] = &[
 /// An unknown directive or a bad payload gets an Alexa `ErrorResponse` that says what was
 /// wrong; the function itself does not fail, so Lambda does not retry it.
 pub async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let before = lmms::stats();
     let response = respond(&event.payload);
     lmms::sweep();
+    // What this invocation did, as a CloudWatch EMF line: CloudWatch Logs records the
+    // figures as metrics with no agent.
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
+    let emf = lmms::Emf::new("lmms").dimension("function", function);
+    println!("{}", emf.line(&lmms::stats().since(&before)));
     Ok(response)
 }
 
