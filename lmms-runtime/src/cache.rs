@@ -161,6 +161,11 @@ impl<Args, Output> Lifecycle<Args, Entry<Output>> for Evictions {
 
     fn on_evict(&self, _: &mut (), _: Args, _: Entry<Output>) {
         self.0.fetch_add(1, Relaxed);
+        crate::trace::event!(
+            tracing::Level::TRACE,
+            entries = 1,
+            "cache entry evicted to stay within capacity"
+        );
     }
 }
 
@@ -313,6 +318,13 @@ where
         map.retain(|_, entry| entry.expires > now);
         let purged = before.saturating_sub(map.len());
         self.expired.fetch_add(purged as u64, Relaxed);
+        if purged > 0 {
+            crate::trace::event!(
+                tracing::Level::TRACE,
+                entries = purged,
+                "cache entries expired"
+            );
+        }
         purged
     }
 

@@ -66,6 +66,8 @@ mod registry;
 mod runtime;
 #[cfg(not(loom))]
 mod stats;
+#[cfg(not(loom))]
+mod trace;
 
 #[cfg(not(loom))]
 pub use crate::{

@@ -343,6 +343,10 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
 
     #[cold]
     fn load<'a>(&'a self, shared: &'a Shared) -> Result<CellGuard<'a, T>, Error> {
+        #[cfg(feature = "tracing")]
+        let _span = tracing::info_span!(target: "lmms", "lmms.load", module = %self.info.def.name, class = ?self.info.def.class).entered();
+        #[cfg(feature = "tracing")]
+        let started = std::time::Instant::now();
         let run = || {
             let (built, kept) = memory::measure(|| match &self.loader {
                 Loader::Trait(load) => load(),
@@ -355,12 +359,19 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 self.info.loads.fetch_add(1, Relaxed);
                 self.info.last_use.store(shared.time.refresh(), Relaxed);
                 shared.counters.loaded(kept);
+                crate::trace::event!(
+                    tracing::Level::INFO,
+                    module = %self.info.def.name,
+                    bytes = kept,
+                    ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "loaded"
+                );
             }
             built
         };
         self.cell.load(run).map_err(|failure| {
             let module = self.info.def.name.to_string();
-            match failure {
+            let error = match failure {
                 LoadFailure::Failed(source) => {
                     shared.counters.load_failed();
                     Error::Load { module, source }
@@ -373,7 +384,9 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                     }
                 }
                 LoadFailure::Reentrant => Error::ReentrantLoad { module },
-            }
+            };
+            crate::trace::event!(tracing::Level::WARN, module = %self.info.def.name, error = %error, "load failed");
+            error
         })
     }
 
@@ -581,6 +594,13 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         self.info.bytes.store(0, Relaxed);
         self.info.unloads.fetch_add(1, Relaxed);
         shared.counters.unloaded(bytes, dropped.is_err());
+        crate::trace::event!(
+            tracing::Level::INFO,
+            module = %self.info.def.name,
+            bytes,
+            rss = crate::memory::rss(),
+            "unloaded"
+        );
         Unload::Unloaded { bytes }
     }
 }

@@ -512,12 +512,14 @@ where
         let calls = self.core.calls.fetch_add(1, Relaxed) + 1;
         if calls == heat.warm() {
             self.core.promotions[0].fetch_add(1, Relaxed);
+            self.core.promoted("cold", "warm");
         }
         if calls == heat.hot() {
             self.promote(shared);
         }
         if calls >= heat.critical() && self.core.counting.swap(false, Relaxed) {
             self.core.promotions[2].fetch_add(1, Relaxed);
+            self.core.promoted("hot", "critical");
         }
     }
 
@@ -561,6 +563,7 @@ where
         let hot_paths = shared.hot_paths.fetch_add(1, Relaxed) + 1;
         drop(hold);
         self.core.promotions[1].fetch_add(1, Relaxed);
+        self.core.promoted("warm", "hot");
         if hot_paths > shared.config.max_hot_paths {
             shared.evict_hot_path(&self.core);
         }
@@ -797,6 +800,18 @@ impl OpCore {
         }
     }
 
+    /// A promotion's event (nothing without the `tracing` feature).
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    fn promoted(&self, from: &'static str, to: &'static str) {
+        crate::trace::event!(
+            tracing::Level::INFO,
+            operation = %format_args!("{}.{}", self.def.interface(), self.def.name),
+            from,
+            to,
+            "promoted"
+        );
+    }
+
     fn heat(&self) -> Heat {
         let thresholds = self
             .shared
@@ -873,6 +888,17 @@ impl OpEntry for OpCore {
             (held, self.direct.withdraw())
         };
         self.demotions[cause as usize].fetch_add(1, Relaxed);
+        crate::trace::event!(
+            tracing::Level::INFO,
+            operation = %format_args!("{}.{}", self.def.interface(), self.def.name),
+            from = "hot",
+            to = "warm",
+            why = match cause {
+                Demotion::Cooled => "cooled",
+                Demotion::Evicted => "evicted by the hot-path cap",
+            },
+            "demoted"
+        );
         if let Some(info) = (self.module)() {
             // Direct calls stamp no module use; the window they were last seen in does.
             info.touch(self.harvest(shared.time.recent()));

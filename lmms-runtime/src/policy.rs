@@ -284,6 +284,7 @@ impl Sweep {
     }
 
     fn keep(&mut self, module: &Name, reason: KeepReason) {
+        crate::trace::event!(tracing::Level::DEBUG, module = %module, reason = %reason, "kept by the sweep");
         self.blocked[reason as usize] += 1;
         self.report.kept.push(Kept {
             module: module.clone(),
