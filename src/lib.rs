@@ -119,6 +119,41 @@ pub mod __private {
     pub const DEFAULT_CACHE_CAPACITY: u64 = 1024;
 }
 
+/// What lmms reports, and how to see it.
+///
+/// **Statistics** are always there: [`stats()`] is a [`Stats`] snapshot (a table when
+/// printed, `serde::Serialize` with the `serde` feature), and [`Stats::since`] the
+/// difference of two — what one invocation did.
+///
+/// **CloudWatch** (feature `json`): [`Emf`] renders a snapshot as one Embedded Metric Format
+/// line; print it at the end of each invocation and CloudWatch records `Loads`,
+/// `LoadFailures`, `Unloads`, `BytesLoaded`, `BytesReclaimed`, `ResidentModules`,
+/// `ResidentBytes`, `HotPaths`, `CacheHits`, `CacheMisses`, `Promotions`, `Demotions`,
+/// `Sweeps`, `LiveHeap` and `Rss` under your namespace and dimensions, with no agent
+/// (`examples/lambda` does).
+///
+/// **tracing** (feature `tracing`): every lifecycle decision is an event under the target
+/// `lmms` — a span `lmms.load` around each load (`module`, `class`); `loaded` (`module`,
+/// `bytes`, `ms`); `load failed` (warn: `module`, `error`); `unloaded` (`module`, `bytes`,
+/// `rss`); `kept by the sweep` (debug: `module`, `reason`); `promoted` and `demoted`
+/// (`operation`, `from`, `to`, and for a demotion `why`); cache entries expired or evicted
+/// (trace: `entries`). Calls themselves emit nothing, so the warm path costs the same with
+/// the feature on. Without the feature there is no trace of it in the code.
+///
+/// ```no_run
+/// # #[cfg(feature = "tracing")]
+/// # fn main() {
+/// tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).init();
+/// // ... the application; a load then prints, for example:
+/// // INFO lmms.load{module=weather class=Utility}: lmms: loaded module=weather bytes=2097200 ms=1.9
+/// // DEBUG lmms: kept by the sweep module=weather reason=within grace
+/// // INFO lmms: promoted operation=weather.forecast from="warm" to="hot"
+/// # }
+/// # #[cfg(not(feature = "tracing"))]
+/// # fn main() {}
+/// ```
+pub mod observability {}
+
 /// The README's code blocks, compiled and run as doc tests (they call by name, so they
 /// need the `json` feature).
 #[cfg(all(doctest, feature = "json"))]
