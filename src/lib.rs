@@ -140,6 +140,15 @@ pub mod __private {
 /// (trace: `entries`). Calls themselves emit nothing, so the warm path costs the same with
 /// the feature on. Without the feature there is no trace of it in the code.
 ///
+/// **metrics** (feature `metrics`): at the end of every sweep (or on
+/// [`Runtime::publish_metrics`]) the snapshot goes through the `metrics` facade, to whatever
+/// exporter the application installed: counters `lmms_loads_total` and `lmms_unloads_total`
+/// (label `module`), `lmms_load_failures_total`, `lmms_sweeps_total`,
+/// `lmms_bytes_loaded_total`, `lmms_bytes_reclaimed_total`, `lmms_cache_hits_total`,
+/// `lmms_cache_misses_total`, `lmms_promotions_total`, `lmms_demotions_total` (label
+/// `operation`); gauges `lmms_resident_modules`, `lmms_resident_bytes`, `lmms_hot_paths`,
+/// `lmms_live_heap_bytes`, `lmms_rss_bytes`. Never per call.
+///
 /// ```no_run
 /// # #[cfg(feature = "tracing")]
 /// # fn main() {

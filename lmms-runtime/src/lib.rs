@@ -50,6 +50,8 @@ mod heat;
 mod json;
 #[cfg(not(loom))]
 pub mod memory;
+#[cfg(all(not(loom), feature = "metrics"))]
+mod metrics;
 #[cfg(not(loom))]
 mod module;
 #[cfg(not(loom))]

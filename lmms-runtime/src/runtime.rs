@@ -417,7 +417,22 @@ impl Runtime {
         shared.purge_caches(now);
         crate::dispatch::drain();
         let sweep = Sweep::classify(shared, &self.modules().entries);
-        sweep.finish(shared)
+        let report = sweep.finish(shared);
+        #[cfg(feature = "metrics")]
+        self.publish_metrics();
+        report
+    }
+
+    /// Publishes this runtime's figures through the `metrics` facade (feature `metrics`):
+    /// every sweep does it; call it to publish between sweeps. The names are in the
+    /// `lmms::observability` docs.
+    ///
+    /// ```
+    /// lmms::Runtime::global().publish_metrics(); // a no-op without a recorder installed
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        crate::metrics::publish(&self.stats());
     }
 
     /// A snapshot of the runtime's figures and of every module's.
