@@ -21,6 +21,9 @@ pub fn count(inventory: &Inventory, item: u64) -> u64 {
     inventory.0[(item % 2048) as usize]
 }
 
+/// A recorded metric: name, labels, kind, value.
+type Metric = (String, Vec<(String, String)>, MetricKind, DebugValue);
+
 #[test]
 fn a_sweep_publishes_counters_and_gauges_with_bounded_labels() {
     let recorder = DebuggingRecorder::new();
@@ -30,7 +33,7 @@ fn a_sweep_publishes_counters_and_gauges_with_bounded_labels() {
         count::call(1).unwrap();
         lmms::sweep();
     });
-    let metrics: Vec<(String, Vec<(String, String)>, MetricKind, DebugValue)> = snapshotter
+    let metrics: Vec<Metric> = snapshotter
         .snapshot()
         .into_vec()
         .into_iter()
