@@ -74,6 +74,18 @@ pub fn check(rules: &Rules, x: u64) -> u64 {
     rules.0[(x % 1024) as usize]
 }
 
+/// A second operation on the module: its promotion evicts `check` (one hot path allowed).
+#[lmms::operation(interface = "security")]
+pub fn audit(rules: &Rules, x: u64) -> u64 {
+    rules.0[(x % 7) as usize]
+}
+
+/// A cached operation, for expiry.
+#[lmms::operation(interface = "security", cache_ttl = "1s")]
+pub fn lookup(rules: &Rules, x: u64) -> u64 {
+    rules.0[(x % 3) as usize]
+}
+
 #[test]
 fn every_lifecycle_decision_is_an_event_with_its_fields() {
     let captured = Captured::default();
@@ -85,6 +97,7 @@ fn every_lifecycle_decision_is_an_event_with_its_fields() {
             .min_resident(0)
             .heat(Thresholds::new(2, 4, 8).unwrap())
             .cool_every(Duration::from_secs(60))
+            .max_hot_paths(1)
             .build()
             .unwrap();
         Runtime::set_global(runtime).unwrap();
@@ -123,13 +136,31 @@ fn every_lifecycle_decision_is_an_event_with_its_fields() {
             r#"kept by the sweep level=DEBUG module=rules reason=pinned"#
         );
 
+        // A second hot operation over the cap of one evicts the first.
+        for x in 0..5 {
+            audit::call(x).unwrap();
+        }
+        assert_eq!(
+            captured.find(&captured.take(), "demoted"),
+            r#"demoted level=INFO operation=security.check from="hot" to="warm" why="evicted by the hot-path cap""#
+        );
+
+        // A cached result expires, and the sweep purges it.
+        lookup::call(1).unwrap();
+        clock.advance(Duration::from_secs(2));
+        lmms::sweep();
+        assert_eq!(
+            captured.find(&captured.take(), "cache entries expired"),
+            "cache entries expired level=TRACE entries=1"
+        );
+
         // Cooling demotes; then the sweep unloads, with the bytes.
         clock.advance(Duration::from_secs(600));
         lmms::sweep();
         let lines = captured.take();
         assert_eq!(
             captured.find(&lines, "demoted"),
-            r#"demoted level=INFO operation=security.check from="hot" to="warm" why="cooled""#
+            r#"demoted level=INFO operation=security.audit from="hot" to="warm" why="cooled""#
         );
         clock.advance(Duration::from_secs(60));
         lmms::sweep();
