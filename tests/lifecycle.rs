@@ -512,3 +512,51 @@ fn the_reaper_sweeps_until_dropped() {
         "no sweep after the reaper is dropped"
     );
 }
+
+/// A module used every 5 minutes, swept between uses: how many times it is built.
+fn loads_of_a_periodic_module(builder: lmms::Builder) -> u64 {
+    let clock = ManualClock::new();
+    let runtime = builder
+        .clock(clock.clone())
+        .min_resident(0)
+        .build()
+        .unwrap();
+    let m = runtime
+        .register(ModuleDef::named("report"), || vec![0u8; 1024])
+        .unwrap();
+    for _ in 0..12 {
+        drop(m.get().unwrap());
+        clock.advance(secs(300));
+        runtime.sweep();
+    }
+    m.stats().loads
+}
+
+#[test]
+fn the_adaptive_keep_alive_keeps_a_periodic_module_the_fixed_grace_reloads() {
+    // Fixed 30 s: unloaded after every use, built 12 times.
+    assert_eq!(loads_of_a_periodic_module(Runtime::builder()), 12);
+    // Adaptive: learns the 5-minute gap from 3 of them, then keeps the module through it.
+    let adaptive = lmms::Adaptive::default().learn_from(3);
+    assert_eq!(
+        loads_of_a_periodic_module(Runtime::builder().adaptive(adaptive)),
+        4
+    );
+    // A module's own grace wins over what is learned.
+    let clock = ManualClock::new();
+    let rt = Runtime::builder()
+        .clock(clock.clone())
+        .min_resident(0)
+        .adaptive(adaptive)
+        .build()
+        .unwrap();
+    let m = rt
+        .register(ModuleDef::named("strict").grace(secs(10)), || 1u8)
+        .unwrap();
+    for _ in 0..5 {
+        drop(m.get().unwrap());
+        clock.advance(secs(300));
+        rt.sweep();
+    }
+    assert_eq!(m.stats().loads, 5);
+}

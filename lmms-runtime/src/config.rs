@@ -4,6 +4,7 @@
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::heat::Thresholds;
+use crate::keepalive::Adaptive;
 use crate::runtime::Runtime;
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub struct Config {
     pub(crate) min_resident: usize,
     pub(crate) memory_budget: Option<u64>,
     pub(crate) trim_threshold: Option<u64>,
+    pub(crate) adaptive: Option<Adaptive>,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
             min_resident: 8,
             memory_budget: None,
             trim_threshold: Some(1 << 20),
+            adaptive: None,
         }
     }
 }
@@ -115,6 +118,15 @@ impl Config {
     /// ```
     pub fn trim_threshold(&self) -> Option<u64> {
         self.trim_threshold
+    }
+
+    /// The adaptive keep-alive, if it is on.
+    ///
+    /// ```
+    /// assert_eq!(lmms::Config::default().adaptive(), None);
+    /// ```
+    pub fn adaptive(&self) -> Option<Adaptive> {
+        self.adaptive
     }
 }
 
@@ -237,6 +249,19 @@ impl Builder {
     /// ```
     pub fn trim_threshold(mut self, bytes: Option<u64>) -> Self {
         self.config.trim_threshold = bytes;
+        self
+    }
+
+    /// Learns each utility module's keep-alive from its own idle gaps instead of the fixed
+    /// grace period (off by default; see [`Adaptive`]). The fixed grace period stays the
+    /// fallback for modules with too few gaps seen, and a module's own `grace` wins.
+    ///
+    /// ```
+    /// let rt = lmms::Runtime::builder().adaptive(lmms::Adaptive::default()).build()?;
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn adaptive(mut self, adaptive: Adaptive) -> Self {
+        self.config.adaptive = Some(adaptive);
         self
     }
 

@@ -49,6 +49,8 @@ mod heat;
 #[cfg(all(not(loom), feature = "json"))]
 mod json;
 #[cfg(not(loom))]
+mod keepalive;
+#[cfg(not(loom))]
 pub mod memory;
 #[cfg(all(not(loom), feature = "metrics"))]
 mod metrics;
@@ -78,6 +80,7 @@ pub use crate::{
     config::{parse_duration, Builder, Config},
     error::{BoxError, CallError, Error},
     heat::{Heat, Thresholds},
+    keepalive::Adaptive,
     module::{
         Class, Dependent, Guard, Handle, Load, Module, ModuleCell, ModuleDef, NotState, Pin,
         StateByReference, StateProbe,

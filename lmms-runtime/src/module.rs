@@ -4,6 +4,7 @@
 use crate::cache::ResultCache;
 use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
 use crate::error::{BoxError, Error};
+use crate::keepalive::IdleGaps;
 use crate::memory;
 use crate::name::Name;
 use crate::policy::{KeepReason, Unload};
@@ -356,8 +357,13 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 // The cell boxes the state once the loader returns: count the box too.
                 let kept = u64::try_from(kept).unwrap_or(0) + size_of::<T>() as u64;
                 self.info.bytes.store(kept, Relaxed);
-                self.info.loads.fetch_add(1, Relaxed);
-                self.info.last_use.store(shared.time.refresh(), Relaxed);
+                let now = shared.time.refresh();
+                if self.info.loads.fetch_add(1, Relaxed) > 0 {
+                    // Loaded again: the time since its last use was an idle gap.
+                    let last = self.info.last_use.load(Relaxed);
+                    self.info.gaps.record(now.saturating_sub(last));
+                }
+                self.info.last_use.store(now, Relaxed);
                 shared.counters.loaded(kept);
                 crate::trace::event!(
                     tracing::Level::INFO,
@@ -622,6 +628,8 @@ pub(crate) struct Info {
     /// The result caches of this module's operations: their entries depend on it.
     caches: Mutex<Vec<&'static dyn ResultCache>>,
     has_caches: AtomicBool,
+    /// The idle gaps it has had, for the adaptive keep-alive.
+    pub(crate) gaps: IdleGaps,
 }
 
 impl Info {
@@ -643,6 +651,7 @@ impl Info {
             dependents: AtomicUsize::new(0),
             caches: Mutex::new(Vec::new()),
             has_caches: AtomicBool::new(false),
+            gaps: IdleGaps::new(),
         }
     }
 
@@ -847,7 +856,9 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
         let now = self.shared.time.recent();
         // Most drops see the stamp already current; skipping the store keeps the line
         // shared between threads instead of bouncing it on every call.
-        if info.last_use.load(Relaxed) != now {
+        let last = info.last_use.load(Relaxed);
+        if last != now {
+            info.gaps.record(now.saturating_sub(last));
             info.last_use.store(now, Relaxed);
         }
         // SAFETY: dropped exactly once, here, and `inner` is not used after.

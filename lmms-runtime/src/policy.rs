@@ -300,7 +300,18 @@ impl Sweep {
     }
 
     fn within_grace(&self, shared: &Shared, entry: &EntryRef, last_use: u64) -> bool {
-        let grace = entry.info().def.grace_of().unwrap_or(shared.config.grace);
+        let info = entry.info();
+        let learned = || {
+            shared
+                .config
+                .adaptive
+                .and_then(|adaptive| adaptive.keep(&info.gaps))
+        };
+        let grace = info
+            .def
+            .grace_of()
+            .or_else(learned)
+            .unwrap_or(shared.config.grace);
         Duration::from_millis(self.now.saturating_sub(last_use)) < grace
     }
 }
