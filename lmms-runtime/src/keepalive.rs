@@ -100,7 +100,7 @@ impl Adaptive {
 
     /// The keep-alive for a module with these gaps, or `None` while it has too few.
     pub(crate) fn keep(&self, gaps: &IdleGaps) -> Option<Duration> {
-        let counts: Vec<u64> = gaps.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        let counts: [u64; BUCKETS] = std::array::from_fn(|i| gaps.buckets[i].load(Relaxed));
         let total: u64 = counts.iter().sum();
         if total < self.min_samples {
             return None;
