@@ -1,0 +1,21 @@
+//! Real serverless traces, read into one shape for replays through the lmms runtime: the
+//! Azure Functions 2019 format (per-minute counts, durations, memory per app) and the Azure
+//! Functions 2021 format (one row per invocation).
+//!
+//! ```
+//! let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/azure2019-100");
+//! let trace = lmms_replay::azure2019::read(&dir, 7)?;
+//! assert_eq!(trace.invocations.len(), 621_128);
+//! assert_eq!(trace.apps.len(), 100);
+//! # Ok::<(), lmms_replay::TraceError>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod azure2019;
+pub mod azure2021;
+mod error;
+mod trace;
+
+pub use crate::error::TraceError;
+pub use crate::trace::{App, Function, Invocation, Trace};

@@ -1,0 +1,57 @@
+//! A trace in one shape, whatever format it came from.
+
+/// An application: its functions share its state (one lmms module per app).
+#[derive(Clone, Debug, PartialEq)]
+pub struct App {
+    /// Its name (the trace's hash).
+    pub name: String,
+    /// Its average allocated memory, in MB, when the trace gives it.
+    pub memory_mb: Option<f64>,
+}
+
+/// A function: one lmms operation, on its app's module.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    /// Its name (the trace's hash).
+    pub name: String,
+    /// Its app, an index into [`Trace::apps`].
+    pub app: usize,
+}
+
+/// One invocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// When it starts, in milliseconds from the trace's start.
+    pub at_ms: u64,
+    /// The function, an index into [`Trace::functions`].
+    pub function: usize,
+    /// How long it runs, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// A whole trace: its apps, functions and invocations, in time order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    /// The apps.
+    pub apps: Vec<App>,
+    /// The functions.
+    pub functions: Vec<Function>,
+    /// The invocations, sorted by start time.
+    pub invocations: Vec<Invocation>,
+}
+
+impl Trace {
+    /// The app of `name`, added if new.
+    pub(crate) fn app(&mut self, name: &str) -> usize {
+        match self.apps.iter().position(|app| app.name == name) {
+            Some(index) => index,
+            None => {
+                self.apps.push(App {
+                    name: name.to_owned(),
+                    memory_mb: None,
+                });
+                self.apps.len() - 1
+            }
+        }
+    }
+}
