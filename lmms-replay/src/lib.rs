@@ -15,7 +15,9 @@
 pub mod azure2019;
 pub mod azure2021;
 mod error;
+mod replay;
 mod trace;
 
 pub use crate::error::TraceError;
+pub use crate::replay::{replay, Outcome, Policy};
 pub use crate::trace::{App, Function, Invocation, Trace};

@@ -41,6 +41,26 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// Adds function `name` of app `app` (the app added if new, with `memory_mb` if given);
+    /// returns the function's index. For traces built by hand.
+    ///
+    /// ```
+    /// let mut trace = lmms_replay::Trace::default();
+    /// let f = trace.add_function("shop", "checkout", Some(256.0));
+    /// assert_eq!((f, trace.apps[0].memory_mb), (0, Some(256.0)));
+    /// ```
+    pub fn add_function(&mut self, app: &str, name: &str, memory_mb: Option<f64>) -> usize {
+        let app = self.app(app);
+        if memory_mb.is_some() {
+            self.apps[app].memory_mb = memory_mb;
+        }
+        self.functions.push(Function {
+            name: name.to_owned(),
+            app,
+        });
+        self.functions.len() - 1
+    }
+
     /// The app of `name`, added if new.
     pub(crate) fn app(&mut self, name: &str) -> usize {
         match self.apps.iter().position(|app| app.name == name) {

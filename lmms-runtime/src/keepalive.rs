@@ -2,8 +2,9 @@
 //! has had — the per-application histogram policy of Shahrad et al., "Serverless in the
 //! Wild" (USENIX ATC 2020), at module granularity.
 //!
-//! Every time a module is used after being idle for a second or more, the gap since its
-//! last use goes into a histogram of powers of two of milliseconds (up to about 4.7 hours,
+//! Every time a module is used after being idle for a second or more — the time from the
+//! end of its last use to the start of this one, recorded when the use takes its guard or
+//! loads the module — the gap goes into a histogram of powers of two of milliseconds (up to about 4.7 hours,
 //! 25 buckets of atomic counts, so recording is a relaxed add). With [`Adaptive`] on, a sweep keeps a
 //! utility module through the given percentile of its observed gaps — a module called every
 //! 5 minutes stays loaded between calls, one called once a day goes after its fixed grace
@@ -125,6 +126,9 @@ pub(crate) struct IdleGaps {
 }
 
 impl IdleGaps {
+    /// The shortest gap that counts as idleness, in ms.
+    pub(crate) const SHORTEST_MS: u64 = 1_000;
+
     pub(crate) const fn new() -> Self {
         IdleGaps {
             buckets: [const { AtomicU64::new(0) }; BUCKETS],
@@ -134,7 +138,7 @@ impl IdleGaps {
     /// Records a gap of `ms` milliseconds. Gaps under a second are not idleness but a
     /// module in steady use; counting them would teach a busy module to go at once.
     pub(crate) fn record(&self, ms: u64) {
-        if ms < 1_000 {
+        if ms < Self::SHORTEST_MS {
             return;
         }
         let bucket = (63 - ms.leading_zeros() as usize).min(BUCKETS - 1);

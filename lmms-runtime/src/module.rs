@@ -332,7 +332,18 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     #[inline]
     fn guard<'a>(&'a self, shared: &'a Shared) -> Result<Guard<'a, T>, Error> {
         let inner = match self.cell.try_get() {
-            Some(inner) => inner,
+            Some(inner) => {
+                // A use of a resident module after an idle gap: the time since the last use
+                // ended. (A load records its own gap.)
+                let idle = shared
+                    .time
+                    .recent()
+                    .saturating_sub(self.info.last_use.load(Relaxed));
+                if idle >= IdleGaps::SHORTEST_MS {
+                    self.info.gaps.record(idle);
+                }
+                inner
+            }
             None => self.load(shared)?,
         };
         Ok(Guard {
@@ -856,9 +867,7 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
         let now = self.shared.time.recent();
         // Most drops see the stamp already current; skipping the store keeps the line
         // shared between threads instead of bouncing it on every call.
-        let last = info.last_use.load(Relaxed);
-        if last != now {
-            info.gaps.record(now.saturating_sub(last));
+        if info.last_use.load(Relaxed) != now {
             info.last_use.store(now, Relaxed);
         }
         // SAFETY: dropped exactly once, here, and `inner` is not used after.

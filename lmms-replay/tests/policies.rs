@@ -1,0 +1,85 @@
+//! Policies on hand-made traces whose right answer is known.
+
+use lmms::memory::CountingAlloc;
+use lmms::Adaptive;
+use lmms_replay::{replay, Invocation, Policy, Trace};
+use std::time::Duration;
+
+// The budget policy weighs modules by the bytes their loads allocated.
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// One function of a 100 MB app, called every `period` for `calls` times, running 1 s.
+fn periodic(period: Duration, calls: u64) -> Trace {
+    let mut trace = Trace::default();
+    let f = trace.add_function("reports", "nightly", Some(100.0));
+    trace.invocations = (0..calls)
+        .map(|i| Invocation {
+            at_ms: i * period.as_millis() as u64,
+            function: f,
+            duration_ms: 1_000,
+        })
+        .collect();
+    trace
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[test]
+fn a_function_every_5_minutes_adaptive_keeps_it_fixed_30_s_reloads_it() {
+    let trace = periodic(300 * SECOND, 24);
+    let fixed = replay(&trace, &Policy::Fixed(30 * SECOND), 1024);
+    assert_eq!(fixed.loads, 24, "reloaded every time");
+    let adaptive = Policy::Adaptive {
+        adaptive: Adaptive::default().learn_from(3),
+        grace: 30 * SECOND,
+    };
+    let learned = replay(&trace, &adaptive, 1024);
+    assert_eq!(
+        learned.loads, 4,
+        "learns the period from 3 gaps, then keeps it"
+    );
+    let long = replay(&trace, &Policy::Fixed(600 * SECOND), 1024);
+    assert_eq!(long.loads, 1);
+    let eager = replay(&trace, &Policy::Eager, 1024);
+    assert_eq!(eager.loads, 1);
+    // Idle memory-time: eager and 10 min hold the module throughout; fixed 30 s the least.
+    assert!(fixed.idle_mb_s < learned.idle_mb_s && learned.idle_mb_s <= long.idle_mb_s);
+    assert_eq!(fixed.invocations, 24);
+}
+
+#[test]
+fn a_budget_unloads_the_least_recently_used_app_first() {
+    let mut trace = Trace::default();
+    let a = trace.add_function("a", "f", Some(100.0));
+    let b = trace.add_function("b", "g", Some(100.0));
+    trace.invocations = vec![
+        Invocation {
+            at_ms: 0,
+            function: a,
+            duration_ms: 100,
+        },
+        Invocation {
+            at_ms: 20_000,
+            function: b,
+            duration_ms: 100,
+        },
+        Invocation {
+            at_ms: 40_000,
+            function: a,
+            duration_ms: 100,
+        },
+    ];
+    // Room for one app's state (100 MB × 1,024 bytes per MB, and a little).
+    let budget = Policy::Budget {
+        bytes: 150 * 1024,
+        grace: 600 * SECOND,
+    };
+    let outcome = replay(&trace, &budget, 1024);
+    assert_eq!(
+        outcome.loads, 3,
+        "a, then b (a unloaded over budget), then a again"
+    );
+    let roomy = replay(&trace, &Policy::Fixed(600 * SECOND), 1024);
+    assert_eq!(roomy.loads, 2);
+}
