@@ -125,7 +125,7 @@ pub mod __private {
 /// printed, `serde::Serialize` with the `serde` feature), and [`Stats::since`] the
 /// difference of two — what one invocation did.
 ///
-/// **CloudWatch** (feature `json`): [`Emf`] renders a snapshot as one Embedded Metric Format
+/// **CloudWatch** (feature `json`): `Emf` renders a snapshot as one Embedded Metric Format
 /// line; print it at the end of each invocation and CloudWatch records `Loads`,
 /// `LoadFailures`, `Unloads`, `BytesLoaded`, `BytesReclaimed`, `ResidentModules`,
 /// `ResidentBytes`, `HotPaths`, `CacheHits`, `CacheMisses`, `Promotions`, `Demotions`,
@@ -141,7 +141,7 @@ pub mod __private {
 /// the feature on. Without the feature there is no trace of it in the code.
 ///
 /// **metrics** (feature `metrics`): at the end of every sweep (or on
-/// [`Runtime::publish_metrics`]) the snapshot goes through the `metrics` facade, to whatever
+/// `Runtime::publish_metrics`) the snapshot goes through the `metrics` facade, to whatever
 /// exporter the application installed: counters `lmms_loads_total` and `lmms_unloads_total`
 /// (label `module`), `lmms_load_failures_total`, `lmms_sweeps_total`,
 /// `lmms_bytes_loaded_total`, `lmms_bytes_reclaimed_total`, `lmms_cache_hits_total`,
