@@ -73,14 +73,7 @@ impl Counters {
             bytes_loaded: self.bytes_loaded.load(Relaxed),
             bytes_reclaimed: self.bytes_reclaimed.load(Relaxed),
             sweeps: self.sweeps.load(Relaxed),
-            blocked: Blocked {
-                core: blocked(KeepReason::Core),
-                in_use: blocked(KeepReason::InUse),
-                pinned: blocked(KeepReason::Pinned),
-                dependents: blocked(KeepReason::Dependents),
-                within_grace: blocked(KeepReason::WithinGrace),
-                at_minimum: blocked(KeepReason::AtMinimum),
-            },
+            blocked: Blocked::by(blocked),
             resident_modules: modules.iter().filter(|m| m.resident).count(),
             resident_bytes: modules.iter().map(|m| m.bytes).sum(),
             live_heap: memory::live_heap(),
@@ -137,6 +130,18 @@ pub struct Blocked {
 }
 
 impl Blocked {
+    /// The counts, each from `count` of its reason.
+    fn by(count: impl Fn(KeepReason) -> u64) -> Blocked {
+        Blocked {
+            core: count(KeepReason::Core),
+            in_use: count(KeepReason::InUse),
+            pinned: count(KeepReason::Pinned),
+            dependents: count(KeepReason::Dependents),
+            within_grace: count(KeepReason::WithinGrace),
+            at_minimum: count(KeepReason::AtMinimum),
+        }
+    }
+
     /// The count for one reason.
     ///
     /// ```
@@ -352,14 +357,7 @@ impl Stats {
             bytes_loaded: minus(self.bytes_loaded, before.bytes_loaded),
             bytes_reclaimed: minus(self.bytes_reclaimed, before.bytes_reclaimed),
             sweeps: minus(self.sweeps, before.sweeps),
-            blocked: Blocked {
-                core: blocked(KeepReason::Core),
-                in_use: blocked(KeepReason::InUse),
-                pinned: blocked(KeepReason::Pinned),
-                dependents: blocked(KeepReason::Dependents),
-                within_grace: blocked(KeepReason::WithinGrace),
-                at_minimum: blocked(KeepReason::AtMinimum),
-            },
+            blocked: Blocked::by(blocked),
             direct_hits: minus(self.direct_hits, before.direct_hits),
             promotions: [promotions[0], promotions[1], promotions[2]],
             demotions: [demotions[0], demotions[1]],
