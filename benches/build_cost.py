@@ -84,33 +84,7 @@ def registry(n: int) -> None:
     build script's own run time (its binary run directly, N times, as Cargo runs it), and
     whether touching a file outside the mod tree reruns it."""
     ops, modules = 1000, 50
-    path = os.path.join(WORK, "registry_1000")
-    os.makedirs(os.path.join(path, "src", "modules"), exist_ok=True)
-    with open(os.path.join(path, "Cargo.toml"), "w") as f:
-        f.write(
-            f'[package]\nname = "registry_1000"\nversion = "0.0.0"\nedition = "2021"\n\n'
-            f'[dependencies]\nlmms = {{ path = "{ROOT}" }}\n\n'
-            f'[build-dependencies]\nlmms-build = {{ path = "{ROOT}/lmms-build" }}\n\n[workspace]\n'
-        )
-    with open(os.path.join(path, "build.rs"), "w") as f:
-        f.write("fn main() {\n    lmms_build::generate().unwrap();\n}\n")
-    lib = ["#![allow(dead_code)]", "lmms::include_registry!();", "pub mod modules;"]
-    with open(os.path.join(path, "src", "lib.rs"), "w") as f:
-        f.write("\n".join(lib) + "\n")
-    with open(os.path.join(path, "src", "modules", "mod.rs"), "w") as f:
-        f.write("".join(f"pub mod m{m};\n" for m in range(modules)))
-    for m in range(modules):
-        out = ["use std::convert::Infallible;",
-               f'#[lmms::module(name = "m{m}")]',
-               f"pub struct State{m} {{ pub table: Vec<u64> }}",
-               f"impl lmms::Load for State{m} {{ type Error = Infallible; fn load() -> Result<Self, Infallible> {{ Ok(State{m} {{ table: vec![{m}; 64] }}) }} }}"]
-        for o in range(m, ops, modules):
-            ttl = ', cache_ttl = "5m"' if o % 4 == 0 else ""
-            out.append(f'#[lmms::operation(interface = "i{m}", name = "op{o}"{ttl})]')
-            out.append(f"pub fn op{o}(state: &State{m}, x: u64, label: String) -> u64 "
-                       f"{{ state.table[(x as usize) % 64] + label.len() as u64 + {o} }}")
-        with open(os.path.join(path, "src", "modules", f"m{m}.rs"), "w") as f:
-            f.write("\n".join(out) + "\n")
+    path = large_crate("registry_1000", True, ops, modules)
     notes = os.path.join(path, "src", "notes.rs")  # not in the mod tree
     with open(notes, "w") as f:
         f.write("// not compiled\n")
