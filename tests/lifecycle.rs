@@ -533,14 +533,22 @@ fn loads_of_a_periodic_module(builder: lmms::Builder) -> u64 {
 }
 
 #[test]
-fn the_adaptive_keep_alive_keeps_a_periodic_module_the_fixed_grace_reloads() {
+fn the_adaptive_keep_alive_keeps_a_periodic_module_worth_keeping() {
     // Fixed 30 s: unloaded after every use, built 12 times.
     assert_eq!(loads_of_a_periodic_module(Runtime::builder()), 12);
-    // Adaptive: learns the 5-minute gap from 3 of them, then keeps the module through it.
-    let adaptive = lmms::Adaptive::default().learn_from(3);
+    // Adaptive, a load worth 10 minutes of the module (about 1 KiB) idle: kept between uses.
+    let adaptive = lmms::Adaptive::default()
+        .load_cost(1 << 10, secs(600))
+        .learn_from(3);
     assert_eq!(
         loads_of_a_periodic_module(Runtime::builder().adaptive(adaptive)),
-        4
+        1
+    );
+    // Worth only a minute: unloaded after every use, like the fixed grace.
+    let cheap = adaptive.load_cost(1 << 10, secs(60));
+    assert_eq!(
+        loads_of_a_periodic_module(Runtime::builder().adaptive(cheap)),
+        12
     );
     // A module's own grace wins over what is learned.
     let clock = ManualClock::new();

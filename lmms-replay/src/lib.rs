@@ -15,9 +15,11 @@
 pub mod azure2019;
 pub mod azure2021;
 mod error;
+mod front;
 mod replay;
 mod trace;
 
 pub use crate::error::TraceError;
+pub use crate::front::Front;
 pub use crate::replay::{replay, Outcome, Policy};
 pub use crate::trace::{App, Function, Invocation, Trace};

@@ -2,7 +2,7 @@
 //! allocation sized from the app's memory, one use per invocation held for its duration,
 //! the manual clock driven by the trace, and a sweep every 10 s of trace time.
 
-use crate::trace::Trace;
+use crate::trace::{App, Trace};
 use lmms::{Adaptive, ManualClock, ModuleDef, Runtime};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 /// How often the replay sweeps, in trace time.
 const SWEEP_EVERY_MS: u64 = 10_000;
-/// An app's memory when the trace does not give it, in MB.
-const DEFAULT_MB: f64 = 128.0;
+/// The width of the resident-memory timeline's steps, in ms.
+const STEP_MS: u64 = 60_000;
 
 /// An unload policy to replay under.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,14 +28,9 @@ pub enum Policy {
         /// The idle time after which a module goes anyway.
         grace: Duration,
     },
-    /// Each module kept through a percentile of its own idle gaps, the fixed `grace` until
-    /// it has enough of them.
-    Adaptive {
-        /// The percentile rule.
-        adaptive: Adaptive,
-        /// The fallback.
-        grace: Duration,
-    },
+    /// Each module kept for the time that would have cost least over its own idle gaps, at
+    /// the adaptive keep-alive's price of a load (see [`lmms::Adaptive`]).
+    Adaptive(Adaptive),
 }
 
 /// What a replay measured.
@@ -49,6 +44,11 @@ pub struct Outcome {
     pub idle_mb_s: f64,
     /// Invocations played.
     pub invocations: u64,
+    /// Operation results served from the cache. A trace carries no arguments, so its
+    /// operations are not cached and this stays 0; it is read from the runtime all the same.
+    pub cache_hits: u64,
+    /// Resident MB, averaged over each minute of trace time.
+    pub resident_mb: Vec<f64>,
     /// How long the replay took, in wall time.
     pub wall: Duration,
 }
@@ -62,14 +62,15 @@ pub struct Outcome {
 /// let mut trace = Trace::default();
 /// let app = trace.add_function("app", "f", Some(100.0));
 /// trace.invocations.push(Invocation { at_ms: 0, function: app, duration_ms: 1_000 });
-/// let outcome = replay(&trace, &Policy::Fixed(Duration::from_secs(30)), 1024);
+/// let outcome = replay(&trace, &Policy::Fixed(Duration::from_secs(30)), 1024)?;
 /// assert_eq!(outcome.loads, 1);
 /// // The replay ends one sweep period (10 s) after the last start: resident for all of it,
 /// // idle for all but the running second.
 /// assert_eq!(outcome.resident_mb_s.round(), 1000.0);
 /// assert_eq!(outcome.idle_mb_s.round(), 900.0);
+/// # Ok::<(), lmms::Error>(())
 /// ```
-pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Outcome {
+pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Result<Outcome, lmms::Error> {
     let started = Instant::now();
     let clock = ManualClock::new();
     let mut builder = Runtime::builder()
@@ -80,26 +81,20 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Outcome {
         Policy::Eager => builder.grace(Duration::MAX),
         Policy::Fixed(grace) => builder.grace(*grace),
         Policy::Budget { bytes, grace } => builder.grace(*grace).memory_budget(*bytes),
-        Policy::Adaptive { adaptive, grace } => builder.grace(*grace).adaptive(*adaptive),
+        Policy::Adaptive(adaptive) => builder.adaptive(*adaptive),
     };
-    let runtime = builder.build().expect("valid settings");
-    let sizes: Vec<f64> = trace
-        .apps
-        .iter()
-        .map(|app| app.memory_mb.unwrap_or(DEFAULT_MB))
-        .collect();
+    let runtime = builder.build()?;
+    let sizes: Vec<f64> = trace.apps.iter().map(App::mb).collect();
     let modules: Vec<_> = sizes
         .iter()
         .enumerate()
         .map(|(i, mb)| {
             let bytes = (mb * bytes_per_mb as f64) as usize;
-            runtime
-                .register(ModuleDef::named(format!("app{i}")), move || {
-                    vec![1u8; bytes]
-                })
-                .expect("unique names")
+            runtime.register(ModuleDef::named(format!("app{i}")), move || {
+                vec![1u8; bytes]
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let mut running: Vec<u32> = vec![0; modules.len()];
     let mut resident: Vec<bool> = vec![false; modules.len()];
     // Guards of running invocations, by end time.
@@ -119,14 +114,18 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Outcome {
     let advance =
         |to: u64, resident: &[bool], running: &[u32], outcome: &mut Outcome, now: &mut u64| {
             let seconds = to.saturating_sub(*now) as f64 / 1000.0;
+            let (mut held, mut idle) = (0.0, 0.0);
             for (i, &is) in resident.iter().enumerate() {
                 if is {
-                    outcome.resident_mb_s += sizes[i] * seconds;
+                    held += sizes[i];
                     if running[i] == 0 {
-                        outcome.idle_mb_s += sizes[i] * seconds;
+                        idle += sizes[i];
                     }
                 }
             }
+            outcome.resident_mb_s += held * seconds;
+            outcome.idle_mb_s += idle * seconds;
+            spread_over_steps(&mut outcome.resident_mb, *now, to, held);
             *now = to;
             clock.set(Duration::from_millis(to));
         };
@@ -172,6 +171,21 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Outcome {
         }
     }
     outcome.loads = modules.iter().map(|m| m.stats().loads).sum();
+    outcome.cache_hits = runtime.stats().cache.hits;
     outcome.wall = started.elapsed();
-    outcome
+    Ok(outcome)
+}
+
+/// Adds `mb` held from `from` to `to` (ms) to the per-step averages in `steps`.
+fn spread_over_steps(steps: &mut Vec<f64>, from: u64, to: u64, mb: f64) {
+    let mut at = from;
+    while at < to {
+        let step = (at / STEP_MS) as usize;
+        let until = to.min((step as u64 + 1) * STEP_MS);
+        if steps.len() <= step {
+            steps.resize(step + 1, 0.0);
+        }
+        steps[step] += mb * (until - at) as f64 / STEP_MS as f64;
+        at = until;
+    }
 }

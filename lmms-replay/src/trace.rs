@@ -9,6 +9,21 @@ pub struct App {
     pub memory_mb: Option<f64>,
 }
 
+impl App {
+    /// An app's memory when the trace does not give it, in MB.
+    pub const DEFAULT_MB: f64 = 128.0;
+
+    /// Its memory in MB: the trace's, or [`App::DEFAULT_MB`].
+    ///
+    /// ```
+    /// let app = lmms_replay::App { name: "shop".into(), memory_mb: None };
+    /// assert_eq!(app.mb(), 128.0);
+    /// ```
+    pub fn mb(&self) -> f64 {
+        self.memory_mb.unwrap_or(Self::DEFAULT_MB)
+    }
+}
+
 /// A function: one lmms operation, on its app's module.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Function {

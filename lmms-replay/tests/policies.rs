@@ -25,27 +25,46 @@ fn periodic(period: Duration, calls: u64) -> Trace {
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// The adaptive policy with a load worth keeping the 100 MB app (102,400 bytes at 1,024
+/// bytes per MB) idle for `break_even`, learning from 3 gaps.
+fn adaptive(break_even: Duration) -> Policy {
+    Policy::Adaptive(
+        Adaptive::default()
+            .load_cost(100 * 1024, break_even)
+            .learn_from(3),
+    )
+}
+
 #[test]
 fn a_function_every_5_minutes_adaptive_keeps_it_fixed_30_s_reloads_it() {
     let trace = periodic(300 * SECOND, 24);
-    let fixed = replay(&trace, &Policy::Fixed(30 * SECOND), 1024);
+    let fixed = replay(&trace, &Policy::Fixed(30 * SECOND), 1024).unwrap();
     assert_eq!(fixed.loads, 24, "reloaded every time");
-    let adaptive = Policy::Adaptive {
-        adaptive: Adaptive::default().learn_from(3),
-        grace: 30 * SECOND,
-    };
-    let learned = replay(&trace, &adaptive, 1024);
-    assert_eq!(
-        learned.loads, 4,
-        "learns the period from 3 gaps, then keeps it"
-    );
-    let long = replay(&trace, &Policy::Fixed(600 * SECOND), 1024);
+    let learned = replay(&trace, &adaptive(600 * SECOND), 1024).unwrap();
+    assert_eq!(learned.loads, 1, "kept between calls");
+    let long = replay(&trace, &Policy::Fixed(600 * SECOND), 1024).unwrap();
     assert_eq!(long.loads, 1);
-    let eager = replay(&trace, &Policy::Eager, 1024);
+    let eager = replay(&trace, &Policy::Eager, 1024).unwrap();
     assert_eq!(eager.loads, 1);
-    // Idle memory-time: eager and 10 min hold the module throughout; fixed 30 s the least.
+    // Idle memory-time: fixed 30 s the least; adaptive no more than fixed 10 min.
     assert!(fixed.idle_mb_s < learned.idle_mb_s && learned.idle_mb_s <= long.idle_mb_s);
     assert_eq!(fixed.invocations, 24);
+    assert_eq!(fixed.cache_hits, 0);
+}
+
+#[test]
+fn a_function_every_hour_adaptive_drops_it_at_once_once_learned() {
+    let trace = periodic(3600 * SECOND, 24);
+    let fixed = replay(&trace, &Policy::Fixed(30 * SECOND), 1024).unwrap();
+    let learned = replay(&trace, &adaptive(60 * SECOND), 1024).unwrap();
+    // An hour is far past the break-even: reloaded every time under both.
+    assert_eq!((fixed.loads, learned.loads), (24, 24));
+    // Fixed 30 s holds it idle 39 s each time (sweeps every 10 s); adaptive holds it for
+    // the break-even (69 s) until it has seen 3 gaps, at the fourth load, then drops it at
+    // the first sweep, 9 s after use. The replay ends 9 s after the last use.
+    let held = |outcome: &lmms_replay::Outcome| outcome.idle_mb_s / 100.0;
+    assert_eq!(held(&fixed).round(), 23.0 * 39.0 + 9.0);
+    assert_eq!(held(&learned).round(), 3.0 * 69.0 + 21.0 * 9.0);
 }
 
 #[test]
@@ -75,11 +94,11 @@ fn a_budget_unloads_the_least_recently_used_app_first() {
         bytes: 150 * 1024,
         grace: 600 * SECOND,
     };
-    let outcome = replay(&trace, &budget, 1024);
+    let outcome = replay(&trace, &budget, 1024).unwrap();
     assert_eq!(
         outcome.loads, 3,
         "a, then b (a unloaded over budget), then a again"
     );
-    let roomy = replay(&trace, &Policy::Fixed(600 * SECOND), 1024);
+    let roomy = replay(&trace, &Policy::Fixed(600 * SECOND), 1024).unwrap();
     assert_eq!(roomy.loads, 2);
 }

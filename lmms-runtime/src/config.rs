@@ -252,9 +252,9 @@ impl Builder {
         self
     }
 
-    /// Learns each utility module's keep-alive from its own idle gaps instead of the fixed
-    /// grace period (off by default; see [`Adaptive`]). The fixed grace period stays the
-    /// fallback for modules with too few gaps seen, and a module's own `grace` wins.
+    /// Chooses each utility module's keep-alive from its own idle gaps and size instead of
+    /// the fixed grace period (off by default; see [`Adaptive`]). A module's own `grace`
+    /// still wins.
     ///
     /// ```
     /// let rt = lmms::Runtime::builder().adaptive(lmms::Adaptive::default()).build()?;

@@ -1,50 +1,63 @@
-//! The adaptive keep-alive: each module's own grace period, learned from the idle gaps it
-//! has had — the per-application histogram policy of Shahrad et al., "Serverless in the
-//! Wild" (USENIX ATC 2020), at module granularity.
+//! The adaptive keep-alive: each module's own grace period, chosen from the idle gaps it has
+//! had — the per-application histogram of Shahrad et al., "Serverless in the Wild" (USENIX
+//! ATC 2020), at module granularity, with the keep-alive picked by rent-or-buy.
 //!
 //! Every time a module is used after being idle for a second or more — the time from the
 //! end of its last use to the start of this one, recorded when the use takes its guard or
-//! loads the module — the gap goes into a histogram of powers of two of milliseconds (up to about 4.7 hours,
-//! 25 buckets of atomic counts, so recording is a relaxed add). With [`Adaptive`] on, a sweep keeps a
-//! utility module through the given percentile of its observed gaps — a module called every
-//! 5 minutes stays loaded between calls, one called once a day goes after its fixed grace
-//! period — and falls back to the fixed grace period while it has fewer samples than
-//! [`Adaptive::min_samples`]. A module's own `grace` (`#[lmms::module(grace = "..")]`)
-//! always wins.
+//! loads the module — the gap goes into a histogram with four buckets per doubling, from
+//! 1 s to about 9 hours (60 atomic counts, so recording is a relaxed add).
+//!
+//! Keeping a module idle through a gap costs memory-time; unloading it costs a load at the
+//! next call. [`Adaptive::load_cost`] sets the exchange rate: a load is worth keeping
+//! `bytes` idle for some time. A module of that size is worth keeping through any gap
+//! shorter than that time (its break-even), a module twice the size through gaps half as
+//! long. At each sweep the keep-alive `K` is the one that would have cost least over the
+//! module's own gaps: `Σ min(gap, K) · size + loads(gaps > K) · price`, over `K` = 0 and each
+//! bucket's upper bound. A module called every 5 minutes is kept between calls; one called
+//! every hour, or at random, goes at the first sweep after its use, where a fixed grace
+//! period would have held it idle for nothing. Until a module has shown
+//! [`Adaptive::min_samples`] gaps it is kept for its break-even: the classic rent-or-buy
+//! rule, never more than twice the best cost whatever the gaps.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Buckets: bucket `i` counts gaps in `[2^i, 2^(i+1))` ms; the last also counts longer ones.
-const BUCKETS: usize = 25;
+/// Buckets per doubling of the gap.
+const STEPS: u32 = 4;
+/// The shortest gap recorded is 2^10 ms (about a second).
+const FIRST_OCTAVE: u32 = 10;
+/// 15 doublings: up to 2^25 ms, about 9.3 hours; longer gaps count in the last bucket.
+const BUCKETS: usize = 15 * STEPS as usize;
 
-/// The adaptive keep-alive's settings: each utility module is kept idle through a
-/// percentile of its own idle gaps (gaps of a second or more, from the end of one use to
-/// the start of the next), once it has shown enough of them; until then the fixed grace
-/// period applies, and a module's own `grace` always wins. Shahrad et al.'s per-application
-/// histogram policy ("Serverless in the Wild", USENIX ATC 2020), at module granularity.
+/// The adaptive keep-alive's settings: each utility module is kept idle for the time that
+/// would have cost least over its own idle gaps (see [`load_cost`](Adaptive::load_cost)),
+/// once it has shown [`min_samples`](Adaptive::min_samples) of them, and for its
+/// [`break_even`](Adaptive::break_even) until then. It replaces the runtime's fixed grace
+/// period; a module's own `grace` still wins.
 ///
 /// ```
 /// use std::time::Duration;
-/// let adaptive = lmms::Adaptive::default().percentile(0.95).max_keep(Duration::from_secs(1800));
+/// let adaptive = lmms::Adaptive::default().load_cost(256 << 20, Duration::from_secs(120));
 /// let runtime = lmms::Runtime::builder().adaptive(adaptive).build()?;
 /// assert_eq!(runtime.config().adaptive().unwrap().min_samples(), 8);
 /// # Ok::<(), lmms::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Adaptive {
-    /// The percentile in hundredths of a percent (so the settings compare exactly).
-    percentile: u32,
+    /// A load costs as much as keeping `price_bytes` idle for `price_time`.
+    price_bytes: u64,
+    price_time: Duration,
     min_samples: u64,
     max_keep: Duration,
 }
 
 impl Default for Adaptive {
-    /// Keep through the 99th percentile of the gaps seen (Shahrad et al.'s choice), learn
-    /// from 8 gaps at least, never longer than 4 hours.
+    /// A load is worth keeping 128 MiB idle for 60 seconds; learn from 8 gaps at least;
+    /// never keep longer than 4 hours.
     fn default() -> Self {
         Adaptive {
-            percentile: 9_900,
+            price_bytes: 128 << 20,
+            price_time: Duration::from_secs(60),
             min_samples: 8,
             max_keep: Duration::from_secs(4 * 3600),
         }
@@ -52,27 +65,42 @@ impl Default for Adaptive {
 }
 
 impl Adaptive {
-    /// Keep through this share of the observed gaps (0 to 1; default 0.99).
+    /// Sets the price of a load: as much as keeping `bytes` of state idle for `time`
+    /// (default 128 MiB for 60 s). A higher price keeps modules longer: fewer loads, more
+    /// idle memory. A module's size is the heap its load kept, measured with
+    /// [`CountingAlloc`](crate::memory::CountingAlloc); without it every module counts as
+    /// `bytes` large, and the break-even is `time` for all.
     ///
     /// ```
-    /// assert_eq!(lmms::Adaptive::default().percentile(0.9).percentile_of(), 0.9);
+    /// use std::time::Duration;
+    /// let adaptive = lmms::Adaptive::default().load_cost(1 << 30, Duration::from_secs(10));
+    /// assert_eq!(adaptive.break_even(1 << 30), Duration::from_secs(10));
+    /// assert_eq!(adaptive.break_even(1 << 29), Duration::from_secs(20));
     /// ```
-    pub fn percentile(mut self, share: f64) -> Self {
-        self.percentile = (share.clamp(0.0, 1.0) * 10_000.0).round() as u32;
+    pub fn load_cost(mut self, bytes: u64, time: Duration) -> Self {
+        self.price_bytes = bytes.max(1);
+        self.price_time = time;
         self
     }
 
-    /// The share of gaps kept through.
+    /// How long a module of `bytes` is worth keeping idle instead of loading it again
+    /// (`0` bytes: unknown size, the price's own time).
     ///
     /// ```
-    /// assert_eq!(lmms::Adaptive::default().percentile_of(), 0.99);
+    /// use std::time::Duration;
+    /// assert_eq!(lmms::Adaptive::default().break_even(0), Duration::from_secs(60));
+    /// assert_eq!(lmms::Adaptive::default().break_even(256 << 20), Duration::from_secs(30));
     /// ```
-    pub fn percentile_of(&self) -> f64 {
-        f64::from(self.percentile) / 10_000.0
+    pub fn break_even(&self, bytes: u64) -> Duration {
+        if bytes == 0 {
+            return self.price_time;
+        }
+        let scaled = self.price_time.as_nanos() * u128::from(self.price_bytes) / u128::from(bytes);
+        Duration::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX))
     }
 
-    /// Gaps a module must have shown before its own keep-alive replaces the fixed grace
-    /// period (default 8).
+    /// Gaps a module must have shown before its keep-alive is chosen from them (default 8);
+    /// until then it is kept for its [`break_even`](Adaptive::break_even).
     ///
     /// ```
     /// assert_eq!(lmms::Adaptive::default().min_samples(), 8);
@@ -103,35 +131,55 @@ impl Adaptive {
         self
     }
 
-    /// The keep-alive for a module with these gaps, or `None` while it has too few.
-    pub(crate) fn keep(&self, gaps: &IdleGaps) -> Option<Duration> {
+    /// The keep-alive for a module of `bytes` with these gaps.
+    pub(crate) fn keep(&self, gaps: &IdleGaps, bytes: u64) -> Duration {
         let counts: [u64; BUCKETS] = std::array::from_fn(|i| gaps.buckets[i].load(Relaxed));
         let total: u64 = counts.iter().sum();
+        let price = self.break_even(bytes);
         if total < self.min_samples {
-            return None;
+            // Nothing known yet: keep for the break-even, the rule that never costs more
+            // than twice the best choice whatever the gaps turn out to be.
+            return price.min(self.max_keep);
         }
-        let wanted = (u128::from(self.percentile) * u128::from(total)).div_ceil(10_000) as u64;
-        let mut seen = 0;
-        for (i, count) in counts.iter().enumerate() {
-            seen += count;
-            if seen >= wanted.max(1) {
-                // The bucket's upper bound: every gap in it is kept through.
-                let keep = Duration::from_millis(1u64 << (i + 1));
-                return Some(keep.min(self.max_keep));
+        // Costs in milliseconds of this module idle: a load costs its break-even.
+        let price = price.as_secs_f64() * 1000.0;
+        let (mut best_cost, mut best_keep) = (total as f64 * price, 0);
+        // Gaps at or under the candidate keep-alive (each costs its own length, estimated
+        // by its bucket's middle) and how many are longer (each costs the keep-alive and a
+        // load).
+        let (mut kept_cost, mut longer) = (0.0, total);
+        for (bucket, &count) in counts.iter().enumerate().take(BUCKETS - 1) {
+            let (low, high) = bounds(bucket);
+            kept_cost += count as f64 * (low + high) as f64 / 2.0;
+            longer -= count;
+            let cost = kept_cost + longer as f64 * (high as f64 + price);
+            if cost < best_cost {
+                (best_cost, best_keep) = (cost, high);
             }
         }
-        Some(self.max_keep)
+        Duration::from_millis(best_keep).min(self.max_keep)
     }
 }
 
-/// A module's idle gaps, as a histogram of powers of two of milliseconds.
+/// Bucket `i`'s gaps, in ms: `[low, high)`.
+fn bounds(bucket: usize) -> (u64, u64) {
+    let octave = FIRST_OCTAVE + bucket as u32 / STEPS;
+    let step = u64::from(bucket as u32 % STEPS);
+    let unit = 1u64 << (octave - STEPS.trailing_zeros());
+    (
+        (u64::from(STEPS) + step) * unit,
+        (u64::from(STEPS) + step + 1) * unit,
+    )
+}
+
+/// A module's idle gaps, as a histogram with [`STEPS`] buckets per doubling.
 pub(crate) struct IdleGaps {
     buckets: [AtomicU64; BUCKETS],
 }
 
 impl IdleGaps {
     /// The shortest gap that counts as idleness, in ms.
-    pub(crate) const SHORTEST_MS: u64 = 1_000;
+    pub(crate) const SHORTEST_MS: u64 = 1 << FIRST_OCTAVE;
 
     pub(crate) const fn new() -> Self {
         IdleGaps {
@@ -145,8 +193,10 @@ impl IdleGaps {
         if ms < Self::SHORTEST_MS {
             return;
         }
-        let bucket = (63 - ms.leading_zeros() as usize).min(BUCKETS - 1);
-        self.buckets[bucket].fetch_add(1, Relaxed);
+        let octave = 63 - ms.leading_zeros();
+        let step = (ms >> (octave - STEPS.trailing_zeros())) as u32 - STEPS;
+        let bucket = ((octave - FIRST_OCTAVE) * STEPS + step) as usize;
+        self.buckets[bucket.min(BUCKETS - 1)].fetch_add(1, Relaxed);
     }
 }
 
@@ -154,38 +204,67 @@ impl IdleGaps {
 mod tests {
     use super::*;
 
+    const MINUTE: u64 = 60_000;
+
+    fn gaps(ms: &[(u64, usize)]) -> IdleGaps {
+        let gaps = IdleGaps::new();
+        for &(gap, times) in ms {
+            (0..times).for_each(|_| gaps.record(gap));
+        }
+        gaps
+    }
+
     #[test]
-    fn the_keep_alive_covers_the_percentile_of_the_gaps() {
-        let gaps = IdleGaps::new();
-        let adaptive = Adaptive::default();
-        assert_eq!(adaptive.keep(&gaps), None, "no samples: fall back");
-        // Every 5 minutes, ten times: kept through 2^19 ms ≈ 8.7 min.
-        for _ in 0..10 {
-            gaps.record(300_000);
+    fn every_gap_lands_in_the_bucket_that_bounds_it() {
+        for ms in [
+            1_024,
+            1_279,
+            1_280,
+            2_047,
+            2_048,
+            299_999,
+            300_000,
+            (1 << 25) - 1,
+        ] {
+            let gaps = gaps(&[(ms, 1)]);
+            let bucket = gaps.buckets.iter().position(|b| b.load(Relaxed) == 1);
+            let (low, high) = bounds(bucket.unwrap());
+            assert!(low <= ms && ms < high, "{ms} in [{low}, {high})");
         }
-        assert_eq!(adaptive.keep(&gaps), Some(Duration::from_millis(1 << 19)));
-        // One long gap among many short ones moves the 99th percentile, not the 50th.
-        let gaps = IdleGaps::new();
-        for _ in 0..99 {
-            gaps.record(1_000);
-        }
-        gaps.record(3_600_000);
-        gaps.record(20); // steady use, not idleness: not counted
+        assert_eq!(gaps(&[(u64::MAX, 1)]).buckets[BUCKETS - 1].load(Relaxed), 1);
+        assert!(gaps(&[(1_023, 1)])
+            .buckets
+            .iter()
+            .all(|b| b.load(Relaxed) == 0));
+    }
+
+    #[test]
+    fn keeps_through_gaps_shorter_than_the_break_even_and_drops_longer_ones() {
+        let adaptive = Adaptive::default().load_cost(1 << 20, Duration::from_secs(600));
+        let few = gaps(&[(60 * MINUTE, 7)]);
         assert_eq!(
-            adaptive.percentile(0.5).keep(&gaps),
-            Some(Duration::from_millis(1024))
+            adaptive.keep(&few, 0),
+            Duration::from_secs(600),
+            "the break-even"
         );
-        assert_eq!(adaptive.keep(&gaps), Some(Duration::from_millis(1024)));
+        // Every 5 minutes with a 10-minute break-even: kept through the bucket's end.
+        let periodic = gaps(&[(5 * MINUTE, 10)]);
+        let keep = adaptive.keep(&periodic, 0);
+        assert!(keep >= Duration::from_secs(300) && keep < Duration::from_secs(360));
+        // Four times the price's size: a 150 s break-even, no longer worth keeping.
+        assert_eq!(adaptive.keep(&periodic, 4 << 20), Duration::ZERO);
+        // Every hour: dropped at once, where a fixed grace period would hold it idle.
         assert_eq!(
-            adaptive.percentile(1.0).keep(&gaps),
-            Some(Duration::from_millis(1 << 22))
+            adaptive.keep(&gaps(&[(60 * MINUTE, 10)]), 0),
+            Duration::ZERO
         );
+        // Mostly short gaps and a few long ones: keep through the short ones only.
+        let mixed = gaps(&[(2 * MINUTE, 90), (3 * 60 * MINUTE, 10)]);
+        let keep = adaptive.keep(&mixed, 0);
+        assert!(keep >= Duration::from_secs(120) && keep < Duration::from_secs(160));
         assert_eq!(
-            adaptive
-                .percentile(1.0)
-                .max_keep(Duration::from_secs(60))
-                .keep(&gaps),
-            Some(Duration::from_secs(60))
+            adaptive.max_keep(Duration::from_secs(60)).keep(&mixed, 0),
+            Duration::from_secs(60)
         );
     }
 }

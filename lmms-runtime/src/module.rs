@@ -334,12 +334,13 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         let inner = match self.cell.try_get() {
             Some(inner) => {
                 // A use of a resident module after an idle gap: the time since the last use
-                // ended. (A load records its own gap.)
+                // ended, unless another use is still running (then it was never idle). A
+                // load records its own gap.
                 let idle = shared
                     .time
                     .recent()
                     .saturating_sub(self.info.last_use.load(Relaxed));
-                if idle >= IdleGaps::SHORTEST_MS {
+                if idle >= IdleGaps::SHORTEST_MS && self.cell.holders() == 1 {
                     self.info.gaps.record(idle);
                 }
                 inner

@@ -301,17 +301,23 @@ impl Sweep {
 
     fn within_grace(&self, shared: &Shared, entry: &EntryRef, last_use: u64) -> bool {
         let info = entry.info();
-        let learned = || {
-            shared
-                .config
-                .adaptive
-                .and_then(|adaptive| adaptive.keep(&info.gaps))
-        };
         let grace = info
             .def
             .grace_of()
-            .or_else(learned)
-            .unwrap_or(shared.config.grace);
+            .unwrap_or_else(|| match shared.config.adaptive {
+                Some(adaptive) => {
+                    // Without the counting allocator only the state's inline size is known:
+                    // treat the size as unknown rather than tiny.
+                    let measured = crate::memory::live_heap().is_some();
+                    let bytes = if measured {
+                        info.bytes.load(Relaxed)
+                    } else {
+                        0
+                    };
+                    adaptive.keep(&info.gaps, bytes)
+                }
+                None => shared.config.grace,
+            });
         Duration::from_millis(self.now.saturating_sub(last_use)) < grace
     }
 }

@@ -1,0 +1,229 @@
+//! `lmms-replay`: plays a real serverless trace through the lmms runtime under several
+//! unload policies side by side, prints a table per policy and draws the charts.
+//!
+//! ```text
+//! cargo run --release -p lmms-replay -- data/azure2019-100
+//! cargo run --release -p lmms-replay -- --format azure2021 AzureFunctionsInvocationTraceForTwoWeeksJan2021.txt
+//! ```
+
+mod chart;
+
+use clap::{Parser, ValueEnum};
+use lmms::memory::CountingAlloc;
+use lmms::Adaptive;
+use lmms_replay::{replay, App, Front, Outcome, Policy, Trace};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+// The budget policy weighs each module by the bytes its load allocated.
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Replays a serverless trace through the lmms runtime under eager, fixed-grace, budget and
+/// adaptive unload policies, and compares them with the offline-optimal front.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// The trace: a directory of `inv.csv`, `run.csv` and `mem.csv` (azure2019), or one
+    /// CSV file of `app,func,end_timestamp,duration` rows (azure2021).
+    path: PathBuf,
+    /// The trace's format.
+    #[arg(long, value_enum, default_value_t = Format::Azure2019)]
+    format: Format,
+    /// The seed that spreads each minute's arrivals (azure2019).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Bytes of real state allocated per MB of an app's memory (the figures stay in the
+    /// trace's MB).
+    #[arg(long, default_value_t = 1024)]
+    scale: u64,
+    /// The LRU policy's memory budget, as a share of the apps' memory together.
+    #[arg(long, default_value_t = 0.3)]
+    budget: f64,
+    /// The adaptive policy's price of a load, in MB-s: keeping an app of that many MB idle
+    /// for a second costs as much as loading it once. One adaptive run per value.
+    #[arg(long, value_delimiter = ',', default_values_t = [1e5, 1e6])]
+    load_cost: Vec<f64>,
+    /// Where the charts go.
+    #[arg(long, default_value = "target/lmms-replay")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// Azure Functions 2019: per-minute counts, durations and memory per app.
+    Azure2019,
+    /// Azure Functions 2021: one row per invocation.
+    Azure2021,
+}
+
+/// One policy's run.
+struct Run {
+    name: String,
+    policy: Policy,
+    outcome: Outcome,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("lmms-replay: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let trace = match args.format {
+        Format::Azure2019 => lmms_replay::azure2019::read(&args.path, args.seed)?,
+        Format::Azure2021 => lmms_replay::azure2021::read(&args.path)?,
+    };
+    println!(
+        "{}: {} apps, {} functions, {} invocations over {:.1} h, read in {:.2} s",
+        args.path.display(),
+        trace.apps.len(),
+        trace.functions.len(),
+        trace.invocations.len(),
+        trace.invocations.last().map_or(0, |i| i.at_ms) as f64 / 3.6e6,
+        started.elapsed().as_secs_f64(),
+    );
+    let front = Front::of(&trace);
+    let runs = policies(&trace, args)
+        .into_iter()
+        .map(|(name, policy)| {
+            let outcome = replay(&trace, &policy, args.scale)
+                .map_err(|error| format!("policy `{name}`: {error}"))?;
+            Ok(Run {
+                name,
+                outcome,
+                policy,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    table(&runs, &front);
+    compare(&runs, &front);
+    std::fs::create_dir_all(&args.out)?;
+    let pareto = args.out.join("pareto.svg");
+    chart::pareto(&pareto, &runs, &front)?;
+    let timeline = args.out.join("resident.svg");
+    chart::resident(&timeline, &best_three(&runs, &front))?;
+    println!("charts: {} and {}", pareto.display(), timeline.display());
+    Ok(())
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The policies compared, with their names in the table.
+fn policies(trace: &Trace, args: &Args) -> Vec<(String, Policy)> {
+    let total_mb: f64 = trace.apps.iter().map(App::mb).sum();
+    let budget_mb = total_mb * args.budget;
+    let mut policies = vec![
+        ("eager".into(), Policy::Eager),
+        ("fixed 30 s".into(), Policy::Fixed(30 * SECOND)),
+        ("fixed 10 min".into(), Policy::Fixed(600 * SECOND)),
+        (
+            format!("LRU, {budget_mb:.0} MB budget"),
+            Policy::Budget {
+                bytes: (budget_mb * args.scale as f64) as u64,
+                grace: 600 * SECOND,
+            },
+        ),
+    ];
+    for &mb_s in &args.load_cost {
+        // The price in the replay's bytes: `mb_s` MB of trace memory for one second.
+        let adaptive = Adaptive::default().load_cost((mb_s * args.scale as f64) as u64, SECOND);
+        policies.push((
+            format!("adaptive, load = {mb_s:.1e} MB-s"),
+            Policy::Adaptive(adaptive),
+        ));
+    }
+    policies
+}
+
+/// How far a run is from the offline optimum: its loads over the fewest possible at its
+/// idle memory-time.
+fn distance(outcome: &Outcome, front: &Front) -> f64 {
+    outcome.loads as f64 / front.loads_at(outcome.idle_mb_s)
+}
+
+fn table(runs: &[Run], front: &Front) {
+    println!(
+        "\n{:<28} {:>9} {:>14} {:>14} {:>10} {:>9} {:>10}",
+        "policy", "loads", "resident MB-s", "idle MB-s", "cache hits", "replay", "÷ optimum"
+    );
+    for Run { name, outcome, .. } in runs {
+        println!(
+            "{:<28} {:>9} {:>14.3e} {:>14.3e} {:>10} {:>7.2} s {:>9.2}×",
+            name,
+            outcome.loads,
+            outcome.resident_mb_s,
+            outcome.idle_mb_s,
+            outcome.cache_hits,
+            outcome.wall.as_secs_f64(),
+            distance(outcome, front),
+        );
+    }
+    println!(
+        "\n÷ optimum: loads over the fewest any policy could have at the same idle MB-s, knowing \
+         the future (the offline rent-or-buy front)."
+    );
+}
+
+/// Each adaptive run against each fixed one: whether it has fewer loads at no more idle
+/// memory-time, or less idle memory-time at no more than 1.1× the loads.
+fn compare(runs: &[Run], front: &Front) {
+    let of = |fixed: bool| {
+        runs.iter().filter(move |run| match run.policy {
+            Policy::Fixed(_) => fixed,
+            Policy::Adaptive(_) => !fixed,
+            _ => false,
+        })
+    };
+    println!();
+    for adaptive in of(false) {
+        for fixed in of(true) {
+            let (a, f) = (&adaptive.outcome, &fixed.outcome);
+            let loads = a.loads as f64 / f.loads as f64;
+            let idle = a.idle_mb_s / f.idle_mb_s;
+            let verdict = if loads < 1.0 && idle <= 1.0 {
+                "fewer loads at no more idle: dominates"
+            } else if idle < 1.0 && loads <= 1.1 {
+                "less idle at ≤ 1.1× the loads: dominates"
+            } else {
+                "a trade, not a win"
+            };
+            println!(
+                "{} ÷ {}: loads {loads:.2}×, idle MB-s {idle:.2}× — {verdict}",
+                adaptive.name, fixed.name
+            );
+        }
+    }
+    // Whether one policy could beat every fixed one at once: at the least idle of them,
+    // even the offline optimum needs this many loads.
+    let fixed: Vec<&Outcome> = of(true).map(|run| &run.outcome).collect();
+    if let (Some(least_idle), Some(fewest_loads)) = (
+        fixed
+            .iter()
+            .min_by(|a, b| a.idle_mb_s.total_cmp(&b.idle_mb_s)),
+        fixed.iter().map(|outcome| outcome.loads).min(),
+    ) {
+        println!(
+            "at {:.3e} idle MB-s the offline optimum needs {:.0} loads; the fewest loads of a fixed \
+             policy is {fewest_loads}",
+            least_idle.idle_mb_s,
+            front.loads_at(least_idle.idle_mb_s),
+        );
+    }
+}
+
+/// The three runs nearest the offline front, eager aside: it is the baseline, not a policy.
+fn best_three<'a>(runs: &'a [Run], front: &Front) -> Vec<&'a Run> {
+    let mut ranked: Vec<&Run> = runs.iter().filter(|run| run.name != "eager").collect();
+    ranked.sort_by(|a, b| distance(&a.outcome, front).total_cmp(&distance(&b.outcome, front)));
+    ranked.truncate(3);
+    ranked
+}
