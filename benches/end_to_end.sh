@@ -17,3 +17,5 @@ echo "== build cost: 200 operations, the build script on 1,000, clean and increm
 python3 benches/build_cost.py 5 200
 python3 benches/build_cost.py --registry 20
 python3 benches/build_cost.py --large 3
+echo "== a real trace: the Azure Functions 2019 sample under six unload policies"
+cargo run -q --release -p lmms-replay -- data/azure2019-100
