@@ -7,9 +7,14 @@
 //! each entry carries its expiry in runtime milliseconds: a lookup that finds an expired
 //! entry removes it and misses, and every sweep purges the expired ones first, so that
 //! entries keep their module resident (LUGS check 3) only while they are live.
+//!
+//! Each operation on the map is one step for the loom model in `tests/loom.rs`: another
+//! thread may run between any two (see `sync::step`).
 
+use crate::sync::step;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
+use std::cell::Cell;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
@@ -271,12 +276,16 @@ where
             self.misses.fetch_add(1, Relaxed);
             return None;
         };
+        step();
         match map.get(key) {
             Some(entry) if entry.expires > now => {
                 self.hits.fetch_add(1, Relaxed);
                 Some(entry.output)
             }
             Some(_) => {
+                // Another thread may store a fresh result meanwhile: remove only an
+                // expired one.
+                step();
                 if map.remove_if(key, |entry| entry.expires <= now).is_some() {
                     self.expired.fetch_add(1, Relaxed);
                 }
@@ -295,7 +304,9 @@ where
             output: output.clone(),
             expires: now.saturating_add(self.ttl),
         };
-        self.map().insert(key, entry);
+        let map = self.map();
+        step();
+        map.insert(key, entry);
     }
 
     fn as_dyn(&'static self) -> Option<&'static dyn ResultCache> {
@@ -314,9 +325,16 @@ where
 
     fn purge(&self, now: u64) -> usize {
         let Some(map) = self.map.get() else { return 0 };
-        let before = map.len();
-        map.retain(|_, entry| entry.expires > now);
-        let purged = before.saturating_sub(map.len());
+        // Counted as they are dropped: the length before and after would also count what
+        // other threads removed or added meanwhile (the loom model found both).
+        let purged = Cell::new(0);
+        step();
+        map.retain(|_, entry| {
+            let live = entry.expires > now;
+            purged.set(purged.get() + usize::from(!live));
+            live
+        });
+        let purged = purged.get();
         self.expired.fetch_add(purged as u64, Relaxed);
         if purged > 0 {
             crate::trace::event!(

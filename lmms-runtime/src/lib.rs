@@ -30,12 +30,11 @@
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod barrier;
+mod cache;
 mod cell;
 mod dispatch;
 mod sync;
 
-#[cfg(not(loom))]
-mod cache;
 #[cfg(not(loom))]
 mod clock;
 #[cfg(not(loom))]
@@ -70,7 +69,6 @@ mod registry;
 mod runtime;
 #[cfg(not(loom))]
 mod stats;
-#[cfg(not(loom))]
 mod trace;
 
 #[cfg(not(loom))]
@@ -138,6 +136,7 @@ pub fn stats() -> Stats {
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::cache::{CachePolicy, Cached, ResultCache};
     pub use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
     pub use crate::dispatch::{drain, retire, Direct};
 }

@@ -1,12 +1,16 @@
-//! Loom models of the module cell: every interleaving of the races below, within a
-//! preemption bound of 3 (set in `.ci/run` through `LOOM_MAX_PREEMPTIONS`; loom's own
-//! default is unbounded, which takes hours for the three-thread models).
+//! Loom models of the module cell, the direct path and the result cache: every interleaving
+//! of the races below, within a preemption bound of 3 (set in `.ci/run` through
+//! `LOOM_MAX_PREEMPTIONS`; loom's own default is unbounded, which takes hours for the
+//! three-thread models).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p lmms-runtime --test loom --release`.
 #![cfg(loom)]
 
-use lmms_runtime::__loom::{drain, retire, CellGuard, Direct, LoadFailure, StateCell, Take};
-use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use lmms_runtime::__loom::{
+    drain, retire, CachePolicy, Cached, CellGuard, Direct, LoadFailure, ResultCache, StateCell,
+    Take,
+};
+use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
 use std::ptr::NonNull;
@@ -201,5 +205,71 @@ fn promote_direct_call_demote_unload_never_meet_a_dropped_state() {
             direct.call_with((), |_, ()| ()).is_err(),
             "a withdrawn path stays withdrawn"
         );
+    });
+}
+
+/// The result cache's time to live in the model, in runtime milliseconds.
+const TTL: u64 = 10;
+/// Where the sweeper moves the clock: past the TTL of anything stored at 0.
+const END: u64 = TTL + 5;
+
+/// The cache path of managed calls racing a sweep: two callers look up, store on a miss and
+/// look up again, while the sweeper moves the clock past the TTL and purges. Each operation
+/// on quick_cache's map is one step (quick_cache is linearizable; its own shuttle tests cover
+/// its inside); lmms's bookkeeping between the steps is what is explored. No lookup returns
+/// an expired result, no live result is dropped, and every result stored is, at the end,
+/// either still held or counted expired exactly once.
+#[test]
+fn cache_insert_expiry_and_sweep_lose_nothing_and_count_once() {
+    loom::model(|| {
+        let cache: &'static Cached<u8, u64> = Box::leak(Box::new(Cached::new(
+            std::time::Duration::from_millis(TTL),
+            8,
+        )));
+        let clock = Arc::new(AtomicU64::new(0));
+        // A result stored at time 0, expiring at TTL.
+        cache.store(1, &0, 0);
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let clock = clock.clone();
+                thread::spawn(move || {
+                    // Results stored: in all, and those stored at `END` (live to the end).
+                    let (mut stored, mut late) = (0, 0);
+                    for _ in 0..2 {
+                        let now = clock.load(SeqCst);
+                        match cache.lookup(&1, now) {
+                            // The output is the time it was stored at.
+                            Some(at) => assert!(at + TTL > now, "an expired result was served"),
+                            None => {
+                                cache.store(1, &now, now);
+                                stored += 1;
+                                late += u64::from(now == END);
+                            }
+                        }
+                    }
+                    (stored, late)
+                })
+            })
+            .collect();
+        clock.store(END, SeqCst);
+        cache.purge(END);
+        let (stored, late) = callers
+            .into_iter()
+            .map(|caller| caller.join().unwrap())
+            .fold((0, 0), |(n, l), (s, late)| (n + s, l + late));
+        let counts = cache.counts();
+        assert_eq!(counts.hits + counts.misses, 4, "every lookup counted once");
+        assert_eq!(counts.misses, stored, "a store follows each miss");
+        if late > 0 {
+            assert_eq!(cache.len(), 1, "a live result was dropped");
+        }
+        // Only results whose time ran out count as expired (the first one, and those
+        // stored before the clock moved), and none twice. (Two stores of the same key
+        // replace one another uncounted, so the rest is a bound, not an equation.)
+        assert!(
+            counts.expired <= 1 + stored - late,
+            "a live result counted expired"
+        );
+        assert!(cache.len() as u64 + counts.expired <= 1 + stored);
     });
 }
