@@ -422,6 +422,9 @@ fn configuration_errors_name_the_setting() {
         ("min_resident", "-1"),
         ("memory_budget", "lots"),
         ("memory_budget", "99999999999999999999GiB"),
+        ("adaptive", "sometimes"),
+        ("adaptive", "lots/60s"),
+        ("adaptive", "128MiB/soon"),
     ] {
         match Runtime::builder().set(setting, value) {
             Err(Error::InvalidConfig { field, reason }) => {
@@ -431,6 +434,17 @@ fn configuration_errors_name_the_setting() {
             other => panic!("{setting} = {value}: expected an error, got {other:?}"),
         }
     }
+    let on = Runtime::builder()
+        .set("adaptive", "on")
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(on.config().adaptive(), Some(lmms::Adaptive::default()));
+    let off = Runtime::builder()
+        .set("adaptive", "on")
+        .unwrap()
+        .set("adaptive", "off");
+    assert_eq!(off.unwrap().build().unwrap().config().adaptive(), None);
     let unknown = Runtime::builder().set("grase", "30s").unwrap_err();
     assert!(unknown.to_string().contains("`grase` is not a setting"));
     let rt = Runtime::builder()

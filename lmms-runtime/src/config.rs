@@ -279,11 +279,16 @@ impl Builder {
     /// Sets one setting from text, as a configuration file or an environment variable
     /// gives it: `grace` (`"30s"`, `"5m"`, `"250ms"`), `min_resident` (`"8"`),
     /// `memory_budget` (`"512MiB"`, `"2GB"`, `"1048576"`), `trim_threshold` (bytes, or
-    /// `"off"`). The error names the setting and says what was wrong.
+    /// `"off"`), `heat` (`"5,20,100"`), `max_hot_paths`, `cool_every`, and `adaptive`
+    /// (`"on"`, `"off"`, or a load's price as bytes per time, `"128MiB/60s"`: see
+    /// [`Adaptive::load_cost`]). The error names the setting and says what was wrong.
     ///
     /// ```
     /// let builder = lmms::Runtime::builder().set("grace", "2m")?.set("memory_budget", "64MiB")?;
     /// assert_eq!(builder.build()?.config().memory_budget(), Some(64 << 20));
+    ///
+    /// let adaptive = lmms::Runtime::builder().set("adaptive", "1GiB/2m")?.build()?;
+    /// assert_eq!(adaptive.config().adaptive().unwrap().break_even(0).as_secs(), 120);
     ///
     /// let err = lmms::Runtime::builder().set("grace", "-5s").unwrap_err();
     /// assert_eq!(err.to_string(), "invalid configuration for `grace`: `-5s` is negative; a duration counts up from zero");
@@ -314,11 +319,39 @@ impl Builder {
                 "off" | "none" => self.trim_threshold(None),
                 bytes => self.trim_threshold(Some(parse_bytes("trim_threshold", bytes)?)),
             },
+            "adaptive" => match value.trim() {
+                "off" | "none" => {
+                    let mut fixed = self;
+                    fixed.config.adaptive = None;
+                    fixed
+                }
+                "on" => self.adaptive(Adaptive::default()),
+                price => match price.split_once('/') {
+                    Some((bytes, time)) => {
+                        // Say which price the bad half came from.
+                        let whole = |error: Error| match error {
+                            Error::InvalidConfig { reason, .. } => {
+                                Error::invalid("adaptive", format!("in `{value}`: {reason}"))
+                            }
+                            other => other,
+                        };
+                        let bytes = parse_bytes("adaptive", bytes.trim()).map_err(whole)?;
+                        let time = parse_duration("adaptive", time.trim()).map_err(whole)?;
+                        self.adaptive(Adaptive::default().load_cost(bytes, time))
+                    }
+                    None => {
+                        return Err(Error::invalid(
+                            "adaptive",
+                            format!("`{value}` is not `on`, `off` or a load's price as bytes per time, like `128MiB/60s`"),
+                        ))
+                    }
+                },
+            },
             other => {
                 return Err(Error::InvalidConfig {
                     field: "setting",
                     reason: format!(
-                        "`{other}` is not a setting; use `grace`, `min_resident`, `memory_budget`, `trim_threshold`, `heat`, `max_hot_paths` or `cool_every`"
+                        "`{other}` is not a setting; use `grace`, `min_resident`, `memory_budget`, `trim_threshold`, `heat`, `max_hot_paths`, `cool_every` or `adaptive`"
                     ),
                 })
             }
@@ -326,7 +359,8 @@ impl Builder {
     }
 
     /// Reads `LMMS_GRACE`, `LMMS_MIN_RESIDENT`, `LMMS_MEMORY_BUDGET`,
-    /// `LMMS_TRIM_THRESHOLD`, `LMMS_HEAT`, `LMMS_MAX_HOT_PATHS` and `LMMS_COOL_EVERY` from
+    /// `LMMS_TRIM_THRESHOLD`, `LMMS_HEAT`, `LMMS_MAX_HOT_PATHS`, `LMMS_COOL_EVERY` and
+    /// `LMMS_ADAPTIVE` from
     /// the environment, where set, through [`Builder::set`]: a
     /// function's settings can then change without a rebuild.
     ///
@@ -343,6 +377,7 @@ impl Builder {
             ("heat", "LMMS_HEAT"),
             ("max_hot_paths", "LMMS_MAX_HOT_PATHS"),
             ("cool_every", "LMMS_COOL_EVERY"),
+            ("adaptive", "LMMS_ADAPTIVE"),
         ]
         .into_iter()
         .try_fold(self, |builder, (setting, variable)| {

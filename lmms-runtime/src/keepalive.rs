@@ -33,7 +33,8 @@ const BUCKETS: usize = 15 * STEPS as usize;
 /// would have cost least over its own idle gaps (see [`load_cost`](Adaptive::load_cost)),
 /// once it has shown [`min_samples`](Adaptive::min_samples) of them, and for its
 /// [`break_even`](Adaptive::break_even) until then. It replaces the runtime's fixed grace
-/// period; a module's own `grace` still wins.
+/// period; a module's own `grace` still wins. From text or the environment:
+/// `Builder::set("adaptive", "128MiB/60s")`, `LMMS_ADAPTIVE=on`.
 ///
 /// ```
 /// use std::time::Duration;
