@@ -176,17 +176,17 @@ fn table(runs: &[Run], front: &Front) {
 /// Each adaptive run against each fixed one: whether it has fewer loads at no more idle
 /// memory-time, or less idle memory-time at no more than 1.1× the loads.
 fn compare(runs: &[Run], front: &Front) {
-    let of = |fixed: bool| {
-        runs.iter().filter(move |run| match run.policy {
-            Policy::Fixed(_) => fixed,
-            Policy::Adaptive(_) => !fixed,
-            _ => false,
-        })
-    };
+    let fixed: Vec<&Run> = runs
+        .iter()
+        .filter(|run| matches!(run.policy, Policy::Fixed(_)))
+        .collect();
+    let adaptive = runs
+        .iter()
+        .filter(|run| matches!(run.policy, Policy::Adaptive(_)));
     println!();
-    for adaptive in of(false) {
-        for fixed in of(true) {
-            let (a, f) = (&adaptive.outcome, &fixed.outcome);
+    for learned in adaptive {
+        for set in &fixed {
+            let (a, f) = (&learned.outcome, &set.outcome);
             let loads = a.loads as f64 / f.loads as f64;
             let idle = a.idle_mb_s / f.idle_mb_s;
             let verdict = if loads < 1.0 && idle <= 1.0 {
@@ -198,31 +198,32 @@ fn compare(runs: &[Run], front: &Front) {
             };
             println!(
                 "{} ÷ {}: loads {loads:.2}×, idle MB-s {idle:.2}× — {verdict}",
-                adaptive.name, fixed.name
+                learned.name, set.name
             );
         }
     }
     // Whether one policy could beat every fixed one at once: at the least idle of them,
     // even the offline optimum needs this many loads.
-    let fixed: Vec<&Outcome> = of(true).map(|run| &run.outcome).collect();
-    if let (Some(least_idle), Some(fewest_loads)) = (
-        fixed
-            .iter()
-            .min_by(|a, b| a.idle_mb_s.total_cmp(&b.idle_mb_s)),
-        fixed.iter().map(|outcome| outcome.loads).min(),
-    ) {
+    let least_idle = fixed
+        .iter()
+        .map(|run| run.outcome.idle_mb_s)
+        .min_by(f64::total_cmp);
+    let fewest_loads = fixed.iter().map(|run| run.outcome.loads).min();
+    if let (Some(idle), Some(loads)) = (least_idle, fewest_loads) {
         println!(
-            "at {:.3e} idle MB-s the offline optimum needs {:.0} loads; the fewest loads of a fixed \
-             policy is {fewest_loads}",
-            least_idle.idle_mb_s,
-            front.loads_at(least_idle.idle_mb_s),
+            "at {idle:.3e} idle MB-s the offline optimum needs {:.0} loads; the fewest loads of a \
+             fixed policy is {loads}",
+            front.loads_at(idle),
         );
     }
 }
 
 /// The three runs nearest the offline front, eager aside: it is the baseline, not a policy.
 fn best_three<'a>(runs: &'a [Run], front: &Front) -> Vec<&'a Run> {
-    let mut ranked: Vec<&Run> = runs.iter().filter(|run| run.name != "eager").collect();
+    let mut ranked: Vec<&Run> = runs
+        .iter()
+        .filter(|run| run.policy != Policy::Eager)
+        .collect();
     ranked.sort_by(|a, b| distance(&a.outcome, front).total_cmp(&distance(&b.outcome, front)));
     ranked.truncate(3);
     ranked
