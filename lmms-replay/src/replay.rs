@@ -3,7 +3,7 @@
 //! the manual clock driven by the trace, and a sweep every 10 s of trace time.
 
 use crate::trace::{App, Trace};
-use lmms::{Adaptive, ManualClock, ModuleDef, Runtime};
+use lmms::{Adaptive, Guard, Handle, ManualClock, ModuleDef, Runtime};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
@@ -85,7 +85,7 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Result<Outco
     };
     let runtime = builder.build()?;
     let sizes: Vec<f64> = trace.apps.iter().map(App::mb).collect();
-    let modules: Vec<_> = sizes
+    let modules: Vec<Handle<Vec<u8>>> = sizes
         .iter()
         .enumerate()
         .map(|(i, mb)| {
@@ -95,85 +95,107 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Result<Outco
             })
         })
         .collect::<Result<_, _>>()?;
-    let mut running: Vec<u32> = vec![0; modules.len()];
-    let mut resident: Vec<bool> = vec![false; modules.len()];
-    // Guards of running invocations, by end time.
+    // Guards of running invocations, per app, and when each ends.
+    let mut guards: Vec<Vec<Guard<'_, Vec<u8>>>> = modules.iter().map(|_| Vec::new()).collect();
     let mut ends: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
-    let mut guards: Vec<Vec<lmms::Guard<'_, Vec<u8>>>> =
-        modules.iter().map(|_| Vec::new()).collect();
     let _held: Vec<_> = match policy {
-        Policy::Eager => modules
-            .iter()
-            .map(|m| m.get().expect("infallible"))
-            .collect(),
+        Policy::Eager => modules.iter().map(Handle::get).collect::<Result<_, _>>()?,
         _ => Vec::new(),
     };
-    let mut outcome = Outcome::default();
-    let mut now = 0u64;
-    let mut swept = 0u64;
-    let advance =
-        |to: u64, resident: &[bool], running: &[u32], outcome: &mut Outcome, now: &mut u64| {
-            let seconds = to.saturating_sub(*now) as f64 / 1000.0;
-            let (mut held, mut idle) = (0.0, 0.0);
-            for (i, &is) in resident.iter().enumerate() {
-                if is {
-                    held += sizes[i];
-                    if running[i] == 0 {
-                        idle += sizes[i];
-                    }
-                }
-            }
-            outcome.resident_mb_s += held * seconds;
-            outcome.idle_mb_s += idle * seconds;
-            spread_over_steps(&mut outcome.resident_mb, *now, to, held);
-            *now = to;
-            clock.set(Duration::from_millis(to));
-        };
-    let refresh = |resident: &mut [bool]| {
-        for (i, module) in modules.iter().enumerate() {
-            resident[i] = module.is_resident();
-        }
-    };
-    refresh(&mut resident);
+    let mut meter = Meter::new(sizes);
+    meter.look(&modules);
     let last = trace.invocations.last().map_or(0, |i| i.at_ms) + SWEEP_EVERY_MS;
-    let mut events = trace.invocations.iter().peekable();
+    let mut starts = trace.invocations.iter().peekable();
+    let mut next_sweep = SWEEP_EVERY_MS;
     loop {
-        // The next thing to happen: an invocation ending, a sweep, or one starting.
+        // The next thing to happen: an invocation ending, one starting, or a sweep.
         let next_end = ends.peek().map(|Reverse((at, _))| *at);
-        let next_sweep = swept + SWEEP_EVERY_MS;
-        let next_start = events.peek().map(|i| i.at_ms);
-        let at = [next_end, Some(next_sweep), next_start]
+        let next_start = starts.peek().map(|i| i.at_ms);
+        if next_end.is_none() && next_start.is_none() && next_sweep > last {
+            break;
+        }
+        let at = [next_end, next_start, Some(next_sweep)]
             .into_iter()
             .flatten()
             .min()
-            .unwrap_or(last);
-        if at > last && next_start.is_none() && next_end.is_none() {
-            break;
-        }
-        advance(at, &resident, &running, &mut outcome, &mut now);
+            .unwrap_or(next_sweep);
+        meter.advance(at);
+        clock.set(Duration::from_millis(at));
         if next_end == Some(at) {
             let Reverse((_, app)) = ends.pop().expect("peeked");
-            running[app] -= 1;
             guards[app].pop();
-            refresh(&mut resident);
+            meter.running[app] -= 1;
+            meter.look(&modules);
         } else if next_start == Some(at) {
-            let invocation = events.next().expect("peeked");
+            let invocation = starts.next().expect("peeked");
             let app = trace.functions[invocation.function].app;
-            guards[app].push(modules[app].get().expect("infallible load"));
-            running[app] += 1;
+            guards[app].push(modules[app].get()?);
             ends.push(Reverse((at + invocation.duration_ms.max(1), app)));
-            outcome.invocations += 1;
-            resident[app] = true;
+            meter.running[app] += 1;
+            meter.resident[app] = true;
+            meter.outcome.invocations += 1;
         } else {
-            swept = at;
             runtime.sweep();
-            refresh(&mut resident);
+            meter.look(&modules);
+            next_sweep += SWEEP_EVERY_MS;
         }
     }
+    let mut outcome = meter.outcome;
     outcome.loads = modules.iter().map(|m| m.stats().loads).sum();
     outcome.cache_hits = runtime.stats().cache.hits;
     outcome.wall = started.elapsed();
     Ok(outcome)
+}
+
+/// Memory-time, accounted between events from what is resident and what runs.
+struct Meter {
+    /// Each app's memory, in MB.
+    sizes: Vec<f64>,
+    resident: Vec<bool>,
+    /// Invocations running, per app.
+    running: Vec<u32>,
+    /// Trace time accounted up to, in ms.
+    now: u64,
+    outcome: Outcome,
+}
+
+impl Meter {
+    fn new(sizes: Vec<f64>) -> Self {
+        Meter {
+            resident: vec![false; sizes.len()],
+            running: vec![0; sizes.len()],
+            sizes,
+            now: 0,
+            outcome: Outcome::default(),
+        }
+    }
+
+    /// Reads which modules are resident (after a sweep, or a guard's drop, may unload).
+    fn look(&mut self, modules: &[Handle<Vec<u8>>]) {
+        for (resident, module) in self.resident.iter_mut().zip(modules) {
+            *resident = module.is_resident();
+        }
+    }
+
+    /// Accounts the memory held from the last event to `to` (ms).
+    fn advance(&mut self, to: u64) {
+        let seconds = to.saturating_sub(self.now) as f64 / 1000.0;
+        let (mut held, mut idle) = (0.0, 0.0);
+        for ((&size, &resident), &running) in
+            self.sizes.iter().zip(&self.resident).zip(&self.running)
+        {
+            if resident {
+                held += size;
+                if running == 0 {
+                    idle += size;
+                }
+            }
+        }
+        self.outcome.resident_mb_s += held * seconds;
+        self.outcome.idle_mb_s += idle * seconds;
+        spread_over_steps(&mut self.outcome.resident_mb, self.now, to, held);
+        self.now = to;
+    }
 }
 
 /// Adds `mb` held from `from` to `to` (ms) to the per-step averages in `steps`.
