@@ -7,7 +7,8 @@
 //!
 //! - **load** (LIGS): a module's state is built on first use, never at start-up;
 //! - **unload** (LUGS): idle state is dropped after a five-point safety check, and built
-//!   again when it is needed;
+//!   again when it is needed — after a fixed grace period, or after a keep-alive each
+//!   module earns from its own idle gaps and size ([`Adaptive`]);
 //! - **reflex** (ZAFP): an [`Operation`] called often enough runs on its pinned module with
 //!   no guard bookkeeping per call, until its heat cools;
 //! - **cache**: an operation declared with a TTL answers repeated arguments without touching
