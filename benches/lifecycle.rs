@@ -12,6 +12,7 @@ use once_cell::sync::Lazy;
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::RwLock;
+use std::time::Duration;
 
 struct State {
     value: u64,
@@ -70,26 +71,43 @@ fn resident_get_two_threads(c: &mut Criterion) {
     group.finish();
 }
 
-/// A sweep over 1,000 resident modules that all stay (within their grace period).
+/// A sweep over 1,000 resident modules that all stay (within their grace period), with the
+/// fixed grace period and with the adaptive keep-alive (each module having shown 20 idle gaps
+/// of a minute, so its keep-alive is chosen from its histogram).
 fn sweep_resident(c: &mut Criterion) {
-    let runtime = Runtime::builder().build().unwrap();
-    let handles: Vec<_> = (0..1000)
-        .map(|i| {
-            runtime
-                .register(ModuleDef::named(format!("m{i}")), || 0u64)
-                .unwrap()
-        })
-        .collect();
-    for handle in &handles {
-        drop(handle.get().unwrap());
+    let mut group = c.benchmark_group("sweep, 1000 resident modules kept");
+    for adaptive in [false, true] {
+        let clock = lmms::ManualClock::new();
+        let mut builder = Runtime::builder().clock(clock.clone());
+        if adaptive {
+            builder =
+                builder.adaptive(lmms::Adaptive::default().load_cost(1, Duration::from_secs(3600)));
+        }
+        let runtime = builder.build().unwrap();
+        let handles: Vec<_> = (0..1000)
+            .map(|i| {
+                runtime
+                    .register(ModuleDef::named(format!("m{i}")), || 0u64)
+                    .unwrap()
+            })
+            .collect();
+        for _ in 0..20 {
+            clock.advance(Duration::from_secs(60));
+            runtime.sweep();
+            for handle in &handles {
+                drop(handle.get().unwrap());
+            }
+        }
+        let name = if adaptive { "adaptive" } else { "fixed grace" };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let report = runtime.sweep();
+                assert_eq!(report.kept.len(), 1000);
+                report
+            })
+        });
     }
-    c.bench_function("sweep, 1000 resident modules kept", |b| {
-        b.iter(|| {
-            let report = runtime.sweep();
-            assert_eq!(report.kept.len(), 1000);
-            report
-        })
-    });
+    group.finish();
 }
 
 /// Load + unload of a small module: the price of one LUGS cycle.

@@ -19,7 +19,10 @@
 //! [`Adaptive::min_samples`] gaps it is kept for its break-even: the classic rent-or-buy
 //! rule, never more than twice the best cost whatever the gaps.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::time::Duration;
 
 /// Buckets per doubling of the gap.
@@ -134,16 +137,32 @@ impl Adaptive {
 
     /// The keep-alive for a module of `bytes` with these gaps.
     pub(crate) fn keep(&self, gaps: &IdleGaps, bytes: u64) -> Duration {
-        let counts: [u64; BUCKETS] = std::array::from_fn(|i| gaps.buckets[i].load(Relaxed));
-        let total: u64 = counts.iter().sum();
-        let price = self.break_even(bytes);
-        if total < self.min_samples {
+        let samples = gaps.samples.load(Relaxed);
+        if samples < self.min_samples {
             // Nothing known yet: keep for the break-even, the rule that never costs more
             // than twice the best choice whatever the gaps turn out to be.
-            return price.min(self.max_keep);
+            return self.break_even(bytes).min(self.max_keep);
         }
+        // Sweeps far outnumber new gaps: choose again only when the gaps or the size moved.
+        let inputs = samples.rotate_left(40) ^ bytes;
+        let ms = if gaps.chosen_for.load(Acquire) == inputs {
+            gaps.chosen.load(Relaxed)
+        } else {
+            let ms = self.choose(gaps, bytes);
+            gaps.chosen.store(ms, Relaxed);
+            gaps.chosen_for.store(inputs, Release);
+            ms
+        };
+        Duration::from_millis(ms).min(self.max_keep)
+    }
+
+    /// The keep-alive, in ms, that would have cost least over the gaps in `gaps`: 0 or a
+    /// bucket's upper bound.
+    fn choose(&self, gaps: &IdleGaps, bytes: u64) -> u64 {
+        let counts: [u64; BUCKETS] = std::array::from_fn(|i| gaps.buckets[i].load(Relaxed));
+        let total: u64 = counts.iter().sum();
         // Costs in milliseconds of this module idle: a load costs its break-even.
-        let price = price.as_secs_f64() * 1000.0;
+        let price = self.break_even(bytes).as_secs_f64() * 1000.0;
         let (mut best_cost, mut best_keep) = (total as f64 * price, 0);
         // Gaps at or under the candidate keep-alive (each costs its own length, estimated
         // by its bucket's middle) and how many are longer (each costs the keep-alive and a
@@ -158,7 +177,7 @@ impl Adaptive {
                 (best_cost, best_keep) = (cost, high);
             }
         }
-        Duration::from_millis(best_keep).min(self.max_keep)
+        best_keep
     }
 }
 
@@ -173,9 +192,17 @@ fn bounds(bucket: usize) -> (u64, u64) {
     )
 }
 
-/// A module's idle gaps, as a histogram with [`STEPS`] buckets per doubling.
+/// A module's idle gaps, as a histogram with [`STEPS`] buckets per doubling, and the
+/// keep-alive last chosen from them.
 pub(crate) struct IdleGaps {
     buckets: [AtomicU64; BUCKETS],
+    /// Gaps recorded, all buckets together.
+    samples: AtomicU64,
+    /// The keep-alive last chosen, in ms, and a mix of the sample count and size it was
+    /// chosen for. Two sweeps racing may both choose, or one read the other's fresher
+    /// choice: either way the answer is one the inputs gave a moment ago.
+    chosen: AtomicU64,
+    chosen_for: AtomicU64,
 }
 
 impl IdleGaps {
@@ -185,6 +212,10 @@ impl IdleGaps {
     pub(crate) const fn new() -> Self {
         IdleGaps {
             buckets: [const { AtomicU64::new(0) }; BUCKETS],
+            samples: AtomicU64::new(0),
+            chosen: AtomicU64::new(0),
+            // Unreachable by a count under 2^24 (bits 40 up) mixed with a size under 1 TiB.
+            chosen_for: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -198,6 +229,7 @@ impl IdleGaps {
         let step = (ms >> (octave - STEPS.trailing_zeros())) as u32 - STEPS;
         let bucket = ((octave - FIRST_OCTAVE) * STEPS + step) as usize;
         self.buckets[bucket.min(BUCKETS - 1)].fetch_add(1, Relaxed);
+        self.samples.fetch_add(1, Relaxed);
     }
 }
 
@@ -267,5 +299,8 @@ mod tests {
             adaptive.max_keep(Duration::from_secs(60)).keep(&mixed, 0),
             Duration::from_secs(60)
         );
+        // New gaps make it choose again: now mostly long ones, so it drops the module.
+        (0..500).for_each(|_| mixed.record(3 * 60 * MINUTE));
+        assert_eq!(adaptive.keep(&mixed, 0), Duration::ZERO);
     }
 }
