@@ -5,7 +5,7 @@
 //! Every time a module is used after being idle for a second or more — the time from the
 //! end of its last use to the start of this one, recorded when the use takes its guard or
 //! loads the module — the gap goes into a histogram with four buckets per doubling, from
-//! 1 s to about 9 hours (60 atomic counts, so recording is a relaxed add).
+//! 1 s to about 9 hours (60 atomic counts and their total: recording is two relaxed adds).
 //!
 //! Keeping a module idle through a gap costs memory-time; unloading it costs a load at the
 //! next call. [`Adaptive::load_cost`] sets the exchange rate: a load is worth keeping
@@ -17,7 +17,7 @@
 //! every hour, or at random, goes at the first sweep after its use, where a fixed grace
 //! period would have held it idle for nothing. Until a module has shown
 //! [`Adaptive::min_samples`] gaps it is kept for its break-even: the classic rent-or-buy
-//! rule, never more than twice the best cost whatever the gaps.
+//! rule, which costs at most twice the best choice for any one gap.
 
 use std::sync::atomic::{
     AtomicU64,
@@ -139,8 +139,8 @@ impl Adaptive {
     pub(crate) fn keep(&self, gaps: &IdleGaps, bytes: u64) -> Duration {
         let samples = gaps.samples.load(Relaxed);
         if samples < self.min_samples {
-            // Nothing known yet: keep for the break-even, the rule that never costs more
-            // than twice the best choice whatever the gaps turn out to be.
+            // Nothing known yet: keep for the break-even, the rule that costs at most twice
+            // the best choice for any one gap, however long it turns out to be.
             return self.break_even(bytes).min(self.max_keep);
         }
         // Sweeps far outnumber new gaps: choose again only when the gaps or the size moved.
