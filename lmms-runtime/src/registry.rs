@@ -412,6 +412,13 @@ impl fmt::Display for Drift {
     }
 }
 
+/// The error every lookup answers once the registry has drifted from the build.
+#[cold]
+#[inline(never)]
+fn drifted(drift: &Drift) -> Error {
+    Error::RegistryDrift(Box::new(drift.clone()))
+}
+
 /// The index of linked operations, built on the first lookup.
 struct Registry {
     by_name: Slots,
@@ -498,6 +505,8 @@ impl Slots {
 }
 
 impl NameKey {
+    // `#[inline]` on these two: without it they stay calls across the crate boundary.
+    #[inline]
     fn of(interface: &str, name: &str) -> Self {
         let (a, b) = (interface.as_bytes(), name.as_bytes());
         let (a0, a1) = words(a);
@@ -506,12 +515,14 @@ impl NameKey {
     }
 
     /// Whether the key alone identifies the names: both fit in its words.
+    #[inline]
     fn exact(interface: &str, name: &str) -> bool {
         interface.len() <= 16 && name.len() <= 16
     }
 }
 
 /// Two words that, with the length, hold every byte of `bytes` up to 16 of them.
+#[inline]
 fn words(bytes: &[u8]) -> (u64, u64) {
     let n = bytes.len();
     let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
@@ -599,7 +610,7 @@ impl Registry {
     #[inline]
     fn lookup(&self, interface: &str, name: &str) -> Result<&'static OpLink, Error> {
         if let Some(drift) = &self.drift {
-            return Err(Error::RegistryDrift(Box::new(drift.clone())));
+            return Err(drifted(drift));
         }
         match self.find(interface, name) {
             Some(op) => Ok(op),
@@ -608,6 +619,7 @@ impl Registry {
     }
 
     #[cold]
+    #[inline(never)]
     fn unknown(&self, interface: &str, name: &str) -> Error {
         let known = self
             .by_name
