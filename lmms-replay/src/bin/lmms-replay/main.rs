@@ -144,32 +144,45 @@ fn policies(trace: &Trace, args: &Args) -> Vec<(String, Policy)> {
     policies
 }
 
-/// How far a run is from the offline optimum: its loads over the fewest possible at its
-/// idle memory-time.
-fn distance(outcome: &Outcome, front: &Front) -> f64 {
-    outcome.loads as f64 / front.loads_at(outcome.idle_mb_s)
+/// How far a run is from the offline optimum, along each axis: its loads over the fewest
+/// possible at its idle memory-time, and its idle memory-time over the least possible with
+/// its loads.
+fn distance(outcome: &Outcome, front: &Front) -> (f64, f64) {
+    (
+        outcome.loads as f64 / front.loads_at(outcome.idle_mb_s),
+        outcome.idle_mb_s / front.idle_at(outcome.loads as f64),
+    )
 }
 
 fn table(runs: &[Run], front: &Front) {
     println!(
-        "\n{:<28} {:>9} {:>14} {:>14} {:>10} {:>9} {:>10}",
-        "policy", "loads", "resident MB-s", "idle MB-s", "cache hits", "replay", "÷ optimum"
+        "\n{:<28} {:>9} {:>14} {:>14} {:>10} {:>9} {:>18}",
+        "policy",
+        "loads",
+        "resident MB-s",
+        "idle MB-s",
+        "cache hits",
+        "replay",
+        "÷ optimum: loads, idle"
     );
     for Run { name, outcome, .. } in runs {
+        let (loads, idle) = distance(outcome, front);
         println!(
-            "{:<28} {:>9} {:>14.3e} {:>14.3e} {:>10} {:>7.2} s {:>9.2}×",
+            "{:<28} {:>9} {:>14.3e} {:>14.3e} {:>10} {:>7.2} s {:>11.2}×, {:>5.2}×",
             name,
             outcome.loads,
             outcome.resident_mb_s,
             outcome.idle_mb_s,
             outcome.cache_hits,
             outcome.wall.as_secs_f64(),
-            distance(outcome, front),
+            loads,
+            idle,
         );
     }
     println!(
-        "\n÷ optimum: loads over the fewest any policy could have at the same idle MB-s, knowing \
-         the future (the offline rent-or-buy front)."
+        "\n÷ optimum: loads over the fewest any policy could have at the same idle MB-s, and idle \
+         MB-s over the least any could have with as many loads, knowing the future (the offline \
+         rent-or-buy front)."
     );
 }
 
@@ -224,7 +237,10 @@ fn best_three<'a>(runs: &'a [Run], front: &Front) -> Vec<&'a Run> {
         .iter()
         .filter(|run| run.policy != Policy::Eager)
         .collect();
-    ranked.sort_by(|a, b| distance(&a.outcome, front).total_cmp(&distance(&b.outcome, front)));
+    ranked.sort_by(|a, b| {
+        let loads = |run: &Run| distance(&run.outcome, front).0;
+        loads(a).total_cmp(&loads(b))
+    });
     ranked.truncate(3);
     ranked
 }
