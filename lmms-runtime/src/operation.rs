@@ -463,10 +463,16 @@ where
     /// The runtime this operation reports to: its module's, or the global one for a
     /// stateless operation not [added](Runtime::add_op) elsewhere. Registers it there on
     /// first use.
+    #[inline]
     fn bind(&'static self) -> Result<&'static Shared, Error> {
-        if let Some(shared) = self.core.shared.get() {
-            return Ok(shared);
+        match self.core.shared.get() {
+            Some(shared) => Ok(shared),
+            None => self.bind_first(),
         }
+    }
+
+    #[cold]
+    fn bind_first(&'static self) -> Result<&'static Shared, Error> {
         match O::source() {
             Source::Module(module) => {
                 let shared = module.runtime()?;
@@ -504,10 +510,15 @@ where
         }
     }
 
+    /// Counts a call toward the heat thresholds, until the operation is critical.
+    #[inline]
     fn count(&'static self, shared: &Shared) {
-        if !self.core.counting.load(Relaxed) {
-            return;
+        if self.core.counting.load(Relaxed) {
+            self.count_call(shared);
         }
+    }
+
+    fn count_call(&'static self, shared: &Shared) {
         let heat = shared.config.heat;
         let calls = self.core.calls.fetch_add(1, Relaxed) + 1;
         if calls == heat.warm() {
