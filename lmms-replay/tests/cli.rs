@@ -84,3 +84,21 @@ fn a_missing_trace_is_an_error_not_a_panic() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("/no/such/trace"), "{stderr}");
 }
+
+#[test]
+fn a_price_budget_or_scale_out_of_range_is_refused_naming_the_option() {
+    for (option, value) in [
+        ("--load-cost", "-5"),
+        ("--load-cost", "NaN"),
+        ("--budget", "0"),
+        ("--scale", "0"),
+    ] {
+        let output = replay(&[&format!("{option}={value}"), "/no/such/trace"]);
+        assert_eq!(output.status.code(), Some(2), "{option} {value}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains(option) && stderr.contains(value),
+            "{stderr}"
+        );
+    }
+}

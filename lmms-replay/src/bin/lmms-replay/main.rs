@@ -36,14 +36,14 @@ struct Args {
     seed: u64,
     /// Bytes of real state allocated per MB of an app's memory (the figures stay in the
     /// trace's MB).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     scale: u64,
     /// The LRU policy's memory budget, as a share of the apps' memory together.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, value_parser = positive)]
     budget: f64,
     /// The adaptive policy's price of a load, in MB-s: keeping an app of that many MB idle
     /// for a second costs as much as loading it once. One adaptive run per value.
-    #[arg(long, value_delimiter = ',', default_values_t = [1e5, 1e6])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1e5, 1e6], value_parser = positive)]
     load_cost: Vec<f64>,
     /// Where the charts go.
     #[arg(long, default_value = "target/lmms-replay")]
@@ -56,6 +56,15 @@ enum Format {
     Azure2019,
     /// Azure Functions 2021: one row per invocation.
     Azure2021,
+}
+
+/// A number above zero, for shares and prices.
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        Ok(_) => Err(format!("`{text}` must be a number above zero")),
+        Err(error) => Err(format!("`{text}` is not a number: {error}")),
+    }
 }
 
 /// One policy's run.
