@@ -11,20 +11,25 @@
 //! Each operation on the map is one step for the loom model in `tests/loom.rs`: another
 //! thread may run between any two (see `sync::step`).
 
+use crate::defer::{self, Deferred, Inside};
 use crate::sync::step;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use std::cell::Cell;
-use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How an operation's results are cached: [`NoCache`] or [`Cached`]. The call path is
 /// generic over it, so an operation without a TTL carries no cache code at all.
 pub trait CachePolicy<Args, Output>: Send + Sync + 'static {
-    /// What a lookup needs of the arguments (a clone of them, or nothing).
+    /// What a lookup needs of the arguments (a clone of them and their hash, or nothing).
     type Key;
+
+    /// Whether results are cached at all: a caching operation answers from its cache
+    /// before it takes its direct path.
+    const CACHES: bool;
 
     /// The key for `args`, taken before they move into the body.
     fn key(&self, args: &Args) -> Self::Key;
@@ -51,7 +56,7 @@ pub trait ResultCache: Send + Sync {
     fn purge(&self, now: u64) -> usize;
     /// Drops every entry.
     fn clear(&self);
-    /// Hits, misses, expirations and evictions so far.
+    /// Hits, misses, expirations, evictions and contained panics so far.
     fn counts(&self) -> CacheCounts;
 }
 
@@ -71,14 +76,18 @@ pub struct CacheCounts {
     pub expired: u64,
     /// Entries dropped to stay within the capacity.
     pub evicted: u64,
+    /// Panics in the user code the cache runs — the arguments' `Clone`, `Hash` and `Eq`, the
+    /// output's `Clone` and `Drop`, the weigher — each contained: the call it happened in
+    /// ran uncached (its body answered), and the cache stayed whole.
+    pub panics: u64,
 }
 
 impl CacheCounts {
     /// The counts since `before`.
     ///
     /// ```
-    /// let now = lmms::CacheCounts { hits: 5, misses: 3, expired: 1, evicted: 0 };
-    /// let then = lmms::CacheCounts { hits: 2, misses: 3, expired: 0, evicted: 0 };
+    /// let now = lmms::CacheCounts { hits: 5, misses: 3, ..Default::default() };
+    /// let then = lmms::CacheCounts { hits: 2, misses: 3, ..Default::default() };
     /// assert_eq!(now.since(&then).hits, 3);
     /// ```
     pub fn since(&self, before: &CacheCounts) -> CacheCounts {
@@ -87,6 +96,7 @@ impl CacheCounts {
             misses: self.misses.saturating_sub(before.misses),
             expired: self.expired.saturating_sub(before.expired),
             evicted: self.evicted.saturating_sub(before.evicted),
+            panics: self.panics.saturating_sub(before.panics),
         }
     }
 }
@@ -97,6 +107,7 @@ pub struct NoCache;
 
 impl<Args, Output> CachePolicy<Args, Output> for NoCache {
     type Key = ();
+    const CACHES: bool = false;
 
     #[inline]
     fn key(&self, _: &Args) {}
@@ -116,61 +127,142 @@ impl<Args, Output> CachePolicy<Args, Output> for NoCache {
 
 /// A result cache with a time to live and a capacity in entries.
 ///
+/// The user code it runs — the arguments' `Clone`, `Hash`, `Eq` and `Drop`, the output's
+/// `Clone` and `Drop`, the weigher — may panic or call back into lmms: a panic is contained
+/// and counted ([`CacheCounts::panics`]), the call it happened in runs uncached, and no key
+/// or output is ever dropped while the cache holds a lock.
+///
 /// ```
 /// let cache = lmms::Cached::<(String, u8), u64>::new(std::time::Duration::from_secs(300), 1024);
 /// assert_eq!(cache.ttl(), std::time::Duration::from_secs(300));
 /// ```
-pub struct Cached<Args, Output> {
+pub struct Cached<Args: 'static, Output: 'static> {
     ttl: u64,
     capacity: u64,
     weigh: Option<fn(&Args, &Output) -> u64>,
-    map: OnceLock<Map<Args, Output>>,
+    map: OnceLock<Store<Args, Output>>,
+    /// The length last read from the map, for a caller already inside it (which must not
+    /// take its shard locks again).
+    len: AtomicUsize,
     hits: AtomicU64,
     misses: AtomicU64,
     expired: AtomicU64,
     evicted: AtomicU64,
+    panics: AtomicU64,
 }
 
-type Map<Args, Output> =
-    Cache<Args, Entry<Output>, Weigher<Args, Output>, DefaultHashBuilder, Evictions>;
+/// The map and the hasher its keys' hashes are computed with, outside it.
+struct Store<Args: 'static, Output: 'static> {
+    map: Map<Args, Output>,
+    hasher: DefaultHashBuilder,
+}
 
-/// Each entry's weight: 1, or what the operation's weigher says (its bytes, say).
-struct Weigher<Args, Output>(Option<fn(&Args, &Output) -> u64>);
+type Map<Args, Output> = Cache<
+    CacheKey<Args>,
+    Entry<Output>,
+    Weigher,
+    BuildHasherDefault<Passthrough>,
+    Evictions,
+>;
 
-impl<Args, Output> Clone for Weigher<Args, Output> {
-    fn clone(&self) -> Self {
-        Weigher(self.0)
+/// A cached call's arguments with their hash, computed once outside the map, so that the
+/// map never runs the arguments' `Hash`.
+///
+/// ```
+/// use lmms::CachePolicy;
+/// let cache: &'static lmms::Cached<u32, u32> =
+///     Box::leak(Box::new(lmms::Cached::new(std::time::Duration::from_secs(1), 8)));
+/// let key: Option<lmms::CacheKey<u32>> = cache.key(&7);
+/// assert!(key.is_some());
+/// ```
+pub struct CacheKey<Args: 'static> {
+    hash: u64,
+    args: Deferred<Args>,
+}
+
+impl<Args: 'static> Hash for CacheKey<Args> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
     }
 }
 
-impl<Args, Output> Weighter<Args, Entry<Output>> for Weigher<Args, Output> {
-    fn weight(&self, args: &Args, entry: &Entry<Output>) -> u64 {
-        self.0.map_or(1, |weigh| weigh(args, &entry.output))
+impl<Args: Eq + 'static> PartialEq for CacheKey<Args> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        // The map compares keys under its lock: a panicking `Eq` is contained there, and
+        // the keys count as different.
+        self.hash == other.hash
+            && defer::contain(|| self.args.get() == other.args.get()).unwrap_or(false)
     }
 }
 
-/// A cached output and the runtime time (ms) at which it expires.
+impl<Args: Eq + 'static> Eq for CacheKey<Args> {}
+
+/// The map's hasher: a key's hash is already computed, so it passes through.
+#[derive(Default)]
+struct Passthrough(u64);
+
+impl Hasher for Passthrough {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `CacheKey::hash` feeds this hasher, through `write_u64`.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+/// Each entry's weight, weighed once when it was stored (the map asks again and again, and
+/// must get the same answer every time).
 #[derive(Clone)]
-struct Entry<Output> {
-    output: Output,
+struct Weigher;
+
+impl<Args, Output> Weighter<CacheKey<Args>, Entry<Output>> for Weigher {
+    #[inline]
+    fn weight(&self, _: &CacheKey<Args>, entry: &Entry<Output>) -> u64 {
+        entry.weight
+    }
+}
+
+/// A cached output, the runtime time (ms) at which it expires, and its weight.
+struct Entry<Output: 'static> {
+    output: Deferred<Output>,
     expires: u64,
+    weight: u64,
 }
 
-/// Counts capacity evictions into the cache's counter, which the cache outlives (both are
-/// in the operation's `static`).
+impl<Output: Clone + 'static> Clone for Entry<Output> {
+    #[inline]
+    fn clone(&self) -> Self {
+        Entry {
+            output: self.output.clone(),
+            expires: self.expires,
+            weight: self.weight,
+        }
+    }
+}
+
+/// Counts capacity evictions into the request's state, read once the map's lock is released
+/// (so the event about them, which runs tracing's subscribers, is sent outside it too).
 #[derive(Clone)]
-struct Evictions(&'static AtomicU64);
+struct Evictions;
 
-impl<Args, Output> Lifecycle<Args, Entry<Output>> for Evictions {
-    type RequestState = ();
+impl<Args, Output> Lifecycle<CacheKey<Args>, Entry<Output>> for Evictions {
+    type RequestState = u64;
 
-    fn on_evict(&self, _: &mut (), _: Args, _: Entry<Output>) {
-        self.0.fetch_add(1, Relaxed);
-        crate::trace::event!(
-            tracing::Level::TRACE,
-            entries = 1,
-            "cache entry evicted to stay within capacity"
-        );
+    #[inline]
+    fn on_evict(&self, evicted: &mut u64, _: CacheKey<Args>, _: Entry<Output>) {
+        *evicted += 1;
     }
 }
 
@@ -188,7 +280,8 @@ impl<Args, Output> Cached<Args, Output> {
 
     /// A cache keeping results for `ttl` while the sum of their weights stays within
     /// `capacity`: `weigh` gives each result's weight (its heap bytes, say), so the bound is
-    /// in bytes rather than entries. A result heavier than the whole capacity is not kept.
+    /// in bytes rather than entries. A result heavier than the whole capacity is not kept,
+    /// nor is one whose weigher panicked.
     ///
     /// ```
     /// fn bytes(_: &String, page: &Vec<u8>) -> u64 { page.len() as u64 }
@@ -209,10 +302,12 @@ impl<Args, Output> Cached<Args, Output> {
             capacity: if capacity == 0 { 1 } else { capacity },
             weigh,
             map: OnceLock::new(),
+            len: AtomicUsize::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
         }
     }
 
@@ -233,6 +328,31 @@ impl<Args, Output> Cached<Args, Output> {
     pub const fn capacity(&self) -> u64 {
         self.capacity
     }
+
+    /// Runs `op` on the map as the thread's outermost step inside it: user values it
+    /// drops are dropped after it, a panic in user code it runs is contained and counted.
+    /// `None` if anything panicked: the caller treats the call as uncached.
+    #[inline]
+    fn in_map<R>(&self, op: impl FnOnce() -> R) -> Option<R> {
+        let mark = Inside::enter();
+        let result = defer::contain(op);
+        let panics = mark.leave();
+        if panics > 0 {
+            self.panicked(panics);
+            return None;
+        }
+        result
+    }
+
+    #[cold]
+    fn panicked(&self, panics: u32) {
+        self.panics.fetch_add(u64::from(panics), Relaxed);
+        crate::trace::event!(
+            tracing::Level::WARN,
+            panics,
+            "user code run by a result cache panicked; the call ran uncached"
+        );
+    }
 }
 
 impl<Args, Output> Cached<Args, Output>
@@ -240,20 +360,23 @@ where
     Args: Hash + Eq + Clone + Send + Sync + 'static,
     Output: Clone + Send + Sync + 'static,
 {
-    fn map(&'static self) -> &'static Map<Args, Output> {
+    fn store_map(&self) -> &Store<Args, Output> {
         self.map.get_or_init(|| {
             // A weighed cache's capacity is not a count: guess entries of about 1 KiB.
             let items = match self.weigh {
                 Some(_) => self.capacity / 1024,
                 None => self.capacity,
             };
-            Cache::with(
-                usize::try_from(items.max(1)).unwrap_or(usize::MAX),
-                self.capacity,
-                Weigher(self.weigh),
-                DefaultHashBuilder::default(),
-                Evictions(&self.evicted),
-            )
+            Store {
+                map: Cache::with(
+                    usize::try_from(items.max(1)).unwrap_or(usize::MAX),
+                    self.capacity,
+                    Weigher,
+                    BuildHasherDefault::default(),
+                    Evictions,
+                ),
+                hasher: DefaultHashBuilder::default(),
+            }
         })
     }
 }
@@ -263,30 +386,54 @@ where
     Args: Hash + Eq + Clone + Send + Sync + 'static,
     Output: Clone + Send + Sync + 'static,
 {
-    type Key = Args;
+    /// `None` when the arguments' `Clone` or `Hash` panicked: the call runs uncached.
+    type Key = Option<CacheKey<Args>>;
+    const CACHES: bool = true;
 
     #[inline]
-    fn key(&self, args: &Args) -> Args {
-        args.clone()
+    fn key(&self, args: &Args) -> Option<CacheKey<Args>> {
+        let store = self.store_map();
+        let key = defer::contain(|| CacheKey {
+            hash: store.hasher.hash_one(args),
+            args: Deferred::new(args.clone()),
+        });
+        if key.is_none() {
+            self.panicked(1);
+        }
+        key
     }
 
     #[inline]
-    fn lookup(&self, key: &Args, now: u64) -> Option<Output> {
-        let Some(map) = self.map.get() else {
+    fn lookup(&self, key: &Option<CacheKey<Args>>, now: u64) -> Option<Output> {
+        let (Some(key), Some(store)) = (key, self.map.get()) else {
             self.misses.fetch_add(1, Relaxed);
             return None;
         };
+        if defer::inside() {
+            // Called from user code the map runs under its lock: answer without it.
+            self.misses.fetch_add(1, Relaxed);
+            return None;
+        }
         step();
-        match map.get(key) {
-            Some(entry) if entry.expires > now => {
-                self.hits.fetch_add(1, Relaxed);
-                Some(entry.output)
+        let found = self.in_map(|| {
+            let entry = store.map.get(key)?;
+            if entry.expires > now {
+                return Some(Ok(entry.output.into_inner()));
             }
-            Some(_) => {
-                // Another thread may store a fresh result meanwhile: remove only an
-                // expired one.
-                step();
-                if map.remove_if(key, |entry| entry.expires <= now).is_some() {
+            // Another thread may store a fresh result meanwhile: remove only an expired one.
+            step();
+            Some(Err(store
+                .map
+                .remove_if(key, |entry| entry.expires <= now)
+                .is_some()))
+        });
+        match found.flatten() {
+            Some(Ok(output)) => {
+                self.hits.fetch_add(1, Relaxed);
+                Some(output)
+            }
+            Some(Err(removed)) => {
+                if removed {
                     self.expired.fetch_add(1, Relaxed);
                 }
                 self.misses.fetch_add(1, Relaxed);
@@ -299,14 +446,39 @@ where
         }
     }
 
-    fn store(&'static self, key: Args, output: &Output, now: u64) {
-        let entry = Entry {
-            output: output.clone(),
+    fn store(&'static self, key: Option<CacheKey<Args>>, output: &Output, now: u64) {
+        let Some(key) = key else { return };
+        if defer::inside() {
+            // As in `lookup`: not from inside the map. The key drops later, outside it.
+            drop(key);
+            return;
+        }
+        let store = self.store_map();
+        // Weighed and cloned here, outside the map, with their panics contained.
+        let entry = defer::contain(|| Entry {
+            weight: self.weigh.map_or(1, |weigh| weigh(key.args.get(), output)),
+            output: Deferred::new(output.clone()),
             expires: now.saturating_add(self.ttl),
+        });
+        let Some(entry) = entry else {
+            self.panicked(1);
+            self.in_map(|| drop(key));
+            return;
         };
-        let map = self.map();
         step();
-        map.insert(key, entry);
+        let evicted = self.in_map(|| {
+            let mut evicted = 0;
+            store.map.insert_with_lifecycle(key, entry, &mut evicted);
+            evicted
+        });
+        if let Some(evicted @ 1..) = evicted {
+            self.evicted.fetch_add(evicted, Relaxed);
+            crate::trace::event!(
+                tracing::Level::TRACE,
+                entries = evicted,
+                "cache entries evicted to stay within capacity"
+            );
+        }
     }
 
     fn as_dyn(&'static self) -> Option<&'static dyn ResultCache> {
@@ -320,19 +492,30 @@ where
     Output: Clone + Send + Sync + 'static,
 {
     fn len(&self) -> usize {
-        self.map.get().map_or(0, Cache::len)
+        let Some(store) = self.map.get() else { return 0 };
+        if defer::inside() {
+            return self.len.load(Relaxed);
+        }
+        let len = store.map.len();
+        self.len.store(len, Relaxed);
+        len
     }
 
     fn purge(&self, now: u64) -> usize {
-        let Some(map) = self.map.get() else { return 0 };
+        let Some(store) = self.map.get() else { return 0 };
+        if defer::inside() {
+            return 0;
+        }
         // Counted as they are dropped: the length before and after would also count what
         // other threads removed or added meanwhile (the loom model found both).
         let purged = Cell::new(0);
         step();
-        map.retain(|_, entry| {
-            let live = entry.expires > now;
-            purged.set(purged.get() + usize::from(!live));
-            live
+        self.in_map(|| {
+            store.map.retain(|_, entry| {
+                let live = entry.expires > now;
+                purged.set(purged.get() + usize::from(!live));
+                live
+            });
         });
         let purged = purged.get();
         self.expired.fetch_add(purged as u64, Relaxed);
@@ -347,8 +530,9 @@ where
     }
 
     fn clear(&self) {
-        if let Some(map) = self.map.get() {
-            map.clear();
+        let Some(store) = self.map.get() else { return };
+        if !defer::inside() {
+            self.in_map(|| store.map.clear());
         }
     }
 
@@ -358,6 +542,7 @@ where
             misses: self.misses.load(Relaxed),
             expired: self.expired.load(Relaxed),
             evicted: self.evicted.load(Relaxed),
+            panics: self.panics.load(Relaxed),
         }
     }
 }

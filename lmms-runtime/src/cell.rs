@@ -52,7 +52,8 @@
 //!
 //! The loom models in `tests/loom.rs` check this protocol.
 
-use crate::sync::{local, AtomicPtr, AtomicUsize, Mutex};
+use crate::cycle;
+use crate::sync::{local, AtomicPtr, AtomicUsize, Mutex, TryLockError};
 use crossbeam_utils::CachePadded;
 use std::any::Any;
 use std::marker::PhantomData;
@@ -142,7 +143,10 @@ impl<T> StateCell<T> {
     }
 
     /// A guard on the state, running `load` first if the cell is empty. Concurrent callers
-    /// wait for one loader; a failed or panicking loader leaves the cell empty.
+    /// wait for one loader; a failed or panicking loader leaves the cell empty. A caller
+    /// whose wait would close a cycle of loads (its own loader, directly or through other
+    /// threads' loaders, waits for the loader it would wait for) gets
+    /// [`LoadFailure::Reentrant`] instead of a deadlock.
     pub fn load<E>(
         &self,
         load: impl FnOnce() -> Result<T, E>,
@@ -151,15 +155,25 @@ impl<T> StateCell<T> {
         if self.loader.load(Relaxed) == me {
             return Err(LoadFailure::Reentrant);
         }
-        let _lock = self
-            .lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let id = self as *const Self as usize;
+        let _lock = match self.lock.try_lock() {
+            Ok(lock) => lock,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                let _waiting =
+                    cycle::Waiting::start(id, me).map_err(|cycle::Cycle| LoadFailure::Reentrant)?;
+                self.lock
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            }
+        };
         if let Some(guard) = self.try_get() {
             return Ok(guard);
         }
         self.loader.store(me, Relaxed);
+        let loading = cycle::Loading::start(id, me);
         let built = panic::catch_unwind(AssertUnwindSafe(load));
+        drop(loading);
         self.loader.store(0, Relaxed);
         match built {
             Ok(Ok(state)) => {
@@ -181,7 +195,13 @@ impl<T> StateCell<T> {
 
     /// Takes the state out if no guard is alive. The caller drops what it gets, outside
     /// every lock, so a slow or panicking `Drop` blocks no getter.
+    ///
+    /// A cell whose loader is running counts as in use: its loader, or a thread its loader
+    /// waits for, may ask to unload it, and must not wait for the load it is part of.
     pub fn take(&self) -> Take<T> {
+        if self.loader.load(Relaxed) != 0 {
+            return Take::InUse;
+        }
         let _lock = self
             .lock
             .lock()

@@ -3,15 +3,15 @@
 //!
 //! A promoted operation holds one long-lived guard on its module (so no unload can drop the
 //! state) and publishes the state's address in a [`Direct`]. A direct call marks its thread
-//! *inside* (a plain store of the current epoch to the thread's own [`Record`]), issues the
-//! light barrier, reads the address and runs the body; leaving, it marks the thread
-//! *outside*. Each withdrawal advances the epoch, so a call that starts after it leaves a
-//! mark the withdrawal did not see, and is not waited for.
+//! *inside that path* (a plain store of the path's identity, its `RawDirect`'s address, to
+//! the thread's own [`Record`], one slot per nesting level), issues the light barrier,
+//! reads the address and runs the body; leaving, it clears its slot.
 //!
-//! Demotion clears the address first, then issues the heavy barrier: every call that
-//! started before it is now visible as *inside*, and every call after it reads the cleared
-//! address and takes the managed path. The long-lived guard is released only once every
-//! thread seen inside has left ([`retire`]); until then it waits in a list that each
+//! Demotion clears the address first, then issues the heavy barrier: every call on that
+//! path that started before it is now visible as *inside*, and every call after it reads
+//! the cleared address and takes the managed path. The long-lived guard is released only
+//! once every thread seen inside *that path* has left ([`retire`]); calls on other paths,
+//! however long, are not waited for. Until then the guard waits in a list that each
 //! demotion and each sweep drains, so no thread ever blocks on another's call.
 
 use crate::barrier;
@@ -49,9 +49,15 @@ impl RawDirect {
     /// Clears the address and returns the calls that may still be reading it.
     pub fn withdraw(&self) -> InFlight {
         self.state.store(ptr::null_mut(), Release);
-        epoch().fetch_add(2, Relaxed);
         barrier::heavy();
-        InFlight::snapshot()
+        InFlight::snapshot(self.id())
+    }
+
+    /// What a call on this path writes in its thread's record: the path's address, which
+    /// is never 0 (the mark of a free slot).
+    #[inline]
+    fn id(&self) -> usize {
+        self as *const RawDirect as usize
     }
 
     /// Whether a state is published now.
@@ -112,7 +118,7 @@ impl<T> Direct<T> {
         if self.raw.state.load(Relaxed).is_null() {
             return Err(args);
         }
-        let Some(_inside) = Inside::enter() else {
+        let Some(_inside) = Inside::enter(self.raw.id()) else {
             return Err(args);
         };
         match NonNull::new(self.raw.state.load(Acquire).cast::<T>()) {
@@ -126,29 +132,15 @@ impl<T> Direct<T> {
     }
 }
 
-/// One thread's mark: `epoch | 1` while the thread is inside a direct call (the outermost
-/// one, if they nest), 0 outside. Padded to its own cache line, so two threads' marks never
-/// share one. Written with plain stores by its thread only, and never computed from its own
-/// previous value: a call's entry does not wait on the last call's exit.
-pub struct Record {
-    mark: CachePadded<AtomicUsize>,
-}
+/// How deeply direct calls may nest on one thread and still take the direct path; a call
+/// nested deeper takes the managed path.
+const DEPTH: usize = 4;
 
-/// Even; each withdrawal moves it on by 2, so a call that enters after a withdrawal writes
-/// a mark the withdrawal's snapshot cannot have seen.
-fn epoch() -> &'static AtomicUsize {
-    #[cfg(not(loom))]
-    {
-        static EPOCH: AtomicUsize = AtomicUsize::new(2);
-        &EPOCH
-    }
-    #[cfg(loom)]
-    {
-        loom::lazy_static! {
-            static ref EPOCH: AtomicUsize = AtomicUsize::new(2);
-        }
-        &EPOCH
-    }
+/// One thread's marks: slot `d` holds the path of the direct call at nesting depth `d`
+/// while it runs, 0 otherwise. Padded to its own cache line, so two threads' marks never
+/// share one. Written with plain stores by its thread only.
+pub struct Record {
+    marks: CachePadded<[AtomicUsize; DEPTH]>,
 }
 
 /// The records of every thread that ever made a direct call; a record is reused after its
@@ -182,16 +174,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// This thread's record. No destructor, so reading it costs no more than a thread-local
-/// load.
+/// This thread's record and how many direct calls it is inside. No destructor, so reading
+/// it costs no more than a thread-local load.
 struct Local {
     record: Cell<Option<&'static Record>>,
+    depth: Cell<usize>,
 }
 
 crate::sync::local! {
     static LOCAL: Local = const {
         Local {
             record: Cell::new(None),
+            depth: Cell::new(0),
         }
     };
 }
@@ -216,38 +210,42 @@ std::thread_local! {
     static RETURNER: Returner = const { Returner(Cell::new(None)) };
 }
 
-/// The mark of one direct call; leaving (or unwinding) restores the mark it found, which
-/// is 0 unless this call is nested in another.
+/// The mark of one direct call; leaving (or unwinding) clears its slot.
 struct Inside {
     record: &'static Record,
-    outermost: bool,
+    depth: usize,
 }
 
 impl Inside {
     #[inline]
-    fn enter() -> Option<Inside> {
-        let record = LOCAL
-            .try_with(|local| match local.record.get() {
-                Some(record) => Some(record),
-                None => register(local),
+    fn enter(path: usize) -> Option<Inside> {
+        let (record, depth) = LOCAL
+            .try_with(|local| {
+                let depth = local.depth.get();
+                if depth >= DEPTH {
+                    return None;
+                }
+                let record = match local.record.get() {
+                    Some(record) => record,
+                    None => register(local)?,
+                };
+                local.depth.set(depth + 1);
+                Some((record, depth))
             })
             .ok()??;
-        // Only this thread writes its record; a nested call leaves the outer mark alone.
-        let outermost = record.mark.load(Relaxed) == 0;
-        if outermost {
-            record.mark.store(epoch().load(Relaxed) | 1, Relaxed);
-        }
+        // Release, like the exit: a withdrawal that reads any later mark of this slot also
+        // sees every earlier call in it finished.
+        record.marks[depth].store(path, Release);
         barrier::light();
-        Some(Inside { record, outermost })
+        Some(Inside { record, depth })
     }
 }
 
 impl Drop for Inside {
     #[inline]
     fn drop(&mut self) {
-        if self.outermost {
-            self.record.mark.store(0, Release);
-        }
+        self.record.marks[self.depth].store(0, Release);
+        let _ = LOCAL.try_with(|local| local.depth.set(self.depth));
     }
 }
 
@@ -259,7 +257,7 @@ fn register(local: &Local) -> Option<&'static Record> {
         let mut records = lock(records());
         records.free.pop().unwrap_or_else(|| {
             let record: &'static Record = Box::leak(Box::new(Record {
-                mark: CachePadded::new(AtomicUsize::new(0)),
+                marks: CachePadded::new(std::array::from_fn(|_| AtomicUsize::new(0))),
             }));
             records.all.push(record);
             record
@@ -277,29 +275,32 @@ fn register(local: &Local) -> Option<&'static Record> {
     Some(record)
 }
 
-/// The threads that were inside a direct call when a path was withdrawn, with the mark each
-/// had then.
-pub struct InFlight(Vec<(&'static Record, usize)>);
+/// The calls that were inside a path when it was withdrawn: each one's thread record and
+/// slot, and the path.
+pub struct InFlight {
+    path: usize,
+    calls: Vec<(&'static Record, usize)>,
+}
 
 impl InFlight {
-    fn snapshot() -> InFlight {
+    fn snapshot(path: usize) -> InFlight {
         let records = lock(records());
-        InFlight(
-            records
-                .all
-                .iter()
-                .map(|record| (*record, record.mark.load(Acquire)))
-                .filter(|&(_, mark)| mark != 0)
-                .collect(),
-        )
+        let calls = records
+            .all
+            .iter()
+            .flat_map(|record| (0..DEPTH).map(move |slot| (*record, slot)))
+            .filter(|&(record, slot)| record.marks[slot].load(Acquire) == path)
+            .collect();
+        InFlight { path, calls }
     }
 
-    /// Whether every thread seen inside has left since: its mark changed (to 0, or to a
-    /// later call's, which started after the withdrawal and read the cleared address).
+    /// Whether every call seen inside has left since: its slot no longer holds the path (it
+    /// was cleared, or holds a later call's mark, stored after the clear). A slot that holds
+    /// the path again, for a later call, is waited for too: a delay, never an early release.
     pub fn is_clear(&self) -> bool {
-        self.0
+        self.calls
             .iter()
-            .all(|&(record, mark)| record.mark.load(Acquire) != mark)
+            .all(|&(record, slot)| record.marks[slot].load(Acquire) != self.path)
     }
 }
 

@@ -32,6 +32,8 @@
 mod barrier;
 mod cache;
 mod cell;
+mod cycle;
+mod defer;
 mod dispatch;
 mod sync;
 
@@ -73,7 +75,7 @@ mod trace;
 
 #[cfg(not(loom))]
 pub use crate::{
-    cache::{CacheCounts, CachePolicy, Cached, NoCache, ResultCache},
+    cache::{CacheCounts, CacheKey, CachePolicy, Cached, NoCache, ResultCache},
     clock::{Clock, ManualClock},
     config::{parse_duration, Builder, Config},
     error::{BoxError, CallError, Error},

@@ -579,10 +579,8 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// CONFIG.invalidate();
     /// ```
     pub fn invalidate(&self) {
-        if self.info.has_caches.load(Relaxed) {
-            for cache in self.info.caches().iter() {
-                cache.clear();
-            }
+        for cache in self.info.cache_list() {
+            cache.clear();
         }
     }
 
@@ -673,6 +671,16 @@ impl Info {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The caches of this module's operations, copied out of their lock: purging or
+    /// clearing one drops user values, whose `Drop` may reach this module again.
+    fn cache_list(&self) -> Vec<&'static dyn ResultCache> {
+        if self.has_caches.load(Relaxed) {
+            self.caches().clone()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Cached results of this module's operations held now (expired ones included until a
     /// sweep or an unload purges them).
     fn cached(&self) -> usize {
@@ -684,10 +692,8 @@ impl Info {
 
     /// Drops the expired results of this module's operations.
     pub(crate) fn purge_caches(&self, now: u64) {
-        if self.has_caches.load(Relaxed) {
-            for cache in self.caches().iter() {
-                cache.purge(now);
-            }
+        for cache in self.cache_list() {
+            cache.purge(now);
         }
     }
 

@@ -197,30 +197,24 @@ pub(crate) struct OpCore {
     calls: AtomicU64,
     /// Whether calls are still counted (false from critical on: no per-call bookkeeping).
     counting: AtomicBool,
-    /// Set by direct calls, cleared by each cooling window: "used lately".
-    touched: AtomicBool,
-    /// Runtime time (ms) of the last window the direct path was used in: the hot-path LRU.
+    /// Runtime time (ms) of the last use while hot (the promotion, a direct call, a call
+    /// that finished while hot): the hot-path LRU, and the last use a demotion hands to
+    /// the module.
     last_hot_use: AtomicU64,
     /// The direct path's address, untyped; the `Op` reads it as its state's type.
     direct: RawDirect,
     /// While hot: the guard that pins the module, and the pin's count (a [`Hold`]).
     hold: Mutex<Option<Box<dyn Send>>>,
     shared: OnceLock<Arc<Shared>>,
-    /// The operation's module, if it has one.
-    module: fn() -> Option<&'static Info>,
+    /// The operation's module, if it has one: read once, when the operation joins its
+    /// runtime, so that no later step (a demotion, the stats) runs `Operation::source`.
+    module: OnceLock<Option<&'static Info>>,
     /// The result cache, once the operation is bound to a runtime.
     cache: OnceLock<&'static dyn ResultCache>,
     direct_hits: AtomicU64,
     promotions: [AtomicU64; 3],
     /// Demotions by cause: cooled, evicted by the hot-path cap.
     demotions: [AtomicU64; 2],
-}
-
-fn module_of<O: Operation>() -> Option<&'static Info> {
-    match O::source() {
-        Source::Module(module) => Some(module.info()),
-        Source::Stateless(_) => None,
-    }
 }
 
 /// What keeps a hot operation's state alive: a guard on its module and the module's
@@ -310,12 +304,11 @@ impl<O: Operation, C> Op<O, C> {
                 def,
                 calls: AtomicU64::new(0),
                 counting: AtomicBool::new(true),
-                touched: AtomicBool::new(false),
                 last_hot_use: AtomicU64::new(0),
                 direct: RawDirect::new(),
                 hold: Mutex::new(None),
                 shared: OnceLock::new(),
-                module: module_of::<O>,
+                module: OnceLock::new(),
                 cache: OnceLock::new(),
                 direct_hits: AtomicU64::new(0),
                 promotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
@@ -365,19 +358,51 @@ where
     /// module (loaded if needed) and the body. Returns lmms's own failures (the module's
     /// load failed or panicked, a re-entrant load) as [`Error`]; the body's own errors are
     /// in its output.
+    ///
+    /// An operation with a result cache looks in its cache first, hot or not: a hit never
+    /// loads or pins its module, and it does not count toward the heat (only calls that run
+    /// the body do), so a cached operation turns hot only when its misses are frequent.
     #[inline]
     pub fn call(&'static self, args: O::Args) -> Result<O::Output, Error> {
-        match self.direct().call_with(args, |state, args| {
-            if !self.core.touched.load(Relaxed) {
-                self.core.touched.store(true, Relaxed);
+        if C::CACHES {
+            return self.call_cached(args);
+        }
+        match self.call_direct(args) {
+            Ok(output) => output,
+            Err(args) => {
+                let key = self.cache.key(&args);
+                self.call_managed(args, key)
             }
+        }
+    }
+
+    /// The direct path, if the operation is hot; the arguments back otherwise.
+    #[inline]
+    fn call_direct(&'static self, args: O::Args) -> Result<Result<O::Output, Error>, O::Args> {
+        self.direct().call_with(args, |state, args| {
+            self.core.used_hot();
             if self.core.counting.load(Relaxed) {
                 self.count_direct();
             }
             self.run(state, args)
-        }) {
-            Ok(output) => output,
-            Err(args) => self.call_managed(args),
+        })
+    }
+
+    #[inline]
+    fn call_cached(&'static self, args: O::Args) -> Result<O::Output, Error> {
+        let shared = self.bind()?;
+        let now = shared.time.recent();
+        let key = self.cache.key(&args);
+        if let Some(hit) = self.cache.lookup(&key, now) {
+            return Ok(hit);
+        }
+        match self.call_direct(args) {
+            Ok(output) => {
+                let output = output?;
+                self.cache.store(key, &output, now);
+                Ok(output)
+            }
+            Err(args) => self.call_managed(args, key),
         }
     }
 
@@ -390,21 +415,30 @@ where
             .map_err(|payload| self.core.panicked(&*payload))
     }
 
+    /// Steps 3 to 7 of the call flow: the guard, the body, the count, the cache store. The
+    /// guard is held until the call is counted, so a promotion it triggers pins the state
+    /// this call used rather than loading it again (a feature module would otherwise be
+    /// unloaded by the guard's drop and loaded straight back).
     #[inline]
-    fn call_managed(&'static self, args: O::Args) -> Result<O::Output, Error> {
+    fn call_managed(&'static self, args: O::Args, key: C::Key) -> Result<O::Output, Error> {
         let shared = self.bind()?;
         let now = shared.time.recent();
-        let key = self.cache.key(&args);
-        if let Some(hit) = self.cache.lookup(&key, now) {
-            self.count(shared);
-            return Ok(hit);
-        }
         let output = match O::source() {
-            Source::Module(module) => self.run(&*module.get()?, args)?,
-            Source::Stateless(state) => self.run(state, args)?,
+            Source::Module(module) => {
+                let guard = module.get()?;
+                let output = self.run(&guard, args)?;
+                self.cache.store(key, &output, now);
+                self.count(shared);
+                drop(guard);
+                output
+            }
+            Source::Stateless(state) => {
+                let output = self.run(state, args)?;
+                self.cache.store(key, &output, now);
+                self.count(shared);
+                output
+            }
         };
-        self.cache.store(key, &output, now);
-        self.count(shared);
         Ok(output)
     }
 }
@@ -443,7 +477,6 @@ where
         let now = shared.time.recent();
         let key = self.cache.key(&args);
         if let Some(hit) = self.cache.lookup(&key, now) {
-            self.count(shared);
             return Ok(Begin::Done(hit));
         }
         let state = match O::source() {
@@ -491,6 +524,10 @@ where
             Arc::clone(shared)
         });
         if fresh {
+            let _ = self.core.module.set(match O::source() {
+                Source::Module(module) => Some(module.info()),
+                Source::Stateless(_) => None,
+            });
             bound.register_op(&self.core);
             if let Some(cache) = self.cache.as_dyn() {
                 let _ = self.core.cache.set(cache);
@@ -536,12 +573,13 @@ where
 
     /// Pins the module first (LUGS check 2 then keeps it), then switches the dispatch to
     /// the direct path.
+    ///
+    /// The state is held (and, if it must be, loaded) before any lock is taken, so a loader
+    /// may sweep, demote or call this very operation; a slot under the hot-path cap is
+    /// reserved before the path is published, so the cap holds however many promotions
+    /// race.
     fn promote(&'static self, shared: &Shared) {
-        if shared.config.max_hot_paths == 0 {
-            return;
-        }
-        let mut hold = lock(&self.core.hold);
-        if hold.is_some() {
+        if shared.config.max_hot_paths == 0 || self.core.direct.is_published() {
             return;
         }
         let (state, held) = match O::source() {
@@ -566,18 +604,22 @@ where
                 },
             ),
         };
+        if !shared.reserve_hot_path(&self.core) {
+            return;
+        }
+        let mut hold = lock(&self.core.hold);
+        if hold.is_some() {
+            drop(hold);
+            shared.hot_paths.fetch_sub(1, Relaxed);
+            return;
+        }
         *hold = Some(Box::new(held));
-        self.core.touched.store(false, Relaxed);
         self.core.last_hot_use.store(shared.time.recent(), Relaxed);
-        // Published and counted under the lock, so a demotion cannot slip in between.
+        // Published under the lock, so a demotion cannot slip in between.
         self.direct().publish(state);
-        let hot_paths = shared.hot_paths.fetch_add(1, Relaxed) + 1;
         drop(hold);
         self.core.promotions[1].fetch_add(1, Relaxed);
         self.core.promoted("warm", "hot");
-        if hot_paths > shared.config.max_hot_paths {
-            shared.evict_hot_path(&self.core);
-        }
     }
 
     /// The operation's heat now.
@@ -760,14 +802,27 @@ impl<O: Operation, C: CachePolicy<O::Args, O::Output>> Running<O, C> {
             now,
         } = self;
         op.cache.store(key, &output, now);
-        if op.is_hot() && !op.core.touched.load(Relaxed) {
-            // Calls that never take the direct path still count as "used lately" for
-            // cooling, or a busy async operation would cool while in use.
-            op.core.touched.store(true, Relaxed);
+        if op.is_hot() {
+            // Calls that never take the direct path still count as uses while hot, or a
+            // busy async operation would cool while in use.
+            op.core.used_hot();
         }
         op.count(shared);
         drop(state);
         output
+    }
+}
+
+/// A demoted path's hold on its way to the retire list: whatever happens between the
+/// withdrawal and the hand-over (an unwind included), the hold is retired, never dropped
+/// while a direct call may still read the state it keeps.
+struct Retiring(Option<(Box<dyn Send>, dispatch::InFlight)>);
+
+impl Drop for Retiring {
+    fn drop(&mut self) {
+        if let Some((held, in_flight)) = self.0.take() {
+            dispatch::retire(held, in_flight);
+        }
     }
 }
 
@@ -792,10 +847,11 @@ pub(crate) trait OpEntry: Send + Sync {
     fn def(&self) -> &OpDef;
     fn stats(&'static self) -> OpStats;
     fn is_hot(&self) -> bool;
-    /// Takes the "used lately" mark into the LRU stamp; returns the stamp.
-    fn harvest(&self, now: u64) -> u64;
-    /// Applies `windows` cooling windows ending at `now`; demotes if the heat fell.
-    fn cool(&'static self, shared: &Shared, windows: u64, now: u64);
+    /// The runtime time of its last use while hot: the hot-path LRU's key.
+    fn last_hot_use(&self) -> u64;
+    /// Applies `windows` cooling windows, the first of which began at `since`; demotes if
+    /// the heat fell.
+    fn cool(&'static self, shared: &Shared, windows: u64, since: u64);
     /// Switches the direct path off, then releases the pin once no call can be in it.
     fn demote(&'static self, shared: &Shared, cause: Demotion) -> bool;
     fn cache(&'static self) -> Option<&'static dyn ResultCache>;
@@ -823,6 +879,23 @@ impl OpCore {
         );
     }
 
+    /// Stamps a use while hot with the runtime's recent time: one relaxed load, and a store
+    /// only when the time moved since the last call.
+    #[inline]
+    fn used_hot(&self) {
+        if let Some(shared) = self.shared.get() {
+            let now = shared.time.recent();
+            if self.last_hot_use.load(Relaxed) != now {
+                self.last_hot_use.store(now, Relaxed);
+            }
+        }
+    }
+
+    /// The operation's module's bookkeeping, once the operation has joined a runtime.
+    fn info(&self) -> Option<&'static Info> {
+        self.module.get().copied().flatten()
+    }
+
     fn heat(&self) -> Heat {
         let thresholds = self
             .shared
@@ -842,7 +915,7 @@ impl OpEntry for OpCore {
         OpStats {
             interface: self.def.interface(),
             name: self.def.name,
-            module: (self.module)().map(|info| info.def.name().clone()),
+            module: self.info().map(|info| info.def.name().clone()),
             heat: self.heat(),
             calls: self.calls.load(Relaxed),
             hot_path: self.direct.is_published(),
@@ -865,17 +938,14 @@ impl OpEntry for OpCore {
         self.direct.is_published()
     }
 
-    fn harvest(&self, now: u64) -> u64 {
-        if self.touched.swap(false, Relaxed) {
-            self.last_hot_use.store(now, Relaxed);
-        }
+    fn last_hot_use(&self) -> u64 {
         self.last_hot_use.load(Relaxed)
     }
 
-    fn cool(&'static self, shared: &Shared, windows: u64, now: u64) {
-        let used = self.touched.load(Relaxed);
-        self.harvest(now);
-        // A window in which the direct path was used does not count against its heat.
+    fn cool(&'static self, shared: &Shared, windows: u64, since: u64) {
+        // A window in which the operation was used while hot does not count against its
+        // heat.
+        let used = self.is_hot() && self.last_hot_use.load(Relaxed) >= since;
         let halvings = if used { windows - 1 } else { windows };
         let calls = self.calls.load(Relaxed) >> halvings.min(63);
         self.calls.store(calls, Relaxed);
@@ -889,15 +959,23 @@ impl OpEntry for OpCore {
     }
 
     fn demote(&'static self, shared: &Shared, cause: Demotion) -> bool {
-        let (held, in_flight) = {
+        let retiring = {
             let mut hold = lock(&self.hold);
             let Some(held) = hold.take() else {
                 return false;
             };
             // Switch back first (under the lock, so no promotion interleaves) ...
             shared.hot_paths.fetch_sub(1, Relaxed);
-            (held, self.direct.withdraw())
+            // ... then unpin once no direct call can be reading the state. From here on the
+            // hold is owned by `retiring`, whose drop hands it to the retire list: even if
+            // what follows unwinds, it is never dropped early.
+            Retiring(Some((held, self.direct.withdraw())))
         };
+        if let Some(info) = self.info() {
+            // Direct calls stamp no module use; their last one does, now.
+            info.touch(self.last_hot_use.load(Relaxed));
+        }
+        drop(retiring);
         self.demotions[cause as usize].fetch_add(1, Relaxed);
         crate::trace::event!(
             tracing::Level::INFO,
@@ -910,12 +988,6 @@ impl OpEntry for OpCore {
             },
             "demoted"
         );
-        if let Some(info) = (self.module)() {
-            // Direct calls stamp no module use; the window they were last seen in does.
-            info.touch(self.harvest(shared.time.recent()));
-        }
-        // ... then unpin once no direct call can be reading the state.
-        dispatch::retire(held, in_flight);
         true
     }
 

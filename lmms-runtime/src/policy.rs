@@ -280,11 +280,15 @@ impl Sweep {
         }
         shared.counters.swept();
         shared.reclaimed(self.report.bytes_reclaimed());
+        // Sent once the module list's lock is long released: a subscriber may call lmms.
+        #[cfg(feature = "tracing")]
+        for kept in &self.report.kept {
+            crate::trace::event!(tracing::Level::DEBUG, module = %kept.module, reason = %kept.reason, "kept by the sweep");
+        }
         self.report
     }
 
     fn keep(&mut self, module: &Name, reason: KeepReason) {
-        crate::trace::event!(tracing::Level::DEBUG, module = %module, reason = %reason, "kept by the sweep");
         self.blocked[reason as usize] += 1;
         self.report.kept.push(Kept {
             module: module.clone(),

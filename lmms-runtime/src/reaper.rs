@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::runtime::Runtime;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -47,7 +48,17 @@ impl Runtime {
             .name("lmms-reaper".to_owned())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    runtime.sweep();
+                    // A panicking sweep is counted (`Stats::sweep_panics`) and reported;
+                    // the next one runs as usual.
+                    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| runtime.sweep())) {
+                        let message = crate::module::panic_message(&*payload);
+                        // The report itself goes through the same user code that panicked.
+                        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                            crate::trace::event!(tracing::Level::WARN, error = %message, "a sweep of the reaper panicked; sweeping goes on");
+                        }));
+                        drop(message);
+                        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                    }
                 }
             })
             .map_err(Error::ReaperSpawn)?;
@@ -62,7 +73,6 @@ impl Drop for Reaper {
     fn drop(&mut self) {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
-            // A panicking sweep already reported itself; the reaper just ends.
             let _ = thread.join();
         }
     }

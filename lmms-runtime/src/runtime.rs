@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::convert::Infallible;
 use std::fmt;
 use std::ops::Deref;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -101,35 +102,58 @@ impl Shared {
         self.ops().push(op);
     }
 
-    /// Over the hot-path cap: demotes the least recently used hot operation but `keep`
-    /// (the seed's LRU eviction).
-    pub(crate) fn evict_hot_path(&self, keep: &'static dyn OpEntry) {
-        let now = self.time.recent();
-        let victim = self
-            .ops()
-            .iter()
-            .filter(|op| op.is_hot() && !std::ptr::addr_eq(**op, keep))
-            .min_by_key(|op| op.harvest(now))
-            .copied();
-        if let Some(victim) = victim {
-            victim.demote(self, Demotion::Evicted);
+    /// Reserves a place under the hot-path cap for `promoting`, demoting the least recently
+    /// used other hot operation while the cap is full (the seed's LRU eviction). The count
+    /// only ever moves by a compare-and-swap from below the cap, so however many promotions
+    /// race, no more than the cap are hot. `false` if no place could be made.
+    pub(crate) fn reserve_hot_path(&self, promoting: &'static dyn OpEntry) -> bool {
+        let cap = self.config.max_hot_paths;
+        loop {
+            let hot = self.hot_paths.load(Relaxed);
+            if hot < cap {
+                if self
+                    .hot_paths
+                    .compare_exchange_weak(hot, hot + 1, Relaxed, Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            let victim = self
+                .ops()
+                .iter()
+                .filter(|op| op.is_hot() && !std::ptr::addr_eq(**op, promoting))
+                .min_by_key(|op| op.last_hot_use())
+                .copied();
+            match victim {
+                // Demoted by us or by a racing demotion: either way a place may be free now.
+                Some(victim) => {
+                    victim.demote(self, Demotion::Evicted);
+                }
+                None => return false,
+            }
         }
     }
 
     /// Applies the cooling windows that ended since the last call: each halves the heat of
-    /// every operation not used on the direct path in it, and demotes the ones that fell
-    /// below the cooling threshold.
+    /// every operation not used while hot in it, and demotes the ones that fell below the
+    /// cooling threshold. Of sweeps racing over the same windows, one applies them.
     pub(crate) fn cool(&self, now: u64) {
         let window = crate::clock::millis(self.config.cool_every).max(1);
         let since = self.cooled_until.load(Relaxed);
         let windows = now.saturating_sub(since) / window;
-        if windows == 0 {
+        if windows == 0
+            || self
+                .cooled_until
+                .compare_exchange(since, since + windows * window, Relaxed, Relaxed)
+                .is_err()
+        {
             return;
         }
-        self.cooled_until.store(since + windows * window, Relaxed);
         let ops = self.ops().clone();
         for op in ops {
-            op.cool(self, windows, now);
+            op.cool(self, windows, since);
         }
     }
 
@@ -410,12 +434,30 @@ impl Runtime {
     /// assert_eq!(report.kept[0].reason, lmms::KeepReason::WithinGrace);
     /// # Ok::<(), lmms::Error>(())
     /// ```
+    ///
+    /// User code a sweep runs — a state's `Drop`, a cached value's, a `tracing` layer, a
+    /// `metrics` recorder — may panic: a `Drop`'s panic is contained and counted
+    /// ([`Stats::drop_panics`], [`CacheCounts::panics`](crate::CacheCounts::panics)); any
+    /// other leaves the runtime consistent, is counted in [`Stats::sweep_panics`], and
+    /// reaches the caller.
     pub fn sweep(&self) -> SweepReport {
+        match panic::catch_unwind(AssertUnwindSafe(|| self.sweep_once())) {
+            Ok(report) => report,
+            Err(payload) => {
+                self.inner.shared.counters.sweep_panicked();
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    fn sweep_once(&self) -> SweepReport {
         let shared = &self.inner.shared;
         let now = shared.time.refresh();
         shared.cool(now);
         shared.purge_caches(now);
         crate::dispatch::drain();
+        // Classified under the module list's lock, which no user code runs under: the
+        // sweep's events and unloads come after it is released.
         let sweep = Sweep::classify(shared, &self.modules().entries);
         let report = sweep.finish(shared);
         #[cfg(feature = "metrics")]

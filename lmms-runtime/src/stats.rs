@@ -21,6 +21,7 @@ pub(crate) struct Counters {
     bytes_loaded: AtomicU64,
     bytes_reclaimed: AtomicU64,
     sweeps: AtomicU64,
+    sweep_panics: AtomicU64,
     blocked: [AtomicU64; KeepReason::ALL.len()],
 }
 
@@ -56,6 +57,10 @@ impl Counters {
         self.sweeps.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn sweep_panicked(&self) {
+        self.sweep_panics.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn snapshot(
         &self,
         at: Duration,
@@ -73,6 +78,7 @@ impl Counters {
             bytes_loaded: self.bytes_loaded.load(Relaxed),
             bytes_reclaimed: self.bytes_reclaimed.load(Relaxed),
             sweeps: self.sweeps.load(Relaxed),
+            sweep_panics: self.sweep_panics.load(Relaxed),
             blocked: Blocked::by(blocked),
             resident_modules: modules.iter().filter(|m| m.resident).count(),
             resident_bytes: modules.iter().map(|m| m.bytes).sum(),
@@ -98,6 +104,7 @@ impl Counters {
                     misses: sum.misses + c.misses,
                     expired: sum.expired + c.expired,
                     evicted: sum.evicted + c.evicted,
+                    panics: sum.panics + c.panics,
                 }),
             modules,
             ops,
@@ -220,6 +227,10 @@ pub struct Stats {
     pub bytes_reclaimed: u64,
     /// Sweeps run.
     pub sweeps: u64,
+    /// Sweeps cut short by a panic in user code they ran (a `tracing` layer, a `metrics`
+    /// recorder): each left the runtime consistent, and a [`Reaper`](crate::Reaper) goes
+    /// on sweeping after one.
+    pub sweep_panics: u64,
     /// Unloads refused, by the check that refused them.
     pub blocked: Blocked,
     /// Modules resident now.
@@ -357,6 +368,7 @@ impl Stats {
             bytes_loaded: minus(self.bytes_loaded, before.bytes_loaded),
             bytes_reclaimed: minus(self.bytes_reclaimed, before.bytes_reclaimed),
             sweeps: minus(self.sweeps, before.sweeps),
+            sweep_panics: minus(self.sweep_panics, before.sweep_panics),
             blocked: Blocked::by(blocked),
             direct_hits: minus(self.direct_hits, before.direct_hits),
             promotions: [promotions[0], promotions[1], promotions[2]],

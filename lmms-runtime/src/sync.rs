@@ -11,6 +11,7 @@ pub(crate) use std::sync::{
     atomic::{AtomicPtr, AtomicUsize},
     Mutex, MutexGuard,
 };
+pub(crate) use std::sync::TryLockError;
 
 #[cfg(loom)]
 macro_rules! local {

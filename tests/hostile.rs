@@ -1,0 +1,766 @@
+//! Hostile user code, one regression test per way it once broke lmms: user code that panics
+//! while lmms hands a hot path's hold over, values whose `Drop` calls back into their own
+//! operation, loaders that unload or wait on each other across threads, weighers and keys
+//! that panic, and the places where the hot path, the cache and unloading meet.
+//!
+//! A hang is caught by [`within`], which runs the scenario on its own thread and fails the
+//! test if it has not finished after a minute: no figure is asserted, a deadlock just never
+//! ends.
+
+use lmms::{
+    Body, Cached, Class, Error, Heat, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Op,
+    OpDef, Operation, Runtime, Source, Thresholds, Unload,
+};
+use std::convert::Infallible;
+use std::hash::{Hash, Hasher};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn runtime() -> (Runtime, ManualClock) {
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder()
+        .clock(clock.clone())
+        .min_resident(0)
+        .build()
+        .unwrap();
+    (runtime, clock)
+}
+
+/// Runs `scenario` on a thread of its own and returns what it returns; fails the test if it
+/// deadlocks (has not returned after a minute) or panics.
+fn within<R: Send + 'static>(what: &str, scenario: impl FnOnce() -> R + Send + 'static) -> R {
+    let (done, finished) = mpsc::channel();
+    thread::spawn(move || {
+        let outcome = panic::catch_unwind(AssertUnwindSafe(scenario));
+        let _ = done.send(outcome);
+    });
+    match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => panic::resume_unwind(payload),
+        Err(_) => panic!("{what}: deadlocked"),
+    }
+}
+
+const ALIVE: u64 = 0xA11CE;
+const DEAD: u64 = 0xDEAD;
+
+/// A state that poisons its canary when dropped, past the first bytes (which an allocator
+/// reuses for its own lists once the block is freed).
+struct Canary {
+    _pad: [u64; 8],
+    canary: AtomicU64,
+}
+
+impl Canary {
+    fn new() -> Self {
+        Canary {
+            _pad: [0; 8],
+            canary: AtomicU64::new(ALIVE),
+        }
+    }
+}
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        self.canary.store(DEAD, SeqCst);
+    }
+}
+
+// --- 1. A panic while a hot path's hold is handed over --------------------------------------
+
+static SOURCE_PANICS: AtomicBool = AtomicBool::new(false);
+static PARKED: AtomicBool = AtomicBool::new(false);
+static RELEASE: AtomicBool = AtomicBool::new(false);
+static SAW_DEAD: AtomicBool = AtomicBool::new(false);
+
+struct Parked(Canary);
+impl Load for Parked {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(Parked(Canary::new()))
+    }
+}
+static PARKED_MODULE: ModuleCell<Parked> = ModuleCell::new(ModuleDef::new("parked"));
+
+/// A hand-written operation whose `source()` panics when told to; its body parks (reading
+/// the canary) on argument 1.
+struct Park;
+impl Operation for Park {
+    type State = Parked;
+    type Args = u64;
+    type Output = u64;
+    fn source() -> Source<Parked> {
+        assert!(!SOURCE_PANICS.load(SeqCst), "source() told to panic");
+        Source::Module(&PARKED_MODULE)
+    }
+}
+impl Body for Park {
+    fn run(state: &Parked, x: u64) -> u64 {
+        if x == 1 {
+            PARKED.store(true, SeqCst);
+            while !RELEASE.load(SeqCst) {
+                if state.0.canary.load(SeqCst) != ALIVE {
+                    SAW_DEAD.store(true, SeqCst);
+                }
+                std::hint::spin_loop();
+            }
+        }
+        state.0.canary.load(SeqCst)
+    }
+}
+static PARK: Op<Park> = Op::new(OpDef::new("hostile", "park"));
+
+#[test]
+fn a_panic_in_user_code_during_a_demotion_frees_nothing_under_a_direct_call() {
+    let clock = ManualClock::new();
+    let rt = Runtime::builder()
+        .clock(clock.clone())
+        .min_resident(0)
+        .grace(secs(1))
+        .cool_every(secs(1))
+        .build()
+        .unwrap();
+    rt.add(&PARKED_MODULE).unwrap();
+    for _ in 0..20 {
+        PARK.call(0).unwrap();
+    }
+    assert!(PARK.is_hot());
+    let parked = thread::spawn(|| PARK.call(1).unwrap());
+    while !PARKED.load(SeqCst) {
+        thread::yield_now();
+    }
+    SOURCE_PANICS.store(true, SeqCst);
+    clock.advance(secs(30));
+    // Whether the user code's panic reaches the sweep or not, the hold must survive it.
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| rt.sweep()));
+    SOURCE_PANICS.store(false, SeqCst);
+    clock.advance(secs(30));
+    rt.sweep();
+    let resident = PARKED_MODULE.is_resident();
+    RELEASE.store(true, SeqCst);
+    assert_eq!(parked.join().unwrap(), ALIVE);
+    assert!(resident, "the state was unloaded under a running direct call");
+    assert!(!SAW_DEAD.load(SeqCst), "the direct call read a dropped state");
+    clock.advance(secs(30));
+    rt.sweep();
+    assert!(!PARK.is_hot());
+    assert!(
+        !PARKED_MODULE.is_resident(),
+        "once the call left, the state goes"
+    );
+}
+
+// --- 2. Re-entrant user code ------------------------------------------------------------------
+
+static REENTER: AtomicBool = AtomicBool::new(false);
+
+/// An output whose `Drop` calls its own operation when told to.
+#[derive(Clone, Debug, PartialEq)]
+struct Echo(u64);
+impl Drop for Echo {
+    fn drop(&mut self) {
+        // Only the test's own values call back, so the chain ends.
+        if REENTER.load(SeqCst) && self.0 < 1000 {
+            let _ = ECHO.call(self.0 + 1000);
+        }
+    }
+}
+
+struct EchoOp;
+impl Operation for EchoOp {
+    type State = ();
+    type Args = u64;
+    type Output = Echo;
+    fn source() -> Source<()> {
+        Source::Stateless(&())
+    }
+}
+impl Body for EchoOp {
+    fn run(_: &(), x: u64) -> Echo {
+        Echo(x)
+    }
+}
+static ECHO: Op<EchoOp, Cached<u64, Echo>> =
+    Op::cached(OpDef::new("hostile", "echo"), Duration::from_secs(10), 4);
+
+#[test]
+fn a_cached_output_whose_drop_calls_its_own_operation_does_not_deadlock() {
+    within("cache drops", || {
+        let (rt, clock) = runtime();
+        rt.add_op(&ECHO).unwrap();
+        REENTER.store(true, SeqCst);
+        // Capacity evictions inside the store.
+        for x in 0..32 {
+            assert_eq!(ECHO.call(x).unwrap(), Echo(x));
+        }
+        // The sweep's purge of expired entries.
+        clock.advance(secs(11));
+        rt.sweep();
+        // Invalidation.
+        for x in 0..4 {
+            ECHO.call(x).unwrap();
+        }
+        ECHO.invalidate();
+        REENTER.store(false, SeqCst);
+        ECHO.invalidate();
+        assert_eq!(ECHO.stats().cache_entries, 0);
+        assert_eq!(ECHO.call(7).unwrap(), Echo(7));
+    });
+}
+
+static UNLOAD_FROM_LOADER: AtomicBool = AtomicBool::new(false);
+struct SelfUnload;
+impl Load for SelfUnload {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        if UNLOAD_FROM_LOADER.load(SeqCst) {
+            assert_eq!(SELF_UNLOAD.unload(), Unload::Kept(KeepReason::InUse));
+        }
+        Ok(SelfUnload)
+    }
+}
+static SELF_UNLOAD: ModuleCell<SelfUnload> = ModuleCell::new(ModuleDef::new("self_unload"));
+
+#[test]
+fn a_loader_that_unloads_its_own_module_is_told_it_is_in_use() {
+    within("unload from the loader", || {
+        let (rt, _clock) = runtime();
+        rt.add(&SELF_UNLOAD).unwrap();
+        UNLOAD_FROM_LOADER.store(true, SeqCst);
+        drop(SELF_UNLOAD.get().unwrap());
+        assert!(SELF_UNLOAD.is_resident());
+        assert_eq!(rt.stats().loads, 1);
+    });
+}
+
+static CROSS: AtomicBool = AtomicBool::new(false);
+static CROSS_BARRIER: std::sync::OnceLock<Barrier> = std::sync::OnceLock::new();
+
+/// Two modules whose loaders need each other, each loaded first on its own thread: both
+/// first loaders are inside (the barrier) before either asks for the other.
+macro_rules! crossed {
+    ($state:ident, $module:ident, $other:ident, $first:ident) => {
+        static $first: AtomicBool = AtomicBool::new(true);
+        struct $state;
+        impl Load for $state {
+            type Error = Error;
+            fn load() -> Result<Self, Error> {
+                if CROSS.load(SeqCst) {
+                    if $first.swap(false, SeqCst) {
+                        CROSS_BARRIER.get().unwrap().wait();
+                    }
+                    drop($other.get()?);
+                }
+                Ok($state)
+            }
+        }
+        static $module: ModuleCell<$state> = ModuleCell::new(ModuleDef::new(stringify!($module)));
+    };
+}
+crossed!(CrossA, CROSS_A, CROSS_B, CROSS_A_FIRST);
+crossed!(CrossB, CROSS_B, CROSS_A, CROSS_B_FIRST);
+
+#[test]
+fn two_threads_loading_a_cycle_get_errors_not_a_deadlock() {
+    within("a load cycle across threads", || {
+        let (rt, _clock) = runtime();
+        rt.add(&CROSS_A).unwrap();
+        rt.add(&CROSS_B).unwrap();
+        CROSS_BARRIER.set(Barrier::new(2)).unwrap();
+        CROSS.store(true, SeqCst);
+        let a = thread::spawn(|| CROSS_A.get().map(drop));
+        let b = thread::spawn(|| CROSS_B.get().map(drop));
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        assert!(a.is_err() && b.is_err(), "a cycle cannot load: {a:?}, {b:?}");
+        let cause = format!("{a:?} {b:?}");
+        assert!(cause.contains("ReentrantLoad"), "{cause}");
+        assert!(!CROSS_A.is_resident() && !CROSS_B.is_resident());
+        CROSS.store(false, SeqCst);
+        drop(CROSS_A.get().unwrap());
+        drop(CROSS_B.get().unwrap());
+    });
+}
+
+// --- 3. Panicking weighers and keys --------------------------------------------------------
+
+static WEIGH_PANICS: AtomicBool = AtomicBool::new(false);
+fn weigh(_: &u64, _: &u64) -> u64 {
+    assert!(!WEIGH_PANICS.load(SeqCst), "weigher told to panic");
+    8
+}
+struct Weighed;
+impl Operation for Weighed {
+    type State = ();
+    type Args = u64;
+    type Output = u64;
+    fn source() -> Source<()> {
+        Source::Stateless(&())
+    }
+}
+impl Body for Weighed {
+    fn run(_: &(), x: u64) -> u64 {
+        x * 2
+    }
+}
+static WEIGHED: Op<Weighed, Cached<u64, u64>> = Op::cached_weighed(
+    OpDef::new("hostile", "weighed"),
+    Duration::from_secs(10),
+    64,
+    weigh,
+);
+
+#[test]
+fn a_panicking_weigher_leaves_the_result_uncached_and_the_cache_whole() {
+    let (rt, clock) = runtime();
+    rt.add_op(&WEIGHED).unwrap();
+    for x in 0..4 {
+        WEIGHED.call(x).unwrap();
+    }
+    WEIGH_PANICS.store(true, SeqCst);
+    assert_eq!(WEIGHED.call(100).unwrap(), 200, "answered, not cached");
+    assert_eq!(WEIGHED.call(101).unwrap(), 202);
+    WEIGH_PANICS.store(false, SeqCst);
+    for x in 0..40 {
+        assert_eq!(WEIGHED.call(x).unwrap(), 2 * x);
+    }
+    clock.advance(secs(11));
+    rt.sweep();
+    let stats = WEIGHED.stats();
+    assert_eq!(stats.cache_entries, 0, "every entry expired and purged");
+    assert!(stats.cache.unwrap().panics >= 2, "{stats:?}");
+}
+
+static HASH_PANICS: AtomicBool = AtomicBool::new(false);
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Touchy(u64);
+impl Hash for Touchy {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        assert!(!HASH_PANICS.load(SeqCst), "hash told to panic");
+        self.0.hash(state);
+    }
+}
+struct TouchyOp;
+impl Operation for TouchyOp {
+    type State = ();
+    type Args = Touchy;
+    type Output = u64;
+    fn source() -> Source<()> {
+        Source::Stateless(&())
+    }
+}
+impl Body for TouchyOp {
+    fn run(_: &(), x: Touchy) -> u64 {
+        x.0
+    }
+}
+static TOUCHY: Op<TouchyOp, Cached<Touchy, u64>> =
+    Op::cached(OpDef::new("hostile", "touchy"), Duration::from_secs(10), 64);
+
+#[test]
+fn a_key_whose_hash_panics_neither_breaks_sweeps_nor_calls() {
+    let (rt, clock) = runtime();
+    rt.add_op(&TOUCHY).unwrap();
+    for x in 0..4 {
+        TOUCHY.call(Touchy(x)).unwrap();
+    }
+    HASH_PANICS.store(true, SeqCst);
+    assert_eq!(TOUCHY.call(Touchy(9)).unwrap(), 9, "answered uncached");
+    clock.advance(secs(11));
+    rt.sweep();
+    rt.sweep();
+    HASH_PANICS.store(false, SeqCst);
+    assert_eq!(TOUCHY.stats().cache_entries, 0);
+    assert_eq!(TOUCHY.call(Touchy(3)).unwrap(), 3);
+    assert_eq!(TOUCHY.stats().cache_entries, 1);
+}
+
+// --- 4. Where the hot path, the cache and unloading meet -----------------------------------
+
+macro_rules! adder {
+    ($state:ident, $module:ident, $op:ident, $loads:ident, $class:expr) => {
+        static $loads: AtomicUsize = AtomicUsize::new(0);
+        #[allow(dead_code)] // read by some of the bodies
+        struct $state(Canary);
+        impl Load for $state {
+            type Error = Infallible;
+            fn load() -> Result<Self, Infallible> {
+                $loads.fetch_add(1, SeqCst);
+                Ok($state(Canary::new()))
+            }
+        }
+        static $module: ModuleCell<$state> =
+            ModuleCell::new(ModuleDef::new(stringify!($module)).class($class));
+        struct $op;
+        impl Operation for $op {
+            type State = $state;
+            type Args = u64;
+            type Output = u64;
+            fn source() -> Source<$state> {
+                Source::Module(&$module)
+            }
+        }
+    };
+}
+
+adder!(LongA, LONG_A, LongAOp, LONG_A_LOADS, Class::Utility);
+adder!(IdleB, IDLE_B, IdleBOp, IDLE_B_LOADS, Class::Utility);
+static LONG_PARKED: AtomicBool = AtomicBool::new(false);
+static LONG_RELEASE: AtomicBool = AtomicBool::new(false);
+impl Body for LongAOp {
+    fn run(state: &LongA, x: u64) -> u64 {
+        if x == 1 {
+            LONG_PARKED.store(true, SeqCst);
+            while !LONG_RELEASE.load(SeqCst) {
+                std::hint::spin_loop();
+            }
+        }
+        state.0.canary.load(SeqCst)
+    }
+}
+impl Body for IdleBOp {
+    fn run(state: &IdleB, _: u64) -> u64 {
+        state.0.canary.load(SeqCst)
+    }
+}
+static LONG_OP: Op<LongAOp> = Op::new(OpDef::new("hostile", "long"));
+static IDLE_OP: Op<IdleBOp> = Op::new(OpDef::new("hostile", "idle"));
+
+#[test]
+fn a_long_direct_call_in_one_module_does_not_keep_another_pinned() {
+    let clock = ManualClock::new();
+    let rt = Runtime::builder()
+        .clock(clock.clone())
+        .min_resident(0)
+        .grace(secs(1))
+        .cool_every(secs(1))
+        .build()
+        .unwrap();
+    rt.add(&LONG_A).unwrap();
+    rt.add(&IDLE_B).unwrap();
+    for _ in 0..20 {
+        LONG_OP.call(0).unwrap();
+        IDLE_OP.call(0).unwrap();
+    }
+    assert!(LONG_OP.is_hot() && IDLE_OP.is_hot());
+    let parked = thread::spawn(|| LONG_OP.call(1).unwrap());
+    while !LONG_PARKED.load(SeqCst) {
+        thread::yield_now();
+    }
+    clock.advance(secs(30));
+    rt.sweep(); // both cool and are demoted; A's call is still running
+    clock.advance(secs(30));
+    rt.sweep();
+    let b_resident = IDLE_B.is_resident();
+    let b_pins = IDLE_B.stats().pins;
+    let a_resident = LONG_A.is_resident();
+    LONG_RELEASE.store(true, SeqCst);
+    assert_eq!(parked.join().unwrap(), ALIVE);
+    assert!(a_resident, "A's state stays while its direct call runs");
+    assert_eq!(b_pins, 0, "B is not pinned by A's call");
+    assert!(!b_resident, "idle, demoted and unpinned, B is unloaded");
+}
+
+adder!(Cap1, CAP_1, Cap1Op, CAP_1_LOADS, Class::Utility);
+adder!(Cap2, CAP_2, Cap2Op, CAP_2_LOADS, Class::Utility);
+impl Body for Cap1Op {
+    fn run(_: &Cap1, x: u64) -> u64 {
+        x
+    }
+}
+impl Body for Cap2Op {
+    fn run(_: &Cap2, x: u64) -> u64 {
+        x
+    }
+}
+adder!(Cap3, CAP_3, Cap3Op, CAP_3_LOADS, Class::Utility);
+impl Body for Cap3Op {
+    fn run(_: &Cap3, x: u64) -> u64 {
+        x
+    }
+}
+static CAP_OP_1: Op<Cap1Op> = Op::new(OpDef::new("hostile", "cap1"));
+static CAP_OP_3: Op<Cap3Op> = Op::new(OpDef::new("hostile", "cap3"));
+static CAP_OP_2: Op<Cap2Op> = Op::new(OpDef::new("hostile", "cap2"));
+
+/// Runs `trials` rounds of `each` on two threads at once: `before` on this thread, then
+/// both threads' `each(thread)` released together, then `after` once both are done.
+/// Persistent threads spinning on barriers line the racing steps up closely.
+fn race(
+    trials: usize,
+    mut before: impl FnMut(),
+    each: impl Fn(usize) + Send + Sync + 'static,
+    mut after: impl FnMut(),
+) {
+    let start = Arc::new(Barrier::new(3));
+    let end = Arc::new(Barrier::new(3));
+    let each = Arc::new(each);
+    let threads: Vec<_> = (0..2)
+        .map(|thread| {
+            let (start, end, each) = (start.clone(), end.clone(), each.clone());
+            thread::spawn(move || {
+                for _ in 0..trials {
+                    start.wait();
+                    each(thread);
+                    end.wait();
+                }
+            })
+        })
+        .collect();
+    for _ in 0..trials {
+        before();
+        start.wait();
+        end.wait();
+        after();
+    }
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
+#[test]
+fn the_hot_path_cap_holds_under_simultaneous_promotions() {
+    let clock = ManualClock::new();
+    let rt = Runtime::builder()
+        .clock(clock.clone())
+        .min_resident(0)
+        .max_hot_paths(1)
+        .cool_every(secs(1))
+        .build()
+        .unwrap();
+    rt.add(&CAP_1).unwrap();
+    rt.add(&CAP_2).unwrap();
+    rt.add(&CAP_3).unwrap();
+    let promoting = Arc::new(Barrier::new(2));
+    let mut over = 0;
+    race(
+        20_000,
+        || {
+            // Cold again for the next trial: 64 idle windows take any heat to 0.
+            clock.advance(secs(64));
+            rt.sweep();
+            assert!(!CAP_OP_1.is_hot() && !CAP_OP_2.is_hot() && !CAP_OP_3.is_hot());
+            // A third operation holds the one place: both promotions must evict it, or each
+            // other.
+            for x in 0..20 {
+                CAP_OP_3.call(x).unwrap();
+            }
+            clock.advance(Duration::from_millis(1));
+        },
+        move |thread| {
+            let call = |x| match thread {
+                0 => CAP_OP_1.call(x).unwrap(),
+                _ => CAP_OP_2.call(x).unwrap(),
+            };
+            for x in 0..19 {
+                call(x);
+            }
+            promoting.wait();
+            call(19);
+        },
+        || {
+            let hot = [CAP_OP_1.is_hot(), CAP_OP_2.is_hot(), CAP_OP_3.is_hot()]
+                .into_iter()
+                .filter(|&hot| hot)
+                .count();
+            over += usize::from(hot > 1 || rt.stats().hot_paths > 1);
+        },
+    );
+    assert_eq!(over, 0, "trials that ended with two hot paths under a cap of 1");
+}
+
+adder!(Cooled, COOLED, CooledOp, COOLED_LOADS, Class::Utility);
+impl Body for CooledOp {
+    fn run(_: &Cooled, x: u64) -> u64 {
+        x
+    }
+}
+static COOLED_OP: Op<CooledOp> = Op::new(OpDef::new("hostile", "cooled"));
+
+#[test]
+fn concurrent_sweeps_cool_one_window_once() {
+    let clock = ManualClock::new();
+    let rt = Runtime::builder()
+        .clock(clock.clone())
+        .min_resident(0)
+        .heat(Thresholds::new(1_000, 2_000, 3_000).unwrap())
+        .cool_every(secs(1))
+        .build()
+        .unwrap();
+    rt.add(&COOLED).unwrap();
+    let mut wrong = Vec::new();
+    let mut trial = 0;
+    let sweeper = rt.clone();
+    race(
+        5_000,
+        || {
+            // Back to zero heat, then 64 calls: one window halves them to 32.
+            clock.advance(secs(64));
+            rt.sweep();
+            for x in 0..64 {
+                COOLED_OP.call(x).unwrap();
+            }
+            clock.advance(secs(1));
+        },
+        move |_| {
+            sweeper.sweep();
+        },
+        || {
+            let calls = COOLED_OP.stats().calls;
+            if calls != 32 {
+                wrong.push((trial, calls));
+            }
+            trial += 1;
+        },
+    );
+    assert!(wrong.is_empty(), "trials cooled twice: {wrong:?}");
+}
+
+adder!(Stamp, STAMP, StampOp, STAMP_LOADS, Class::Utility);
+impl Body for StampOp {
+    fn run(_: &Stamp, x: u64) -> u64 {
+        x
+    }
+}
+static STAMP_OP: Op<StampOp> = Op::new(OpDef::new("hostile", "stamp"));
+
+#[test]
+fn cooling_stamps_the_time_of_the_last_use_not_of_the_sweep() {
+    let (rt, clock) = runtime();
+    rt.add(&STAMP).unwrap();
+    for x in 0..21 {
+        STAMP_OP.call(x).unwrap();
+    }
+    assert_eq!(STAMP_OP.stats().direct_hits, 1, "the 21st call was direct");
+    clock.advance(secs(181));
+    let report = rt.sweep();
+    assert!(!STAMP_OP.is_hot(), "three idle windows cooled it");
+    assert_eq!(report.kept_because("STAMP"), None, "{report}");
+    assert_eq!(report.unloaded.len(), 1, "{report}");
+}
+
+static HIT_BODY: AtomicUsize = AtomicUsize::new(0);
+adder!(Hits, HITS, HitsOp, HITS_LOADS, Class::Utility);
+impl Body for HitsOp {
+    fn run(_: &Hits, x: u64) -> u64 {
+        HIT_BODY.fetch_add(1, SeqCst);
+        x + 1
+    }
+}
+static HITS_OP: Op<HitsOp, Cached<u64, u64>> =
+    Op::cached(OpDef::new("hostile", "hits"), Duration::from_secs(600), 64);
+
+#[test]
+fn cache_hits_answer_from_the_cache_and_pin_nothing_however_many() {
+    let rt = Runtime::builder()
+        .min_resident(0)
+        .cache_keeps_modules(false)
+        .build()
+        .unwrap();
+    rt.add(&HITS).unwrap();
+    for _ in 0..50 {
+        assert_eq!(HITS_OP.call(5).unwrap(), 6);
+    }
+    assert_eq!(HIT_BODY.load(SeqCst), 1, "one miss, 49 hits");
+    assert!(!HITS_OP.is_hot(), "hits do not heat the operation");
+    assert_eq!(HITS.stats().pins, 0);
+    assert!(matches!(HITS.unload(), Unload::Unloaded { .. }));
+    for _ in 0..50 {
+        assert_eq!(HITS_OP.call(5).unwrap(), 6);
+    }
+    assert!(!HITS.is_resident(), "a hit loads nothing");
+    assert_eq!(HITS_LOADS.load(SeqCst), 1);
+    // Misses heat it: once hot, hits still come from the cache.
+    for x in 100..120 {
+        HITS_OP.call(x).unwrap();
+    }
+    assert_eq!(HITS_OP.heat(), Heat::Hot);
+    assert!(HITS_OP.is_hot());
+    let body = HIT_BODY.load(SeqCst);
+    for _ in 0..5 {
+        assert_eq!(HITS_OP.call(5).unwrap(), 6);
+    }
+    assert_eq!(HIT_BODY.load(SeqCst), body, "a hot operation's hits are hits");
+}
+
+adder!(Feat, FEAT, FeatOp, FEAT_LOADS, Class::Feature);
+impl Body for FeatOp {
+    fn run(_: &Feat, x: u64) -> u64 {
+        x
+    }
+}
+static FEAT_OP: Op<FeatOp> = Op::new(OpDef::new("hostile", "feat"));
+
+#[test]
+fn the_call_that_promotes_a_feature_module_loads_it_once() {
+    let (rt, _clock) = runtime();
+    rt.add(&FEAT).unwrap();
+    for x in 0..19 {
+        FEAT_OP.call(x).unwrap();
+        assert!(!FEAT.is_resident(), "a feature module goes after each use");
+    }
+    assert_eq!(FEAT_LOADS.load(SeqCst), 19);
+    FEAT_OP.call(19).unwrap();
+    assert!(FEAT_OP.is_hot());
+    assert!(FEAT.is_resident(), "pinned by the hot path");
+    assert_eq!(FEAT_LOADS.load(SeqCst), 20, "the promoting call loads once");
+}
+
+static SWEEP_AT_LOAD: AtomicUsize = AtomicUsize::new(usize::MAX);
+static SWEEPY_LOADS: AtomicUsize = AtomicUsize::new(0);
+static LOADER_RT: std::sync::OnceLock<(Runtime, ManualClock)> = std::sync::OnceLock::new();
+
+/// A feature module whose loader, at the load the test names, moves the clock on and sweeps:
+/// the sweep cools and demotes the very operation whose promotion may be loading it.
+struct Sweepy;
+impl Load for Sweepy {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        let load = SWEEPY_LOADS.fetch_add(1, SeqCst) + 1;
+        if load == SWEEP_AT_LOAD.load(SeqCst) {
+            let (rt, clock) = LOADER_RT.get().unwrap();
+            clock.advance(secs(600));
+            rt.sweep();
+        }
+        Ok(Sweepy)
+    }
+}
+static SWEEPY: ModuleCell<Sweepy> =
+    ModuleCell::new(ModuleDef::new("sweepy").class(Class::Feature));
+struct SweepyOp;
+impl Operation for SweepyOp {
+    type State = Sweepy;
+    type Args = u64;
+    type Output = u64;
+    fn source() -> Source<Sweepy> {
+        Source::Module(&SWEEPY)
+    }
+}
+impl Body for SweepyOp {
+    fn run(_: &Sweepy, x: u64) -> u64 {
+        x
+    }
+}
+static SWEEPY_OP: Op<SweepyOp> = Op::new(OpDef::new("hostile", "sweepy"));
+
+#[test]
+fn a_loader_that_sweeps_during_a_promotion_does_not_deadlock() {
+    within("a sweep inside a promotion's load", || {
+        let (rt, _clock) = LOADER_RT.get_or_init(runtime);
+        rt.add(&SWEEPY).unwrap();
+        // Calls 1..=20 load the feature module once each; a 21st load could only come from
+        // the promotion, and that one sweeps.
+        SWEEP_AT_LOAD.store(21, SeqCst);
+        for x in 0..20 {
+            SWEEPY_OP.call(x).unwrap();
+        }
+        assert!(SWEEPY_OP.is_hot());
+        assert_eq!(SWEEPY_LOADS.load(SeqCst), 20);
+    });
+}
