@@ -146,8 +146,14 @@ fn a_panic_in_user_code_during_a_demotion_frees_nothing_under_a_direct_call() {
     let resident = PARKED_MODULE.is_resident();
     RELEASE.store(true, SeqCst);
     assert_eq!(parked.join().unwrap(), ALIVE);
-    assert!(resident, "the state was unloaded under a running direct call");
-    assert!(!SAW_DEAD.load(SeqCst), "the direct call read a dropped state");
+    assert!(
+        resident,
+        "the state was unloaded under a running direct call"
+    );
+    assert!(
+        !SAW_DEAD.load(SeqCst),
+        "the direct call read a dropped state"
+    );
     clock.advance(secs(30));
     rt.sweep();
     assert!(!PARK.is_hot());
@@ -278,7 +284,10 @@ fn two_threads_loading_a_cycle_get_errors_not_a_deadlock() {
         let a = thread::spawn(|| CROSS_A.get().map(drop));
         let b = thread::spawn(|| CROSS_B.get().map(drop));
         let (a, b) = (a.join().unwrap(), b.join().unwrap());
-        assert!(a.is_err() && b.is_err(), "a cycle cannot load: {a:?}, {b:?}");
+        assert!(
+            a.is_err() && b.is_err(),
+            "a cycle cannot load: {a:?}, {b:?}"
+        );
         let cause = format!("{a:?} {b:?}");
         assert!(cause.contains("ReentrantLoad"), "{cause}");
         assert!(!CROSS_A.is_resident() && !CROSS_B.is_resident());
@@ -572,7 +581,10 @@ fn the_hot_path_cap_holds_under_simultaneous_promotions() {
             over += usize::from(hot > 1 || rt.stats().hot_paths > 1);
         },
     );
-    assert_eq!(over, 0, "trials that ended with two hot paths under a cap of 1");
+    assert_eq!(
+        over, 0,
+        "trials that ended with two hot paths under a cap of 1"
+    );
 }
 
 adder!(Cooled, COOLED, CooledOp, COOLED_LOADS, Class::Utility);
@@ -598,7 +610,7 @@ fn concurrent_sweeps_cool_one_window_once() {
     let mut trial = 0;
     let sweeper = rt.clone();
     race(
-        5_000,
+        20_000,
         || {
             // Back to zero heat, then 64 calls: one window halves them to 32.
             clock.advance(secs(64));
@@ -686,7 +698,11 @@ fn cache_hits_answer_from_the_cache_and_pin_nothing_however_many() {
     for _ in 0..5 {
         assert_eq!(HITS_OP.call(5).unwrap(), 6);
     }
-    assert_eq!(HIT_BODY.load(SeqCst), body, "a hot operation's hits are hits");
+    assert_eq!(
+        HIT_BODY.load(SeqCst),
+        body,
+        "a hot operation's hits are hits"
+    );
 }
 
 adder!(Feat, FEAT, FeatOp, FEAT_LOADS, Class::Feature);
@@ -731,8 +747,7 @@ impl Load for Sweepy {
         Ok(Sweepy)
     }
 }
-static SWEEPY: ModuleCell<Sweepy> =
-    ModuleCell::new(ModuleDef::new("sweepy").class(Class::Feature));
+static SWEEPY: ModuleCell<Sweepy> = ModuleCell::new(ModuleDef::new("sweepy").class(Class::Feature));
 struct SweepyOp;
 impl Operation for SweepyOp {
     type State = Sweepy;

@@ -157,13 +157,8 @@ struct Store<Args: 'static, Output: 'static> {
     hasher: DefaultHashBuilder,
 }
 
-type Map<Args, Output> = Cache<
-    CacheKey<Args>,
-    Entry<Output>,
-    Weigher,
-    BuildHasherDefault<Passthrough>,
-    Evictions,
->;
+type Map<Args, Output> =
+    Cache<CacheKey<Args>, Entry<Output>, Weigher, BuildHasherDefault<Passthrough>, Evictions>;
 
 /// A cached call's arguments with their hash, computed once outside the map, so that the
 /// map never runs the arguments' `Hash`.
@@ -492,7 +487,9 @@ where
     Output: Clone + Send + Sync + 'static,
 {
     fn len(&self) -> usize {
-        let Some(store) = self.map.get() else { return 0 };
+        let Some(store) = self.map.get() else {
+            return 0;
+        };
         if defer::inside() {
             return self.len.load(Relaxed);
         }
@@ -502,7 +499,9 @@ where
     }
 
     fn purge(&self, now: u64) -> usize {
-        let Some(store) = self.map.get() else { return 0 };
+        let Some(store) = self.map.get() else {
+            return 0;
+        };
         if defer::inside() {
             return 0;
         }

@@ -46,14 +46,18 @@ fn graph() -> MutexGuard<'static, Graph> {
             loading: Vec::new(),
             waiting: Vec::new(),
         });
-        GRAPH.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        GRAPH
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
     #[cfg(loom)]
     {
         loom::lazy_static! {
             static ref GRAPH: Mutex<Graph> = Mutex::new(Graph::default());
         }
-        GRAPH.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        GRAPH
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -110,7 +114,11 @@ impl Waiting {
 impl Drop for Waiting {
     fn drop(&mut self) {
         let mut graph = graph();
-        if let Some(at) = graph.waiting.iter().position(|&(thread, _)| thread == self.0) {
+        if let Some(at) = graph
+            .waiting
+            .iter()
+            .position(|&(thread, _)| thread == self.0)
+        {
             graph.waiting.swap_remove(at);
         }
     }

@@ -124,12 +124,16 @@ impl<T: 'static> Deferred<T> {
     #[inline]
     pub(crate) fn get(&self) -> &T {
         // Only `Drop` and `into_inner` take the value, and nothing uses it after either.
-        self.0.as_ref().expect("a deferred value is present until dropped")
+        self.0
+            .as_ref()
+            .expect("a deferred value is present until dropped")
     }
 
     #[inline]
     pub(crate) fn into_inner(mut self) -> T {
-        self.0.take().expect("a deferred value is present until dropped")
+        self.0
+            .take()
+            .expect("a deferred value is present until dropped")
     }
 }
 

@@ -944,8 +944,9 @@ impl OpEntry for OpCore {
 
     fn cool(&'static self, shared: &Shared, windows: u64, since: u64) {
         // A window in which the operation was used while hot does not count against its
-        // heat.
-        let used = self.is_hot() && self.last_hot_use.load(Relaxed) >= since;
+        // heat. A use stamped with the window's first millisecond came before the sweep
+        // that opened the window, so it belongs to the one before.
+        let used = self.is_hot() && self.last_hot_use.load(Relaxed) > since;
         let halvings = if used { windows - 1 } else { windows };
         let calls = self.calls.load(Relaxed) >> halvings.min(63);
         self.calls.store(calls, Relaxed);

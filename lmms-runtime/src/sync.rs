@@ -6,12 +6,12 @@ pub(crate) use loom::sync::{
     atomic::{AtomicPtr, AtomicUsize},
     Mutex, MutexGuard,
 };
+pub(crate) use std::sync::TryLockError;
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     atomic::{AtomicPtr, AtomicUsize},
     Mutex, MutexGuard,
 };
-pub(crate) use std::sync::TryLockError;
 
 #[cfg(loom)]
 macro_rules! local {
