@@ -35,7 +35,7 @@ local! {
 
 /// Whether this thread is inside a cache's map now.
 #[inline]
-pub(crate) fn inside() -> bool {
+pub fn inside() -> bool {
     DEPTH.try_with(|depth| depth.get() > 0).unwrap_or(true)
 }
 

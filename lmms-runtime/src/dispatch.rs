@@ -46,11 +46,17 @@ impl RawDirect {
         }
     }
 
-    /// Clears the address and returns the calls that may still be reading it.
-    pub fn withdraw(&self) -> InFlight {
+    /// Clears the address and hands `hold` (what keeps the published state alive) to a
+    /// [`Retiring`], which retires it when dropped: from the withdrawal on, the hold is
+    /// never in a plain local, so no unwind can drop it while a direct call may still read
+    /// the state.
+    pub fn withdraw(&self, hold: Box<dyn Send>) -> Retiring {
         self.state.store(ptr::null_mut(), Release);
         barrier::heavy();
-        InFlight::snapshot(self.id())
+        Retiring(Some(Retired {
+            hold,
+            in_flight: InFlight::snapshot(self.id()),
+        }))
     }
 
     /// What a call on this path writes in its thread's record: the path's address, which
@@ -103,10 +109,10 @@ impl<T> Direct<T> {
         self.raw.state.store(state.as_ptr().cast(), Release);
     }
 
-    /// Clears the address and returns the calls that may still be reading it.
+    /// Clears the address and hands `hold` over to be retired; see [`RawDirect::withdraw`].
     #[cfg(loom)]
-    pub fn withdraw(&self) -> InFlight {
-        self.raw.withdraw()
+    pub fn withdraw(&self, hold: Box<dyn Send>) -> Retiring {
+        self.raw.withdraw(hold)
     }
 
     /// Runs `body` on the published state with `args`, or hands `args` back if there is no
@@ -311,7 +317,7 @@ struct Retired {
     in_flight: InFlight,
 }
 
-fn retired() -> &'static Mutex<Vec<Retired>> {
+fn retired_list() -> &'static Mutex<Vec<Retired>> {
     #[cfg(not(loom))]
     {
         static RETIRED: Mutex<Vec<Retired>> = Mutex::new(Vec::new());
@@ -326,28 +332,34 @@ fn retired() -> &'static Mutex<Vec<Retired>> {
     }
 }
 
-/// Releases `hold` (drops it) once the calls in `in_flight` have left: now if they have,
-/// otherwise at a later [`drain`].
-pub fn retire(hold: Box<dyn Send>, in_flight: InFlight) {
-    if in_flight.is_clear() {
-        drop(hold);
-        return;
+/// A withdrawn path's hold on its way to the retire list: dropped (at the end of the
+/// demotion, or by an unwind through it), it releases the hold once the calls that may
+/// still read the state have left — now if they have, otherwise at a later [`drain`].
+#[must_use = "dropping it retires the hold at once"]
+pub struct Retiring(Option<Retired>);
+
+impl Drop for Retiring {
+    fn drop(&mut self) {
+        let Some(retired) = self.0.take() else { return };
+        if retired.in_flight.is_clear() {
+            return;
+        }
+        lock(retired_list()).push(retired);
+        drain();
     }
-    lock(retired()).push(Retired { hold, in_flight });
-    drain();
 }
 
 /// Drops every retired hold whose calls have all left; returns how many still wait.
 pub fn drain() -> usize {
     let ready: Vec<Retired> = {
-        let mut retired = lock(retired());
+        let mut retired = lock(retired_list());
         let (ready, waiting) = std::mem::take(&mut *retired)
             .into_iter()
             .partition(|r| r.in_flight.is_clear());
         *retired = waiting;
         ready
     };
-    let waiting = lock(retired()).len();
+    let waiting = lock(retired_list()).len();
     // Dropped outside the lock: releasing a guard may unload a state, which runs its Drop.
     drop(ready.into_iter().map(|r| r.hold).collect::<Vec<_>>());
     waiting

@@ -140,5 +140,6 @@ pub fn stats() -> Stats {
 pub mod __loom {
     pub use crate::cache::{CachePolicy, Cached, ResultCache};
     pub use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
-    pub use crate::dispatch::{drain, retire, Direct};
+    pub use crate::defer::inside;
+    pub use crate::dispatch::{drain, Direct, Retiring};
 }

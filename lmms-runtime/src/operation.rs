@@ -13,7 +13,7 @@
 
 use crate::cache::{CachePolicy, Cached, NoCache, ResultCache};
 use crate::cell::CellGuard;
-use crate::dispatch::{self, Direct, RawDirect};
+use crate::dispatch::{Direct, RawDirect};
 use crate::error::Error;
 use crate::heat::Heat;
 use crate::module::{panic_message, Guard, Info, ModuleCell, Pin};
@@ -813,19 +813,6 @@ impl<O: Operation, C: CachePolicy<O::Args, O::Output>> Running<O, C> {
     }
 }
 
-/// A demoted path's hold on its way to the retire list: whatever happens between the
-/// withdrawal and the hand-over (an unwind included), the hold is retired, never dropped
-/// while a direct call may still read the state it keeps.
-struct Retiring(Option<(Box<dyn Send>, dispatch::InFlight)>);
-
-impl Drop for Retiring {
-    fn drop(&mut self) {
-        if let Some((held, in_flight)) = self.0.take() {
-            dispatch::retire(held, in_flight);
-        }
-    }
-}
-
 /// Why a hot operation left the direct path.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Demotion {
@@ -967,10 +954,10 @@ impl OpEntry for OpCore {
             };
             // Switch back first (under the lock, so no promotion interleaves) ...
             shared.hot_paths.fetch_sub(1, Relaxed);
-            // ... then unpin once no direct call can be reading the state. From here on the
-            // hold is owned by `retiring`, whose drop hands it to the retire list: even if
-            // what follows unwinds, it is never dropped early.
-            Retiring(Some((held, self.direct.withdraw())))
+            // ... then unpin once no direct call can be reading the state: `retiring` owns
+            // the hold from here, and retires it when dropped, by the end of this function
+            // or by an unwind through what follows.
+            self.direct.withdraw(held)
         };
         if let Some(info) = self.info() {
             // Direct calls stamp no module use; their last one does, now.

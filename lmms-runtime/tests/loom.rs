@@ -7,12 +7,13 @@
 #![cfg(loom)]
 
 use lmms_runtime::__loom::{
-    drain, retire, CachePolicy, Cached, CellGuard, Direct, LoadFailure, ResultCache, StateCell,
-    Take,
+    drain, inside, CachePolicy, Cached, CellGuard, Direct, LoadFailure, ResultCache, Retiring,
+    StateCell, Take,
 };
 use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
 /// A state that records its own drop outside its memory, so a use after the drop is seen
@@ -188,8 +189,7 @@ fn promote_direct_call_demote_unload_never_meet_a_dropped_state() {
         let caller = thread::spawn(move || {
             let _ = direct.call_with((), |state, ()| state.check());
         });
-        let in_flight = direct.withdraw();
-        retire(Box::new(pin), in_flight);
+        drop(direct.withdraw(Box::new(pin)));
         let unloaded = unload(cell);
         caller.join().unwrap();
         assert_eq!(
@@ -228,7 +228,7 @@ fn cache_insert_expiry_and_sweep_lose_nothing_and_count_once() {
         )));
         let clock = Arc::new(AtomicU64::new(0));
         // A result stored at time 0, expiring at TTL.
-        cache.store(1, &0, 0);
+        cache.store(cache.key(&1), &0, 0);
         let callers: Vec<_> = (0..2)
             .map(|_| {
                 let clock = clock.clone();
@@ -237,11 +237,11 @@ fn cache_insert_expiry_and_sweep_lose_nothing_and_count_once() {
                     let (mut stored, mut late) = (0, 0);
                     for _ in 0..2 {
                         let now = clock.load(SeqCst);
-                        match cache.lookup(&1, now) {
+                        match cache.lookup(&cache.key(&1), now) {
                             // The output is the time it was stored at.
                             Some(at) => assert!(at + TTL > now, "an expired result was served"),
                             None => {
-                                cache.store(1, &now, now);
+                                cache.store(cache.key(&1), &now, now);
                                 stored += 1;
                                 late += u64::from(now == END);
                             }
@@ -271,5 +271,93 @@ fn cache_insert_expiry_and_sweep_lose_nothing_and_count_once() {
             "a live result counted expired"
         );
         assert!(cache.len() as u64 + counts.expired <= 1 + stored);
+    });
+}
+
+/// A demotion whose user code (an `Operation::source`, a `tracing` layer) panics right after
+/// the withdrawal, while a direct call may be reading the state: the hold is in the
+/// [`Retiring`] the withdrawal returned, so the unwind retires it rather than dropping it,
+/// and an unload racing the call never frees the state under it.
+#[test]
+fn a_demotion_that_unwinds_after_the_withdrawal_still_waits_for_the_call() {
+    // The models' own panics are expected: keep them off the output.
+    panic::set_hook(Box::new(|_| {}));
+    loom::model(|| {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let cell: &'static StateCell<Canary> = Box::leak(Box::new(StateCell::new()));
+        let direct: &'static Direct<Canary> = Box::leak(Box::new(Direct::new()));
+        let pin = get(cell, || Canary::new(&dropped));
+        direct.publish(NonNull::from(pin.get()));
+        let caller = thread::spawn(move || {
+            let _ = direct.call_with((), |state, ()| state.check());
+        });
+        let retiring: Retiring = direct.withdraw(Box::new(pin));
+        let unwound = panic::catch_unwind(AssertUnwindSafe(move || {
+            let _retiring = retiring;
+            panic!("user code run during the demotion");
+        }));
+        assert!(unwound.is_err());
+        let unloaded = unload(cell);
+        caller.join().unwrap();
+        assert_eq!(drain(), 0, "the unwound demotion's hold is released");
+        if !unloaded {
+            assert!(matches!(cell.take(), Take::Taken(_)));
+        }
+        assert!(dropped.load(SeqCst), "and the state is gone in the end");
+    });
+    let _ = panic::take_hook();
+}
+
+/// Counts the drops of cached outputs, and checks each one happens outside the map.
+struct Output {
+    drops: Arc<AtomicUsize>,
+}
+
+impl Clone for Output {
+    fn clone(&self) -> Self {
+        Output {
+            drops: self.drops.clone(),
+        }
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        assert!(!inside(), "a cached output was dropped inside the map");
+        self.drops.fetch_add(1, SeqCst);
+    }
+}
+
+/// Deferred drops: a caller stores two results in a cache of capacity one (each store
+/// evicts the entry before it, inside the store) while a sweeper purges the expired first
+/// result; then an invalidation clears the rest. Every output the cache took is dropped
+/// exactly once, and never while its thread is inside the map's lock.
+#[test]
+fn cached_outputs_are_dropped_once_each_and_only_outside_the_map() {
+    loom::model(|| {
+        let cache: &'static Cached<u8, Output> = Box::leak(Box::new(Cached::new(
+            std::time::Duration::from_millis(TTL),
+            1,
+        )));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let output = Output {
+            drops: drops.clone(),
+        };
+        cache.store(cache.key(&0), &output, 0);
+        let caller = {
+            let output = output.clone();
+            thread::spawn(move || {
+                cache.store(cache.key(&1), &output, END);
+                cache.store(cache.key(&2), &output, END);
+                drop(output);
+            })
+        };
+        cache.purge(END);
+        caller.join().unwrap();
+        cache.clear();
+        drop(output);
+        // Two outputs made by the test, three cloned into the cache.
+        assert_eq!(drops.load(SeqCst), 5, "every output dropped exactly once");
+        assert_eq!(cache.len(), 0);
     });
 }
