@@ -10,12 +10,14 @@
 
 use crate::cache::CachePolicy;
 use crate::error::Error;
+use crate::module::panic_message;
 use crate::operation::{Body, Op, Operation};
 use crate::registry::{lookup, OpLink, Param};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
 
 /// Why a call by name did not return the operation's output.
 ///
@@ -162,12 +164,22 @@ where
     O::Output: Serialize,
     C: CachePolicy<O::Args, O::Output>,
 {
+    /// The arguments' `Deserialize` and the output's `Serialize` are user code: a panic in
+    /// either is answered as an error naming it, not unwound to the caller.
     fn call_json(&'static self, link: &OpLink, args: Value) -> Result<Value, ExecError> {
         let args = arguments::<O::Args>(link, args)?;
         let output = self.call(args)?;
-        serde_json::to_value(&output).map_err(|error| ExecError::Output {
+        let json = panic::catch_unwind(AssertUnwindSafe(|| serde_json::to_value(&output)));
+        // The answer is made: a panic in the output's `Drop` cannot change it.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(output)));
+        let reason = match json {
+            Ok(Ok(json)) => return Ok(json),
+            Ok(Err(error)) => error.to_string(),
+            Err(payload) => format!("its `Serialize` panicked: {}", panic_message(&*payload)),
+        };
+        Err(ExecError::Output {
             operation: key(link),
-            reason: error.to_string(),
+            reason,
         })
     }
 }
@@ -242,17 +254,26 @@ fn arguments<A: DeserializeOwned>(link: &OpLink, args: Value) -> Result<A, ExecE
         }
     }
     let at = Cell::new(0);
-    A::deserialize(Fields {
-        values: values.into_iter(),
-        at: &at,
-    })
-    .map_err(|error| {
+    let read = panic::catch_unwind(AssertUnwindSafe(|| {
+        A::deserialize(Fields {
+            values: values.into_iter(),
+            at: &at,
+        })
+        .map_err(|error| error.to_string())
+    }))
+    .unwrap_or_else(|payload| {
+        Err(format!(
+            "its `Deserialize` panicked: {}",
+            panic_message(&*payload)
+        ))
+    });
+    read.map_err(|reason| {
         let param = params[at.get().min(params.len().saturating_sub(1))];
         ExecError::Argument {
             operation: key(link),
             field: param.name,
             expected: param.ty,
-            reason: error.to_string(),
+            reason,
         }
     })
 }

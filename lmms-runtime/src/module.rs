@@ -360,6 +360,10 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         let _span = tracing::info_span!(target: "lmms", "lmms.load", module = %self.info.def.name, class = ?self.info.def.class).entered();
         #[cfg(feature = "tracing")]
         let started = std::time::Instant::now();
+        // The "loaded" event is sent once the state is in the cell and the cell's lock
+        // released: a subscriber that panics must not turn a counted load into a failed one.
+        #[cfg(feature = "tracing")]
+        let loaded = std::cell::Cell::new(None);
         let run = || {
             let (built, kept) = memory::measure(|| match &self.loader {
                 Loader::Trait(load) => load(),
@@ -377,17 +381,23 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 }
                 self.info.last_use.store(now, Relaxed);
                 shared.counters.loaded(kept);
-                crate::trace::event!(
-                    tracing::Level::INFO,
-                    module = %self.info.def.name,
-                    bytes = kept,
-                    ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "loaded"
-                );
+                #[cfg(feature = "tracing")]
+                loaded.set(Some((kept, started.elapsed())));
             }
             built
         };
-        self.cell.load(run).map_err(|failure| {
+        let result = self.cell.load(run);
+        #[cfg(feature = "tracing")]
+        if let Some((bytes, took)) = loaded.get() {
+            crate::trace::event!(
+                tracing::Level::INFO,
+                module = %self.info.def.name,
+                bytes,
+                ms = took.as_secs_f64() * 1000.0,
+                "loaded"
+            );
+        }
+        result.map_err(|failure| {
             let module = self.info.def.name.to_string();
             let error = match failure {
                 LoadFailure::Failed(source) => {
