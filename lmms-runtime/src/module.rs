@@ -890,9 +890,14 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
         // SAFETY: dropped exactly once, here, and `inner` is not used after.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
         if info.def.class == Class::Feature && self.module.cell.holders() == 0 {
-            if let Unload::Unloaded { bytes } = self.module.unload_in(self.shared) {
-                self.shared.reclaimed(bytes);
-            }
+            // The unload runs user code (the state's `Drop`, contained there, and a tracing
+            // subscriber). A drop may run during an unwind, where a second panic aborts the
+            // process: once the state is gone and counted, a panic is only a lost event.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                if let Unload::Unloaded { bytes } = self.module.unload_in(self.shared) {
+                    self.shared.reclaimed(bytes);
+                }
+            }));
         }
     }
 }

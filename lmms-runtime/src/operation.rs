@@ -1,11 +1,16 @@
 //! Operations: the typed calls that use a module's state, with ZAFP's heat and direct path
 //! and the result cache.
 //!
-//! One managed call, in order (the design's call flow):
-//! 1. ZAFP: the operation is hot → run the body on the pinned state, return;
-//! 2. cache (operations with a TTL): a live entry → return it, the module is not loaded;
+//! One managed call, in order (the design's call flow; the seed checks its fast path before
+//! its cache, lmms the other way round, so that a hit never loads or pins a module and a hot
+//! cached operation still answers from its cache):
+//! 1. cache (operations with a TTL): a live entry → return it, the module is not touched,
+//!    and the hit does not count toward the heat;
+//! 2. ZAFP: the operation is hot → run the body on the pinned state (and store the result,
+//!    for a cached operation), return;
 //! 3. LIGS: take a guard on the module, loading it if needed;
-//! 4. run the body; 5. count the call, promoting at the thresholds; 6. store in the cache;
+//! 4. run the body; 5. store in the cache; 6. count the call, promoting at the thresholds,
+//!    while the guard still holds the state (a promotion pins what this call used);
 //! 7. drop the guard (LUGS stamps the use).
 //!
 //! Everything on that path is monomorphized per operation: no `dyn Any`, no boxing, no
