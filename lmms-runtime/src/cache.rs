@@ -14,7 +14,7 @@
 use crate::defer::{self, Deferred, Inside};
 use crate::sync::step;
 use quick_cache::sync::Cache;
-use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
+use quick_cache::{DefaultHashBuilder, Equivalent, Lifecycle, Weighter};
 use std::cell::Cell;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -24,18 +24,16 @@ use std::time::Duration;
 /// How an operation's results are cached: [`NoCache`] or [`Cached`]. The call path is
 /// generic over it, so an operation without a TTL carries no cache code at all.
 pub trait CachePolicy<Args, Output>: Send + Sync + 'static {
-    /// What a lookup needs of the arguments (a clone of them and their hash, or nothing).
+    /// What a store needs of the arguments (a clone of them and their hash, or nothing).
     type Key;
 
     /// Whether results are cached at all: a caching operation answers from its cache
     /// before it takes its direct path.
     const CACHES: bool;
 
-    /// The key for `args`, taken before they move into the body.
-    fn key(&self, args: &Args) -> Self::Key;
-
-    /// A live cached result for `key`.
-    fn lookup(&self, key: &Self::Key, now: u64) -> Option<Output>;
+    /// A live cached result for `args`, or the key to store the body's result under, taken
+    /// before the arguments move into the body.
+    fn lookup(&self, args: &Args, now: u64) -> Result<Output, Self::Key>;
 
     /// Caches `output` for `key`. The cache lives in its operation's `static`.
     fn store(&'static self, key: Self::Key, output: &Output, now: u64);
@@ -110,11 +108,8 @@ impl<Args, Output> CachePolicy<Args, Output> for NoCache {
     const CACHES: bool = false;
 
     #[inline]
-    fn key(&self, _: &Args) {}
-
-    #[inline]
-    fn lookup(&self, _: &(), _: u64) -> Option<Output> {
-        None
+    fn lookup(&self, _: &Args, _: u64) -> Result<Output, ()> {
+        Err(())
     }
 
     #[inline]
@@ -167,8 +162,8 @@ type Map<Args, Output> =
 /// use lmms::CachePolicy;
 /// let cache: &'static lmms::Cached<u32, u32> =
 ///     Box::leak(Box::new(lmms::Cached::new(std::time::Duration::from_secs(1), 8)));
-/// let key: Option<lmms::CacheKey<u32>> = cache.key(&7);
-/// assert!(key.is_some());
+/// let missed: Result<u32, Option<lmms::CacheKey<u32>>> = cache.lookup(&7, 0);
+/// assert!(missed.unwrap_err().is_some(), "a miss, and the key to store its result under");
 /// ```
 pub struct CacheKey<Args: 'static> {
     hash: u64,
@@ -183,16 +178,37 @@ impl<Args: 'static> Hash for CacheKey<Args> {
 }
 
 impl<Args: Eq + 'static> PartialEq for CacheKey<Args> {
+    /// The map compares keys only while it searches, before it changes anything, so a
+    /// panicking `Eq` unwinds out of the map leaving it whole, into the operation that ran
+    /// it, which contains it.
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        // The map compares keys under its lock: a panicking `Eq` is contained there, and
-        // the keys count as different.
-        self.hash == other.hash
-            && defer::contain(|| self.args.get() == other.args.get()).unwrap_or(false)
+        self.hash == other.hash && self.args.get() == other.args.get()
     }
 }
 
 impl<Args: Eq + 'static> Eq for CacheKey<Args> {}
+
+/// A lookup's view of the arguments: their hash and a borrow, so that a hit clones nothing
+/// of them.
+struct Probe<'a, Args> {
+    hash: u64,
+    args: &'a Args,
+}
+
+impl<Args> Hash for Probe<'_, Args> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl<Args: Eq + 'static> Equivalent<CacheKey<Args>> for Probe<'_, Args> {
+    #[inline]
+    fn equivalent(&self, key: &CacheKey<Args>) -> bool {
+        self.hash == key.hash && self.args == key.args.get()
+    }
+}
 
 /// The map's hasher: a key's hash is already computed, so it passes through.
 #[derive(Default)]
@@ -327,9 +343,12 @@ impl<Args, Output> Cached<Args, Output> {
     /// Runs `op` on the map as the thread's outermost step inside it: user values it
     /// drops are dropped after it, a panic in user code it runs is contained and counted.
     /// `None` if anything panicked: the caller treats the call as uncached.
+    ///
+    /// `None` too, without running `op`, when the thread is inside a map already: it was
+    /// reached from user code the map runs under its lock, and must not take that lock again.
     #[inline]
     fn in_map<R>(&self, op: impl FnOnce() -> R) -> Option<R> {
-        let mark = Inside::enter();
+        let mark = Inside::enter()?;
         let result = defer::contain(op);
         let panics = mark.leave();
         if panics > 0 {
@@ -385,58 +404,54 @@ where
     type Key = Option<CacheKey<Args>>;
     const CACHES: bool = true;
 
+    /// Hashes the arguments, looks them up, and on a miss clones them into the key: all of
+    /// it (the arguments' `Hash`, `Eq` and `Clone`, the output's `Clone`) in one step inside
+    /// the map, whose panics are contained together.
     #[inline]
-    fn key(&self, args: &Args) -> Option<CacheKey<Args>> {
+    fn lookup(&self, args: &Args, now: u64) -> Result<Output, Option<CacheKey<Args>>> {
         let store = self.store_map();
-        let key = defer::contain(|| CacheKey {
-            hash: store.hasher.hash_one(args),
-            args: Deferred::new(args.clone()),
-        });
-        if key.is_none() {
-            self.panicked(1);
-        }
-        key
-    }
-
-    #[inline]
-    fn lookup(&self, key: &Option<CacheKey<Args>>, now: u64) -> Option<Output> {
-        let (Some(key), Some(store)) = (key, self.map.get()) else {
-            self.misses.fetch_add(1, Relaxed);
-            return None;
-        };
-        if defer::inside() {
-            // Called from user code the map runs under its lock: answer without it.
-            self.misses.fetch_add(1, Relaxed);
-            return None;
-        }
         step();
         let found = self.in_map(|| {
-            let entry = store.map.get(key)?;
-            if entry.expires > now {
-                return Some(Ok(entry.output.into_inner()));
-            }
-            // Another thread may store a fresh result meanwhile: remove only an expired one.
-            step();
-            Some(Err(store
-                .map
-                .remove_if(key, |entry| entry.expires <= now)
-                .is_some()))
+            let hash = store.hasher.hash_one(args);
+            let probe = Probe { hash, args };
+            let expired = match store.map.get(&probe) {
+                Some(entry) if entry.expires > now => return Ok(entry.output.into_inner()),
+                Some(_) => {
+                    // Another thread may store a fresh result meanwhile: remove only an
+                    // expired one.
+                    step();
+                    store
+                        .map
+                        .remove_if(&probe, |entry| entry.expires <= now)
+                        .is_some()
+                }
+                None => false,
+            };
+            Err((
+                expired,
+                CacheKey {
+                    hash,
+                    args: Deferred::new(args.clone()),
+                },
+            ))
         });
-        match found.flatten() {
+        match found {
             Some(Ok(output)) => {
                 self.hits.fetch_add(1, Relaxed);
-                Some(output)
+                Ok(output)
             }
-            Some(Err(removed)) => {
-                if removed {
+            Some(Err((expired, key))) => {
+                if expired {
                     self.expired.fetch_add(1, Relaxed);
                 }
                 self.misses.fetch_add(1, Relaxed);
-                None
+                Err(Some(key))
             }
+            // A panic in user code, or a call from user code the map runs under its lock:
+            // a miss whose result is not stored.
             None => {
                 self.misses.fetch_add(1, Relaxed);
-                None
+                Err(None)
             }
         }
     }

@@ -17,15 +17,24 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 
-local! {
-    /// How many cache map operations this thread is inside (they nest only through user
-    /// code the map runs).
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
+/// A thread's standing with the caches' maps: how deep inside it is (map operations nest
+/// only through user code the map runs), whether values wait in [`LATER`], and how many
+/// pieces of user code panicked (contained) since it entered. One thread-local, so entering
+/// and leaving cost one access each.
+struct Mark {
+    depth: Cell<u32>,
+    pending: Cell<bool>,
+    panics: Cell<u32>,
 }
 
 local! {
-    /// Whether user code run inside a map operation panicked (and was contained).
-    static PANICKED: Cell<u32> = const { Cell::new(0) };
+    static MARK: Mark = const {
+        Mark {
+            depth: Cell::new(0),
+            pending: Cell::new(false),
+            panics: Cell::new(0),
+        }
+    };
 }
 
 local! {
@@ -36,54 +45,67 @@ local! {
 /// Whether this thread is inside a cache's map now.
 #[inline]
 pub fn inside() -> bool {
-    DEPTH.try_with(|depth| depth.get() > 0).unwrap_or(true)
+    MARK.try_with(|mark| mark.depth.get() > 0).unwrap_or(true)
 }
 
-/// Records that user code run inside a map operation panicked; [`Inside::leave`] reports it.
-pub(crate) fn panicked() {
-    let _ = PANICKED.try_with(|count| count.set(count.get() + 1));
-}
-
-/// Runs `f`, containing a panic in it; `None` if it panicked (counted for [`Inside::leave`]).
+/// Runs `f`, containing a panic in it; `None` if it panicked. Inside a map, the panic is
+/// also counted for [`Inside::leave`] (outside, the caller answers the `None` itself).
 #[inline]
 pub(crate) fn contain<R>(f: impl FnOnce() -> R) -> Option<R> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => Some(value),
         Err(payload) => {
-            // Dropping the payload runs user code too (its `Drop`): contain that as well.
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            panicked();
+            contained(payload);
             None
         }
     }
+}
+
+#[cold]
+fn contained(payload: Box<dyn Any + Send>) {
+    // Dropping the payload runs user code too (its `Drop`): contain that as well.
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    let _ = MARK.try_with(|mark| {
+        if mark.depth.get() > 0 {
+            mark.panics.set(mark.panics.get() + 1);
+        }
+    });
 }
 
 /// The mark of a thread inside a cache's map.
 pub(crate) struct Inside(());
 
 impl Inside {
+    /// Enters the map, unless the thread is inside already (then the caller, reached from
+    /// user code the map runs, must leave the map alone).
     #[inline]
-    pub(crate) fn enter() -> Inside {
-        let _ = DEPTH.try_with(|depth| depth.set(depth.get() + 1));
-        Inside(())
+    pub(crate) fn enter() -> Option<Inside> {
+        MARK.try_with(|mark| {
+            if mark.depth.get() > 0 {
+                return None;
+            }
+            mark.depth.set(1);
+            Some(Inside(()))
+        })
+        .ok()
+        .flatten()
     }
 
-    /// Leaves the map: at the outermost level, drops what was queued meanwhile. Returns how
-    /// many pieces of user code panicked (contained) since the thread entered.
+    /// Leaves the map and drops what was queued meanwhile. Returns how many pieces of user
+    /// code panicked (contained) since the thread entered.
     #[inline]
     pub(crate) fn leave(self) -> u32 {
-        let outermost = DEPTH
-            .try_with(|depth| {
-                depth.set(depth.get() - 1);
-                depth.get() == 0
-            })
-            .unwrap_or(true);
         std::mem::forget(self);
-        if outermost {
-            flush();
-            PANICKED.try_with(|count| count.replace(0)).unwrap_or(0)
+        let (pending, panics) = MARK
+            .try_with(|mark| {
+                mark.depth.set(0);
+                (mark.pending.replace(false), mark.panics.replace(0))
+            })
+            .unwrap_or((false, 0));
+        if pending {
+            panics + flush()
         } else {
-            0
+            panics
         }
     }
 }
@@ -91,23 +113,24 @@ impl Inside {
 impl Drop for Inside {
     /// Only on an unwind (`leave` forgets it): the thread is out of the map all the same.
     fn drop(&mut self) {
-        let _ = DEPTH.try_with(|depth| depth.set(depth.get() - 1));
+        let _ = MARK.try_with(|mark| mark.depth.set(0));
     }
 }
 
 /// Drops the queued values, each contained, until the queue stays empty (a value's `Drop`
-/// may queue more through the caches it calls).
+/// may queue more through the caches it calls); returns how many panicked.
 #[cold]
-fn flush() {
+fn flush() -> u32 {
+    let mut panics = 0;
     loop {
         let batch = LATER
             .try_with(|later| std::mem::take(&mut *later.borrow_mut()))
             .unwrap_or_default();
         if batch.is_empty() {
-            return;
+            return panics;
         }
         for value in batch {
-            contain(move || drop(value));
+            panics += u32::from(contain(move || drop(value)).is_none());
         }
     }
 }
@@ -146,8 +169,12 @@ impl<T: Clone + 'static> Clone for Deferred<T> {
 
 impl<T: 'static> Drop for Deferred<T> {
     fn drop(&mut self) {
+        if !std::mem::needs_drop::<T>() {
+            return;
+        }
         let Some(value) = self.0.take() else { return };
         if inside() {
+            let _ = MARK.try_with(|mark| mark.pending.set(true));
             // A thread that is exiting has no queue left: then the value drops here.
             let _ = LATER.try_with(move |later| later.borrow_mut().push(Box::new(value)));
         } else {

@@ -4,8 +4,10 @@
 //! A promoted operation holds one long-lived guard on its module (so no unload can drop the
 //! state) and publishes the state's address in a [`Direct`]. A direct call marks its thread
 //! *inside that path* (a plain store of the path's identity, its `RawDirect`'s address, to
-//! the thread's own [`Record`], one slot per nesting level), issues the light barrier,
-//! reads the address and runs the body; leaving, it clears its slot.
+//! the thread's own [`Record`]), issues the light barrier, reads the address and runs the
+//! body; leaving, it clears its mark. A direct call nested in another on the same path
+//! leaves the mark alone; one nested in a call on another path takes the managed path, so
+//! a thread is inside one path at a time and one word says which.
 //!
 //! Demotion clears the address first, then issues the heavy barrier: every call on that
 //! path that started before it is now visible as *inside*, and every call after it reads
@@ -138,15 +140,11 @@ impl<T> Direct<T> {
     }
 }
 
-/// How deeply direct calls may nest on one thread and still take the direct path; a call
-/// nested deeper takes the managed path.
-const DEPTH: usize = 4;
-
-/// One thread's marks: slot `d` holds the path of the direct call at nesting depth `d`
-/// while it runs, 0 otherwise. Padded to its own cache line, so two threads' marks never
-/// share one. Written with plain stores by its thread only.
+/// One thread's mark: the path of the direct call it is inside (the outermost, if they nest
+/// on one path), 0 outside. Padded to its own cache line, so two threads' marks never share
+/// one. Written with plain stores by its thread only.
 pub struct Record {
-    marks: CachePadded<[AtomicUsize; DEPTH]>,
+    mark: CachePadded<AtomicUsize>,
 }
 
 /// The records of every thread that ever made a direct call; a record is reused after its
@@ -180,18 +178,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// This thread's record and how many direct calls it is inside. No destructor, so reading
-/// it costs no more than a thread-local load.
+/// This thread's record. No destructor, so reading it costs no more than a thread-local
+/// load.
 struct Local {
     record: Cell<Option<&'static Record>>,
-    depth: Cell<usize>,
 }
 
 crate::sync::local! {
     static LOCAL: Local = const {
         Local {
             record: Cell::new(None),
-            depth: Cell::new(0),
         }
     };
 }
@@ -216,42 +212,45 @@ std::thread_local! {
     static RETURNER: Returner = const { Returner(Cell::new(None)) };
 }
 
-/// The mark of one direct call; leaving (or unwinding) clears its slot.
+/// The mark of one direct call; leaving (or unwinding) clears it, unless the call is nested
+/// in another on the same path.
 struct Inside {
     record: &'static Record,
-    depth: usize,
+    outermost: bool,
 }
 
 impl Inside {
     #[inline]
     fn enter(path: usize) -> Option<Inside> {
-        let (record, depth) = LOCAL
-            .try_with(|local| {
-                let depth = local.depth.get();
-                if depth >= DEPTH {
-                    return None;
-                }
-                let record = match local.record.get() {
-                    Some(record) => record,
-                    None => register(local)?,
-                };
-                local.depth.set(depth + 1);
-                Some((record, depth))
+        let record = LOCAL
+            .try_with(|local| match local.record.get() {
+                Some(record) => Some(record),
+                None => register(local),
             })
             .ok()??;
-        // Release, like the exit: a withdrawal that reads any later mark of this slot also
-        // sees every earlier call in it finished.
-        record.marks[depth].store(path, Release);
+        // Only this thread writes its record.
+        let outermost = match record.mark.load(Relaxed) {
+            0 => true,
+            inside if inside == path => false,
+            // Inside another path: one mark cannot say both, so this call goes managed.
+            _ => return None,
+        };
+        if outermost {
+            // Release, like the exit: a withdrawal that reads any later mark of this
+            // record also sees every earlier call in it finished.
+            record.mark.store(path, Release);
+        }
         barrier::light();
-        Some(Inside { record, depth })
+        Some(Inside { record, outermost })
     }
 }
 
 impl Drop for Inside {
     #[inline]
     fn drop(&mut self) {
-        self.record.marks[self.depth].store(0, Release);
-        let _ = LOCAL.try_with(|local| local.depth.set(self.depth));
+        if self.outermost {
+            self.record.mark.store(0, Release);
+        }
     }
 }
 
@@ -263,7 +262,7 @@ fn register(local: &Local) -> Option<&'static Record> {
         let mut records = lock(records());
         records.free.pop().unwrap_or_else(|| {
             let record: &'static Record = Box::leak(Box::new(Record {
-                marks: CachePadded::new(std::array::from_fn(|_| AtomicUsize::new(0))),
+                mark: CachePadded::new(AtomicUsize::new(0)),
             }));
             records.all.push(record);
             record
@@ -281,32 +280,32 @@ fn register(local: &Local) -> Option<&'static Record> {
     Some(record)
 }
 
-/// The calls that were inside a path when it was withdrawn: each one's thread record and
-/// slot, and the path.
+/// The threads that were inside a path when it was withdrawn, and the path.
 pub struct InFlight {
     path: usize,
-    calls: Vec<(&'static Record, usize)>,
+    threads: Vec<&'static Record>,
 }
 
 impl InFlight {
     fn snapshot(path: usize) -> InFlight {
         let records = lock(records());
-        let calls = records
+        let threads = records
             .all
             .iter()
-            .flat_map(|record| (0..DEPTH).map(move |slot| (*record, slot)))
-            .filter(|&(record, slot)| record.marks[slot].load(Acquire) == path)
+            .filter(|record| record.mark.load(Acquire) == path)
+            .copied()
             .collect();
-        InFlight { path, calls }
+        InFlight { path, threads }
     }
 
-    /// Whether every call seen inside has left since: its slot no longer holds the path (it
-    /// was cleared, or holds a later call's mark, stored after the clear). A slot that holds
-    /// the path again, for a later call, is waited for too: a delay, never an early release.
+    /// Whether every thread seen inside has left since: its mark no longer holds the path
+    /// (it was cleared, or holds a later call's mark, stored after the clear). A mark that
+    /// holds the path again, for a later call, is waited for too: a delay, never an early
+    /// release.
     pub fn is_clear(&self) -> bool {
-        self.calls
+        self.threads
             .iter()
-            .all(|&(record, slot)| record.marks[slot].load(Acquire) != self.path)
+            .all(|record| record.mark.load(Acquire) != self.path)
     }
 }
 

@@ -374,10 +374,11 @@ where
         }
         match self.call_direct(args) {
             Ok(output) => output,
-            Err(args) => {
-                let key = self.cache.key(&args);
-                self.call_managed(args, key)
-            }
+            // Without a cache the lookup is `Err(())`, compiled away.
+            Err(args) => match self.cache.lookup(&args, 0) {
+                Ok(hit) => Ok(hit),
+                Err(key) => self.call_managed(args, key),
+            },
         }
     }
 
@@ -397,10 +398,10 @@ where
     fn call_cached(&'static self, args: O::Args) -> Result<O::Output, Error> {
         let shared = self.bind()?;
         let now = shared.time.recent();
-        let key = self.cache.key(&args);
-        if let Some(hit) = self.cache.lookup(&key, now) {
-            return Ok(hit);
-        }
+        let key = match self.cache.lookup(&args, now) {
+            Ok(hit) => return Ok(hit),
+            Err(key) => key,
+        };
         match self.call_direct(args) {
             Ok(output) => {
                 let output = output?;
@@ -480,10 +481,10 @@ where
     pub fn begin(&'static self, args: O::Args) -> Result<Begin<O, C>, Error> {
         let shared = self.bind()?;
         let now = shared.time.recent();
-        let key = self.cache.key(&args);
-        if let Some(hit) = self.cache.lookup(&key, now) {
-            return Ok(Begin::Done(hit));
-        }
+        let key = match self.cache.lookup(&args, now) {
+            Ok(hit) => return Ok(Begin::Done(hit)),
+            Err(key) => key,
+        };
         let state = match O::source() {
             Source::Module(module) => Held::Module(module.get()?),
             Source::Stateless(state) => Held::Static(state),
