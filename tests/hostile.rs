@@ -393,6 +393,14 @@ fn a_key_whose_hash_panics_neither_breaks_sweeps_nor_calls() {
 // --- 4. Where the hot path, the cache and unloading meet -----------------------------------
 
 macro_rules! adder {
+    ($state:ident, $module:ident, $op:ident, $loads:ident, $class:expr, returns its argument) => {
+        adder!($state, $module, $op, $loads, $class);
+        impl Body for $op {
+            fn run(_: &$state, x: u64) -> u64 {
+                x
+            }
+        }
+    };
     ($state:ident, $module:ident, $op:ident, $loads:ident, $class:expr) => {
         static $loads: AtomicUsize = AtomicUsize::new(0);
         #[allow(dead_code)] // read by some of the bodies
@@ -476,24 +484,9 @@ fn a_long_direct_call_in_one_module_does_not_keep_another_pinned() {
     assert!(!b_resident, "idle, demoted and unpinned, B is unloaded");
 }
 
-adder!(Cap1, CAP_1, Cap1Op, CAP_1_LOADS, Class::Utility);
-adder!(Cap2, CAP_2, Cap2Op, CAP_2_LOADS, Class::Utility);
-impl Body for Cap1Op {
-    fn run(_: &Cap1, x: u64) -> u64 {
-        x
-    }
-}
-impl Body for Cap2Op {
-    fn run(_: &Cap2, x: u64) -> u64 {
-        x
-    }
-}
-adder!(Cap3, CAP_3, Cap3Op, CAP_3_LOADS, Class::Utility);
-impl Body for Cap3Op {
-    fn run(_: &Cap3, x: u64) -> u64 {
-        x
-    }
-}
+adder!(Cap1, CAP_1, Cap1Op, CAP_1_LOADS, Class::Utility, returns its argument);
+adder!(Cap2, CAP_2, Cap2Op, CAP_2_LOADS, Class::Utility, returns its argument);
+adder!(Cap3, CAP_3, Cap3Op, CAP_3_LOADS, Class::Utility, returns its argument);
 static CAP_OP_1: Op<Cap1Op> = Op::new(OpDef::new("hostile", "cap1"));
 static CAP_OP_3: Op<Cap3Op> = Op::new(OpDef::new("hostile", "cap3"));
 static CAP_OP_2: Op<Cap2Op> = Op::new(OpDef::new("hostile", "cap2"));
@@ -587,12 +580,7 @@ fn the_hot_path_cap_holds_under_simultaneous_promotions() {
     );
 }
 
-adder!(Cooled, COOLED, CooledOp, COOLED_LOADS, Class::Utility);
-impl Body for CooledOp {
-    fn run(_: &Cooled, x: u64) -> u64 {
-        x
-    }
-}
+adder!(Cooled, COOLED, CooledOp, COOLED_LOADS, Class::Utility, returns its argument);
 static COOLED_OP: Op<CooledOp> = Op::new(OpDef::new("hostile", "cooled"));
 
 #[test]
@@ -634,12 +622,7 @@ fn concurrent_sweeps_cool_one_window_once() {
     assert!(wrong.is_empty(), "trials cooled twice: {wrong:?}");
 }
 
-adder!(Stamp, STAMP, StampOp, STAMP_LOADS, Class::Utility);
-impl Body for StampOp {
-    fn run(_: &Stamp, x: u64) -> u64 {
-        x
-    }
-}
+adder!(Stamp, STAMP, StampOp, STAMP_LOADS, Class::Utility, returns its argument);
 static STAMP_OP: Op<StampOp> = Op::new(OpDef::new("hostile", "stamp"));
 
 #[test]
@@ -705,12 +688,7 @@ fn cache_hits_answer_from_the_cache_and_pin_nothing_however_many() {
     );
 }
 
-adder!(Feat, FEAT, FeatOp, FEAT_LOADS, Class::Feature);
-impl Body for FeatOp {
-    fn run(_: &Feat, x: u64) -> u64 {
-        x
-    }
-}
+adder!(Feat, FEAT, FeatOp, FEAT_LOADS, Class::Feature, returns its argument);
 static FEAT_OP: Op<FeatOp> = Op::new(OpDef::new("hostile", "feat"));
 
 #[test]
