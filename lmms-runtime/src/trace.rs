@@ -13,6 +13,8 @@
 //! | promoted | info | `operation`, `from`, `to` (`warm`, `hot`, `critical`) |
 //! | demoted | info | `operation`, `from`, `to`, `why` (`cooled` or `evicted by the hot-path cap`) |
 //! | cache expired / evicted | trace | `operation`, `entries` |
+//! | user code run by a result cache panicked (contained; the call ran uncached) | warn | `panics` |
+//! | a reaper's sweep panicked (counted in `Stats::sweep_panics`; sweeping goes on) | warn | `error` |
 
 /// An event, or nothing without the `tracing` feature.
 macro_rules! event {
