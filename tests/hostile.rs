@@ -757,3 +757,96 @@ fn a_loader_that_sweeps_during_a_promotion_does_not_deadlock() {
         assert_eq!(SWEEPY_LOADS.load(SeqCst), 20);
     });
 }
+
+static SOURCE_CALLS: AtomicUsize = AtomicUsize::new(0);
+struct Joined;
+impl Load for Joined {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(Joined)
+    }
+}
+static JOINED: ModuleCell<Joined> = ModuleCell::new(ModuleDef::new("joined"));
+/// A hand-written operation whose `source()` panics at its second call only: the first
+/// call asks for it twice (to find the runtime, then to join it), so the panic strikes
+/// while the operation joins its runtime.
+struct Joining;
+impl Operation for Joining {
+    type State = Joined;
+    type Args = u64;
+    type Output = u64;
+    fn source() -> Source<Joined> {
+        let call = SOURCE_CALLS.fetch_add(1, SeqCst) + 1;
+        assert!(call != 2, "source() panics at its second call");
+        Source::Module(&JOINED)
+    }
+}
+impl Body for Joining {
+    fn run(_: &Joined, x: u64) -> u64 {
+        x
+    }
+}
+static JOINING: Op<Joining, Cached<u64, u64>> = Op::cached(
+    OpDef::new("hostile", "joining"),
+    Duration::from_secs(600),
+    8,
+);
+
+#[test]
+fn an_operation_whose_source_panics_while_joining_joins_whole_on_its_next_call() {
+    let (rt, _clock) = runtime();
+    rt.add(&JOINED).unwrap();
+    let first = panic::catch_unwind(|| JOINING.call(1));
+    assert!(first.is_err(), "the first call's source() panicked");
+    assert_eq!(SOURCE_CALLS.load(SeqCst), 2, "while joining");
+    assert_eq!(JOINING.call(1).unwrap(), 1);
+    assert_eq!(JOINING.call(1).unwrap(), 1, "from the cache");
+    let stats = rt.stats();
+    let op = stats.ops.iter().find(|op| op.name == "joining");
+    assert!(op.is_some(), "registered with its runtime: {:?}", stats.ops);
+    assert_eq!(JOINING.stats().cache_entries, 1);
+    JOINED.invalidate();
+    assert_eq!(
+        JOINING.stats().cache_entries,
+        0,
+        "its cache is its module's: invalidating the module clears it"
+    );
+}
+
+struct Busy;
+impl Operation for Busy {
+    type State = ();
+    type Args = u64;
+    type Output = u64;
+    fn source() -> Source<()> {
+        Source::Stateless(&())
+    }
+}
+impl Body for Busy {
+    fn run(_: &(), x: u64) -> u64 {
+        x
+    }
+}
+static BUSY: Op<Busy> = Op::new(OpDef::new("hostile", "busy"));
+
+#[test]
+fn a_hot_path_used_right_after_a_sweep_counts_as_used_in_that_window() {
+    let (rt, clock) = runtime();
+    rt.add_op(&BUSY).unwrap();
+    for x in 0..100 {
+        BUSY.call(x).unwrap();
+    }
+    assert_eq!(BUSY.heat(), Heat::Critical);
+    for _ in 0..5 {
+        // The window starts with this sweep; the calls come at its first instant.
+        clock.advance(secs(60));
+        rt.sweep();
+        for x in 0..1_000 {
+            BUSY.call(x).unwrap();
+        }
+    }
+    clock.advance(secs(60));
+    rt.sweep();
+    assert!(BUSY.is_hot(), "used in every window, it stays hot");
+    assert_eq!(BUSY.heat(), Heat::Critical);
+}

@@ -53,6 +53,7 @@
 //! The loom models in `tests/loom.rs` check this protocol.
 
 use crate::cycle;
+use crate::defer;
 use crate::sync::{local, AtomicPtr, AtomicUsize, Mutex, TryLockError};
 use crossbeam_utils::CachePadded;
 use std::any::Any;
@@ -159,6 +160,9 @@ impl<T> StateCell<T> {
         let _lock = match self.lock.try_lock() {
             Ok(lock) => lock,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            // Inside a result cache's map (its user code, under a shard lock, asked for this
+            // module), waiting could close a cycle through that lock, which no record shows.
+            Err(TryLockError::WouldBlock) if defer::inside() => return Err(LoadFailure::Reentrant),
             Err(TryLockError::WouldBlock) => {
                 let _waiting =
                     cycle::Waiting::start(id, me).map_err(|cycle::Cycle| LoadFailure::Reentrant)?;
@@ -196,16 +200,15 @@ impl<T> StateCell<T> {
     /// Takes the state out if no guard is alive. The caller drops what it gets, outside
     /// every lock, so a slow or panicking `Drop` blocks no getter.
     ///
-    /// A cell whose loader is running counts as in use: its loader, or a thread its loader
-    /// waits for, may ask to unload it, and must not wait for the load it is part of.
+    /// It never waits: a cell whose lock is held is being loaded (or unloaded by another
+    /// thread) and counts as in use. Its loader, or a thread its loader waits for, may ask
+    /// to unload it, and must not wait for the load it is part of.
     pub fn take(&self) -> Take<T> {
-        if self.loader.load(Relaxed) != 0 {
-            return Take::InUse;
-        }
-        let _lock = self
-            .lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _lock = match self.lock.try_lock() {
+            Ok(lock) => lock,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Take::InUse,
+        };
         // Loads and unloads both hold the lock, so the pointer cannot change under us.
         if self.state.load(Acquire).is_null() {
             return Take::Empty;

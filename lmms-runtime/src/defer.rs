@@ -17,8 +17,8 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 
-/// A thread's standing with the caches' maps: how deep inside it is (map operations nest
-/// only through user code the map runs), whether values wait in [`LATER`], and how many
+/// A thread's standing with the caches' maps: whether it is inside one (1) or not (0; a
+/// thread inside never enters another), whether values wait in [`LATER`], and how many
 /// pieces of user code panicked (contained) since it entered. One thread-local, so entering
 /// and leaving cost one access each.
 struct Mark {

@@ -12,9 +12,9 @@
 //! Demotion clears the address first, then issues the heavy barrier: every call on that
 //! path that started before it is now visible as *inside*, and every call after it reads
 //! the cleared address and takes the managed path. The long-lived guard is released only
-//! once every thread seen inside *that path* has left ([`retire`]); calls on other paths,
-//! however long, are not waited for. Until then the guard waits in a list that each
-//! demotion and each sweep drains, so no thread ever blocks on another's call.
+//! once every thread seen inside *that path* has left ([`Retiring`]); calls on other paths,
+//! however long, are not waited for. Until then the guard waits in a list that sweeps (and
+//! demotions that leave a guard waiting) drain, so no thread ever blocks on another's call.
 
 use crate::barrier;
 use crate::sync::{AtomicPtr, AtomicUsize, Mutex, MutexGuard};
@@ -105,7 +105,8 @@ impl<T> Direct<T> {
         unsafe { &*(raw as *const RawDirect).cast::<Direct<T>>() }
     }
 
-    /// Publishes `state`. The caller keeps it alive (a guard) until [`retire`] releases it.
+    /// Publishes `state`. The caller keeps it alive (a guard) until a withdrawal's
+    /// [`Retiring`] releases it.
     pub fn publish(&self, state: NonNull<T>) {
         barrier::prepare();
         self.raw.state.store(state.as_ptr().cast(), Release);
@@ -334,7 +335,7 @@ fn retired_list() -> &'static Mutex<Vec<Retired>> {
 /// A withdrawn path's hold on its way to the retire list: dropped (at the end of the
 /// demotion, or by an unwind through it), it releases the hold once the calls that may
 /// still read the state have left — now if they have, otherwise at a later [`drain`].
-#[must_use = "dropping it retires the hold at once"]
+#[must_use = "dropping it retires the hold now (released at once, or once the calls left)"]
 pub struct Retiring(Option<Retired>);
 
 impl Drop for Retiring {
@@ -359,7 +360,7 @@ pub fn drain() -> usize {
         ready
     };
     let waiting = lock(retired_list()).len();
-    // Dropped outside the lock: releasing a guard may unload a state, which runs its Drop.
+    // Released outside the lock, so that other demotions do not wait for the releases.
     drop(ready.into_iter().map(|r| r.hold).collect::<Vec<_>>());
     waiting
 }

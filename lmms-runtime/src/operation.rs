@@ -524,20 +524,23 @@ where
     /// Binds to `shared` unless bound already; returns the runtime it is bound to and
     /// whether it just joined.
     pub(crate) fn join(&'static self, shared: &Arc<Shared>) -> (&'static Shared, bool) {
+        // User code (a hand-written `source`) runs before anything is set, so a panic in
+        // it leaves the operation unbound, to bind on its next call.
+        let module = match O::source() {
+            Source::Module(module) => Some(module),
+            Source::Stateless(_) => None,
+        };
         let mut fresh = false;
         let bound = self.core.shared.get_or_init(|| {
             fresh = true;
             Arc::clone(shared)
         });
         if fresh {
-            let _ = self.core.module.set(match O::source() {
-                Source::Module(module) => Some(module.info()),
-                Source::Stateless(_) => None,
-            });
+            let _ = self.core.module.set(module.map(ModuleCell::info));
             bound.register_op(&self.core);
             if let Some(cache) = self.cache.as_dyn() {
                 let _ = self.core.cache.set(cache);
-                if let Source::Module(module) = O::source() {
+                if let Some(module) = module {
                     module.attach_cache(cache);
                 }
             }
@@ -937,9 +940,11 @@ impl OpEntry for OpCore {
 
     fn cool(&'static self, shared: &Shared, windows: u64, since: u64) {
         // A window in which the operation was used while hot does not count against its
-        // heat. A use stamped with the window's first millisecond came before the sweep
-        // that opened the window, so it belongs to the one before.
-        let used = self.is_hot() && self.last_hot_use.load(Relaxed) > since;
+        // heat. Uses are stamped with the time of the last refresh, which a use inside the
+        // window may share with the window's start: a stamp at the start counts as a use in
+        // it (at worst, a use at the very end of the window before counts twice, and the
+        // path stays hot a window longer).
+        let used = self.is_hot() && self.last_hot_use.load(Relaxed) >= since;
         let halvings = if used { windows - 1 } else { windows };
         let calls = self.calls.load(Relaxed) >> halvings.min(63);
         self.calls.store(calls, Relaxed);
@@ -958,12 +963,14 @@ impl OpEntry for OpCore {
             let Some(held) = hold.take() else {
                 return false;
             };
-            // Switch back first (under the lock, so no promotion interleaves) ...
+            // Switch back first (under the lock, so no promotion interleaves), then free the
+            // place under the cap, so no more paths than the cap are ever published ...
+            let retiring = self.direct.withdraw(held);
             shared.hot_paths.fetch_sub(1, Relaxed);
             // ... then unpin once no direct call can be reading the state: `retiring` owns
             // the hold from here, and retires it when dropped, by the end of this function
             // or by an unwind through what follows.
-            self.direct.withdraw(held)
+            retiring
         };
         if let Some(info) = self.info() {
             // Direct calls stamp no module use; their last one does, now.

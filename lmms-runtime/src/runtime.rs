@@ -109,6 +109,10 @@ impl Shared {
     pub(crate) fn reserve_hot_path(&self, promoting: &'static dyn OpEntry) -> bool {
         let cap = self.config.max_hot_paths;
         loop {
+            if promoting.is_hot() {
+                // Promoted meanwhile by another thread: evict nobody for it.
+                return false;
+            }
             let hot = self.hot_paths.load(Relaxed);
             if hot < cap {
                 if self
@@ -151,9 +155,19 @@ impl Shared {
         {
             return;
         }
+        // Every operation gets these windows, even if user code run by one's demotion (a
+        // tracing layer) panics; the first panic goes on once all are cooled.
         let ops = self.ops().clone();
+        let mut panicked = None;
         for op in ops {
-            op.cool(self, windows, since);
+            if let Err(payload) =
+                panic::catch_unwind(AssertUnwindSafe(|| op.cool(self, windows, since)))
+            {
+                panicked.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = panicked {
+            panic::resume_unwind(payload);
         }
     }
 
