@@ -394,6 +394,13 @@ impl fmt::Display for Stats {
             Bytes(self.bytes_loaded),
             Bytes(self.bytes_reclaimed),
         )?;
+        if self.drop_panics + self.cache.panics + self.sweep_panics > 0 {
+            writeln!(
+                f,
+                "panics in user code, contained: {} in states' drops, {} in cached keys and values, {} cut a sweep short",
+                self.drop_panics, self.cache.panics, self.sweep_panics,
+            )?;
+        }
         write!(f, "unloads blocked:")?;
         for (i, reason) in KeepReason::ALL.into_iter().enumerate() {
             let sep = if i == 0 { " " } else { ", " };
