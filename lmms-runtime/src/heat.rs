@@ -23,7 +23,8 @@ pub enum Heat {
     Warm,
     /// Hot: the module is pinned and calls take the direct path, still counted.
     Hot,
-    /// Critical: the direct path with no per-call bookkeeping at all.
+    /// Critical: the direct path with no per-call counting (only the stamp of the last use,
+    /// a store when the runtime's recent time moved).
     Critical,
 }
 

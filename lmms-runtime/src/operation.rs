@@ -200,7 +200,7 @@ pub(crate) struct OpCore {
     def: OpDef,
     /// Calls in the current heat window; frozen once critical.
     calls: AtomicU64,
-    /// Whether calls are still counted (false from critical on: no per-call bookkeeping).
+    /// Whether calls are still counted (false from critical on: no per-call counting).
     counting: AtomicBool,
     /// Runtime time (ms) of the last use while hot (the promotion, a direct call, a call
     /// that finished while hot): the hot-path LRU, and the last use a demotion hands to
