@@ -850,3 +850,35 @@ fn a_hot_path_used_right_after_a_sweep_counts_as_used_in_that_window() {
     assert!(BUSY.is_hot(), "used in every window, it stays hot");
     assert_eq!(BUSY.heat(), Heat::Critical);
 }
+
+static HELPER_SAW: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+/// A loader that hands work to a scoped helper thread, which asks for the module being
+/// loaded: with the loader's `LoadScope` entered, the helper is answered at once.
+struct Helped;
+impl Load for Helped {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        let scope = lmms::LoadScope::current();
+        let seen = thread::scope(|threads| {
+            threads
+                .spawn(move || scope.enter(|| HELPED.get().map(drop)))
+                .join()
+                .unwrap()
+        });
+        *HELPER_SAW.lock().unwrap() = Some(format!("{seen:?}"));
+        Ok(Helped)
+    }
+}
+static HELPED: ModuleCell<Helped> = ModuleCell::new(ModuleDef::new("helped"));
+
+#[test]
+fn a_helper_thread_in_its_loaders_scope_is_answered_not_blocked() {
+    within("a helper thread asking for the module being loaded", || {
+        let (rt, _clock) = runtime();
+        rt.add(&HELPED).unwrap();
+        drop(HELPED.get().unwrap());
+        let seen = HELPER_SAW.lock().unwrap().clone().unwrap();
+        assert!(seen.contains("ReentrantLoad"), "{seen}");
+        assert_eq!(rt.stats().loads, 1);
+    });
+}

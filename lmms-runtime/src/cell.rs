@@ -153,7 +153,9 @@ impl<T> StateCell<T> {
         load: impl FnOnce() -> Result<T, E>,
     ) -> Result<CellGuard<'_, T>, LoadFailure<E>> {
         let me = thread_number();
-        if self.loader.load(Relaxed) == me {
+        let acting = acting_for();
+        let loader = self.loader.load(Relaxed);
+        if loader == me || (acting != 0 && loader == acting) {
             return Err(LoadFailure::Reentrant);
         }
         let id = self as *const Self as usize;
@@ -164,8 +166,8 @@ impl<T> StateCell<T> {
             // module), waiting could close a cycle through that lock, which no record shows.
             Err(TryLockError::WouldBlock) if defer::inside() => return Err(LoadFailure::Reentrant),
             Err(TryLockError::WouldBlock) => {
-                let _waiting =
-                    cycle::Waiting::start(id, me).map_err(|cycle::Cycle| LoadFailure::Reentrant)?;
+                let _waiting = cycle::Waiting::start(id, me, acting)
+                    .map_err(|cycle::Cycle| LoadFailure::Reentrant)?;
                 self.lock
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -293,6 +295,94 @@ impl<T> Drop for CellGuard<'_, T> {
 local! {
     /// This thread's number, from 1 in the order threads first touch a cell; 0 until then.
     static THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+local! {
+    /// The thread whose load this thread works for (see [`LoadScope`]), or 0.
+    static ACTING_FOR: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn acting_for() -> usize {
+    ACTING_FOR.try_with(std::cell::Cell::get).unwrap_or(0)
+}
+
+/// The loads running on a thread, to hand to the helper threads they wait for.
+///
+/// A loader that hands work to another thread and waits for it (a scoped thread, a rayon
+/// job) deadlocks if that work asks for the module being loaded: the helper waits for the
+/// load, the load waits for the helper, and lmms sees only the first of the two waits, as a
+/// `Mutex` or a `OnceLock` would. Take the scope in the loader and [`enter`](LoadScope::enter)
+/// it on the helper: there, a module that the loading thread is building answers
+/// [`Error::ReentrantLoad`](crate::Error::ReentrantLoad) at once, as it would on the loading
+/// thread itself, and a wait that would close a cycle through it is refused.
+///
+/// ```
+/// use lmms::{Error, Load, LoadScope, ModuleCell, ModuleDef};
+///
+/// struct Index(Vec<u32>);
+/// impl Load for Index {
+///     type Error = Error;
+///     fn load() -> Result<Self, Error> {
+///         let scope = LoadScope::current();
+///         // A helper that (by mistake) asks for the module being built.
+///         let helper = std::thread::scope(|threads| {
+///             threads.spawn(move || scope.enter(|| INDEX.get().map(drop))).join().unwrap()
+///         });
+///         assert!(matches!(helper, Err(Error::ReentrantLoad { .. })));
+///         Ok(Index(vec![1, 2, 3]))
+///     }
+/// }
+/// static INDEX: ModuleCell<Index> = ModuleCell::new(ModuleDef::new("index"));
+///
+/// assert_eq!(INDEX.get()?.0.len(), 3);
+/// # Ok::<(), lmms::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct LoadScope {
+    thread: usize,
+}
+
+impl LoadScope {
+    /// The scope of this thread's loads: taken inside a loader, the load in progress (and
+    /// any it is nested in). On a thread that has entered a scope, that scope.
+    ///
+    /// ```
+    /// let scope = lmms::LoadScope::current(); // outside a loader: no load, harmless
+    /// assert_eq!(scope.enter(|| 1 + 1), 2);
+    /// ```
+    pub fn current() -> LoadScope {
+        match acting_for() {
+            0 => LoadScope {
+                thread: thread_number(),
+            },
+            thread => LoadScope { thread },
+        }
+    }
+
+    /// Runs `f` on this thread as part of the scope's loads, for the duration of `f`.
+    ///
+    /// ```
+    /// let scope = lmms::LoadScope::current();
+    /// let sum = std::thread::scope(|threads| {
+    ///     threads.spawn(move || scope.enter(|| (1..=4).sum::<u32>())).join().unwrap()
+    /// });
+    /// assert_eq!(sum, 10);
+    /// ```
+    pub fn enter<R>(self, f: impl FnOnce() -> R) -> R {
+        /// Restores the thread's earlier scope, on return or unwind.
+        struct Restore(usize);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let _ = ACTING_FOR.try_with(|acting| acting.set(self.0));
+            }
+        }
+        let _restore = Restore(
+            ACTING_FOR
+                .try_with(|acting| acting.replace(self.thread))
+                .unwrap_or(0),
+        );
+        f()
+    }
 }
 
 /// This thread's number: unique among live threads, and the key to its stripe.

@@ -88,8 +88,9 @@ pub(crate) struct Cycle;
 
 impl Waiting {
     /// Registers that `thread` is about to block on `cell`, unless the chain of waits from
-    /// `cell`'s loader leads back to `thread`.
-    pub(crate) fn start(cell: usize, thread: usize) -> Result<Waiting, Cycle> {
+    /// `cell`'s loader leads back to `thread`, or to the thread whose loads it works for
+    /// (`acting`, 0 for none: see `LoadScope`).
+    pub(crate) fn start(cell: usize, thread: usize, acting: usize) -> Result<Waiting, Cycle> {
         let mut graph = graph();
         let mut wanted = cell;
         // Each step moves to another waiting thread, and a thread waits for one cell: the
@@ -98,7 +99,7 @@ impl Waiting {
             let Some(loader) = graph.loader_of(wanted) else {
                 break;
             };
-            if loader == thread {
+            if loader == thread || (acting != 0 && loader == acting) {
                 return Err(Cycle);
             }
             let Some(next) = graph.awaited_by(loader) else {

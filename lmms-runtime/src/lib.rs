@@ -73,6 +73,7 @@ mod runtime;
 mod stats;
 mod trace;
 
+pub use crate::cell::LoadScope;
 #[cfg(not(loom))]
 pub use crate::{
     cache::{CacheCounts, CacheKey, CachePolicy, Cached, NoCache, ResultCache},

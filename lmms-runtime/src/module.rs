@@ -43,6 +43,12 @@ pub trait Load: Sized + Send + Sync + 'static {
 
     /// Builds the state. Runs on the first get after start or after an unload, on the
     /// calling thread, once however many threads ask at the same time.
+    ///
+    /// A loader may get other modules; one that reaches its own module, directly or through
+    /// other loaders on any thread, gets [`Error::ReentrantLoad`]. A loader that hands work
+    /// to a helper thread and waits for it should let the helper [`enter`](crate::LoadScope::enter)
+    /// its [`LoadScope`](crate::LoadScope), or a helper that asks for this module waits for
+    /// a load that waits for it.
     fn load() -> Result<Self, Self::Error>;
 }
 
