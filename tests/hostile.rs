@@ -7,6 +7,8 @@
 //! test if it has not finished after a minute: no figure is asserted, a deadlock just never
 //! ends.
 
+mod common;
+
 use lmms::{
     Body, Cached, Class, Error, Heat, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Op,
     OpDef, Operation, Runtime, Source, Thresholds, Unload,
@@ -119,14 +121,7 @@ static PARK: Op<Park> = Op::new(OpDef::new("hostile", "park"));
 
 #[test]
 fn a_panic_in_user_code_during_a_demotion_frees_nothing_under_a_direct_call() {
-    let clock = ManualClock::new();
-    let rt = Runtime::builder()
-        .clock(clock.clone())
-        .min_resident(0)
-        .grace(secs(1))
-        .cool_every(secs(1))
-        .build()
-        .unwrap();
+    let (rt, clock) = common::quick_runtime();
     rt.add(&PARKED_MODULE).unwrap();
     for _ in 0..20 {
         PARK.call(0).unwrap();
@@ -451,14 +446,7 @@ static IDLE_OP: Op<IdleBOp> = Op::new(OpDef::new("hostile", "idle"));
 
 #[test]
 fn a_long_direct_call_in_one_module_does_not_keep_another_pinned() {
-    let clock = ManualClock::new();
-    let rt = Runtime::builder()
-        .clock(clock.clone())
-        .min_resident(0)
-        .grace(secs(1))
-        .cool_every(secs(1))
-        .build()
-        .unwrap();
+    let (rt, clock) = common::quick_runtime();
     rt.add(&LONG_A).unwrap();
     rt.add(&IDLE_B).unwrap();
     for _ in 0..20 {

@@ -1,7 +1,9 @@
 //! A `tracing` layer is user code too: one that panics on lmms's events must neither free a
 //! hot path's state under a running direct call nor stop the reaper (feature `tracing`).
 
-use lmms::{Body, Load, ManualClock, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source};
+mod common;
+
+use lmms::{Body, Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source};
 use std::convert::Infallible;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -93,14 +95,7 @@ fn a_layer_that_panics_on_a_demotion_frees_nothing_under_a_direct_call() {
     };
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
-        let clock = ManualClock::new();
-        let rt = Runtime::builder()
-            .clock(clock.clone())
-            .min_resident(0)
-            .grace(Duration::from_secs(1))
-            .cool_every(Duration::from_secs(1))
-            .build()
-            .unwrap();
+        let (rt, clock) = common::quick_runtime();
         rt.add(&PARKED).unwrap();
         for _ in 0..20 {
             PARK.call(0).unwrap();

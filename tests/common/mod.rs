@@ -20,3 +20,18 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         std::thread::yield_now();
     }
 }
+
+/// A runtime on a manual clock that keeps nothing longer than it must: no resident minimum,
+/// a 1 s grace period and 1 s cooling windows, so a test moves a hot path through cooling,
+/// demotion and unloading with a few clock moves.
+pub fn quick_runtime() -> (lmms::Runtime, lmms::ManualClock) {
+    let clock = lmms::ManualClock::new();
+    let runtime = lmms::Runtime::builder()
+        .clock(clock.clone())
+        .min_resident(0)
+        .grace(std::time::Duration::from_secs(1))
+        .cool_every(std::time::Duration::from_secs(1))
+        .build()
+        .expect("valid settings");
+    (runtime, clock)
+}
