@@ -16,7 +16,7 @@ use lmms::{
 use std::convert::Infallible;
 use std::hash::{Hash, Hasher};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::Duration;
@@ -50,30 +50,7 @@ fn within<R: Send + 'static>(what: &str, scenario: impl FnOnce() -> R + Send + '
     }
 }
 
-const ALIVE: u64 = 0xA11CE;
-const DEAD: u64 = 0xDEAD;
-
-/// A state that poisons its canary when dropped, past the first bytes (which an allocator
-/// reuses for its own lists once the block is freed).
-struct Canary {
-    _pad: [u64; 8],
-    canary: AtomicU64,
-}
-
-impl Canary {
-    fn new() -> Self {
-        Canary {
-            _pad: [0; 8],
-            canary: AtomicU64::new(ALIVE),
-        }
-    }
-}
-
-impl Drop for Canary {
-    fn drop(&mut self) {
-        self.canary.store(DEAD, SeqCst);
-    }
-}
+use common::{Canary, ALIVE};
 
 // --- 1. A panic while a hot path's hold is handed over --------------------------------------
 

@@ -6,7 +6,7 @@ mod common;
 use lmms::{Body, Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source};
 use std::convert::Infallible;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::thread;
 use std::time::{Duration, Instant};
 use tracing::field::{Field, Visit};
@@ -39,25 +39,13 @@ impl<S: tracing::Subscriber> Layer<S> for Panicking {
     }
 }
 
-const ALIVE: u64 = 0xA11CE;
-const DEAD: u64 = 0xDEAD;
+use common::{Canary, ALIVE};
 
-struct Parked {
-    _pad: [u64; 8],
-    canary: AtomicU64,
-}
-impl Drop for Parked {
-    fn drop(&mut self) {
-        self.canary.store(DEAD, SeqCst);
-    }
-}
+struct Parked(Canary);
 impl Load for Parked {
     type Error = Infallible;
     fn load() -> Result<Self, Infallible> {
-        Ok(Parked {
-            _pad: [0; 8],
-            canary: AtomicU64::new(ALIVE),
-        })
+        Ok(Parked(Canary::new()))
     }
 }
 static PARKED: ModuleCell<Parked> = ModuleCell::new(ModuleDef::new("parked"));
@@ -81,7 +69,7 @@ impl Body for Park {
                 std::hint::spin_loop();
             }
         }
-        state.canary.load(SeqCst)
+        state.0.canary.load(SeqCst)
     }
 }
 static PARK: Op<Park> = Op::new(OpDef::new("hostile", "park"));

@@ -186,7 +186,11 @@ impl<Args: Eq + 'static> PartialEq for CacheKey<Args> {
     /// it, which contains it.
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.args.get() == other.args.get()
+        Probe {
+            hash: self.hash,
+            args: self.args.get(),
+        }
+        .equivalent(other)
     }
 }
 

@@ -35,3 +35,30 @@ pub fn quick_runtime() -> (lmms::Runtime, lmms::ManualClock) {
         .expect("valid settings");
     (runtime, clock)
 }
+
+/// What a [`Canary`] reads while its state lives.
+pub const ALIVE: u64 = 0xA11CE;
+/// What a [`Canary`] reads once its state was dropped.
+pub const DEAD: u64 = 0xDEAD;
+
+/// A state's canary: its `Drop` poisons it, so a read after the drop is seen. Placed past
+/// the first bytes, which an allocator reuses for its own lists once the block is freed.
+pub struct Canary {
+    _pad: [u64; 8],
+    pub canary: std::sync::atomic::AtomicU64,
+}
+
+impl Canary {
+    pub fn new() -> Self {
+        Canary {
+            _pad: [0; 8],
+            canary: std::sync::atomic::AtomicU64::new(ALIVE),
+        }
+    }
+}
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        self.canary.store(DEAD, std::sync::atomic::Ordering::SeqCst);
+    }
+}
