@@ -505,7 +505,8 @@ fn the_hot_path_cap_holds_under_simultaneous_promotions() {
     rt.add(&CAP_2).unwrap();
     rt.add(&CAP_3).unwrap();
     let promoting = Arc::new(Barrier::new(2));
-    let mut over = 0;
+    let (mut over, mut lost) = (0, 0);
+    let mut promoted = 0;
     race(
         20_000,
         || {
@@ -536,13 +537,19 @@ fn the_hot_path_cap_holds_under_simultaneous_promotions() {
                 .into_iter()
                 .filter(|&hot| hot)
                 .count();
-            over += usize::from(hot > 1 || rt.stats().hot_paths > 1);
+            let stats = rt.stats();
+            over += usize::from(hot > 1 || stats.hot_paths > 1);
+            // Three promotions a trial (the third operation's, then both racers', in some
+            // order): a racer that met the other's promotion half done must not give up.
+            lost += usize::from(stats.promotions[1] - promoted < 3);
+            promoted = stats.promotions[1];
         },
     );
     assert_eq!(
         over, 0,
         "trials that ended with two hot paths under a cap of 1"
     );
+    assert_eq!(lost, 0, "trials in which a promotion was lost");
 }
 
 adder!(Cooled, COOLED, CooledOp, COOLED_LOADS, Class::Utility, returns its argument);

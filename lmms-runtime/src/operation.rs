@@ -613,6 +613,9 @@ where
                 },
             ),
         };
+        // Before the reservation: the first registration is a slow system call, and racing
+        // promotions wait for a reserved place to be published.
+        crate::barrier::prepare();
         if !shared.reserve_hot_path(&self.core) {
             return;
         }

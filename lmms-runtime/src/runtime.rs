@@ -105,7 +105,7 @@ impl Shared {
     /// Reserves a place under the hot-path cap for `promoting`, demoting the least recently
     /// used other hot operation while the cap is full (the seed's LRU eviction). The count
     /// only ever moves by a compare-and-swap from below the cap, so however many promotions
-    /// race, no more than the cap are hot. `false` if no place could be made.
+    /// race, no more than the cap are hot. `false` if `promoting` turned hot meanwhile.
     pub(crate) fn reserve_hot_path(&self, promoting: &'static dyn OpEntry) -> bool {
         let cap = self.config.max_hot_paths;
         loop {
@@ -135,7 +135,11 @@ impl Shared {
                 Some(victim) => {
                     victim.demote(self, Demotion::Evicted);
                 }
-                None => return false,
+                // The cap is full but no other path is published: one is between its
+                // reservation and its publication, or between its withdrawal and freeing
+                // its place. Neither step runs user code or waits, so this ends; giving up
+                // instead would lose the promotion, as heat crosses the threshold once.
+                None => std::thread::yield_now(),
             }
         }
     }
