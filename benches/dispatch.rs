@@ -5,9 +5,8 @@ mod common;
 
 use common::two_threads;
 use criterion::{criterion_group, criterion_main, Criterion};
-use lmms::{
-    Body, Cached, Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds,
-};
+use lmms::op::{Body, Cached, Op, OpDef, Operation, Source};
+use lmms::{Load, ModuleCell, ModuleDef, Runtime, Thresholds};
 use once_cell::sync::Lazy;
 use std::any::Any;
 use std::collections::HashMap;
@@ -103,7 +102,7 @@ fn runtimes() {
             CACHED.call(1).unwrap();
         }
         assert!(HOT.is_hot() && !WARM.is_hot() && !CACHED.is_hot() && gen_add::OP.is_hot());
-        assert_eq!(HOT.heat(), lmms::Heat::Critical);
+        assert_eq!(HOT.heat(), lmms::report::Heat::Critical);
     });
 }
 

@@ -1,4 +1,4 @@
-//! Calls by name over 1,000 linked operations: `lmms::lookup` against the naive gateway
+//! Calls by name over 1,000 linked operations: `lmms::registry::lookup` against the naive gateway
 //! (`HashMap<String, Box<dyn Fn(Box<dyn Any>) -> Box<dyn Any>>>`, the seed's
 //! `execute_operation` in Rust), serde excluded. `cargo bench --bench registry`; figures in
 //! `BENCHMARKS.md`.
@@ -18,7 +18,7 @@ type Handler = Box<dyn Fn(Box<dyn Any>) -> Box<dyn Any> + Send + Sync>;
 /// The naive gateway: one boxed handler per `"interface.name"`, arguments and result boxed.
 fn naive_gateway() -> HashMap<String, Handler> {
     let mut gateway: HashMap<String, Handler> = HashMap::new();
-    for op in lmms::operations() {
+    for op in lmms::registry::operations() {
         let key = format!("{}.{}", op.interface(), op.name());
         // Same work as the operations' bodies: read a table, add.
         let table: Vec<u64> = vec![7; 64];
@@ -43,7 +43,7 @@ fn next(i: usize, len: usize) -> usize {
 }
 
 fn names() -> Vec<(&'static str, &'static str)> {
-    let mut names: Vec<_> = lmms::operations()
+    let mut names: Vec<_> = lmms::registry::operations()
         .map(|op| (op.interface(), op.name()))
         .collect();
     names.sort();
@@ -58,7 +58,7 @@ fn names() -> Vec<(&'static str, &'static str)> {
 fn by_name(c: &mut Criterion) {
     let names = names();
     let gateway = naive_gateway();
-    lmms::lookup("i0", "op0").expect("index built before timing");
+    lmms::registry::lookup("i0", "op0").expect("index built before timing");
     let mut group = c.benchmark_group("by_name");
     // Each iteration takes the next name, so the lookups walk the whole table.
     group.bench_function("lmms_lookup", |b| {
@@ -66,11 +66,11 @@ fn by_name(c: &mut Criterion) {
         b.iter(|| {
             i = next(i, names.len());
             let (interface, name) = names[i];
-            black_box(lmms::lookup(black_box(interface), black_box(name)).is_ok())
+            black_box(lmms::registry::lookup(black_box(interface), black_box(name)).is_ok())
         })
     });
     group.bench_function("lmms_lookup_same_name", |b| {
-        b.iter(|| black_box(lmms::lookup(black_box("i17"), black_box("op367")).is_ok()))
+        b.iter(|| black_box(lmms::registry::lookup(black_box("i17"), black_box("op367")).is_ok()))
     });
     group.bench_function("naive_gateway_lookup", |b| {
         let mut i = 0;

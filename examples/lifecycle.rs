@@ -7,9 +7,8 @@
 //! `cargo run --release --example lifecycle`
 
 use lmms::memory::CountingAlloc;
-use lmms::{
-    Body, Class, Load, ManualClock, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source,
-};
+use lmms::op::{Body, Op, OpDef, Operation, Source};
+use lmms::{Class, Load, ManualClock, ModuleCell, ModuleDef, Runtime};
 use std::convert::Infallible;
 use std::time::Duration;
 

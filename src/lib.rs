@@ -5,12 +5,12 @@
 //! lmms manages that state the way the LMMS system manages Python modules in serverless
 //! functions:
 //!
-//! - **load** (LIGS): a module's state is built on first use, never at start-up;
-//! - **unload** (LUGS): idle state is dropped after a five-point safety check, and built
+//! - **load**: a module's state is built on first use, never at start-up;
+//! - **unload**: idle state is dropped after a five-point safety check, and built
 //!   again when it is needed — after a fixed grace period, or after a keep-alive each
 //!   module earns from its own idle gaps and size ([`Adaptive`]);
-//! - **reflex** (ZAFP): an [`Operation`] called often enough runs on its pinned module with
-//!   no guard bookkeeping per call, until its heat cools;
+//! - **hot path**: an [`Operation`](crate::op::Operation) called often enough runs on its
+//!   pinned module with no guard bookkeeping per call, until its heat cools;
 //! - **cache**: an operation declared with a TTL answers repeated arguments without touching
 //!   its module;
 //! - **stats**: every decision is counted, and memory is measured, not estimated.
@@ -37,6 +37,18 @@
 //! lmms::sweep(); // at the end of each invocation: unload what has been idle for 30 s
 //! # Ok::<(), lmms::Error>(())
 //! ```
+//!
+//! # For readers of the LMMS design
+//!
+//! lmms translates LMMS, which manages Python modules in serverless functions, and its
+//! three mechanisms have plain names here: LIGS (lazy import) is **load on first use**,
+//! LUGS (lazy unload with its five checks) is **unload when idle**, checked by a sweep,
+//! and ZAFP (the fast path of hot operations) is the **hot path**. The seed's
+//! `UNLOAD_DELAY` is the grace period, `MAX_RESIDENT_MODULES` the resident minimum (read as
+//! a floor), `MAX_HOT_PATHS` the hot-path cap, its protection matrix the module
+//! [`Class`], and `execute_operation(interface, operation, **kwargs)` the call by name,
+//! `lmms::execute` (feature `json`). One difference in the call flow: lmms looks in an
+//! operation's cache before its hot path, so that a hit never loads or pins a module.
 //!
 //! The runtime lives in [`lmms-runtime`](lmms_runtime); this crate re-exports it and is the
 //! one to depend on.
@@ -107,11 +119,6 @@ macro_rules! __json_link {
 #[doc(hidden)]
 pub mod __private {
     pub use lmms_runtime::__private::*;
-    pub use lmms_runtime::{
-        Begin, Body, Cached, CallError, Class, Error, Guard, Module, ModuleCell, ModuleDef,
-        ModuleStats, NotState, Op, OpDef, Operation, Source, StateProbe, Unload,
-    };
-    pub use lmms_runtime::{ModuleLink, OpLink, Param, Table, TableEntry};
     pub use std::time::Duration;
 
     pub use crate::__json_link as json_link;
@@ -133,22 +140,38 @@ pub mod __private {
 /// `Sweeps`, `LiveHeap` and `Rss` under your namespace and dimensions, with no agent
 /// (`examples/lambda` does).
 ///
-/// **tracing** (feature `tracing`): every lifecycle decision is an event under the target
-/// `lmms` — a span `lmms.load` around each load (`module`, `class`); `loaded` (`module`,
-/// `bytes`, `ms`); `load failed` (warn: `module`, `error`); `unloaded` (`module`, `bytes`,
-/// `rss`); `kept by the sweep` (debug: `module`, `reason`); `promoted` and `demoted`
-/// (`operation`, `from`, `to`, and for a demotion `why`); cache entries expired or evicted
-/// (trace: `entries`). Calls themselves emit nothing, so the warm path costs the same with
-/// the feature on. Without the feature there is no trace of it in the code.
+/// **tracing** (feature `tracing`): every lifecycle decision is an event with structured
+/// fields under the target `lmms`. Calls themselves emit nothing, so the warm path costs
+/// the same with the feature on; without the feature there is no trace of it in the code.
+///
+/// | event | level | fields |
+/// |---|---|---|
+/// | a span around each load, `lmms.load` | info | `module`, `class` |
+/// | load finished | info | `module`, `bytes`, `ms` |
+/// | load failed / panicked | warn | `module`, `error` |
+/// | unloaded | info | `module`, `bytes` (reclaimed), `rss` (after, where known) |
+/// | kept by a sweep | debug | `module`, `reason` (the check that kept it) |
+/// | promoted | info | `operation`, `from`, `to` (`warm`, `hot`, `critical`) |
+/// | demoted | info | `operation`, `from`, `to`, `why` (`cooled` or `evicted by the hot-path cap`) |
+/// | cache expired / evicted | trace | `operation`, `entries` |
+/// | user code run by a result cache panicked (contained; the call ran uncached) | warn | `panics` |
+/// | a reaper's sweep panicked (counted in `Stats::sweep_panics`; sweeping goes on) | warn | `error` |
 ///
 /// **metrics** (feature `metrics`): at the end of every sweep (or on
 /// `Runtime::publish_metrics`) the snapshot goes through the `metrics` facade, to whatever
-/// exporter the application installed: counters `lmms_loads_total` and `lmms_unloads_total`
-/// (label `module`), `lmms_load_failures_total`, `lmms_sweeps_total`,
-/// `lmms_bytes_loaded_total`, `lmms_bytes_reclaimed_total`, `lmms_cache_hits_total`,
-/// `lmms_cache_misses_total`, `lmms_promotions_total`, `lmms_demotions_total` (label
-/// `operation`); gauges `lmms_resident_modules`, `lmms_resident_bytes`, `lmms_hot_paths`,
-/// `lmms_live_heap_bytes`, `lmms_rss_bytes`. Never per call.
+/// exporter the application installed (Prometheus, StatsD, CloudWatch); counters are set
+/// to their absolute totals, gauges to their values now, never per call. Labels are
+/// bounded by the modules and operations the program declares.
+///
+/// | name | kind | labels |
+/// |---|---|---|
+/// | `lmms_loads_total`, `lmms_unloads_total` | counter | `module` |
+/// | `lmms_load_failures_total`, `lmms_sweeps_total` | counter | — |
+/// | `lmms_bytes_loaded_total`, `lmms_bytes_reclaimed_total` | counter | — |
+/// | `lmms_resident_modules`, `lmms_resident_bytes`, `lmms_hot_paths` | gauge | — |
+/// | `lmms_live_heap_bytes`, `lmms_rss_bytes` | gauge (where measured) | — |
+/// | `lmms_cache_hits_total`, `lmms_cache_misses_total` | counter | `operation` |
+/// | `lmms_promotions_total`, `lmms_demotions_total` | counter | `operation` |
 ///
 /// ```no_run
 /// # #[cfg(feature = "tracing")]

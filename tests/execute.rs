@@ -176,19 +176,21 @@ fn async_and_non_serde_operations_say_why_they_cannot_be_called_by_name() {
 
 #[test]
 fn linked_operations_and_modules_are_listed() {
-    assert!(lmms::operations().any(|op| op.interface() == "weather" && op.name() == "radar"));
-    let module = lmms::modules()
+    assert!(
+        lmms::registry::operations().any(|op| op.interface() == "weather" && op.name() == "radar")
+    );
+    let module = lmms::registry::modules()
         .find(|module| module.name() == "forecasts")
         .unwrap();
     assert_eq!(module.class(), lmms::Class::Utility);
     assert!(module.location().0.ends_with("execute.rs"));
-    let op = lmms::lookup("weather", "forecast").unwrap();
+    let op = lmms::registry::lookup("weather", "forecast").unwrap();
     assert_eq!(
         op.params()[0],
-        lmms::Param {
+        lmms::registry::Param {
             name: "city",
             ty: "String"
         }
     );
-    assert!(lmms::check_registry().is_ok());
+    assert!(lmms::registry::check_registry().is_ok());
 }

@@ -9,10 +9,8 @@
 //! smaller counts. The summary it prints is in `RELIABILITY.md`.
 #![allow(missing_docs)]
 
-use lmms::{
-    Body, Cached, Class, Load, ManualClock, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime,
-    Source, Thresholds,
-};
+use lmms::op::{Body, Cached, Op, OpDef, Operation, Source};
+use lmms::{Class, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Thresholds};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::hash::{Hash, Hasher};
 use std::panic::{self, AssertUnwindSafe};

@@ -9,9 +9,10 @@
 
 mod common;
 
+use lmms::op::{Body, Cached, Op, OpDef, Operation, Source};
+use lmms::report::Heat;
 use lmms::{
-    Body, Cached, Class, Error, Heat, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Op,
-    OpDef, Operation, Runtime, Source, Thresholds, Unload,
+    Class, Error, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Thresholds, Unload,
 };
 use std::convert::Infallible;
 use std::hash::{Hash, Hasher};

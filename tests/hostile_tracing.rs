@@ -3,7 +3,8 @@
 
 mod common;
 
-use lmms::{Body, Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source};
+use lmms::op::{Body, Op, OpDef, Operation, Source};
+use lmms::{Load, ModuleCell, ModuleDef, Runtime};
 use std::convert::Infallible;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

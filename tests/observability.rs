@@ -34,7 +34,7 @@ fn one_invocation_as_a_difference_and_as_an_emf_line() {
         .unwrap();
     assert_eq!((module.loads, module.resident), (1, true));
 
-    let emf = lmms::Emf::new("smart-home").dimension("function", "climate-skill");
+    let emf = lmms::report::Emf::new("smart-home").dimension("function", "climate-skill");
     let line = emf.line_at(&invocation, 1_700_000_000_123);
     assert!(!line.contains('\n'), "one line");
     let parsed: Value = serde_json::from_str(&line).unwrap();

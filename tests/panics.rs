@@ -105,7 +105,7 @@ fn panics_in_user_code_leave_everything_consistent() {
     assert_eq!(hot_entry::call(1).unwrap(), 20);
     assert!(
         hot_entry::OP.stats().direct_hits > direct
-            || hot_entry::OP.stats().heat == lmms::Heat::Critical
+            || hot_entry::OP.stats().heat == lmms::report::Heat::Critical
     );
     assert_eq!(Ledger::stats().guards, 1, "only the hot path's hold");
     assert_eq!(Ledger::stats().pins, 1);

@@ -279,7 +279,7 @@ proptest! {
                     // The minimum is a floor for utility modules (feature modules go
                     // whatever the count): a utility module is unloaded only while more
                     // than the minimum are resident.
-                    let index = |name: &lmms::Name| -> usize { name.to_string()[1..].parse().unwrap() };
+                    let index = |name: &lmms::report::Name| -> usize { name.to_string()[1..].parse().unwrap() };
                     let features = report.unloaded.iter().filter(|u| classes[index(&u.module)] == Class::Feature).count();
                     if report.unloaded.len() > features {
                         prop_assert!(

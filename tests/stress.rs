@@ -115,9 +115,8 @@ mod hot_paths {
     //! cooled and demoted under the callers' feet, and no call may meet a dropped state.
 
     use super::{race_callers_against_sweeps, Canary, ALIVE};
-    use lmms::{
-        Body, Load, ModuleCell, ModuleDef, Op, OpDef, Operation, Runtime, Source, Thresholds,
-    };
+    use lmms::op::{Body, Op, OpDef, Operation, Source};
+    use lmms::{Load, ModuleCell, ModuleDef, Runtime, Thresholds};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 

@@ -1,10 +1,9 @@
 //! ZAFP and the result cache, driven by the manual clock: promotion at the thresholds,
 //! pinning, cooling, the hot-path cap, and cache hits that load nothing.
 
-use lmms::{
-    Body, Cached, Heat, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Op, OpDef, Operation,
-    Runtime, Source, Thresholds, Unload,
-};
+use lmms::op::{Body, Cached, Op, OpDef, Operation, Source};
+use lmms::report::Heat;
+use lmms::{KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Thresholds, Unload};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -4,6 +4,7 @@
 //! same code with `quote` took most of the script's time on a large crate.
 
 use crate::scan::Operation;
+use lmms_grammar::CLASS_VARIANTS;
 use std::fmt::Write as _;
 
 /// The variant name for `interface.name`: `weather.forecast` → `WeatherForecast`.
@@ -60,10 +61,10 @@ pub fn registry(operations: &[Operation]) -> String {
          /// The operation's name within its interface.\n\
          pub const fn name(self) -> &'static str {{ match self {{ {names} }} }}\n\n\
          /// The operation's row in this crate's build-time table.\n\
-         pub fn entry(self) -> &'static ::lmms::TableEntry {{ match self {{ {entries} }} }}\n\n\
+         pub fn entry(self) -> &'static ::lmms::__private::TableEntry {{ match self {{ {entries} }} }}\n\n\
          /// The operation as linked into the binary: what a call by name reaches.\n\
-         pub fn lookup(self) -> ::core::result::Result<&'static ::lmms::OpLink, ::lmms::Error> {{\n\
-         ::lmms::lookup(self.interface(), self.name())\n}}\n}}\n\n",
+         pub fn lookup(self) -> ::core::result::Result<&'static ::lmms::__private::OpLink, ::lmms::__private::Error> {{\n\
+         ::lmms::__private::lookup(self.interface(), self.name())\n}}\n}}\n\n",
         all = all.join(", "),
         interfaces = arms(&variants, |i| format!("{:?}", operations[i].interface)),
         names = arms(&variants, |i| format!("{:?}", operations[i].name)),
@@ -75,8 +76,8 @@ pub fn registry(operations: &[Operation]) -> String {
          fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {{\n\
          f.write_str(match self {{ {keys} }})\n}}\n}}\n\n\
          impl ::core::str::FromStr for OpName {{\n\
-         type Err = ::lmms::Error;\n\
-         fn from_str(text: &str) -> ::core::result::Result<Self, ::lmms::Error> {{\n\
+         type Err = ::lmms::__private::Error;\n\
+         fn from_str(text: &str) -> ::core::result::Result<Self, ::lmms::__private::Error> {{\n\
          match text {{\n{parse}\
          _ => ::core::result::Result::Err(::lmms::__private::unknown_operation(\n\
          text, OpName::ALL.iter().map(::std::string::ToString::to_string))),\n}}\n}}\n}}\n\n",
@@ -89,7 +90,7 @@ pub fn registry(operations: &[Operation]) -> String {
     );
     out.push_str(
         "/// This crate's build-time table of operations.\n\
-         pub static REGISTRY: ::lmms::Table = ::lmms::Table {\n\
+         pub static REGISTRY: ::lmms::__private::Table = ::lmms::__private::Table {\n\
          module_path: ::core::module_path!(),\noperations: &[\n",
     );
     for op in operations {
@@ -99,7 +100,7 @@ pub fn registry(operations: &[Operation]) -> String {
         "],\n};\n\n\
          #[::lmms::__private::linkme::distributed_slice(::lmms::__private::TABLES)]\n\
          #[linkme(crate = ::lmms::__private::linkme)]\n\
-         static __LMMS_TABLE: &::lmms::Table = &REGISTRY;\n",
+         static __LMMS_TABLE: &::lmms::__private::Table = &REGISTRY;\n",
     );
     out
 }
@@ -110,16 +111,12 @@ fn entry(out: &mut String, op: &Operation) {
         None => "::core::option::Option::None".to_owned(),
     };
     let class = op.class.map(|class| {
-        let variant = match class {
-            "core" => "Core",
-            "feature" => "Feature",
-            _ => "Utility",
-        };
-        format!("::lmms::Class::{variant}")
+        let index = lmms_grammar::class(class).expect("a scanned class is one of CLASSES");
+        format!("::lmms::__private::Class::{}", CLASS_VARIANTS[index])
     });
     let _ = writeln!(
         out,
-        "::lmms::TableEntry {{ interface: {:?}, name: {:?}, module: {}, class: {}, \
+        "::lmms::__private::TableEntry {{ interface: {:?}, name: {:?}, module: {}, class: {}, \
          cache_ttl_ms: {}, signature: {:?}, is_async: {}, file: {:?}, line: {} }},",
         op.interface,
         op.name,

@@ -25,7 +25,7 @@
 //!   cache TTL, signature and source location, a `static` built at compile time (no
 //!   start-up work). It also registers itself, so the runtime checks at the first call by
 //!   name that the operations linked into the binary are the ones the table lists
-//!   (`lmms::check_registry`).
+//!   (`lmms::registry::check_registry`).
 //!
 //! It also writes the manifest, `$OUT_DIR/lmms_registry.json`, the same table as JSON for
 //! documentation and deployment tools; the build sets `LMMS_MANIFEST` to its path, so the

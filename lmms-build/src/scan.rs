@@ -4,6 +4,7 @@
 
 use crate::cfg::Cfg;
 use crate::error::Problem;
+use lmms_grammar::{CLASSES, CLASS_VARIANTS};
 use lmms_syntax::ast::{ModuleInput, OperationInput};
 use lmms_syntax::{attr, tidy, valid};
 use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
@@ -353,11 +354,11 @@ impl Walker<'_> {
         self.entries.push(Entry::Module(Module {
             ident: ident.to_string(),
             name: module.name,
-            class: match module.class.to_string().as_str() {
-                "Core" => "core",
-                "Feature" => "feature",
-                _ => "utility",
-            },
+            class: CLASS_VARIANTS
+                .iter()
+                .position(|variant| module.class == variant)
+                .map(|index| CLASSES[index])
+                .expect("valid::module names one of CLASS_VARIANTS"),
             file: self.relative(place.file),
             line: ident.span().start().line,
         }));

@@ -14,7 +14,7 @@ mod expand;
 use proc_macro::TokenStream;
 
 /// Makes a struct or an enum the state of an lmms module: built on first use by its
-/// `lmms::Load` impl, dropped by LUGS when idle, built again when needed.
+/// `lmms::Load` impl, dropped by a sweep when idle, built again when needed.
 ///
 /// ```
 /// #[lmms::module(class = "utility", grace = "30s", name = "weather")]
@@ -51,7 +51,7 @@ pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::module(args.into(), input.into()).into()
 }
 
-/// Makes a function an lmms operation: a managed call with ZAFP's heat and direct path, an
+/// Makes a function an lmms operation: a managed call with heat and a direct path, an
 /// optional result cache, and its module loaded on demand.
 ///
 /// ```

@@ -16,10 +16,7 @@ use std::sync::atomic::{compiler_fence, AtomicBool, Ordering::Relaxed};
 #[cfg(not(loom))]
 use std::sync::OnceLock;
 
-#[cfg(loom)]
-use loom::sync::atomic::fence;
-#[cfg(not(loom))]
-use std::sync::atomic::fence;
+use crate::sync::fence;
 use std::sync::atomic::Ordering::SeqCst;
 
 /// Whether `heavy` is the process-wide barrier, so `light` may be a compiler fence. Set

@@ -6,7 +6,7 @@
 //! ours), and its lifecycle hook is enough to count evictions. It has no TTL of its own, so
 //! each entry carries its expiry in runtime milliseconds: a lookup that finds an expired
 //! entry removes it and misses, and every sweep purges the expired ones first, so that
-//! entries keep their module resident (LUGS check 3) only while they are live.
+//! entries keep their module resident (unload check 3) only while they are live.
 //!
 //! Each operation on the map is one step for the loom model in `tests/loom.rs`: another
 //! thread may run between any two (see `sync::step`).
@@ -61,7 +61,7 @@ pub trait ResultCache: Send + Sync {
 /// A cache's running totals.
 ///
 /// ```
-/// assert_eq!(lmms::CacheCounts::default().hits, 0);
+/// assert_eq!(lmms::report::CacheCounts::default().hits, 0);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -84,8 +84,8 @@ impl CacheCounts {
     /// The counts since `before`.
     ///
     /// ```
-    /// let now = lmms::CacheCounts { hits: 5, misses: 3, ..Default::default() };
-    /// let then = lmms::CacheCounts { hits: 2, misses: 3, ..Default::default() };
+    /// let now = lmms::report::CacheCounts { hits: 5, misses: 3, ..Default::default() };
+    /// let then = lmms::report::CacheCounts { hits: 2, misses: 3, ..Default::default() };
     /// assert_eq!(now.since(&then).hits, 3);
     /// ```
     pub fn since(&self, before: &CacheCounts) -> CacheCounts {
@@ -128,7 +128,7 @@ impl<Args, Output> CachePolicy<Args, Output> for NoCache {
 /// or output is ever dropped while the cache holds a lock.
 ///
 /// ```
-/// let cache = lmms::Cached::<(String, u8), u64>::new(std::time::Duration::from_secs(300), 1024);
+/// let cache = lmms::op::Cached::<(String, u8), u64>::new(std::time::Duration::from_secs(300), 1024);
 /// assert_eq!(cache.ttl(), std::time::Duration::from_secs(300));
 /// ```
 pub struct Cached<Args: 'static, Output: 'static> {
@@ -159,10 +159,10 @@ type Map<Args, Output> =
 /// map never runs the arguments' `Hash`.
 ///
 /// ```
-/// use lmms::CachePolicy;
-/// let cache: &'static lmms::Cached<u32, u32> =
-///     Box::leak(Box::new(lmms::Cached::new(std::time::Duration::from_secs(1), 8)));
-/// let missed: Result<u32, Option<lmms::CacheKey<u32>>> = cache.lookup(&7, 0);
+/// use lmms::op::CachePolicy;
+/// let cache: &'static lmms::op::Cached<u32, u32> =
+///     Box::leak(Box::new(lmms::op::Cached::new(std::time::Duration::from_secs(1), 8)));
+/// let missed: Result<u32, Option<lmms::op::CacheKey<u32>>> = cache.lookup(&7, 0);
 /// assert!(missed.unwrap_err().is_some(), "a miss, and the key to store its result under");
 /// ```
 pub struct CacheKey<Args: 'static> {
@@ -287,7 +287,7 @@ impl<Args, Output> Cached<Args, Output> {
     /// allocated until the first store.
     ///
     /// ```
-    /// let cache = lmms::Cached::<u32, u32>::new(std::time::Duration::from_millis(250), 64);
+    /// let cache = lmms::op::Cached::<u32, u32>::new(std::time::Duration::from_millis(250), 64);
     /// assert_eq!(cache.capacity(), 64);
     /// ```
     pub const fn new(ttl: Duration, capacity: u64) -> Self {
@@ -301,7 +301,7 @@ impl<Args, Output> Cached<Args, Output> {
     ///
     /// ```
     /// fn bytes(_: &String, page: &Vec<u8>) -> u64 { page.len() as u64 }
-    /// let cache = lmms::Cached::<String, Vec<u8>>::weighed(std::time::Duration::from_secs(60), 1 << 20, bytes);
+    /// let cache = lmms::op::Cached::<String, Vec<u8>>::weighed(std::time::Duration::from_secs(60), 1 << 20, bytes);
     /// assert_eq!(cache.capacity(), 1 << 20);
     /// ```
     pub const fn weighed(ttl: Duration, capacity: u64, weigh: fn(&Args, &Output) -> u64) -> Self {
@@ -330,7 +330,7 @@ impl<Args, Output> Cached<Args, Output> {
     /// How long a result stays.
     ///
     /// ```
-    /// assert_eq!(lmms::Cached::<u8, u8>::new(std::time::Duration::from_secs(1), 1).ttl().as_secs(), 1);
+    /// assert_eq!(lmms::op::Cached::<u8, u8>::new(std::time::Duration::from_secs(1), 1).ttl().as_secs(), 1);
     /// ```
     pub const fn ttl(&self) -> Duration {
         Duration::from_millis(self.ttl)
@@ -339,7 +339,7 @@ impl<Args, Output> Cached<Args, Output> {
     /// How many results it keeps at most (their total weight, for a weighed cache).
     ///
     /// ```
-    /// assert_eq!(lmms::Cached::<u8, u8>::new(std::time::Duration::from_secs(1), 0).capacity(), 1);
+    /// assert_eq!(lmms::op::Cached::<u8, u8>::new(std::time::Duration::from_secs(1), 0).capacity(), 1);
     /// ```
     pub const fn capacity(&self) -> u64 {
         self.capacity

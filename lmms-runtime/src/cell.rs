@@ -1,5 +1,5 @@
-//! The resettable lazy cell behind every module: LIGS's "load on first use" and
-//! LUGS's "drop when idle" on one piece of memory.
+//! The resettable lazy cell behind every module: "load on first use" and "drop when
+//! idle" on one piece of memory.
 //!
 //! # Why not `once_cell` or `std::sync::OnceLock`
 //!
@@ -102,26 +102,16 @@ pub enum Take<T> {
 }
 
 impl<T> StateCell<T> {
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        StateCell {
-            state: AtomicPtr::new(ptr::null_mut()),
-            holders: [const { CachePadded::new(AtomicUsize::new(0)) }; STRIPES],
-            lock: Mutex::new(()),
-            loader: AtomicUsize::new(0),
-            _owns: PhantomData,
-        }
-    }
-
-    /// An empty cell (loom's atomics cannot be built in a `const fn`).
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        StateCell {
-            state: AtomicPtr::new(ptr::null_mut()),
-            holders: std::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
-            lock: Mutex::new(()),
-            loader: AtomicUsize::new(0),
-            _owns: PhantomData,
+    crate::sync::const_fn! {
+        /// An empty cell.
+        pub fn new() -> Self {
+            StateCell {
+                state: AtomicPtr::new(ptr::null_mut()),
+                holders: crate::sync::repeat![CachePadded::new(AtomicUsize::new(0)); STRIPES],
+                lock: Mutex::new(()),
+                loader: AtomicUsize::new(0),
+                _owns: PhantomData,
+            }
         }
     }
 
@@ -168,9 +158,7 @@ impl<T> StateCell<T> {
             Err(TryLockError::WouldBlock) => {
                 let _waiting = cycle::Waiting::start(id, me, acting)
                     .map_err(|cycle::Cycle| LoadFailure::Reentrant)?;
-                self.lock
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                crate::sync::lock(&self.lock)
             }
         };
         if let Some(guard) = self.try_get() {
@@ -405,16 +393,9 @@ fn stripe() -> usize {
     thread_number() % STRIPES
 }
 
-#[cfg(not(loom))]
 fn next_thread_number() -> usize {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
-    NEXT.fetch_add(1, Relaxed)
-}
-
-#[cfg(loom)]
-fn next_thread_number() -> usize {
-    loom::lazy_static! {
-        static ref NEXT: AtomicUsize = AtomicUsize::new(1);
+    crate::sync::global! {
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
     }
     NEXT.fetch_add(1, Relaxed)
 }

@@ -40,25 +40,13 @@ impl Graph {
 }
 
 fn graph() -> MutexGuard<'static, Graph> {
-    #[cfg(not(loom))]
-    {
+    crate::sync::global! {
         static GRAPH: Mutex<Graph> = Mutex::new(Graph {
             loading: Vec::new(),
             waiting: Vec::new(),
         });
-        GRAPH
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-    #[cfg(loom)]
-    {
-        loom::lazy_static! {
-            static ref GRAPH: Mutex<Graph> = Mutex::new(Graph::default());
-        }
-        GRAPH
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+    crate::sync::lock(&GRAPH)
 }
 
 /// A thread's load of a cell, registered until dropped.

@@ -1,4 +1,4 @@
-//! ZAFP's switch: a direct path that reads a hot operation's state with no guard count per
+//! The hot path's switch: a direct path that reads a hot operation's state with no guard count per
 //! call, and the bookkeeping that makes turning it off safe.
 //!
 //! A promoted operation holds one long-lived guard on its module (so no unload can drop the
@@ -17,7 +17,7 @@
 //! demotions that leave a guard waiting) drain, so no thread ever blocks on another's call.
 
 use crate::barrier;
-use crate::sync::{AtomicPtr, AtomicUsize, Mutex, MutexGuard};
+use crate::sync::{lock, AtomicPtr, AtomicUsize, Mutex};
 use crossbeam_utils::CachePadded;
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -32,19 +32,12 @@ pub struct RawDirect {
 }
 
 impl RawDirect {
-    /// An unpublished (null) direct path.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        RawDirect {
-            state: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
-
-    /// An unpublished (null) direct path (loom's atomics cannot be built in a `const fn`).
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        RawDirect {
-            state: AtomicPtr::new(ptr::null_mut()),
+    crate::sync::const_fn! {
+        /// An unpublished (null) direct path.
+        pub fn new() -> Self {
+            RawDirect {
+                state: AtomicPtr::new(ptr::null_mut()),
+            }
         }
     }
 
@@ -156,27 +149,13 @@ struct Records {
 }
 
 fn records() -> &'static Mutex<Records> {
-    #[cfg(not(loom))]
-    {
+    crate::sync::global! {
         static RECORDS: Mutex<Records> = Mutex::new(Records {
             all: Vec::new(),
             free: Vec::new(),
         });
-        &RECORDS
     }
-    #[cfg(loom)]
-    {
-        loom::lazy_static! {
-            static ref RECORDS: Mutex<Records> = Mutex::new(Records { all: Vec::new(), free: Vec::new() });
-        }
-        &RECORDS
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    &RECORDS
 }
 
 /// This thread's record. No destructor, so reading it costs no more than a thread-local
@@ -318,18 +297,10 @@ struct Retired {
 }
 
 fn retired_list() -> &'static Mutex<Vec<Retired>> {
-    #[cfg(not(loom))]
-    {
+    crate::sync::global! {
         static RETIRED: Mutex<Vec<Retired>> = Mutex::new(Vec::new());
-        &RETIRED
     }
-    #[cfg(loom)]
-    {
-        loom::lazy_static! {
-            static ref RETIRED: Mutex<Vec<Retired>> = Mutex::new(Vec::new());
-        }
-        &RETIRED
-    }
+    &RETIRED
 }
 
 /// A withdrawn path's hold on its way to the retire list: dropped (at the end of the

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// How [`Stats`] render as an EMF line: the namespace and the dimensions.
 ///
 /// ```
-/// let emf = lmms::Emf::new("smart-home").dimension("function", "alexa-skill");
+/// let emf = lmms::report::Emf::new("smart-home").dimension("function", "alexa-skill");
 /// let line = emf.line(&lmms::stats());
 /// let parsed: serde_json::Value = serde_json::from_str(&line)?;
 /// assert_eq!(parsed["_aws"]["CloudWatchMetrics"][0]["Namespace"], "smart-home");
@@ -31,7 +31,7 @@ impl Emf {
     /// Metrics under `namespace`, with no dimension yet.
     ///
     /// ```
-    /// let emf = lmms::Emf::new("lmms");
+    /// let emf = lmms::report::Emf::new("lmms");
     /// ```
     pub fn new(namespace: impl Into<String>) -> Self {
         Emf {
@@ -43,7 +43,7 @@ impl Emf {
     /// Adds a dimension: every metric of the line is recorded under `name` = `value`.
     ///
     /// ```
-    /// let emf = lmms::Emf::new("lmms").dimension("function", "weather");
+    /// let emf = lmms::report::Emf::new("lmms").dimension("function", "weather");
     /// ```
     pub fn dimension(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.dimensions.push((name.into(), value.into()));
@@ -53,7 +53,7 @@ impl Emf {
     /// The line for `stats`, stamped now.
     ///
     /// ```
-    /// let line = lmms::Emf::new("lmms").line(&lmms::stats());
+    /// let line = lmms::report::Emf::new("lmms").line(&lmms::stats());
     /// assert!(line.starts_with('{') && !line.contains('\n'));
     /// ```
     pub fn line(&self, stats: &Stats) -> String {
@@ -66,7 +66,7 @@ impl Emf {
     /// The line for `stats`, stamped `timestamp_ms` (milliseconds since the Unix epoch).
     ///
     /// ```
-    /// let line = lmms::Emf::new("lmms").line_at(&lmms::stats(), 1_700_000_000_000);
+    /// let line = lmms::report::Emf::new("lmms").line_at(&lmms::stats(), 1_700_000_000_000);
     /// assert!(line.contains(r#""Timestamp":1700000000000"#));
     /// ```
     pub fn line_at(&self, stats: &Stats, timestamp_ms: u64) -> String {

@@ -1,4 +1,7 @@
-//! The one error type of the runtime.
+//! What the runtime answers instead of a result: its errors, and the words for a panic
+//! it contained.
+
+use std::fmt;
 
 /// A boxed error from a module's loader.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -92,9 +95,9 @@ pub enum Error {
         did_you_mean: Vec<String>,
     },
     /// The operations linked into the binary disagree with the build-time tables; see
-    /// [`Drift`](crate::Drift).
+    /// [`Drift`].
     #[error("the operation registry does not match the build: {0}")]
-    RegistryDrift(Box<crate::registry::Drift>),
+    RegistryDrift(Box<Drift>),
     /// The reaper's thread could not be spawned.
     #[error("cannot start the reaper thread: {0}")]
     ReaperSpawn(#[source] std::io::Error),
@@ -177,5 +180,143 @@ impl<E> CallError<E> {
             CallError::Operation(error) => Some(error),
             CallError::Runtime(_) => None,
         }
+    }
+}
+
+/// Where the build-time tables and the linked operations disagree: each entry is an
+/// operation's `interface.name` and where it was seen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// In a crate's build-time table, not linked: compiled out (a `cfg` the build script
+    /// read differently), or dropped by the linker.
+    pub not_linked: Vec<String>,
+    /// Linked, missing from its crate's table: made by `macro_rules!` or `cfg_attr`, which
+    /// the build script cannot see, or a table built from older sources.
+    pub not_in_table: Vec<String>,
+    /// The same `interface.name` linked twice (from two crates).
+    pub duplicates: Vec<String>,
+}
+
+impl Drift {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.not_linked.is_empty() && self.not_in_table.is_empty() && self.duplicates.is_empty()
+    }
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if !self.not_linked.is_empty() {
+            parts.push(format!(
+                "in the build-time table but not linked: {}",
+                self.not_linked.join(", ")
+            ));
+        }
+        if !self.not_in_table.is_empty() {
+            parts.push(format!(
+                "linked but missing from the build-time table: {}",
+                self.not_in_table.join(", ")
+            ));
+        }
+        if !self.duplicates.is_empty() {
+            parts.push(format!("linked twice: {}", self.duplicates.join(", ")));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+
+/// Why a call by name did not return the operation's output.
+///
+/// ```
+/// #[lmms::operation(interface = "math")]
+/// fn add(a: u8, b: u8) -> u16 { u16::from(a) + u16::from(b) }
+///
+/// # fn main() -> Result<(), lmms::Error> {
+/// let error = lmms::execute("math", "add", serde_json::json!({"a": 1})).unwrap_err();
+/// assert!(matches!(error, lmms::ExecError::MissingArgument { field: "b", .. }));
+/// assert_eq!(error.to_string(), "math.add: missing argument `b` (expected u8)");
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "json")]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// Not run: the operation is unknown, the registry drifted, or its module failed to
+    /// load.
+    #[error(transparent)]
+    Runtime(#[from] Error),
+    /// The operation cannot be called by name.
+    #[error("{operation}: cannot be called by name: {reason}")]
+    NotCallable {
+        /// `interface.name`.
+        operation: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// The arguments are not a JSON object.
+    #[error(
+        "{operation}: the arguments must be a JSON object keyed by parameter name, not {found}"
+    )]
+    NotAnObject {
+        /// `interface.name`.
+        operation: String,
+        /// What was given: `an array`, `a string` ...
+        found: &'static str,
+    },
+    /// A parameter has no argument.
+    #[error("{operation}: missing argument `{field}` (expected {expected})")]
+    MissingArgument {
+        /// `interface.name`.
+        operation: String,
+        /// The parameter's name.
+        field: &'static str,
+        /// Its type, as written.
+        expected: &'static str,
+    },
+    /// An argument names no parameter.
+    #[error("{operation}: unexpected argument `{field}`; the parameters are {expected}")]
+    UnexpectedArgument {
+        /// `interface.name`.
+        operation: String,
+        /// The key given.
+        field: String,
+        /// The parameters, listed.
+        expected: String,
+    },
+    /// An argument does not deserialize into its parameter's type.
+    #[error("{operation}: argument `{field}` is not a valid {expected}: {reason}")]
+    Argument {
+        /// `interface.name`.
+        operation: String,
+        /// The parameter's name.
+        field: &'static str,
+        /// Its type, as written.
+        expected: &'static str,
+        /// serde's message.
+        reason: String,
+    },
+    /// The text is not JSON (`execute_str`).
+    #[error("the arguments are not valid JSON: {0}")]
+    Parse(#[source] serde_json::Error),
+    /// The output did not serialize.
+    #[error("{operation}: the output does not serialize to JSON: {reason}")]
+    Output {
+        /// `interface.name`.
+        operation: String,
+        /// serde's message.
+        reason: String,
+    },
+}
+
+/// A panic's message, when its payload is a string.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
     }
 }

@@ -1,4 +1,4 @@
-//! ZAFP's heat: how often an operation was called lately, in four levels.
+//! Heat: how often an operation was called lately, in four levels.
 
 use crate::error::Error;
 use std::fmt;
@@ -6,7 +6,8 @@ use std::fmt;
 /// An operation's heat level, from its calls in the current heat window.
 ///
 /// ```
-/// use lmms::{Heat, Thresholds};
+/// use lmms::Thresholds;
+/// use lmms::report::Heat;
 /// let t = Thresholds::default();
 /// assert_eq!(t.level(4), Heat::Cold);
 /// assert_eq!(t.level(5), Heat::Warm);
@@ -32,7 +33,7 @@ impl Heat {
     /// The level's name.
     ///
     /// ```
-    /// assert_eq!(lmms::Heat::Critical.as_str(), "critical");
+    /// assert_eq!(lmms::report::Heat::Critical.as_str(), "critical");
     /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -50,8 +51,8 @@ impl fmt::Display for Heat {
     }
 }
 
-/// The call counts at which an operation becomes warm, hot and critical (the seed's 5, 20
-/// and 100), and below which a hot one cools back to the managed path (half the hot
+/// The call counts at which an operation becomes warm, hot and critical (5, 20 and 100 by
+/// default), and below which a hot one cools back to the managed path (half the hot
 /// threshold: the gap is the hysteresis that keeps an operation from flapping).
 ///
 /// ```
@@ -100,7 +101,7 @@ impl Thresholds {
     /// The level of `calls` calls.
     ///
     /// ```
-    /// assert_eq!(lmms::Thresholds::default().level(19), lmms::Heat::Warm);
+    /// assert_eq!(lmms::Thresholds::default().level(19), lmms::report::Heat::Warm);
     /// ```
     pub fn level(&self, calls: u64) -> Heat {
         if calls >= self.critical {

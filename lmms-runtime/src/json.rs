@@ -1,106 +1,22 @@
-//! Calls by name with JSON arguments (feature `json`): the seed's
-//! `execute_operation(interface, operation, **kwargs)`.
+//! Calls by name with JSON arguments (feature `json`).
 //!
 //! Arguments come as a JSON object keyed by parameter name; each value is deserialized into
 //! its parameter's type and the operation runs through the same managed path as its typed
-//! call (ZAFP, cache, load, unload). An operation can be called this way when its argument
+//! call (hot path, cache, load, unload). An operation can be called this way when its argument
 //! types implement `serde::Deserialize` and its output `serde::Serialize`; others, and
 //! `async fn` operations, answer [`ExecError::NotCallable`]. A `Result` output is serialized
 //! as serde does, `{"Ok": …}` or `{"Err": …}`.
 
 use crate::cache::CachePolicy;
-use crate::error::Error;
-use crate::module::panic_message;
+use crate::error::{panic_message, ExecError};
+use crate::link::{JsonCall, OpLink, Param};
+use crate::lookup::lookup;
 use crate::operation::{Body, Op, Operation};
-use crate::registry::{lookup, OpLink, Param};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-
-/// Why a call by name did not return the operation's output.
-///
-/// ```
-/// #[lmms::operation(interface = "math")]
-/// fn add(a: u8, b: u8) -> u16 { u16::from(a) + u16::from(b) }
-///
-/// # fn main() -> Result<(), lmms::Error> {
-/// let error = lmms::execute("math", "add", serde_json::json!({"a": 1})).unwrap_err();
-/// assert!(matches!(error, lmms::ExecError::MissingArgument { field: "b", .. }));
-/// assert_eq!(error.to_string(), "math.add: missing argument `b` (expected u8)");
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExecError {
-    /// Not run: the operation is unknown, the registry drifted, or its module failed to
-    /// load.
-    #[error(transparent)]
-    Runtime(#[from] Error),
-    /// The operation cannot be called by name.
-    #[error("{operation}: cannot be called by name: {reason}")]
-    NotCallable {
-        /// `interface.name`.
-        operation: String,
-        /// Why not.
-        reason: &'static str,
-    },
-    /// The arguments are not a JSON object.
-    #[error(
-        "{operation}: the arguments must be a JSON object keyed by parameter name, not {found}"
-    )]
-    NotAnObject {
-        /// `interface.name`.
-        operation: String,
-        /// What was given: `an array`, `a string` ...
-        found: &'static str,
-    },
-    /// A parameter has no argument.
-    #[error("{operation}: missing argument `{field}` (expected {expected})")]
-    MissingArgument {
-        /// `interface.name`.
-        operation: String,
-        /// The parameter's name.
-        field: &'static str,
-        /// Its type, as written.
-        expected: &'static str,
-    },
-    /// An argument names no parameter.
-    #[error("{operation}: unexpected argument `{field}`; the parameters are {expected}")]
-    UnexpectedArgument {
-        /// `interface.name`.
-        operation: String,
-        /// The key given.
-        field: String,
-        /// The parameters, listed.
-        expected: String,
-    },
-    /// An argument does not deserialize into its parameter's type.
-    #[error("{operation}: argument `{field}` is not a valid {expected}: {reason}")]
-    Argument {
-        /// `interface.name`.
-        operation: String,
-        /// The parameter's name.
-        field: &'static str,
-        /// Its type, as written.
-        expected: &'static str,
-        /// serde's message.
-        reason: String,
-    },
-    /// The text is not JSON ([`execute_str`]).
-    #[error("the arguments are not valid JSON: {0}")]
-    Parse(#[source] serde_json::Error),
-    /// The output did not serialize.
-    #[error("{operation}: the output does not serialize to JSON: {reason}")]
-    Output {
-        /// `interface.name`.
-        operation: String,
-        /// serde's message.
-        reason: String,
-    },
-}
 
 /// Runs the operation `interface.name` with `args`, a JSON object keyed by parameter name,
 /// through the managed path, and returns its output as JSON.
@@ -123,7 +39,7 @@ pub enum ExecError {
 pub fn execute(interface: &str, name: &str, args: Value) -> Result<Value, ExecError> {
     let link = lookup(interface, name)?;
     let call = link.json_call().ok_or_else(|| ExecError::NotCallable {
-        operation: key(link),
+        operation: link.key(),
         reason: if link.is_async() {
             "it is an `async fn`; await its typed `call`"
         } else {
@@ -150,13 +66,6 @@ pub fn execute_str(interface: &str, name: &str, args: &str) -> Result<Value, Exe
     execute(interface, name, args)
 }
 
-/// What a call by name needs of an operation: implemented by every [`Op`] whose arguments
-/// deserialize and whose output serializes.
-#[doc(hidden)]
-pub trait JsonCall: Sync {
-    fn call_json(&'static self, link: &OpLink, args: Value) -> Result<Value, ExecError>;
-}
-
 impl<O, C> JsonCall for Op<O, C>
 where
     O: Body,
@@ -178,7 +87,7 @@ where
             Err(payload) => format!("its `Serialize` panicked: {}", panic_message(&*payload)),
         };
         Err(ExecError::Output {
-            operation: key(link),
+            operation: link.key(),
             reason,
         })
     }
@@ -212,10 +121,6 @@ pub trait NoJson {
 
 impl<O: Operation, C> NoJson for JsonProbe<O, C> {}
 
-fn key(link: &OpLink) -> String {
-    format!("{}.{}", link.interface(), link.name())
-}
-
 /// The arguments tuple from a JSON object keyed by parameter name, with errors naming the
 /// field.
 fn arguments<A: DeserializeOwned>(link: &OpLink, args: Value) -> Result<A, ExecError> {
@@ -225,7 +130,7 @@ fn arguments<A: DeserializeOwned>(link: &OpLink, args: Value) -> Result<A, ExecE
         Value::Null if params.is_empty() => Map::new(),
         other => {
             return Err(ExecError::NotAnObject {
-                operation: key(link),
+                operation: link.key(),
                 found: kind(&other),
             })
         }
@@ -235,7 +140,7 @@ fn arguments<A: DeserializeOwned>(link: &OpLink, args: Value) -> Result<A, ExecE
         .find(|field| !params.iter().any(|param| param.name == field.as_str()))
     {
         return Err(ExecError::UnexpectedArgument {
-            operation: key(link),
+            operation: link.key(),
             field: field.clone(),
             expected: listed(params),
         });
@@ -246,7 +151,7 @@ fn arguments<A: DeserializeOwned>(link: &OpLink, args: Value) -> Result<A, ExecE
             Some(value) => values.push(value),
             None => {
                 return Err(ExecError::MissingArgument {
-                    operation: key(link),
+                    operation: link.key(),
                     field: param.name,
                     expected: param.ty,
                 })
@@ -270,7 +175,7 @@ fn arguments<A: DeserializeOwned>(link: &OpLink, args: Value) -> Result<A, ExecE
     read.map_err(|reason| {
         let param = params[at.get().min(params.len().saturating_sub(1))];
         ExecError::Argument {
-            operation: key(link),
+            operation: link.key(),
             field: param.name,
             expected: param.ty,
             reason,

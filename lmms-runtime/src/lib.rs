@@ -1,6 +1,6 @@
 //! The runtime behind [lmms](https://docs.rs/lmms): module state that is built on first
-//! use (LIGS), dropped when idle after a five-point safety check (LUGS), operations that
-//! switch to a direct call when hot (ZAFP) and cache their results, all of it counted.
+//! use, dropped when idle after a five-point safety check, operations that switch to a
+//! direct call when hot and cache their results, all of it counted.
 //!
 //! Depend on the `lmms` facade crate rather than on this one; it re-exports everything
 //! here.
@@ -18,16 +18,54 @@
 //! static GEO: ModuleCell<Geo> = ModuleCell::new(ModuleDef::new("geo"));
 //!
 //! fn main() -> Result<(), lmms::Error> {
-//!     assert_eq!(GEO.get()?.cities.len(), 2); // LIGS: built here, on first use
-//!     let report = lmms::sweep(); // LUGS: kept, used less than 30 s ago
+//!     assert_eq!(GEO.get()?.cities.len(), 2); // loaded here, on first use
+//!     let report = lmms::sweep(); // kept: used less than 30 s ago
 //!     assert_eq!(report.kept_because("geo"), Some(lmms::KeepReason::WithinGrace));
 //!     println!("{}", lmms::stats());
 //!     Ok(())
 //! }
 //! ```
+//!
+//! # How the crate is built
+//!
+//! In floors: a file imports only from the floors below it, so there is no import circle.
+//!
+//! 1. Leaves. `sync`: std's or loom's primitives, the one place the loom build differs.
+//!    `trace`: the `tracing` events, or nothing. `clock`: the runtime's time. `memory`: the
+//!    counting allocator and RSS. `name`: module names. `error`: every error.
+//! 2. Primitives and words. `barrier`: the asymmetric fences. `defer`: drops postponed out
+//!    of the cache's locks. `cycle`: the wait-for graph of loads. `cell`: the resettable
+//!    state cell. `cache`: the result cache. `keepalive`: the adaptive keep-alive. `heat`:
+//!    heat levels and thresholds. `def`: what a module and an operation are (`ModuleDef`,
+//!    `OpDef`, `Class`). `outcome`: what a sweep or an unload answers.
+//! 3. `dispatch`: the direct path and its retirement. `config`: the settings. `stats`: the
+//!    figures. `info`: one module's bookkeeping.
+//! 4. `counters`: the running totals. `shared`: what every call reads of its runtime, the
+//!    module list, and binding a static module or operation to its runtime.
+//! 5. `hot`: heat counting, promotion, cooling, demotion and the hot-path cap. `module`:
+//!    the module cell, its guards and pins. `sweep`: the five-point check.
+//! 6. `operation`: the typed operation and its managed call. `handle`: modules registered
+//!    at run time. `probe`: the attributes' compile-time checks.
+//! 7. `running`: the managed call in two halves, for `async fn`. `runtime`: the public
+//!    runtime. `link`: what the attributes link into the binary.
+//! 8. `builder`: settings by method, name or environment. `reaper`: the background
+//!    sweeper. `lookup`: finding what is linked, by name.
+//! 9. `json`: calls by name with JSON arguments. `emf`: CloudWatch's metric format.
+//!    `metrics`: the `metrics` facade.
+//!
+//! Under `--cfg loom` only the first two floors and `dispatch` are built: the models in
+//! `tests/loom.rs` check the cell, the cache and the direct path.
 
 #![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
+
+/// Items left out of the loom build, which models the cell, the cache and the direct path
+/// alone.
+macro_rules! cfg_not_loom {
+    ($($item:item)*) => { $( #[cfg(not(loom))] $item )* };
+}
 
 mod barrier;
 mod cache;
@@ -36,104 +74,165 @@ mod cycle;
 mod defer;
 mod dispatch;
 mod sync;
-
-#[cfg(not(loom))]
-mod clock;
-#[cfg(not(loom))]
-mod config;
-#[cfg(all(not(loom), feature = "json"))]
-mod emf;
-#[cfg(not(loom))]
-mod error;
-#[cfg(not(loom))]
-mod heat;
-#[cfg(all(not(loom), feature = "json"))]
-mod json;
-#[cfg(not(loom))]
-mod keepalive;
-#[cfg(not(loom))]
-pub mod memory;
-#[cfg(all(not(loom), feature = "metrics"))]
-mod metrics;
-#[cfg(not(loom))]
-mod module;
-#[cfg(not(loom))]
-mod name;
-#[cfg(not(loom))]
-mod operation;
-#[cfg(not(loom))]
-mod policy;
-#[cfg(not(loom))]
-mod reaper;
-#[cfg(not(loom))]
-mod registry;
-#[cfg(not(loom))]
-mod runtime;
-#[cfg(not(loom))]
-mod stats;
 mod trace;
 
-pub use crate::cell::LoadScope;
-#[cfg(not(loom))]
-pub use crate::{
-    cache::{CacheCounts, CacheKey, CachePolicy, Cached, NoCache, ResultCache},
-    clock::{Clock, ManualClock},
-    config::{parse_duration, Builder, Config},
-    error::{BoxError, CallError, Error},
-    heat::{Heat, Thresholds},
-    keepalive::Adaptive,
-    module::{
-        Class, Dependent, Guard, Handle, Load, Module, ModuleCell, ModuleDef, NotState, Pin,
-        StateByReference, StateProbe,
-    },
-    name::Name,
-    operation::{Begin, Body, Op, OpDef, Operation, Running, Source},
-    policy::{KeepReason, Kept, SweepReport, Unload, Unloaded},
-    reaper::Reaper,
-    registry::{
-        check_registry, lookup, modules, operations, Drift, ModuleLink, OpLink, Param, Table,
-        TableEntry,
-    },
-    runtime::Runtime,
-    stats::{Blocked, ModuleStats, OpStats, Stats},
-};
+cfg_not_loom! {
+    mod builder;
+    mod clock;
+    mod config;
+    mod counters;
+    mod def;
+    mod error;
+    mod handle;
+    mod heat;
+    mod hot;
+    mod info;
+    mod keepalive;
+    mod link;
+    mod lookup;
+    pub mod memory;
+    mod module;
+    mod name;
+    mod operation;
+    mod probe;
+    mod reaper;
+    mod outcome;
+    mod running;
+    mod runtime;
+    mod shared;
+    mod stats;
+    mod sweep;
+
+    pub use crate::{
+        builder::Builder,
+        cell::LoadScope,
+        clock::{Clock, ManualClock},
+        config::Config,
+        def::{Class, ModuleDef},
+        error::{BoxError, CallError, Error},
+        handle::Handle,
+        heat::Thresholds,
+        keepalive::Adaptive,
+        module::{Dependent, Guard, Load, Module, ModuleCell, Pin},
+        reaper::Reaper,
+        outcome::{KeepReason, SweepReport, Unload},
+        runtime::Runtime,
+        stats::Stats,
+    };
+
+    /// Sweeps the global runtime: [`Runtime::sweep`] on [`Runtime::global`].
+    ///
+    /// ```
+    /// let report = lmms::sweep();
+    /// assert!(report.unloaded.is_empty());
+    /// ```
+    pub fn sweep() -> SweepReport {
+        Runtime::global().sweep()
+    }
+
+    /// The global runtime's figures: [`Runtime::stats`] on [`Runtime::global`].
+    ///
+    /// ```
+    /// assert_eq!(lmms::stats().loads, 0);
+    /// ```
+    pub fn stats() -> Stats {
+        Runtime::global().stats()
+    }
+
+    /// Operations written by hand rather than with `#[lmms::operation]`: the descriptor,
+    /// the traits an operation implements, the managed call in two halves, and the result
+    /// cache.
+    ///
+    /// ```
+    /// use lmms::op::{Body, Op, OpDef, Operation, Source};
+    ///
+    /// struct Double;
+    /// impl Operation for Double {
+    ///     type State = ();
+    ///     type Args = u32;
+    ///     type Output = u32;
+    ///     fn source() -> Source<()> { Source::Stateless(&()) }
+    /// }
+    /// impl Body for Double {
+    ///     fn run(_: &(), x: u32) -> u32 { 2 * x }
+    /// }
+    /// static DOUBLE: Op<Double> = Op::new(OpDef::new("math", "double"));
+    /// assert_eq!(DOUBLE.call(21)?, 42);
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub mod op {
+        pub use crate::cache::{CacheKey, CachePolicy, Cached, NoCache, ResultCache};
+        pub use crate::def::OpDef;
+        pub use crate::operation::{Body, Op, Operation, Source};
+        pub use crate::running::{Begin, Running};
+    }
+
+    /// The figures in detail: each module's and operation's, a sweep's decisions, cache
+    /// counts and heat.
+    ///
+    /// ```
+    /// let stats: lmms::Stats = lmms::stats();
+    /// let modules: &[lmms::report::ModuleStats] = &stats.modules;
+    /// assert!(modules.is_empty());
+    /// ```
+    pub mod report {
+        pub use crate::cache::CacheCounts;
+        #[cfg(feature = "json")]
+        pub use crate::emf::Emf;
+        pub use crate::heat::Heat;
+        pub use crate::name::Name;
+        pub use crate::outcome::{Kept, Unloaded};
+        pub use crate::stats::{Blocked, ModuleStats, OpStats};
+    }
+
+    /// What is linked into the binary, for tools: every operation and module, the
+    /// build-time tables, and the check that they agree.
+    ///
+    /// ```
+    /// assert!(lmms::registry::check_registry().is_ok());
+    /// assert_eq!(lmms::registry::operations().count(), 0);
+    /// ```
+    pub mod registry {
+        pub use crate::error::Drift;
+        pub use crate::link::{ModuleLink, OpLink, Param, Table, TableEntry};
+        pub use crate::lookup::{check_registry, lookup, modules, operations};
+    }
+
+    /// What the attributes' and the build script's generated code needs beyond the public
+    /// API.
+    #[doc(hidden)]
+    pub mod __private {
+        pub use crate::cache::Cached;
+        pub use crate::def::{Class, ModuleDef, OpDef};
+        pub use crate::error::{CallError, Error};
+        #[cfg(feature = "json")]
+        pub use crate::json::{JsonProbe, NoJson};
+        #[cfg(feature = "json")]
+        pub use crate::link::JsonCall;
+        pub use crate::link::{ModuleLink, OpLink, Param, Table, TableEntry, MODULES, OPERATIONS, TABLES};
+        pub use crate::lookup::{lookup, unknown_operation};
+        pub use crate::module::{Guard, Module, ModuleCell};
+        pub use crate::operation::{Body, Op, Operation, Source};
+        pub use crate::probe::{NotState, StateByReference, StateProbe};
+        pub use crate::outcome::Unload;
+        pub use crate::running::Begin;
+        pub use crate::stats::ModuleStats;
+        pub use linkme;
+    }
+}
+
+#[cfg(all(not(loom), feature = "json"))]
+mod emf;
+#[cfg(all(not(loom), feature = "json"))]
+mod json;
+#[cfg(all(not(loom), feature = "metrics"))]
+mod metrics;
 
 #[cfg(all(not(loom), feature = "json"))]
 pub use crate::{
-    emf::Emf,
-    json::{execute, execute_str, ExecError},
+    error::ExecError,
+    json::{execute, execute_str},
 };
-
-/// What the attributes' generated code needs beyond the public API.
-#[cfg(not(loom))]
-#[doc(hidden)]
-pub mod __private {
-    #[cfg(feature = "json")]
-    pub use crate::json::{JsonCall, JsonProbe, NoJson};
-    pub use crate::registry::{unknown_operation, MODULES, OPERATIONS, TABLES};
-    pub use linkme;
-}
-
-/// Sweeps the global runtime: [`Runtime::sweep`] on [`Runtime::global`].
-///
-/// ```
-/// let report = lmms::sweep();
-/// assert!(report.unloaded.is_empty());
-/// ```
-#[cfg(not(loom))]
-pub fn sweep() -> SweepReport {
-    Runtime::global().sweep()
-}
-
-/// The global runtime's figures: [`Runtime::stats`] on [`Runtime::global`].
-///
-/// ```
-/// assert_eq!(lmms::stats().loads, 0);
-/// ```
-#[cfg(not(loom))]
-pub fn stats() -> Stats {
-    Runtime::global().stats()
-}
 
 /// The cell alone, for the loom models in `tests/loom.rs`.
 #[cfg(loom)]

@@ -7,16 +7,9 @@
 //! are set to their absolute totals, gauges to their values now. Labels are bounded by the
 //! modules and operations the program declares.
 //!
-//! | name | kind | labels |
-//! |---|---|---|
-//! | `lmms_loads_total`, `lmms_unloads_total` | counter | `module` |
-//! | `lmms_load_failures_total`, `lmms_sweeps_total` | counter | — |
-//! | `lmms_bytes_loaded_total`, `lmms_bytes_reclaimed_total` | counter | — |
-//! | `lmms_resident_modules`, `lmms_resident_bytes`, `lmms_hot_paths` | gauge | — |
-//! | `lmms_live_heap_bytes`, `lmms_rss_bytes` | gauge (where measured) | — |
-//! | `lmms_cache_hits_total`, `lmms_cache_misses_total` | counter | `operation` |
-//! | `lmms_promotions_total`, `lmms_demotions_total` | counter | `operation` |
+//! The names, kinds and labels are listed once, in the `lmms::observability` docs.
 
+use crate::def::OpDef;
 use crate::stats::Stats;
 
 pub(crate) fn publish(stats: &Stats) {
@@ -39,7 +32,7 @@ pub(crate) fn publish(stats: &Stats) {
         metrics::gauge!("lmms_rss_bytes").set(rss as f64);
     }
     for op in &stats.ops {
-        let name = format!("{}.{}", op.interface, op.name);
+        let name = OpDef::new(op.interface, op.name).to_string();
         if let Some(cache) = op.cache {
             metrics::counter!("lmms_cache_hits_total", "operation" => name.clone())
                 .absolute(cache.hits);

@@ -1,25 +1,23 @@
-//! Modules: a unit of state with a lifecycle, born on first use (LIGS), dropped when idle
-//! (LUGS), born again when needed.
+//! Modules: a unit of state with a lifecycle, built on first use, dropped when idle,
+//! built again when needed; and the guards, pins and dependents that hold it meanwhile.
 
-use crate::cache::ResultCache;
 use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
-use crate::error::{BoxError, Error};
+use crate::def::{Class, ModuleDef};
+use crate::error::{panic_message, BoxError, Error};
+use crate::info::Info;
 use crate::keepalive::IdleGaps;
 use crate::memory;
-use crate::name::Name;
-use crate::policy::{KeepReason, Unload};
-use crate::runtime::{Runtime, Shared};
+use crate::outcome::{KeepReason, Unload};
+use crate::shared::{Entry, Home, Shared};
 use crate::stats::ModuleStats;
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::panic::{self, AssertUnwindSafe};
-use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
-/// How a module's state is built: LIGS's import, run on first use.
+/// How a module's state is built, on first use.
 ///
 /// ```
 /// struct Rates(Vec<f64>);
@@ -82,160 +80,6 @@ pub trait Module: Load {
     fn cell() -> &'static ModuleCell<Self>;
 }
 
-/// Which unload rules apply to a module: the seed's protection matrix.
-///
-/// ```
-/// use lmms::Class;
-/// assert_eq!("feature".parse::<Class>().unwrap(), Class::Feature);
-/// assert_eq!(Class::default(), Class::Utility);
-/// assert!("sometimes".parse::<Class>().unwrap_err().to_string().contains("`core`, `utility` or `feature`"));
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
-pub enum Class {
-    /// Never unloaded by a sweep: gateway-level infrastructure (logging, the cache).
-    Core,
-    /// Unloaded by a sweep once all five checks pass: idle past the grace period, and more
-    /// modules resident than the minimum.
-    #[default]
-    Utility,
-    /// Unloaded as soon as its last guard drops, unless pinned or depended on; the grace
-    /// period and the resident minimum do not hold it.
-    Feature,
-}
-
-impl Class {
-    /// The class's name as the attribute spells it.
-    ///
-    /// ```
-    /// assert_eq!(lmms::Class::Core.as_str(), "core");
-    /// ```
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Class::Core => "core",
-            Class::Utility => "utility",
-            Class::Feature => "feature",
-        }
-    }
-}
-
-impl fmt::Display for Class {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Class {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self, Error> {
-        match text {
-            "core" => Ok(Class::Core),
-            "utility" => Ok(Class::Utility),
-            "feature" => Ok(Class::Feature),
-            other => Err(Error::invalid(
-                "class",
-                format!("`{other}` is not a class; use `core`, `utility` or `feature`"),
-            )),
-        }
-    }
-}
-
-/// A module's name, class and grace period.
-///
-/// ```
-/// use lmms::{Class, ModuleDef};
-/// use std::time::Duration;
-///
-/// const WEATHER: ModuleDef = ModuleDef::new("weather").class(Class::Feature).grace(Duration::from_secs(5));
-/// assert_eq!(WEATHER.name(), "weather");
-/// ```
-#[derive(Clone, Debug)]
-pub struct ModuleDef {
-    name: Name,
-    class: Class,
-    grace: Option<Duration>,
-}
-
-impl ModuleDef {
-    /// A utility module named `name`, with the runtime's grace period.
-    ///
-    /// ```
-    /// assert_eq!(lmms::ModuleDef::new("cache").name(), "cache");
-    /// ```
-    pub const fn new(name: &'static str) -> Self {
-        ModuleDef {
-            name: Name::new(name),
-            class: Class::Utility,
-            grace: None,
-        }
-    }
-
-    /// A module whose name is only known at run time (a plugin, a module from a trace).
-    ///
-    /// ```
-    /// let def = lmms::ModuleDef::named(format!("app-{}", 7));
-    /// assert_eq!(def.name(), "app-7");
-    /// ```
-    pub fn named(name: impl Into<String>) -> Self {
-        ModuleDef {
-            name: Name::from(name.into()),
-            class: Class::Utility,
-            grace: None,
-        }
-    }
-
-    /// Sets the class (default [`Class::Utility`]).
-    ///
-    /// ```
-    /// let def = lmms::ModuleDef::new("logging").class(lmms::Class::Core);
-    /// assert_eq!(def.class_of(), lmms::Class::Core);
-    /// ```
-    pub const fn class(mut self, class: Class) -> Self {
-        self.class = class;
-        self
-    }
-
-    /// Overrides the runtime's grace period for this module.
-    ///
-    /// ```
-    /// let def = lmms::ModuleDef::new("models").grace(std::time::Duration::from_secs(600));
-    /// assert_eq!(def.grace_of(), Some(std::time::Duration::from_secs(600)));
-    /// ```
-    pub const fn grace(mut self, grace: Duration) -> Self {
-        self.grace = Some(grace);
-        self
-    }
-
-    /// The module's name.
-    ///
-    /// ```
-    /// assert_eq!(lmms::ModuleDef::new("http").name(), "http");
-    /// ```
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-
-    /// The module's class.
-    ///
-    /// ```
-    /// assert_eq!(lmms::ModuleDef::new("http").class_of(), lmms::Class::Utility);
-    /// ```
-    pub const fn class_of(&self) -> Class {
-        self.class
-    }
-
-    /// The module's own grace period, if it overrides the runtime's.
-    ///
-    /// ```
-    /// assert_eq!(lmms::ModuleDef::new("http").grace_of(), None);
-    /// ```
-    pub const fn grace_of(&self) -> Option<Duration> {
-        self.grace
-    }
-}
-
 /// Builds a module's state: `T::load` for a static module, any closure for one registered
 /// at run time.
 enum Loader<T> {
@@ -252,7 +96,7 @@ fn load_boxed<T: Load>() -> Result<T, BoxError> {
 ///
 /// Declare one as a `static` (the `#[lmms::module]` attribute writes this for you) and
 /// [`get`](ModuleCell::get) it where its state is needed: the first get loads it into the
-/// global [`Runtime`], and a sweep drops it again once it is idle.
+/// global [`Runtime`](crate::Runtime), and a sweep drops it again once it is idle.
 ///
 /// ```
 /// use lmms::{Load, ModuleCell, ModuleDef};
@@ -282,7 +126,9 @@ fn load_boxed<T: Load>() -> Result<T, BoxError> {
 pub struct ModuleCell<T> {
     info: Info,
     cell: StateCell<T>,
-    shared: OnceLock<Arc<Shared>>,
+    /// The runtime it is bound to: set on a static module's first use (or by
+    /// [`Runtime::add`](crate::Runtime::add)), at once for a run-time one.
+    runtime: OnceLock<Arc<Shared>>,
     loader: Loader<T>,
 }
 
@@ -302,7 +148,7 @@ impl<T: Load> ModuleCell<T> {
         ModuleCell {
             info: Info::new(def),
             cell: StateCell::new(),
-            shared: OnceLock::new(),
+            runtime: OnceLock::new(),
             loader: Loader::Trait(load_boxed::<T>),
         }
     }
@@ -312,7 +158,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// A guard on the state, loading it first if it is not resident.
     ///
     /// The first get of a static module registers it with the global runtime
-    /// ([`Runtime::global`]). A failed or panicking load returns the error and leaves the
+    /// ([`Runtime::global`](crate::Runtime::global)). A failed or panicking load returns the error and leaves the
     /// module unloaded; the next get tries again. A loader that reaches its own module gets
     /// [`Error::ReentrantLoad`] rather than a deadlock.
     ///
@@ -328,15 +174,11 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// ```
     #[inline]
     pub fn get(&'static self) -> Result<Guard<'static, T>, Error> {
-        let shared = match self.shared.get() {
-            Some(shared) => shared,
-            None => Runtime::global().adopt(self)?.0,
-        };
-        self.guard(shared)
+        self.guard(self.runtime()?)
     }
 
     #[inline]
-    fn guard<'a>(&'a self, shared: &'a Shared) -> Result<Guard<'a, T>, Error> {
+    pub(crate) fn guard<'a>(&'a self, shared: &'a Shared) -> Result<Guard<'a, T>, Error> {
         let inner = match self.cell.try_get() {
             Some(inner) => {
                 // A use of a resident module after an idle gap: the time since the last use
@@ -363,7 +205,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     #[cold]
     fn load<'a>(&'a self, shared: &'a Shared) -> Result<CellGuard<'a, T>, Error> {
         #[cfg(feature = "tracing")]
-        let _span = tracing::info_span!(target: "lmms", "lmms.load", module = %self.info.def.name, class = ?self.info.def.class).entered();
+        let _span = tracing::info_span!(target: "lmms", "lmms.load", module = %self.info.def.name(), class = ?self.info.def.class_of()).entered();
         #[cfg(feature = "tracing")]
         let started = std::time::Instant::now();
         // The "loaded" event is sent once the state is in the cell and the cell's lock
@@ -397,14 +239,14 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         if let Some((bytes, took)) = loaded.get() {
             crate::trace::event!(
                 tracing::Level::INFO,
-                module = %self.info.def.name,
+                module = %self.info.def.name(),
                 bytes,
                 ms = took.as_secs_f64() * 1000.0,
                 "loaded"
             );
         }
         result.map_err(|failure| {
-            let module = self.info.def.name.to_string();
+            let module = self.info.def.name().to_string();
             let error = match failure {
                 LoadFailure::Failed(source) => {
                     shared.counters.load_failed();
@@ -419,7 +261,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 }
                 LoadFailure::Reentrant => Error::ReentrantLoad { module },
             };
-            crate::trace::event!(tracing::Level::WARN, module = %self.info.def.name, error = %error, "load failed");
+            crate::trace::event!(tracing::Level::WARN, module = %self.info.def.name(), error = %error, "load failed");
             error
         })
     }
@@ -443,7 +285,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn unload(&self) -> Unload {
-        let Some(shared) = self.shared.get() else {
+        let Some(shared) = self.runtime.get() else {
             return Unload::NotResident;
         };
         self.info.purge_caches(shared.time.recent());
@@ -489,7 +331,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     }
 
     /// Keeps the module resident while the returned [`Pin`] lives: sweeps answer
-    /// [`KeepReason::Pinned`] (LUGS check 2). ZAFP pins the modules of hot operations; an
+    /// [`KeepReason::Pinned`] (unload check 2). Hot operations pin their modules; an
     /// application can pin a module around a batch of work.
     ///
     /// ```
@@ -511,7 +353,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
 
     /// Records that something outside the module (a cached result, say) depends on its
     /// state: while the returned [`Dependent`] lives, sweeps answer
-    /// [`KeepReason::Dependents`] (LUGS check 3).
+    /// [`KeepReason::Dependents`] (unload check 3).
     ///
     /// ```
     /// # struct Config;
@@ -547,15 +389,28 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         &self.info.def
     }
 
-    pub(crate) fn bound(&'static self) -> Option<&'static Arc<Shared>> {
-        self.shared.get()
+    /// The runtime this static module is bound to, binding it to the global one if it
+    /// has none.
+    #[inline]
+    pub(crate) fn runtime(&'static self) -> Result<&'static Arc<Shared>, Error> {
+        match self.runtime.get() {
+            Some(shared) => Ok(shared),
+            None => Ok(Home::global().bind(self)?.0),
+        }
     }
 
-    /// The runtime this static module belongs to, joining the global one if it has none.
-    pub(crate) fn runtime(&'static self) -> Result<&'static Arc<Shared>, Error> {
-        match self.shared.get() {
-            Some(shared) => Ok(shared),
-            None => Runtime::global().adopt(self).map(|(shared, _)| shared),
+    /// A module with its own loader, bound to `shared` from the start: a
+    /// [`Handle`](crate::Handle)'s.
+    pub(crate) fn with_loader(
+        def: ModuleDef,
+        load: impl Fn() -> Result<T, BoxError> + Send + Sync + 'static,
+        shared: &Arc<Shared>,
+    ) -> Self {
+        ModuleCell {
+            info: Info::new(def),
+            cell: StateCell::new(),
+            runtime: OnceLock::from(Arc::clone(shared)),
+            loader: Loader::Closure(Box::new(load)),
         }
     }
 
@@ -575,14 +430,8 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         &self.info
     }
 
-    /// Makes the entries of an operation's cache count as dependents of this module.
-    pub(crate) fn attach_cache(&self, cache: &'static dyn ResultCache) {
-        self.info.caches().push(cache);
-        self.info.has_caches.store(true, Relaxed);
-    }
-
     /// Drops every cached result of this module's operations, so that they no longer keep
-    /// it resident (LUGS check 3); call it before [`unload`](ModuleCell::unload) to unload a
+    /// it resident (unload check 3); call it before [`unload`](ModuleCell::unload) to unload a
     /// module whatever its cache holds.
     ///
     /// ```
@@ -600,19 +449,8 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         }
     }
 
-    /// Ties a static module to `shared`'s runtime unless it has one; returns the runtime it
-    /// has and whether it is new.
-    pub(crate) fn bind(&self, shared: &Arc<Shared>) -> (&Arc<Shared>, bool) {
-        let mut fresh = false;
-        let bound = self.shared.get_or_init(|| {
-            fresh = true;
-            Arc::clone(shared)
-        });
-        (bound, fresh)
-    }
-
-    fn unload_in(&self, shared: &Shared) -> Unload {
-        if let Some(reason) = self.info.held(shared) {
+    pub(crate) fn unload_in(&self, shared: &Shared) -> Unload {
+        if let Some(reason) = self.info.held(&shared.config) {
             return Unload::Kept(reason);
         }
         let state = match self.cell.take() {
@@ -628,7 +466,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         shared.counters.unloaded(bytes, dropped.is_err());
         crate::trace::event!(
             tracing::Level::INFO,
-            module = %self.info.def.name,
+            module = %self.info.def.name(),
             bytes,
             rss = crate::memory::rss(),
             "unloaded"
@@ -637,129 +475,13 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     }
 }
 
-/// Runtime-side bookkeeping of one module, shared by all module kinds.
-pub(crate) struct Info {
-    pub(crate) def: ModuleDef,
-    /// Runtime time of the last guard drop or load, in ms.
-    pub(crate) last_use: AtomicU64,
-    pub(crate) loads: AtomicU64,
-    pub(crate) unloads: AtomicU64,
-    /// Heap bytes the current state kept when it was loaded.
-    pub(crate) bytes: AtomicU64,
-    pins: AtomicUsize,
-    /// Pins held by hot operations, each with a guard (so sweeps can tell them from users'
-    /// guards).
-    pub(crate) hot: AtomicUsize,
-    dependents: AtomicUsize,
-    /// The result caches of this module's operations: their entries depend on it.
-    caches: Mutex<Vec<&'static dyn ResultCache>>,
-    has_caches: AtomicBool,
-    /// The idle gaps it has had, for the adaptive keep-alive.
-    pub(crate) gaps: IdleGaps,
-}
-
-impl Info {
-    /// Records a use at runtime time `at` (ms) unless a later one is recorded: how a
-    /// demoted hot operation hands its direct calls' last use to LUGS.
-    pub(crate) fn touch(&self, at: u64) {
-        self.last_use.fetch_max(at, Relaxed);
-    }
-
-    const fn new(def: ModuleDef) -> Self {
-        Info {
-            def,
-            last_use: AtomicU64::new(0),
-            loads: AtomicU64::new(0),
-            unloads: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            pins: AtomicUsize::new(0),
-            hot: AtomicUsize::new(0),
-            dependents: AtomicUsize::new(0),
-            caches: Mutex::new(Vec::new()),
-            has_caches: AtomicBool::new(false),
-            gaps: IdleGaps::new(),
-        }
-    }
-
-    fn caches(&self) -> std::sync::MutexGuard<'_, Vec<&'static dyn ResultCache>> {
-        self.caches
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The caches of this module's operations, copied out of their lock: purging or
-    /// clearing one drops user values, whose `Drop` may reach this module again.
-    fn cache_list(&self) -> Vec<&'static dyn ResultCache> {
-        if self.has_caches.load(Relaxed) {
-            self.caches().clone()
-        } else {
-            Vec::new()
-        }
-    }
-
-    /// Cached results of this module's operations held now (expired ones included until a
-    /// sweep or an unload purges them).
-    fn cached(&self) -> usize {
-        if !self.has_caches.load(Relaxed) {
-            return 0;
-        }
-        self.caches().iter().map(|cache| cache.len()).sum()
-    }
-
-    /// Drops the expired results of this module's operations.
-    pub(crate) fn purge_caches(&self, now: u64) {
-        for cache in self.cache_list() {
-            cache.purge(now);
-        }
-    }
-
-    /// The first of LUGS checks 2 and 3 that holds the module, if any.
-    pub(crate) fn held(&self, shared: &Shared) -> Option<KeepReason> {
-        if self.pins.load(Relaxed) > 0 || self.hot.load(Relaxed) > 0 {
-            Some(KeepReason::Pinned)
-        } else if self.dependents.load(Relaxed) > 0
-            || (shared.config.cache_keeps_modules && self.cached() > 0)
-        {
-            Some(KeepReason::Dependents)
-        } else {
-            None
-        }
-    }
-}
-
-/// What the runtime needs of a module whatever its state type: the sweep's view.
-pub(crate) trait Entry: Send + Sync {
-    fn info(&self) -> &Info;
-    fn guards(&self) -> usize;
-    fn is_resident(&self) -> bool;
-    fn unload(&self, shared: &Shared) -> Unload;
-
-    fn stats(&self) -> ModuleStats {
-        let info = self.info();
-        let resident = self.is_resident();
-        ModuleStats {
-            name: info.def.name.clone(),
-            class: info.def.class,
-            resident,
-            bytes: if resident {
-                info.bytes.load(Relaxed)
-            } else {
-                0
-            },
-            loads: info.loads.load(Relaxed),
-            unloads: info.unloads.load(Relaxed),
-            last_use: (info.loads.load(Relaxed) > 0)
-                .then(|| Duration::from_millis(info.last_use.load(Relaxed))),
-            guards: self.guards(),
-            pins: info.pins.load(Relaxed) + info.hot.load(Relaxed),
-            dependents: info.dependents.load(Relaxed) + info.cached(),
-        }
-    }
-}
-
 impl<T: Send + Sync + 'static> Entry for ModuleCell<T> {
     fn info(&self) -> &Info {
         &self.info
+    }
+
+    fn runtime(&self) -> &OnceLock<Arc<Shared>> {
+        &self.runtime
     }
 
     fn guards(&self) -> usize {
@@ -772,78 +494,6 @@ impl<T: Send + Sync + 'static> Entry for ModuleCell<T> {
 
     fn unload(&self, shared: &Shared) -> Unload {
         self.unload_in(shared)
-    }
-}
-
-/// A module registered with a [`Runtime`] at run time, with a loader of its own: a plugin,
-/// or one of N modules replayed from a trace.
-///
-/// It dereferences to its [`ModuleCell`] for [`unload`](ModuleCell::unload),
-/// [`stats`](ModuleCell::stats), [`pin`](ModuleCell::pin) and the rest.
-///
-/// ```
-/// use lmms::{ModuleDef, Runtime};
-///
-/// let runtime = Runtime::builder().build()?;
-/// let blob = runtime.register(ModuleDef::named("app-1"), || vec![0u8; 4096])?;
-/// assert_eq!(blob.get()?.len(), 4096);
-/// assert!(blob.is_resident());
-/// # Ok::<(), lmms::Error>(())
-/// ```
-pub struct Handle<T> {
-    module: Arc<ModuleCell<T>>,
-    shared: Arc<Shared>,
-}
-
-impl<T: Send + Sync + 'static> Handle<T> {
-    pub(crate) fn new(
-        def: ModuleDef,
-        load: impl Fn() -> Result<T, BoxError> + Send + Sync + 'static,
-        shared: &Arc<Shared>,
-    ) -> Self {
-        Handle {
-            module: Arc::new(ModuleCell {
-                info: Info::new(def),
-                cell: StateCell::new(),
-                shared: OnceLock::from(Arc::clone(shared)),
-                loader: Loader::Closure(Box::new(load)),
-            }),
-            shared: Arc::clone(shared),
-        }
-    }
-
-    pub(crate) fn entry(&self) -> Arc<dyn Entry> {
-        self.module.clone()
-    }
-
-    /// A guard on the state, loading it first if it is not resident; see [`ModuleCell::get`].
-    ///
-    /// ```
-    /// let runtime = lmms::Runtime::builder().build()?;
-    /// let answer = runtime.register(lmms::ModuleDef::named("answer"), || 42u32)?;
-    /// assert_eq!(*answer.get()?, 42);
-    /// # Ok::<(), lmms::Error>(())
-    /// ```
-    #[inline]
-    pub fn get(&self) -> Result<Guard<'_, T>, Error> {
-        self.module.guard(&self.shared)
-    }
-}
-
-impl<T> Clone for Handle<T> {
-    fn clone(&self) -> Self {
-        Handle {
-            module: Arc::clone(&self.module),
-            shared: Arc::clone(&self.shared),
-        }
-    }
-}
-
-impl<T> Deref for Handle<T> {
-    type Target = ModuleCell<T>;
-
-    fn deref(&self) -> &ModuleCell<T> {
-        &self.module
     }
 }
 
@@ -895,7 +545,7 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
         }
         // SAFETY: dropped exactly once, here, and `inner` is not used after.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
-        if info.def.class == Class::Feature && self.module.cell.holders() == 0 {
+        if info.def.class_of() == Class::Feature && self.module.cell.holders() == 0 {
             // The unload runs user code (the state's `Drop`, contained there, and a tracing
             // subscriber). A drop may run during an unwind, where a second panic aborts the
             // process: once the state is gone and counted, a panic is only a lost event.
@@ -924,7 +574,7 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
 pub struct Pin<'a>(&'a AtomicUsize);
 
 impl<'a> Pin<'a> {
-    fn new(count: &'a AtomicUsize) -> Self {
+    pub(crate) fn new(count: &'a AtomicUsize) -> Self {
         count.fetch_add(1, Relaxed);
         Pin(count)
     }
@@ -951,51 +601,3 @@ impl Drop for Pin<'_> {
 pub struct Dependent<'a> {
     _count: Pin<'a>,
 }
-
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
-}
-
-/// A compile-time check the operation attribute generates for a by-value first parameter:
-/// `StateProbe::<T>::new().check()` resolves to the inherent method, whose bound fails with
-/// a message, when `T` is a module's state, and to [`NotState`]'s otherwise.
-#[doc(hidden)]
-pub struct StateProbe<T>(std::marker::PhantomData<T>);
-
-impl<T> StateProbe<T> {
-    #[allow(clippy::new_without_default)]
-    pub const fn new() -> Self {
-        StateProbe(std::marker::PhantomData)
-    }
-}
-
-impl<T: Module> StateProbe<T> {
-    pub fn check(&self)
-    where
-        T: StateByReference,
-    {
-    }
-}
-
-/// Never implemented: the message a module's state taken by value gets.
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is a module's state: an operation borrows it",
-    label = "taken by value here",
-    note = "write the first parameter as `&{Self}`: every call shares the one loaded state"
-)]
-pub trait StateByReference {}
-
-/// The fallback of [`StateProbe::check`]: any type that is not a module's state.
-#[doc(hidden)]
-pub trait NotState {
-    fn check(&self) {}
-}
-
-impl<T> NotState for StateProbe<T> {}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// or made at run time, so sweeps and snapshots name every module without allocating.
 ///
 /// ```
-/// let name = lmms::Name::from(format!("app-{}", 3));
+/// let name = lmms::report::Name::from(format!("app-{}", 3));
 /// assert_eq!(name, "app-3");
 /// assert_eq!(name.len(), 5); // derefs to `str`
 /// ```
@@ -27,7 +27,7 @@ impl Name {
     /// A name written in the source.
     ///
     /// ```
-    /// const NAME: lmms::Name = lmms::Name::new("weather");
+    /// const NAME: lmms::report::Name = lmms::report::Name::new("weather");
     /// assert_eq!(NAME.as_str(), "weather");
     /// ```
     pub const fn new(name: &'static str) -> Self {
@@ -37,7 +37,7 @@ impl Name {
     /// The name as text.
     ///
     /// ```
-    /// assert_eq!(lmms::Name::new("http").as_str(), "http");
+    /// assert_eq!(lmms::report::Name::new("http").as_str(), "http");
     /// ```
     pub fn as_str(&self) -> &str {
         match &self.0 {

@@ -51,7 +51,7 @@ impl Runtime {
                     // A panicking sweep is counted (`Stats::sweep_panics`) and reported;
                     // the next one runs as usual.
                     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| runtime.sweep())) {
-                        let message = crate::module::panic_message(&*payload);
+                        let message = crate::error::panic_message(&*payload);
                         // The report itself goes through the same user code that panicked.
                         let _ = panic::catch_unwind(AssertUnwindSafe(|| {
                             crate::trace::event!(tracing::Level::WARN, error = %message, "a sweep of the reaper panicked; sweeping goes on");

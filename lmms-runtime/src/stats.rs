@@ -1,116 +1,13 @@
-//! What the runtime counts: every decision (load, unload, block) and every module's
-//! figures, as a snapshot that prints as a table and serialises (feature `serde`).
+//! The figures: a snapshot of the runtime, each module and each operation, that prints as
+//! a table and serialises (feature `serde`).
 
 use crate::cache::CacheCounts;
+use crate::def::{Class, OpDef};
 use crate::heat::Heat;
-use crate::memory;
-use crate::module::Class;
 use crate::name::Name;
-use crate::policy::KeepReason;
+use crate::outcome::{Bytes, KeepReason, Maybe};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
-
-/// The runtime's running totals.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    loads: AtomicU64,
-    load_failures: AtomicU64,
-    unloads: AtomicU64,
-    drop_panics: AtomicU64,
-    bytes_loaded: AtomicU64,
-    bytes_reclaimed: AtomicU64,
-    sweeps: AtomicU64,
-    sweep_panics: AtomicU64,
-    blocked: [AtomicU64; KeepReason::ALL.len()],
-}
-
-impl Counters {
-    pub(crate) fn loaded(&self, bytes: u64) {
-        self.loads.fetch_add(1, Relaxed);
-        self.bytes_loaded.fetch_add(bytes, Relaxed);
-    }
-
-    pub(crate) fn load_failed(&self) {
-        self.load_failures.fetch_add(1, Relaxed);
-    }
-
-    pub(crate) fn unloaded(&self, bytes: u64, drop_panicked: bool) {
-        self.unloads.fetch_add(1, Relaxed);
-        self.bytes_reclaimed.fetch_add(bytes, Relaxed);
-        if drop_panicked {
-            self.drop_panics.fetch_add(1, Relaxed);
-        }
-    }
-
-    pub(crate) fn blocked(&self, reason: KeepReason) {
-        self.blocked_by(reason, 1);
-    }
-
-    pub(crate) fn blocked_by(&self, reason: KeepReason, times: u64) {
-        if times > 0 {
-            self.blocked[reason as usize].fetch_add(times, Relaxed);
-        }
-    }
-
-    pub(crate) fn swept(&self) {
-        self.sweeps.fetch_add(1, Relaxed);
-    }
-
-    pub(crate) fn sweep_panicked(&self) {
-        self.sweep_panics.fetch_add(1, Relaxed);
-    }
-
-    pub(crate) fn snapshot(
-        &self,
-        at: Duration,
-        modules: Vec<ModuleStats>,
-        ops: Vec<OpStats>,
-        hot_paths: usize,
-    ) -> Stats {
-        let blocked = |reason: KeepReason| self.blocked[reason as usize].load(Relaxed);
-        Stats {
-            at,
-            loads: self.loads.load(Relaxed),
-            load_failures: self.load_failures.load(Relaxed),
-            unloads: self.unloads.load(Relaxed),
-            drop_panics: self.drop_panics.load(Relaxed),
-            bytes_loaded: self.bytes_loaded.load(Relaxed),
-            bytes_reclaimed: self.bytes_reclaimed.load(Relaxed),
-            sweeps: self.sweeps.load(Relaxed),
-            sweep_panics: self.sweep_panics.load(Relaxed),
-            blocked: Blocked::by(blocked),
-            resident_modules: modules.iter().filter(|m| m.resident).count(),
-            resident_bytes: modules.iter().map(|m| m.bytes).sum(),
-            live_heap: memory::live_heap(),
-            rss: memory::rss(),
-            hot_paths,
-            direct_hits: ops.iter().map(|op| op.direct_hits).sum(),
-            promotions: ops.iter().fold([0; 3], |sum, op| {
-                [
-                    sum[0] + op.promotions[0],
-                    sum[1] + op.promotions[1],
-                    sum[2] + op.promotions[2],
-                ]
-            }),
-            demotions: ops.iter().fold([0; 2], |sum, op| {
-                [sum[0] + op.demotions[0], sum[1] + op.demotions[1]]
-            }),
-            cache: ops
-                .iter()
-                .filter_map(|op| op.cache)
-                .fold(CacheCounts::default(), |sum, c| CacheCounts {
-                    hits: sum.hits + c.hits,
-                    misses: sum.misses + c.misses,
-                    expired: sum.expired + c.expired,
-                    evicted: sum.evicted + c.evicted,
-                    panics: sum.panics + c.panics,
-                }),
-            modules,
-            ops,
-        }
-    }
-}
 
 /// How often each check kept a module, over the runtime's life.
 ///
@@ -138,7 +35,7 @@ pub struct Blocked {
 
 impl Blocked {
     /// The counts, each from `count` of its reason.
-    fn by(count: impl Fn(KeepReason) -> u64) -> Blocked {
+    pub(crate) fn by(count: impl Fn(KeepReason) -> u64) -> Blocked {
         Blocked {
             core: count(KeepReason::Core),
             in_use: count(KeepReason::InUse),
@@ -152,7 +49,7 @@ impl Blocked {
     /// The count for one reason.
     ///
     /// ```
-    /// assert_eq!(lmms::Blocked::default().get(lmms::KeepReason::Core), 0);
+    /// assert_eq!(lmms::report::Blocked::default().get(lmms::KeepReason::Core), 0);
     /// ```
     pub fn get(&self, reason: KeepReason) -> u64 {
         match reason {
@@ -261,14 +158,14 @@ pub struct Stats {
 ///
 /// ```
 /// # struct Ping;
-/// # impl lmms::Operation for Ping {
+/// # impl lmms::op::Operation for Ping {
 /// #     type State = (); type Args = (); type Output = ();
-/// #     fn source() -> lmms::Source<()> { lmms::Source::Stateless(&()) }
+/// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
 /// # }
-/// # impl lmms::Body for Ping { fn run(_: &(), _: ()) {} }
-/// static PING: lmms::Op<Ping> = lmms::Op::new(lmms::OpDef::new("health", "ping"));
+/// # impl lmms::op::Body for Ping { fn run(_: &(), _: ()) {} }
+/// static PING: lmms::op::Op<Ping> = lmms::op::Op::new(lmms::op::OpDef::new("health", "ping"));
 /// let stats = PING.stats();
-/// assert_eq!((stats.interface, stats.heat), ("health", lmms::Heat::Cold));
+/// assert_eq!((stats.interface, stats.heat), ("health", lmms::report::Heat::Cold));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -442,7 +339,7 @@ impl fmt::Display for Stats {
         if !self.ops.is_empty() {
             writeln!(
                 f,
-                "zafp: {} hot paths, {} direct calls counted, promotions warm {} hot {} critical {}, demotions cooled {} evicted {}; cache: {} hits, {} misses, {} expired, {} evicted",
+                "hot paths: {} now, {} direct calls counted, promotions warm {} hot {} critical {}, demotions cooled {} evicted {}; cache: {} hits, {} misses, {} expired, {} evicted",
                 self.hot_paths,
                 self.direct_hits,
                 self.promotions[0],
@@ -470,7 +367,7 @@ impl fmt::Display for Stats {
                 .iter()
                 .map(|op| {
                     [
-                        format!("{}.{}", op.interface, op.name),
+                        OpDef::new(op.interface, op.name).to_string(),
                         op.module
                             .as_ref()
                             .map_or_else(|| "-".to_owned(), Name::to_string),
@@ -512,35 +409,4 @@ fn table<const N: usize>(
         writeln!(f, "{}", line.join("  ").trim_end())?;
     }
     Ok(())
-}
-
-/// A byte count in the largest binary unit that keeps it at or above 1.
-pub(crate) struct Bytes(pub(crate) u64);
-
-impl fmt::Display for Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-        let mut value = self.0 as f64;
-        let mut unit = 0;
-        while value >= 1024.0 && unit + 1 < UNITS.len() {
-            value /= 1024.0;
-            unit += 1;
-        }
-        if unit == 0 {
-            write!(f, "{} B", self.0)
-        } else {
-            write!(f, "{value:.1} {}", UNITS[unit])
-        }
-    }
-}
-
-struct Maybe(Option<u64>);
-
-impl fmt::Display for Maybe {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(bytes) => Bytes(bytes).fmt(f),
-            None => f.write_str("n/a"),
-        }
-    }
 }

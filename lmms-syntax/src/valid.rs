@@ -3,6 +3,7 @@
 
 use crate::ast::{ModuleInput, OperationInput};
 use crate::attr::{push, Arg};
+use lmms_grammar::CLASS_VARIANTS;
 use proc_macro2::Span;
 use quote::ToTokens;
 use syn::{FnArg, Ident, Item, ItemFn, Pat, ReturnType, Type, Visibility};
@@ -20,6 +21,10 @@ pub struct Module {
     /// The module's own grace period, if given.
     pub grace_ms: Option<u64>,
 }
+
+/// The class of a module whose attribute names none: `utility`, the runtime's
+/// `Class::default()`; an index in `lmms_grammar::CLASSES`.
+const DEFAULT_CLASS: usize = 1;
 
 /// An operation, checked.
 pub struct Operation {
@@ -100,31 +105,18 @@ fn name(arg: &Arg, errors: &mut Option<syn::Error>) -> String {
 
 /// A duration as the runtime's settings write it: `250ms`, `30s`, `5m`, `1h`.
 fn duration_ms(arg: &Arg, errors: &mut Option<syn::Error>) -> Option<u64> {
-    let text = arg.value.value();
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(digits_end);
-    let scale = match unit {
-        "ms" => Some(1),
-        "s" => Some(1_000),
-        "m" => Some(60_000),
-        "h" => Some(3_600_000),
-        _ => None,
-    };
-    let ms = scale.and_then(|scale| digits.parse::<u64>().ok()?.checked_mul(scale));
-    if ms.is_none() {
-        push(
-            errors,
-            syn::Error::new_spanned(
-                &arg.value,
-                format!(
-                    "`{text}` is not a duration; write a whole number and a unit: `250ms`, `30s`, `5m` or `1h`"
-                ),
-            ),
-        );
+    match lmms_grammar::duration_ms(&arg.value.value()) {
+        Ok(ms) => Some(ms),
+        Err(invalid) => {
+            push(errors, invalid_at(&arg.value, &invalid));
+            None
+        }
     }
-    ms
+}
+
+/// The error for a value the shared grammar turned down, at the tokens that wrote it.
+fn invalid_at(tokens: impl ToTokens, invalid: &lmms_grammar::Invalid) -> syn::Error {
+    syn::Error::new_spanned(tokens, invalid.reason())
 }
 
 fn finish<T>(value: T, errors: Option<syn::Error>) -> syn::Result<T> {
@@ -172,24 +164,12 @@ pub fn module(input: &ModuleInput) -> syn::Result<Module> {
             ),
         );
     }
-    let class = match keys.get("class") {
-        None => "Utility",
-        Some(arg) => match arg.value.value().as_str() {
-            "core" => "Core",
-            "utility" => "Utility",
-            "feature" => "Feature",
-            other => {
-                push(
-                    &mut errors,
-                    syn::Error::new_spanned(
-                        &arg.value,
-                        format!("`{other}` is not a class; use `core`, `utility` or `feature`"),
-                    ),
-                );
-                "Utility"
-            }
-        },
-    };
+    let class = keys.get("class").map_or(DEFAULT_CLASS, |arg| {
+        lmms_grammar::class(&arg.value.value()).unwrap_or_else(|invalid| {
+            push(&mut errors, invalid_at(&arg.value, &invalid));
+            DEFAULT_CLASS
+        })
+    });
     let name = keys.get("name").map_or_else(
         || to_snake(&ident.to_string()),
         |arg| name(arg, &mut errors),
@@ -202,7 +182,7 @@ pub fn module(input: &ModuleInput) -> syn::Result<Module> {
             ident: ident.clone(),
             vis: vis.clone(),
             name,
-            class: Ident::new(class, Span::call_site()),
+            class: Ident::new(CLASS_VARIANTS[class], Span::call_site()),
             grace_ms,
         },
         errors,
@@ -435,4 +415,50 @@ fn to_snake(ident: &str) -> String {
         }
     }
     name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module_with(args: proc_macro2::TokenStream) -> syn::Result<Module> {
+        module(&ModuleInput {
+            args: crate::attr::parse(args)?,
+            item: syn::parse_quote!(
+                struct WeatherTables;
+            ),
+        })
+    }
+
+    #[test]
+    fn the_default_class_is_utility() {
+        assert_eq!(lmms_grammar::CLASSES[DEFAULT_CLASS], "utility");
+        let module = module_with(quote::quote!()).unwrap();
+        assert_eq!(module.class, "Utility");
+        assert_eq!(module.name, "weather_tables");
+    }
+
+    #[test]
+    fn classes_and_durations_through_the_shared_grammar() {
+        let module = module_with(quote::quote!(class = "core", grace = " 5m ")).unwrap();
+        assert_eq!(
+            (module.class.to_string(), module.grace_ms),
+            ("Core".to_owned(), Some(300_000))
+        );
+    }
+
+    #[test]
+    fn the_shared_grammar_words_the_errors() {
+        let Err(error) = module_with(quote::quote!(class = "sometimes", grace = "-5s")) else {
+            panic!("a bad class and a negative grace are errors");
+        };
+        let messages: Vec<String> = error.into_iter().map(|error| error.to_string()).collect();
+        assert_eq!(
+            messages,
+            [
+                "`sometimes` is not a class; use `core`, `utility` or `feature`",
+                "`-5s` is negative; a duration counts up from zero",
+            ]
+        );
+    }
 }

@@ -76,7 +76,7 @@ pub async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     // What this invocation did, as a CloudWatch EMF line: CloudWatch Logs records the
     // figures as metrics with no agent.
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
-    let emf = lmms::Emf::new("lmms").dimension("function", function);
+    let emf = lmms::report::Emf::new("lmms").dimension("function", function);
     println!("{}", emf.line(&lmms::stats().since(&before)));
     Ok(response)
 }

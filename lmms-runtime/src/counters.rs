@@ -1,0 +1,110 @@
+//! The runtime's running totals, and the snapshot they make with every module's and
+//! operation's figures.
+
+use crate::cache::CacheCounts;
+use crate::memory;
+use crate::outcome::KeepReason;
+use crate::stats::{Blocked, ModuleStats, OpStats, Stats};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// The runtime's running totals.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    loads: AtomicU64,
+    load_failures: AtomicU64,
+    unloads: AtomicU64,
+    drop_panics: AtomicU64,
+    bytes_loaded: AtomicU64,
+    bytes_reclaimed: AtomicU64,
+    sweeps: AtomicU64,
+    sweep_panics: AtomicU64,
+    blocked: [AtomicU64; KeepReason::ALL.len()],
+}
+
+impl Counters {
+    pub(crate) fn loaded(&self, bytes: u64) {
+        self.loads.fetch_add(1, Relaxed);
+        self.bytes_loaded.fetch_add(bytes, Relaxed);
+    }
+
+    pub(crate) fn load_failed(&self) {
+        self.load_failures.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn unloaded(&self, bytes: u64, drop_panicked: bool) {
+        self.unloads.fetch_add(1, Relaxed);
+        self.bytes_reclaimed.fetch_add(bytes, Relaxed);
+        if drop_panicked {
+            self.drop_panics.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn blocked(&self, reason: KeepReason) {
+        self.blocked_by(reason, 1);
+    }
+
+    pub(crate) fn blocked_by(&self, reason: KeepReason, times: u64) {
+        if times > 0 {
+            self.blocked[reason as usize].fetch_add(times, Relaxed);
+        }
+    }
+
+    pub(crate) fn swept(&self) {
+        self.sweeps.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn sweep_panicked(&self) {
+        self.sweep_panics.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn snapshot(
+        &self,
+        at: Duration,
+        modules: Vec<ModuleStats>,
+        ops: Vec<OpStats>,
+        hot_paths: usize,
+    ) -> Stats {
+        let blocked = |reason: KeepReason| self.blocked[reason as usize].load(Relaxed);
+        Stats {
+            at,
+            loads: self.loads.load(Relaxed),
+            load_failures: self.load_failures.load(Relaxed),
+            unloads: self.unloads.load(Relaxed),
+            drop_panics: self.drop_panics.load(Relaxed),
+            bytes_loaded: self.bytes_loaded.load(Relaxed),
+            bytes_reclaimed: self.bytes_reclaimed.load(Relaxed),
+            sweeps: self.sweeps.load(Relaxed),
+            sweep_panics: self.sweep_panics.load(Relaxed),
+            blocked: Blocked::by(blocked),
+            resident_modules: modules.iter().filter(|m| m.resident).count(),
+            resident_bytes: modules.iter().map(|m| m.bytes).sum(),
+            live_heap: memory::live_heap(),
+            rss: memory::rss(),
+            hot_paths,
+            direct_hits: ops.iter().map(|op| op.direct_hits).sum(),
+            promotions: ops.iter().fold([0; 3], |sum, op| {
+                [
+                    sum[0] + op.promotions[0],
+                    sum[1] + op.promotions[1],
+                    sum[2] + op.promotions[2],
+                ]
+            }),
+            demotions: ops.iter().fold([0; 2], |sum, op| {
+                [sum[0] + op.demotions[0], sum[1] + op.demotions[1]]
+            }),
+            cache: ops
+                .iter()
+                .filter_map(|op| op.cache)
+                .fold(CacheCounts::default(), |sum, c| CacheCounts {
+                    hits: sum.hits + c.hits,
+                    misses: sum.misses + c.misses,
+                    expired: sum.expired + c.expired,
+                    evicted: sum.evicted + c.evicted,
+                    panics: sum.panics + c.panics,
+                }),
+            modules,
+            ops,
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! One module's bookkeeping, whatever its state's type: uses, loads, bytes, pins,
+//! dependents and idle gaps — what the unload rules read.
+
+use crate::cache::ResultCache;
+use crate::config::Config;
+use crate::def::ModuleDef;
+use crate::keepalive::IdleGaps;
+use crate::outcome::KeepReason;
+use crate::sync::lock;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// Runtime-side bookkeeping of one module, shared by all module kinds.
+pub(crate) struct Info {
+    pub(crate) def: ModuleDef,
+    /// Runtime time of the last guard drop or load, in ms.
+    pub(crate) last_use: AtomicU64,
+    pub(crate) loads: AtomicU64,
+    pub(crate) unloads: AtomicU64,
+    /// Heap bytes the current state kept when it was loaded.
+    pub(crate) bytes: AtomicU64,
+    pub(crate) pins: AtomicUsize,
+    /// Pins held by hot operations, each with a guard (so sweeps can tell them from users'
+    /// guards).
+    pub(crate) hot: AtomicUsize,
+    pub(crate) dependents: AtomicUsize,
+    /// The result caches of this module's operations: their entries depend on it.
+    caches: Mutex<Vec<&'static dyn ResultCache>>,
+    has_caches: AtomicBool,
+    /// The idle gaps it has had, for the adaptive keep-alive.
+    pub(crate) gaps: IdleGaps,
+}
+
+impl Info {
+    /// Records a use at runtime time `at` (ms) unless a later one is recorded: how a
+    /// demoted hot operation hands its direct calls' last use to the unload rules.
+    pub(crate) fn touch(&self, at: u64) {
+        self.last_use.fetch_max(at, Relaxed);
+    }
+
+    pub(crate) const fn new(def: ModuleDef) -> Self {
+        Info {
+            def,
+            last_use: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
+            unloads: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            pins: AtomicUsize::new(0),
+            hot: AtomicUsize::new(0),
+            dependents: AtomicUsize::new(0),
+            caches: Mutex::new(Vec::new()),
+            has_caches: AtomicBool::new(false),
+            gaps: IdleGaps::new(),
+        }
+    }
+
+    /// Makes the entries of an operation's cache count as dependents of this module.
+    pub(crate) fn attach_cache(&self, cache: &'static dyn ResultCache) {
+        lock(&self.caches).push(cache);
+        self.has_caches.store(true, Relaxed);
+    }
+
+    /// The caches of this module's operations, copied out of their lock: purging or
+    /// clearing one drops user values, whose `Drop` may reach this module again.
+    pub(crate) fn cache_list(&self) -> Vec<&'static dyn ResultCache> {
+        if self.has_caches.load(Relaxed) {
+            lock(&self.caches).clone()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Cached results of this module's operations held now (expired ones included until a
+    /// sweep or an unload purges them).
+    fn cached(&self) -> usize {
+        if !self.has_caches.load(Relaxed) {
+            return 0;
+        }
+        lock(&self.caches).iter().map(|cache| cache.len()).sum()
+    }
+
+    /// Drops the expired results of this module's operations.
+    pub(crate) fn purge_caches(&self, now: u64) {
+        for cache in self.cache_list() {
+            cache.purge(now);
+        }
+    }
+
+    /// Pins alive now, hot operations' included.
+    pub(crate) fn pins(&self) -> usize {
+        self.pins.load(Relaxed) + self.hot.load(Relaxed)
+    }
+
+    /// Dependents alive now, cached results included.
+    pub(crate) fn dependents(&self) -> usize {
+        self.dependents.load(Relaxed) + self.cached()
+    }
+
+    /// The first of unload checks 2 and 3 that holds the module, if any.
+    pub(crate) fn held(&self, config: &Config) -> Option<KeepReason> {
+        if self.pins.load(Relaxed) > 0 || self.hot.load(Relaxed) > 0 {
+            Some(KeepReason::Pinned)
+        } else if self.dependents.load(Relaxed) > 0
+            || (config.cache_keeps_modules && self.cached() > 0)
+        {
+            Some(KeepReason::Dependents)
+        } else {
+            None
+        }
+    }
+}

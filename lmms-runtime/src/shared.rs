@@ -1,0 +1,297 @@
+//! What every call reads of its runtime — the settings, the time, the counters, the
+//! operations and their hot paths — and the runtime's module list; and binding, the one
+//! place where a static module or operation is tied to the runtime it reports to.
+//!
+//! A module points at its runtime's [`Shared`], never at the module list: a run-time
+//! module is held by the list and holds the context, so no reference cycle forms.
+
+use crate::cache::ResultCache;
+use crate::clock::{Clock, Time};
+use crate::config::Config;
+use crate::counters::Counters;
+use crate::def::OpDef;
+use crate::error::Error;
+use crate::info::Info;
+use crate::memory;
+use crate::name::Name;
+use crate::outcome::{Demotion, Unload};
+use crate::stats::{ModuleStats, OpStats};
+use crate::sync::lock;
+use std::collections::HashSet;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+/// What a module or an operation needs of its runtime on every call.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) time: Time,
+    pub(crate) counters: Counters,
+    /// Every operation that reports here, in the order they were bound.
+    ops: Mutex<Vec<&'static dyn OpEntry>>,
+    /// Operations on the direct path now.
+    pub(crate) hot_paths: AtomicUsize,
+    /// Runtime time (ms) at which the last cooling window ended.
+    pub(crate) cooled_until: AtomicU64,
+}
+
+impl Shared {
+    /// The operations bound here, copied out of their lock: what is done with them runs
+    /// user code (a demotion's event, a cached value's `Drop`), which may bind another.
+    pub(crate) fn ops(&self) -> Vec<&'static dyn OpEntry> {
+        lock(&self.ops).clone()
+    }
+
+    /// Drops the expired entries of every operation's cache.
+    pub(crate) fn purge_caches(&self, now: u64) {
+        for cache in self.ops().iter().filter_map(|op| op.cache()) {
+            cache.purge(now);
+        }
+    }
+
+    pub(crate) fn op_stats(&self) -> Vec<OpStats> {
+        self.ops().iter().map(|op| op.stats()).collect()
+    }
+
+    /// Hands memory back to the OS after unloads that freed `bytes`, if that is enough.
+    pub(crate) fn reclaimed(&self, bytes: u64) {
+        if self.config.trim_threshold.is_some_and(|at| bytes >= at) {
+            memory::trim();
+        }
+    }
+
+    /// Binds a static operation to this runtime unless it is bound already; returns the
+    /// runtime it is bound to and whether it was bound just now. `module` and `cache` are
+    /// the operation's, read by the caller before anything is set (reading them runs user
+    /// code, which may panic): the module's bookkeeping, and the cache whose entries then
+    /// depend on that module.
+    pub(crate) fn bind_op(
+        self: &Arc<Self>,
+        op: &'static dyn OpEntry,
+        module: Option<&'static Info>,
+        cache: Option<&'static dyn ResultCache>,
+    ) -> (&'static Shared, bool) {
+        let binding = op.binding();
+        let mut fresh = false;
+        let bound = binding.runtime.get_or_init(|| {
+            fresh = true;
+            Arc::clone(self)
+        });
+        if fresh {
+            let _ = binding.module.set(module);
+            lock(&bound.ops).push(op);
+            if let Some(cache) = cache {
+                let _ = binding.cache.set(cache);
+                if let Some(module) = module {
+                    module.attach_cache(cache);
+                }
+            }
+        }
+        (bound, fresh)
+    }
+}
+
+/// Where an operation records its runtime, and what it learnt when it was bound.
+pub(crate) struct OpBinding {
+    pub(crate) runtime: OnceLock<Arc<Shared>>,
+    /// The operation's module, if it has one, so that no later step (a demotion, the
+    /// stats) runs `Operation::source`.
+    pub(crate) module: OnceLock<Option<&'static Info>>,
+    pub(crate) cache: OnceLock<&'static dyn ResultCache>,
+}
+
+impl OpBinding {
+    pub(crate) const fn new() -> Self {
+        OpBinding {
+            runtime: OnceLock::new(),
+            module: OnceLock::new(),
+            cache: OnceLock::new(),
+        }
+    }
+
+    /// The operation's module's bookkeeping, once it is bound.
+    pub(crate) fn module(&self) -> Option<&'static Info> {
+        self.module.get().copied().flatten()
+    }
+}
+
+/// What the runtime needs of an operation whatever its types: stats, cooling and the
+/// hot-path cap.
+pub(crate) trait OpEntry: Send + Sync {
+    fn def(&self) -> &OpDef;
+    fn binding(&self) -> &OpBinding;
+    fn stats(&'static self) -> OpStats;
+    fn is_hot(&self) -> bool;
+    /// The runtime time of its last use while hot: the hot-path LRU's key.
+    fn last_hot_use(&self) -> u64;
+    /// Applies `windows` cooling windows, the first of which began at `since`; demotes if
+    /// the heat fell.
+    fn cool(&'static self, shared: &Shared, windows: u64, since: u64);
+    /// Switches the direct path off, then releases the pin once no call can be in it.
+    fn demote(&'static self, shared: &Shared, cause: Demotion) -> bool;
+
+    fn cache(&self) -> Option<&'static dyn ResultCache> {
+        self.binding().cache.get().copied()
+    }
+}
+
+/// What the runtime needs of a module whatever its state type: the sweep's view.
+pub(crate) trait Entry: Send + Sync {
+    fn info(&self) -> &Info;
+    /// Where a static module records its runtime.
+    fn runtime(&self) -> &OnceLock<Arc<Shared>>;
+    fn guards(&self) -> usize;
+    fn is_resident(&self) -> bool;
+    fn unload(&self, shared: &Shared) -> Unload;
+
+    fn stats(&self) -> ModuleStats {
+        let info = self.info();
+        let resident = self.is_resident();
+        let loads = info.loads.load(Relaxed);
+        ModuleStats {
+            name: info.def.name().clone(),
+            class: info.def.class_of(),
+            resident,
+            bytes: if resident {
+                info.bytes.load(Relaxed)
+            } else {
+                0
+            },
+            loads,
+            unloads: info.unloads.load(Relaxed),
+            last_use: (loads > 0).then(|| Duration::from_millis(info.last_use.load(Relaxed))),
+            guards: self.guards(),
+            pins: info.pins(),
+            dependents: info.dependents(),
+        }
+    }
+}
+
+/// A module in a runtime's list: a static one by reference, a run-time one shared with
+/// its handles.
+#[derive(Clone)]
+pub(crate) enum EntryRef {
+    Static(&'static dyn Entry),
+    Shared(Arc<dyn Entry>),
+}
+
+impl Deref for EntryRef {
+    type Target = dyn Entry;
+
+    fn deref(&self) -> &(dyn Entry + 'static) {
+        match self {
+            EntryRef::Static(entry) => *entry,
+            EntryRef::Shared(entry) => &**entry,
+        }
+    }
+}
+
+/// A runtime: its context and its modules. [`Runtime`](crate::Runtime) is the public
+/// handle on one.
+pub(crate) struct Home {
+    pub(crate) shared: Arc<Shared>,
+    modules: Mutex<Modules>,
+}
+
+#[derive(Default)]
+struct Modules {
+    entries: Vec<EntryRef>,
+    names: HashSet<Name>,
+}
+
+static GLOBAL: OnceLock<Arc<Home>> = OnceLock::new();
+
+impl Home {
+    pub(crate) fn new(config: Config, clock: Clock) -> Self {
+        Home {
+            shared: Arc::new(Shared {
+                config,
+                time: Time::new(clock),
+                counters: Counters::default(),
+                ops: Mutex::default(),
+                hot_paths: AtomicUsize::new(0),
+                cooled_until: AtomicU64::new(0),
+            }),
+            modules: Mutex::default(),
+        }
+    }
+
+    /// The process-wide runtime, with the default settings unless one was set first.
+    pub(crate) fn global() -> &'static Arc<Home> {
+        GLOBAL.get_or_init(|| Arc::new(Home::new(Config::default(), Clock::system())))
+    }
+
+    pub(crate) fn set_global(home: Arc<Home>) -> Result<(), Error> {
+        GLOBAL.set(home).map_err(|_| Error::GlobalAlreadySet)
+    }
+
+    /// The module list, under its lock, which no user code runs under.
+    pub(crate) fn modules(&self) -> MutexGuard<'_, impl Deref<Target = Vec<EntryRef>>> {
+        lock(&self.modules)
+    }
+
+    pub(crate) fn entries(&self) -> Vec<EntryRef> {
+        lock(&self.modules).entries.clone()
+    }
+
+    /// Binds a static module to this runtime unless it is bound already; returns the
+    /// runtime it is bound to and whether it was bound just now. A name the runtime has
+    /// is [`Error::DuplicateModule`].
+    pub(crate) fn bind(
+        &self,
+        module: &'static dyn Entry,
+    ) -> Result<(&'static Arc<Shared>, bool), Error> {
+        let mut modules = lock(&self.modules);
+        if let Some(shared) = module.runtime().get() {
+            return Ok((shared, false));
+        }
+        let name = module.info().def.name();
+        modules.claim(name)?;
+        let mut fresh = false;
+        let bound = module.runtime().get_or_init(|| {
+            fresh = true;
+            Arc::clone(&self.shared)
+        });
+        if fresh {
+            modules.entries.push(EntryRef::Static(module));
+        } else {
+            modules.names.remove(name.as_str());
+        }
+        Ok((bound, fresh))
+    }
+
+    /// Adds a run-time module that `make` builds on this runtime's context, under a name
+    /// no other module here has.
+    pub(crate) fn register<H>(
+        &self,
+        name: &Name,
+        make: impl FnOnce(&Arc<Shared>) -> (H, Arc<dyn Entry>),
+    ) -> Result<H, Error> {
+        let mut modules = lock(&self.modules);
+        modules.claim(name)?;
+        let (handle, entry) = make(&self.shared);
+        modules.entries.push(EntryRef::Shared(entry));
+        Ok(handle)
+    }
+}
+
+impl Deref for Modules {
+    type Target = Vec<EntryRef>;
+
+    fn deref(&self) -> &Vec<EntryRef> {
+        &self.entries
+    }
+}
+
+impl Modules {
+    fn claim(&mut self, name: &Name) -> Result<(), Error> {
+        if self.names.insert(name.clone()) {
+            Ok(())
+        } else {
+            Err(Error::DuplicateModule {
+                name: name.to_string(),
+            })
+        }
+    }
+}
