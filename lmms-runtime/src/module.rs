@@ -395,8 +395,13 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     pub(crate) fn runtime(&'static self) -> Result<&'static Arc<Shared>, Error> {
         match self.runtime.get() {
             Some(shared) => Ok(shared),
-            None => Ok(Home::global().bind(self)?.0),
+            None => self.bind_global(),
         }
+    }
+
+    #[cold]
+    fn bind_global(&'static self) -> Result<&'static Arc<Shared>, Error> {
+        Ok(Home::global().bind(self)?.0)
     }
 
     /// A module with its own loader, bound to `shared` from the start: a
