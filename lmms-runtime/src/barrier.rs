@@ -5,8 +5,9 @@
 //! a demotion clears the pointer and then reads the announcements. That is the
 //! store-buffering pattern, which needs a full barrier on both sides — unless the slow side
 //! issues one *for* every thread: Linux's `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`
-//! runs a full barrier on every CPU running a thread of the process. Measured here: 410 ns a
-//! call, paid once per demotion, against a `SeqCst` fence on every hot call.
+//! runs a full barrier on every CPU running a thread of the process. It is paid
+//! once per demotion instead of a `SeqCst` fence on every hot call (its cost is in
+//! `BENCHMARKS.md`, "Figures behind the code").
 //!
 //! Elsewhere (macOS, Windows, Linux kernels without the command) and under loom both sides
 //! issue `fence(SeqCst)`, which is correct everywhere and slower on the hot side.

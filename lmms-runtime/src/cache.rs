@@ -1,9 +1,10 @@
 //! The result cache: an operation declared with a TTL answers repeated arguments from
 //! memory, before its module is touched (a hit on an unloaded module loads nothing).
 //!
-//! Storage is [`quick_cache`]: its hit measured 17.5 ns against moka's 188 ns (the figures
-//! the issue gives; `cargo bench --bench dispatch` measures quick_cache's own `get` beside
-//! ours), and its lifecycle hook is enough to count evictions. It has no TTL of its own, so
+//! Storage is [`quick_cache`]: its hit is an order of magnitude cheaper than moka's
+//! (`BENCHMARKS.md`, "Figures behind the code"; `cargo bench --bench dispatch` measures
+//! quick_cache's own `get` beside ours), and its lifecycle hook is enough to count
+//! evictions. It has no TTL of its own, so
 //! each entry carries its expiry in runtime milliseconds: a lookup that finds an expired
 //! entry removes it and misses, and every sweep purges the expired ones first, so that
 //! entries keep their module resident (unload check 3) only while they are live.

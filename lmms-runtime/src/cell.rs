@@ -14,19 +14,19 @@
 //!
 //! # Why striped counts
 //!
-//! The design was chosen by the `lifecycle` benchmark (`BENCHMARKS.md`), which measures the
-//! candidates side by side on a resident module (get, read, drop; 2-vCPU machine):
+//! The design was chosen by the `lifecycle` benchmark, which measures the candidates side
+//! by side on a resident module (get, read, drop); the figures are in `BENCHMARKS.md`,
+//! "Figures behind the code":
 //!
-//! - `RwLock<Option<T>>`: 14.4 ns; every read is a compare-and-swap on one shared word.
-//! - `ArcSwapOption<T>::load`: 15.9 ns (16.5 ns cloning the `Arc`); a count, or arc-swap's
-//!   debt slot, per call.
-//! - **per-thread stripes** (this cell): 5.4 ns, and 5.8 ns per call with two threads
-//!   calling at once. Threads take cache-line-padded stripes in the order they first get a
-//!   guard, so two threads never write the same line; a get is one uncontended atomic add,
-//!   a drop one atomic subtract, and an unload sums the stripes.
+//! - `RwLock<Option<T>>`: every read is a compare-and-swap on one shared word.
+//! - `ArcSwapOption<T>::load`: a count, or arc-swap's debt slot, per call.
+//! - **per-thread stripes** (this cell), the fastest, alone and with two threads calling
+//!   at once. Threads take cache-line-padded stripes in the order they first get a guard,
+//!   so two threads never write the same line; a get is one uncontended atomic add, a drop
+//!   one atomic subtract, and an unload sums the stripes.
 //! - not measured: one `AtomicUsize` of guards beside the pointer, which is the striped
 //!   design with one stripe, so every thread writes the same line (a shared relaxed
-//!   `fetch_add` measured 2.8 ns alone and 8.2 ns with two threads on this machine).
+//!   `fetch_add` costs about three times more with two threads than with one).
 //!
 //! A guard returned with a plain store instead of the subtract (stripes owned by one
 //! thread each) measured no faster, and loom cannot check a store racing a

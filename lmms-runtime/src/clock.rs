@@ -1,8 +1,8 @@
 //! Time as the runtime sees it: the system's monotonic clock, or a manual clock that tests
 //! and replays advance by hand.
 //!
-//! Calls never read the clock. Reading `Instant::now()` costs about 30 ns on the machines
-//! we measure on, more than a whole guarded call, so each call stamps its module with the
+//! Calls never read the clock. Reading `Instant::now()` costs more than a whole guarded call
+//! (`BENCHMARKS.md`, "Figures behind the code"), so each call stamps its module with the
 //! runtime's *recent* time instead: one relaxed load. The recent time is refreshed whenever
 //! the runtime does slow work (a load, a sweep, a reaper tick) and, with a manual clock, is
 //! the manual clock itself. See [`Runtime::sweep`](crate::Runtime::sweep) for how a sweep
