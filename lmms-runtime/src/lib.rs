@@ -29,29 +29,33 @@
 //! # How the crate is built
 //!
 //! In floors: a file imports only from the floors below it, so there is no import circle.
+//! (`lib.rs` is the roof: it declares the files and the public modules `op`, `report`,
+//! `registry` and `__private`, which re-export from them.)
 //!
-//! 1. Leaves. `sync`: std's or loom's primitives, the one place the loom build differs.
+//! 0. Leaves. `sync`: std's or loom's primitives, the one place the loom build differs.
 //!    `trace`: the `tracing` events, or nothing. `clock`: the runtime's time. `memory`: the
 //!    counting allocator and RSS. `name`: module names. `error`: every error.
-//! 2. Primitives and words. `barrier`: the asymmetric fences. `defer`: drops postponed out
-//!    of the cache's locks. `cycle`: the wait-for graph of loads. `cell`: the resettable
-//!    state cell. `cache`: the result cache. `keepalive`: the adaptive keep-alive. `heat`:
-//!    heat levels and thresholds. `def`: what a module and an operation are (`ModuleDef`,
-//!    `OpDef`, `Class`). `outcome`: what a sweep or an unload answers.
-//! 3. `dispatch`: the direct path and its retirement. `config`: the settings. `stats`: the
-//!    figures. `info`: one module's bookkeeping.
-//! 4. `counters`: the running totals. `shared`: what every call reads of its runtime, the
-//!    module list, and binding a static module or operation to its runtime.
-//! 5. `hot`: heat counting, promotion, cooling, demotion and the hot-path cap. `module`:
-//!    the module cell, its guards and pins. `sweep`: the five-point check.
-//! 6. `operation`: the typed operation and its managed call. `handle`: modules registered
+//! 1. Words and primitives. `def`: what a module and an operation are (`ModuleDef`,
+//!    `OpDef`, `Class`). `outcome`: what a sweep or an unload answers. `heat`: heat levels
+//!    and thresholds. `keepalive`: the adaptive keep-alive. `barrier`: the asymmetric
+//!    fences. `defer`: drops postponed out of the cache's locks. `cycle`: the wait-for graph
+//!    of loads.
+//! 2. `cell`: the resettable state cell. `cache`: the result cache. `dispatch`: the direct
+//!    path and its retirement. `config`: the settings.
+//! 3. `info`: one module's bookkeeping. `stats`: the figures.
+//! 4. `counters`: the running totals. `emf`: CloudWatch's metric format. `metrics`: the
+//!    `metrics` facade.
+//! 5. `shared`: what every call reads of its runtime, the module list, and binding a
+//!    static module or operation to its runtime.
+//! 6. `hot`: heat counting, cooling, demotion and the hot-path cap. `module`: the module
+//!    cell, its guards and pins. `sweep`: the five-point check.
+//! 7. `operation`: the typed operation and its managed call. `handle`: modules registered
 //!    at run time. `probe`: the attributes' compile-time checks.
-//! 7. `running`: the managed call in two halves, for `async fn`. `runtime`: the public
+//! 8. `running`: the managed call in two halves, for `async fn`. `runtime`: the public
 //!    runtime. `link`: what the attributes link into the binary.
-//! 8. `builder`: settings by method, name or environment. `reaper`: the background
+//! 9. `builder`: settings by method, name or environment. `reaper`: the background
 //!    sweeper. `lookup`: finding what is linked, by name.
-//! 9. `json`: calls by name with JSON arguments. `emf`: CloudWatch's metric format.
-//!    `metrics`: the `metrics` facade.
+//! 10. `json`: calls by name with JSON arguments.
 //!
 //! Under `--cfg loom` only the first two floors and `dispatch` are built: the models in
 //! `tests/loom.rs` check the cell, the cache and the direct path.
