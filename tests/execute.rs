@@ -81,15 +81,95 @@ fn operations_without_arguments_take_an_empty_object_or_null() {
 }
 
 #[test]
-fn a_fallible_operation_answers_ok_or_err() {
+fn a_fallible_operation_answers_its_value_or_an_error() {
     assert_eq!(
         lmms::execute("weather", "parse_city", json!({"code": "42"})).unwrap(),
-        json!({"Ok": 42})
+        json!(42)
+    );
+    let error = lmms::execute("weather", "parse_city", json!({"code": "x"})).unwrap_err();
+    match &error {
+        ExecError::Failed {
+            operation, error, ..
+        } => {
+            assert_eq!(operation, "weather.parse_city");
+            assert_eq!(error, &json!("`x` is not a city code"));
+        }
+        other => panic!("not the operation's error: {other:?}"),
+    }
+    assert_eq!(
+        error.to_string(),
+        "weather.parse_city failed: `x` is not a city code"
+    );
+}
+
+#[derive(serde::Serialize)]
+pub struct Outage {
+    backend: &'static str,
+    retry_in_s: u32,
+}
+
+#[lmms::operation(interface = "weather")]
+pub fn alerts(region: String) -> Result<Vec<String>, Outage> {
+    Err(Outage {
+        backend: "alerts",
+        retry_in_s: region.len() as u32,
+    })
+}
+
+#[test]
+fn an_error_that_is_not_text_comes_back_as_its_json() {
+    let error = lmms::execute("weather", "alerts", json!({"region": "north"})).unwrap_err();
+    let ExecError::Failed { error: json, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(json, &json!({"backend": "alerts", "retry_in_s": 5}));
+    assert_eq!(
+        error.to_string(),
+        r#"weather.alerts failed: {"backend":"alerts","retry_in_s":5}"#
+    );
+}
+
+#[lmms::operation(interface = "weather")]
+pub fn outlook(city: String, days: Option<u8>) -> String {
+    format!("{city}: {} days", days.unwrap_or(3))
+}
+
+#[test]
+fn a_missing_option_argument_is_none() {
+    assert_eq!(
+        lmms::execute("weather", "outlook", json!({"city": "Oslo"})).unwrap(),
+        json!("Oslo: 3 days")
     );
     assert_eq!(
-        lmms::execute("weather", "parse_city", json!({"code": "x"})).unwrap(),
-        json!({"Err": "`x` is not a city code"})
+        lmms::execute("weather", "outlook", json!({"city": "Oslo", "days": 5})).unwrap(),
+        json!("Oslo: 5 days")
     );
+    let error = lmms::execute("weather", "outlook", json!({"days": 5})).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "weather.outlook: missing argument `city` (expected String)"
+    );
+}
+
+#[test]
+fn the_registry_check_is_an_error_usable_with_the_question_mark() {
+    fn check() -> Result<(), Box<dyn std::error::Error>> {
+        lmms::registry::check_registry()?;
+        Ok(())
+    }
+    check().unwrap();
+}
+
+#[test]
+fn a_huge_unknown_name_is_answered_without_a_search() {
+    let name = "x".repeat(1 << 20);
+    let error = lmms::execute("weather", &name, json!({})).unwrap_err();
+    match error {
+        ExecError::Runtime(lmms::Error::UnknownOperation { did_you_mean, .. }) => {
+            assert!(did_you_mean.is_empty())
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

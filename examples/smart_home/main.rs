@@ -186,8 +186,9 @@ fn run(scenario: &Scenario, eager: bool) -> Value {
     let clock = ManualClock::new();
     let runtime = Runtime::builder()
         .clock(clock.clone())
+        .min_resident(8) // the seed's setting, for its many-module function
         .build()
-        .expect("default settings");
+        .expect("the seed's settings");
     Runtime::set_global(runtime).expect("set before any module is used");
     if eager {
         home::load_everything();

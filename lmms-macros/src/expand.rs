@@ -264,6 +264,11 @@ fn link(op: &valid::Operation) -> TokenStream {
             #line,
         )
     };
+    // By name, a `Result`'s `Ok` is the answer and its `Err` an error.
+    let new_link = match split_result(&op.output) {
+        Some(_) => quote! { #new_link.fallible() },
+        None => new_link,
+    };
     // Whether a call by name is compiled in is the facade's `json` feature, so its macro
     // decides; an async operation has no sync entry point to give it.
     let new_link = if op.is_async {

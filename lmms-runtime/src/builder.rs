@@ -9,7 +9,7 @@ use crate::runtime::Runtime;
 use std::time::Duration;
 
 impl Runtime {
-    /// A builder with the defaults: grace 30 s, 8 modules kept resident, no memory
+    /// A builder with the defaults: grace 30 s, no modules kept resident past it, no memory
     /// budget, the system clock.
     ///
     /// ```
@@ -105,11 +105,13 @@ impl Builder {
         self
     }
 
-    /// Modules kept resident however idle (default 8, a floor: see
-    /// [`Runtime::sweep`]).
+    /// Modules kept resident however idle, the most recently used (a floor: see
+    /// [`Runtime::sweep`]). Default 0, so that a small app's idle modules go once their
+    /// grace period is over; the seed keeps 8 for a function of 50 modules, where the few
+    /// used most often are worth keeping whatever their idle time.
     ///
     /// ```
-    /// let rt = lmms::Runtime::builder().min_resident(0).build()?;
+    /// let like_the_seed = lmms::Runtime::builder().min_resident(8).build()?;
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn min_resident(mut self, modules: usize) -> Self {
@@ -171,9 +173,9 @@ impl Builder {
     /// Sets one setting from text, as a configuration file or an environment variable
     /// gives it: `grace` (`"30s"`, `"5m"`, `"250ms"`), `min_resident` (`"8"`),
     /// `memory_budget` (`"512MiB"`, `"2GB"`, `"1048576"`), `trim_threshold` (bytes, or
-    /// `"off"`), `heat` (`"5,20,100"`), `max_hot_paths`, `cool_every`, and `adaptive`
-    /// (`"on"`, `"off"`, or a load's price as bytes per time, `"128MiB/60s"`: see
-    /// [`Adaptive::load_cost`]). The error names the setting and says what was wrong.
+    /// `"off"`), `heat` (`"5,20,100"`), `max_hot_paths`, `cool_every`,
+    /// `cache_keeps_modules` (`"true"`, `"false"`) and `adaptive` (`"on"`, `"off"`, or a
+    /// load's price as bytes per time, `"128MiB/60s"`: see [`Adaptive::load_cost`]). The error names the setting and says what was wrong.
     ///
     /// ```
     /// let builder = lmms::Runtime::builder().set("grace", "2m")?.set("memory_budget", "64MiB")?;
@@ -207,6 +209,16 @@ impl Builder {
                     }
                 }
             }
+            "cache_keeps_modules" => match value.trim() {
+                "true" | "yes" | "on" => self.cache_keeps_modules(true),
+                "false" | "no" | "off" => self.cache_keeps_modules(false),
+                _ => {
+                    return Err(Error::invalid(
+                        "cache_keeps_modules",
+                        format!("`{value}` is not a yes or a no; write `true` or `false`"),
+                    ))
+                }
+            },
             "trim_threshold" => match value.trim() {
                 "off" | "none" => self.trim_threshold(None),
                 bytes => self.trim_threshold(Some(parse_bytes("trim_threshold", bytes)?)),
@@ -243,7 +255,7 @@ impl Builder {
                 return Err(Error::InvalidConfig {
                     field: "setting",
                     reason: format!(
-                        "`{other}` is not a setting; use `grace`, `min_resident`, `memory_budget`, `trim_threshold`, `heat`, `max_hot_paths`, `cool_every` or `adaptive`"
+                        "`{other}` is not a setting; use `grace`, `min_resident`, `memory_budget`, `trim_threshold`, `heat`, `max_hot_paths`, `cool_every`, `cache_keeps_modules` or `adaptive`"
                     ),
                 })
             }
@@ -251,10 +263,11 @@ impl Builder {
     }
 
     /// Reads `LMMS_GRACE`, `LMMS_MIN_RESIDENT`, `LMMS_MEMORY_BUDGET`,
-    /// `LMMS_TRIM_THRESHOLD`, `LMMS_HEAT`, `LMMS_MAX_HOT_PATHS`, `LMMS_COOL_EVERY` and
-    /// `LMMS_ADAPTIVE` from
-    /// the environment, where set, through [`Builder::set`]: a
-    /// function's settings can then change without a rebuild.
+    /// `LMMS_TRIM_THRESHOLD`, `LMMS_HEAT`, `LMMS_MAX_HOT_PATHS`, `LMMS_COOL_EVERY`,
+    /// `LMMS_CACHE_KEEPS_MODULES` and `LMMS_ADAPTIVE` from the environment, where set,
+    /// through [`Builder::set`]: a function's settings can then change without a rebuild.
+    /// An error names the variable; a value that is not UTF-8 text is refused, not
+    /// skipped.
     ///
     /// ```
     /// let runtime = lmms::Runtime::builder().from_env()?.build()?;
@@ -269,13 +282,21 @@ impl Builder {
             ("heat", "LMMS_HEAT"),
             ("max_hot_paths", "LMMS_MAX_HOT_PATHS"),
             ("cool_every", "LMMS_COOL_EVERY"),
+            ("cache_keeps_modules", "LMMS_CACHE_KEEPS_MODULES"),
             ("adaptive", "LMMS_ADAPTIVE"),
         ]
         .into_iter()
         .try_fold(self, |builder, (setting, variable)| {
             match std::env::var(variable) {
-                Ok(value) => builder.set(setting, &value),
-                Err(_) => Ok(builder),
+                Ok(value) => builder.set(setting, &value).map_err(|error| match error {
+                    Error::InvalidConfig { reason, .. } => Error::invalid(variable, reason),
+                    other => other,
+                }),
+                Err(std::env::VarError::NotPresent) => Ok(builder),
+                Err(std::env::VarError::NotUnicode(value)) => Err(Error::invalid(
+                    variable,
+                    format!("{value:?} is not UTF-8 text"),
+                )),
             }
         })
     }

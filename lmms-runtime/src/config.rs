@@ -10,7 +10,7 @@ use std::time::Duration;
 /// ```
 /// let config = lmms::Config::default();
 /// assert_eq!(config.grace(), std::time::Duration::from_secs(30));
-/// assert_eq!(config.min_resident(), 8);
+/// assert_eq!(config.min_resident(), 0);
 /// assert_eq!(config.memory_budget(), None);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl Default for Config {
             cool_every: Duration::from_secs(60),
             cache_keeps_modules: true,
             grace: Duration::from_secs(30),
-            min_resident: 8,
+            min_resident: 0,
             memory_budget: None,
             trim_threshold: Some(1 << 20),
             adaptive: None,
@@ -90,10 +90,11 @@ impl Config {
         self.grace
     }
 
-    /// Sweeps unload only while more than this many modules are resident (unload check 5).
+    /// Sweeps unload only while more than this many modules are resident (unload check 5);
+    /// default 0: every idle module goes once its grace period is over.
     ///
     /// ```
-    /// assert_eq!(lmms::Config::default().min_resident(), 8);
+    /// assert_eq!(lmms::Config::default().min_resident(), 0);
     /// ```
     pub fn min_resident(&self) -> usize {
         self.min_resident

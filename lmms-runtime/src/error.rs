@@ -297,6 +297,17 @@ pub enum ExecError {
         /// serde's message.
         reason: String,
     },
+    /// The operation ran and returned its error: by name, a fallible operation answers
+    /// its `Ok` value, or this with its `Err`.
+    #[error("{operation} failed: {message}")]
+    Failed {
+        /// `interface.name`.
+        operation: String,
+        /// The error as text: itself if it serializes to a string, its JSON otherwise.
+        message: String,
+        /// The error as it serializes.
+        error: serde_json::Value,
+    },
     /// The text is not JSON (`execute_str`).
     #[error("the arguments are not valid JSON: {0}")]
     Parse(#[source] serde_json::Error),

@@ -4,8 +4,8 @@
 //! its parameter's type and the operation runs through the same managed path as its typed
 //! call (hot path, cache, load, unload). An operation can be called this way when its argument
 //! types implement `serde::Deserialize` and its output `serde::Serialize`; others, and
-//! `async fn` operations, answer [`ExecError::NotCallable`]. A `Result` output is serialized
-//! as serde does, `{"Ok": …}` or `{"Err": …}`.
+//! `async fn` operations, answer [`ExecError::NotCallable`]. An operation that returns a
+//! `Result` answers its `Ok` value, or [`ExecError::Failed`] with its `Err`.
 
 use crate::cache::CachePolicy;
 use crate::error::{panic_message, ExecError};
@@ -82,6 +82,7 @@ where
         // The answer is made: a panic in the output's `Drop` cannot change it.
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(output)));
         let reason = match json {
+            Ok(Ok(json)) if link.is_fallible() => return answer(link, json),
             Ok(Ok(json)) => return Ok(json),
             Ok(Err(error)) => error.to_string(),
             Err(payload) => format!("its `Serialize` panicked: {}", panic_message(&*payload)),
@@ -91,6 +92,31 @@ where
             reason,
         })
     }
+}
+
+/// A fallible operation's answer from its serialized `Result`: the `Ok` value, or its
+/// `Err` as [`ExecError::Failed`].
+fn answer(link: &OpLink, json: Value) -> Result<Value, ExecError> {
+    let Value::Object(mut object) = json else {
+        return Ok(json);
+    };
+    if object.len() == 1 {
+        if let Some(ok) = object.remove("Ok") {
+            return Ok(ok);
+        }
+        if let Some(error) = object.remove("Err") {
+            let message = match &error {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            return Err(ExecError::Failed {
+                operation: link.key(),
+                message,
+                error,
+            });
+        }
+    }
+    Ok(Value::Object(object))
 }
 
 /// Finds an operation's [`JsonCall`] when its types allow one: the inherent `json` applies
@@ -145,19 +171,16 @@ fn arguments<A: DeserializeOwned>(link: &OpLink, args: Value) -> Result<A, ExecE
             expected: listed(params),
         });
     }
-    let mut values = Vec::with_capacity(params.len());
-    for param in params {
-        match object.remove(param.name) {
-            Some(value) => values.push(value),
-            None => {
-                return Err(ExecError::MissingArgument {
-                    operation: link.key(),
-                    field: param.name,
-                    expected: param.ty,
-                })
-            }
-        }
-    }
+    // serde's rule for a missing field: it reads as `null`, which an `Option` takes (as
+    // `None`) and any other type refuses, as a missing argument.
+    let missing: Vec<bool> = params
+        .iter()
+        .map(|param| !object.contains_key(param.name))
+        .collect();
+    let values: Vec<Value> = params
+        .iter()
+        .map(|param| object.remove(param.name).unwrap_or(Value::Null))
+        .collect();
     let at = Cell::new(0);
     let read = panic::catch_unwind(AssertUnwindSafe(|| {
         A::deserialize(Fields {
@@ -173,7 +196,15 @@ fn arguments<A: DeserializeOwned>(link: &OpLink, args: Value) -> Result<A, ExecE
         ))
     });
     read.map_err(|reason| {
-        let param = params[at.get().min(params.len().saturating_sub(1))];
+        let failed = at.get().min(params.len().saturating_sub(1));
+        let param = params[failed];
+        if missing.get(failed) == Some(&true) {
+            return ExecError::MissingArgument {
+                operation: link.key(),
+                field: param.name,
+                expected: param.ty,
+            };
+        }
         ExecError::Argument {
             operation: link.key(),
             field: param.name,

@@ -62,6 +62,7 @@ pub struct OpLink {
     pub(crate) file: &'static str,
     pub(crate) line: u32,
     is_async: bool,
+    fallible: bool,
     #[cfg(feature = "json")]
     json: fn() -> Option<&'static dyn JsonCall>,
 }
@@ -86,6 +87,7 @@ impl OpLink {
             file,
             line,
             is_async: false,
+            fallible: false,
             #[cfg(feature = "json")]
             json: || None,
         }
@@ -96,6 +98,32 @@ impl OpLink {
     pub const fn asynchronous(mut self) -> Self {
         self.is_async = true;
         self
+    }
+
+    /// Marks an operation that returns a `Result`: by name, its `Ok` is the answer and its
+    /// `Err` an error.
+    #[doc(hidden)]
+    pub const fn fallible(mut self) -> Self {
+        self.fallible = true;
+        self
+    }
+
+    /// Whether it returns a `Result` (by its signature): called by name, its `Err` comes
+    /// back as [`ExecError::Failed`](crate::ExecError::Failed) (feature `json`).
+    ///
+    /// ```
+    /// #[lmms::operation(interface = "math")]
+    /// fn checked_half(x: u32) -> Result<u32, String> {
+    ///     if x % 2 == 0 { Ok(x / 2) } else { Err(format!("{x} is odd")) }
+    /// }
+    ///
+    /// # fn main() -> Result<(), lmms::Error> {
+    /// assert!(lmms::registry::lookup("math", "checked_half")?.is_fallible());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn is_fallible(&self) -> bool {
+        self.fallible
     }
 
     /// How to call it with JSON, if its arguments and output have serde impls.

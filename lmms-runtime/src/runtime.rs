@@ -86,7 +86,7 @@ impl Runtime {
     /// The runtime's settings.
     ///
     /// ```
-    /// assert_eq!(lmms::Runtime::builder().build()?.config().min_resident(), 8);
+    /// assert_eq!(lmms::Runtime::builder().build()?.config().min_resident(), 0);
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn config(&self) -> &Config {

@@ -102,6 +102,9 @@ fn respond(directive: &Value) -> Value {
                 "payload": value,
             }
         }),
+        Err(failed @ lmms::ExecError::Failed { .. }) => {
+            error("NO_SUCH_ENDPOINT", failed.to_string())
+        }
         Err(lmms::ExecError::Runtime(runtime)) => error("INTERNAL_ERROR", runtime.to_string()),
         Err(invalid) => error("INVALID_VALUE", invalid.to_string()),
     }

@@ -46,7 +46,7 @@ async fn the_lifecycle_across_invocations() {
         response["event"]["header"]["name"], "Response",
         "{response}"
     );
-    assert_eq!(response["event"]["payload"]["Ok"]["brightness"], 80);
+    assert_eq!(response["event"]["payload"]["brightness"], 80);
     assert!(Lights::is_resident() && !Weather::is_resident());
 
     // Warm: later invocations within the grace period reload nothing.
@@ -105,7 +105,15 @@ async fn the_lifecycle_across_invocations() {
         json!({"room": "attic", "brightness": 10}),
     )
     .await;
-    assert_eq!(no_room["event"]["payload"]["Err"], "no lights in `attic`");
+    assert_eq!(
+        no_room["event"]["header"]["name"], "ErrorResponse",
+        "{no_room}"
+    );
+    assert_eq!(no_room["event"]["payload"]["type"], "NO_SUCH_ENDPOINT");
+    assert_eq!(
+        no_room["event"]["payload"]["message"],
+        "lights.turn_on failed: no lights in `attic`"
+    );
     // No call left a guard behind: the one guard is the hot path's hold on its module.
     assert_eq!(Lights::stats().guards, 1);
 }

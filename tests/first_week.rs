@@ -1,0 +1,100 @@
+//! What a new user meets in their first week: the defaults, the settings, and the answers
+//! of a call by name, each as the README and the rustdoc promise them.
+
+use lmms::{ManualClock, ModuleDef, Runtime};
+use std::time::Duration;
+
+#[test]
+fn a_small_app_unloads_its_idle_modules_with_the_default_settings() {
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder().clock(clock.clone()).build().unwrap();
+    let modules: Vec<_> = (0..3)
+        .map(|i| {
+            runtime
+                .register(ModuleDef::named(format!("m{i}")), || vec![0u8; 64])
+                .unwrap()
+        })
+        .collect();
+    for module in &modules {
+        drop(module.get().unwrap());
+    }
+    clock.advance(Duration::from_secs(31));
+    let report = runtime.sweep();
+    assert_eq!(report.unloaded.len(), 3, "{report}");
+    assert!(modules.iter().all(|module| !module.is_resident()));
+}
+
+/// The environment is the process's: the tests that set it take turns.
+static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn a_bad_environment_variable_is_named_in_the_error() {
+    let _turn = ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::env::set_var("LMMS_MIN_RESIDENT", "eight");
+    let error = Runtime::builder().from_env().unwrap_err();
+    std::env::remove_var("LMMS_MIN_RESIDENT");
+    assert!(
+        matches!(
+            error,
+            lmms::Error::InvalidConfig {
+                field: "LMMS_MIN_RESIDENT",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "invalid configuration for `LMMS_MIN_RESIDENT`: `eight` is not a whole number of modules"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_variable_that_is_not_text_is_refused_not_ignored() {
+    use std::os::unix::ffi::OsStrExt;
+    let _turn = ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::env::set_var("LMMS_GRACE", std::ffi::OsStr::from_bytes(b"5\xffs"));
+    let result = Runtime::builder().from_env();
+    std::env::remove_var("LMMS_GRACE");
+    let error = result.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            lmms::Error::InvalidConfig {
+                field: "LMMS_GRACE",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn whether_cached_results_keep_their_module_can_be_set_by_name_and_from_the_environment() {
+    let set = Runtime::builder()
+        .set("cache_keeps_modules", "false")
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(!set.config().cache_keeps_modules());
+    let _turn = ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::env::set_var("LMMS_CACHE_KEEPS_MODULES", "no");
+    let from_env = Runtime::builder().from_env();
+    std::env::remove_var("LMMS_CACHE_KEEPS_MODULES");
+    assert!(!from_env
+        .unwrap()
+        .build()
+        .unwrap()
+        .config()
+        .cache_keeps_modules());
+    let error = Runtime::builder()
+        .set("cache_keeps_modules", "sometimes")
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`sometimes` is not a yes or a no"),
+        "{error}"
+    );
+}
