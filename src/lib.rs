@@ -63,16 +63,19 @@ pub use lmms_macros::{module, operation};
 /// its operations, `OpName`, and its build-time table, `REGISTRY`. Put it once in the
 /// crate, after calling `lmms_build::generate()` from `build.rs`.
 ///
+/// The example needs a build script, so it is not a doc test here: it is compiled and
+/// tested as the `lmms-fixture-app` crate (`fixtures/app`, its `route`).
+///
 /// ```ignore
 /// // build.rs
 /// fn main() {
 ///     lmms_build::generate().unwrap();
 /// }
 ///
-/// // src/main.rs
+/// // src/lib.rs
 /// lmms::include_registry!();
 ///
-/// fn route(operation: &str) -> Result<OpName, lmms_build::UnknownOperation> {
+/// pub fn route(operation: &str) -> Result<OpName, lmms::Error> {
 ///     operation.parse() // "weather.forecast" → OpName::WeatherForecast
 /// }
 /// ```

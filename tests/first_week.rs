@@ -98,3 +98,79 @@ fn whether_cached_results_keep_their_module_can_be_set_by_name_and_from_the_envi
         "{error}"
     );
 }
+
+/// Two modules of one name, as two crates (or two types) may declare them.
+#[lmms::module(name = "settings")]
+pub struct Settings;
+
+impl lmms::Load for Settings {
+    type Error = std::convert::Infallible;
+    fn load() -> Result<Self, Self::Error> {
+        Ok(Settings)
+    }
+}
+
+#[lmms::module(name = "settings")]
+pub struct OtherSettings;
+
+impl lmms::Load for OtherSettings {
+    type Error = std::convert::Infallible;
+    fn load() -> Result<Self, Self::Error> {
+        Ok(OtherSettings)
+    }
+}
+
+#[test]
+fn two_modules_of_one_name_are_caught_by_the_registry_check_naming_both_places() {
+    let Err(lmms::Error::RegistryDrift(drift)) = lmms::registry::check_registry() else {
+        panic!("two modules named `settings` pass the registry check");
+    };
+    let [duplicate] = &drift.duplicates[..] else {
+        panic!("{drift:?}");
+    };
+    assert!(duplicate.starts_with("module `settings` ("), "{duplicate}");
+    assert_eq!(
+        duplicate.matches("first_week.rs:").count(),
+        2,
+        "{duplicate}"
+    );
+}
+
+struct Echo;
+
+impl lmms::op::Operation for Echo {
+    type State = ();
+    type Args = u32;
+    type Output = u32;
+    fn source() -> lmms::op::Source<()> {
+        lmms::op::Source::Stateless(&())
+    }
+}
+
+impl lmms::op::Body for Echo {
+    fn run(_: &(), x: u32) -> u32 {
+        x
+    }
+}
+
+static ECHO: lmms::op::Op<Echo> = lmms::op::Op::new(lmms::op::OpDef::new("first_week", "echo"));
+
+#[test]
+fn cooling_counts_windows_as_the_builder_docs_say() {
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder().clock(clock.clone()).build().unwrap();
+    runtime.add_op(&ECHO).unwrap();
+    clock.advance(Duration::from_secs(10));
+    runtime.sweep();
+    for x in 0..40 {
+        ECHO.call(x).unwrap();
+    }
+    assert!(ECHO.is_hot());
+    let mut heat = Vec::new();
+    for at in [65, 125, 185, 245] {
+        clock.set(Duration::from_secs(at));
+        runtime.sweep();
+        heat.push((ECHO.stats().calls, ECHO.is_hot()));
+    }
+    assert_eq!(heat, [(40, true), (20, true), (10, true), (5, false)]);
+}

@@ -116,19 +116,23 @@ fn expected(args: &Value) -> Result<Value, &'static str> {
     if object.keys().any(|key| key != "city" && key != "days") {
         return Err("unexpected");
     }
-    let (Some(city), Some(days)) = (object.get("city"), object.get("days")) else {
-        return Err("missing");
+    // The parameters in order: the first that is missing or invalid is the answer.
+    let city = match object.get("city") {
+        None => return Err("missing"),
+        Some(city) => city.as_str().ok_or("argument")?,
     };
-    match (city.as_str(), days.as_u64().filter(|days| *days <= 255)) {
-        (Some(city), Some(days)) => {
-            let labels = ["sun", "rain", "snow"];
-            Ok(Value::from(format!(
-                "{city}: {}",
-                labels[days as usize % 3]
-            )))
-        }
-        _ => Err("argument"),
-    }
+    let days = match object.get("days") {
+        None => return Err("missing"),
+        Some(days) => days
+            .as_u64()
+            .filter(|days| *days <= 255)
+            .ok_or("argument")?,
+    };
+    let labels = ["sun", "rain", "snow"];
+    Ok(Value::from(format!(
+        "{city}: {}",
+        labels[days as usize % 3]
+    )))
 }
 
 /// No call left a guard: the only one allowed is the hot path's hold, once the operation

@@ -86,6 +86,16 @@ impl Builder {
 
     /// The cooling window (default 60 s); must not be zero.
     ///
+    /// Windows are aligned to the runtime's clock (0–60 s, 60–120 s, … by default), and a
+    /// sweep applies those that ended since the last one; the window in progress is not
+    /// counted. Each ended window halves an operation's heat (its call count), unless the
+    /// operation was used on its hot path during it, and a hot operation whose count falls
+    /// below half the hot threshold is demoted. With the defaults (hot at 20 calls): an
+    /// operation called 40 times in the first minute and then left idle is hot from its
+    /// 20th call; the windows that end at 2, 3 and 4 minutes halve it to 20, 10 and 5,
+    /// and the sweep after the fourth minute demotes it (5 < 10). A count below the
+    /// critical threshold is counted again from there.
+    ///
     /// ```
     /// assert!(lmms::Runtime::builder().cool_every(std::time::Duration::ZERO).build().is_err());
     /// ```
@@ -175,7 +185,8 @@ impl Builder {
     /// `memory_budget` (`"512MiB"`, `"2GB"`, `"1048576"`), `trim_threshold` (bytes, or
     /// `"off"`), `heat` (`"5,20,100"`), `max_hot_paths`, `cool_every`,
     /// `cache_keeps_modules` (`"true"`, `"false"`) and `adaptive` (`"on"`, `"off"`, or a
-    /// load's price as bytes per time, `"128MiB/60s"`: see [`Adaptive::load_cost`]). The error names the setting and says what was wrong.
+    /// load's price as bytes per time, `"128MiB/60s"`: see [`Adaptive::load_cost`]). The
+    /// error names the setting and says what was wrong.
     ///
     /// ```
     /// let builder = lmms::Runtime::builder().set("grace", "2m")?.set("memory_budget", "64MiB")?;

@@ -60,7 +60,7 @@ pub enum Error {
         reason: String,
     },
     /// A second module under a name the runtime already has.
-    #[error("a module named `{name}` is already registered with this runtime; module names must be unique")]
+    #[error("a module named `{name}` is already registered with this runtime; module names must be unique (`lmms::registry::check_registry()` names the places of two linked modules of one name)")]
     DuplicateModule {
         /// The name both modules have.
         name: String,
@@ -193,7 +193,9 @@ pub struct Drift {
     /// Linked, missing from its crate's table: made by `macro_rules!` or `cfg_attr`, which
     /// the build script cannot see, or a table built from older sources.
     pub not_in_table: Vec<String>,
-    /// The same `interface.name` linked twice (from two crates).
+    /// The same `interface.name` linked twice (from two crates), or two modules of one
+    /// name (two crates, or two types): each with both places. Whichever such module is
+    /// used second would answer [`Error::DuplicateModule`].
     pub duplicates: Vec<String>,
 }
 

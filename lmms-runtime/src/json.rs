@@ -1,11 +1,4 @@
-//! Calls by name with JSON arguments (feature `json`).
-//!
-//! Arguments come as a JSON object keyed by parameter name; each value is deserialized into
-//! its parameter's type and the operation runs through the same managed path as its typed
-//! call (hot path, cache, load, unload). An operation can be called this way when its argument
-//! types implement `serde::Deserialize` and its output `serde::Serialize`; others, and
-//! `async fn` operations, answer [`ExecError::NotCallable`]. An operation that returns a
-//! `Result` answers its `Ok` value, or [`ExecError::Failed`] with its `Err`.
+//! Calls by name with JSON arguments (feature `json`); the rules are in [`execute`]'s docs.
 
 use crate::cache::CachePolicy;
 use crate::error::{panic_message, ExecError};
@@ -20,6 +13,23 @@ use std::panic::{self, AssertUnwindSafe};
 
 /// Runs the operation `interface.name` with `args`, a JSON object keyed by parameter name,
 /// through the managed path, and returns its output as JSON.
+///
+/// - **Which operations.** Any `#[lmms::operation]` linked into the binary whose argument
+///   types implement `serde::Deserialize` and whose output implements `serde::Serialize`.
+///   Others, and `async fn` operations (await their typed `call`), answer
+///   [`ExecError::NotCallable`].
+/// - **Arguments.** A JSON object keyed by parameter name (`null` or `{}` for none). Each
+///   value is deserialized into its parameter's type; a missing key reads as `null`, so an
+///   `Option` parameter may be left out (it is `None`) and any other is
+///   [`ExecError::MissingArgument`]. An unknown key is [`ExecError::UnexpectedArgument`], a
+///   value of the wrong type [`ExecError::Argument`]; the first such parameter, in the
+///   signature's order, is the one named.
+/// - **The path.** The typed call's: cache, hot path, load, unload, heat — a call by name
+///   is counted as a typed call is.
+/// - **Results.** The output, serialized. An operation that returns a `Result` answers its
+///   `Ok` value, or [`ExecError::Failed`] carrying its `Err` (as text and as JSON). A panic
+///   in the body is [`ExecError::Runtime`] with [`Error::OperationPanicked`](crate::Error::OperationPanicked);
+///   one in a `Deserialize` or `Serialize` impl names the argument or the output.
 ///
 /// ```
 /// #[lmms::operation(interface = "weather")]

@@ -4,6 +4,7 @@
 
 use crate::error::{Drift, Error};
 use crate::link::{ModuleLink, OpLink, Table, MODULES, OPERATIONS, TABLES};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// The error every lookup answers once the registry has drifted from the build.
@@ -25,7 +26,7 @@ struct Registry {
 #[inline]
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry::index(OPERATIONS.static_slice(), &TABLES))
+    REGISTRY.get_or_init(|| Registry::index(OPERATIONS.static_slice(), MODULES.static_slice(), &TABLES))
 }
 
 /// An `(interface, name)` pair as a few machine words, read with a handful of loads: for
@@ -137,7 +138,11 @@ fn words(bytes: &[u8]) -> (u64, u64) {
 }
 
 impl Registry {
-    fn index(linked: &'static [OpLink], tables: &[&'static Table]) -> Registry {
+    fn index(
+        linked: &'static [OpLink],
+        modules: &'static [ModuleLink],
+        tables: &[&'static Table],
+    ) -> Registry {
         let mut registry = Registry {
             by_name: Slots::with_room(linked.len()),
             shared_keys: Vec::new(),
@@ -145,9 +150,15 @@ impl Registry {
         };
         let mut drift = Drift::default();
         for op in linked {
-            if registry.find(op.interface(), op.name()).is_some() {
-                let place = format!("{} ({}:{})", op.key(), op.file, op.line);
-                drift.duplicates.push(place);
+            if let Some(first) = registry.find(op.interface(), op.name()) {
+                drift.duplicates.push(format!(
+                    "{} ({}:{} and {}:{})",
+                    op.key(),
+                    first.file,
+                    first.line,
+                    op.file,
+                    op.line
+                ));
                 continue;
             }
             let key = NameKey::of(op.interface(), op.name());
@@ -155,6 +166,16 @@ impl Registry {
                 registry.shared_keys.push(op);
             } else {
                 registry.by_name.insert(key, op);
+            }
+        }
+        let mut names: HashMap<&str, &ModuleLink> = HashMap::new();
+        for module in modules {
+            if let Some(first) = names.insert(module.name(), module) {
+                let ((file, line), (first_file, first_line)) = (module.location(), first.location());
+                drift.duplicates.push(format!(
+                    "module `{}` ({first_file}:{first_line} and {file}:{line})",
+                    module.name()
+                ));
             }
         }
         for table in tables {

@@ -88,6 +88,28 @@ impl Keys<'_> {
     }
 }
 
+/// An operation's or interface's name: one word of letters, digits and `_`, so that
+/// `interface.name` reads one way and the build script's generated names compile.
+fn word(arg: &Arg, what: &str, errors: &mut Option<syn::Error>) -> String {
+    let text = name(arg, errors);
+    let is_word = text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !text.trim().is_empty() && !is_word {
+        let why = if text.contains('.') {
+            "; a `.` would make `interface.name` read two ways"
+        } else {
+            ""
+        };
+        push(
+            errors,
+            syn::Error::new_spanned(
+                &arg.value,
+                format!("`{text}` is not {what}: use ASCII letters, digits and `_`{why}"),
+            ),
+        );
+    }
+    text
+}
+
 /// A name given in an attribute: not empty.
 fn name(arg: &Arg, errors: &mut Option<syn::Error>) -> String {
     let name = arg.value.value();
@@ -332,12 +354,13 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
-    let name = keys
-        .get("name")
-        .map_or_else(|| sig.ident.to_string(), |arg| name(arg, &mut errors));
+    let name = keys.get("name").map_or_else(
+        || sig.ident.to_string(),
+        |arg| word(arg, "an operation name", &mut errors),
+    );
     let interface = keys
         .get("interface")
-        .map(|arg| self::name(arg, &mut errors));
+        .map(|arg| word(arg, "an interface", &mut errors));
     let cache_ms = keys
         .get("cache_ttl")
         .and_then(|arg| duration_ms(arg, &mut errors));
