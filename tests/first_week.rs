@@ -101,6 +101,7 @@ fn whether_cached_results_keep_their_module_can_be_set_by_name_and_from_the_envi
 
 /// Two modules of one name, as two crates (or two types) may declare them.
 #[lmms::module(name = "settings")]
+/// The first module named `settings`.
 pub struct Settings;
 
 impl lmms::Load for Settings {
@@ -111,6 +112,7 @@ impl lmms::Load for Settings {
 }
 
 #[lmms::module(name = "settings")]
+/// The second module named `settings`.
 pub struct OtherSettings;
 
 impl lmms::Load for OtherSettings {
