@@ -176,3 +176,30 @@ fn cooling_counts_windows_as_the_builder_docs_say() {
     }
     assert_eq!(heat, [(40, true), (20, true), (10, true), (5, false)]);
 }
+
+/// A module whose one operation is made hot.
+#[lmms::module(name = "rates")]
+pub struct Rates(u32);
+
+impl lmms::Load for Rates {
+    type Error = std::convert::Infallible;
+    fn load() -> Result<Self, Self::Error> {
+        Ok(Rates(7))
+    }
+}
+
+/// Converts at the rate.
+#[lmms::operation(interface = "first_week")]
+pub fn convert(rates: &Rates, amount: u32) -> u32 {
+    rates.0 * amount
+}
+
+#[test]
+fn a_hot_module_nobody_uses_shows_no_guard_only_its_pin() {
+    for amount in 0..40 {
+        convert::call(amount).unwrap();
+    }
+    assert!(convert::OP.is_hot());
+    let stats = Rates::stats();
+    assert_eq!((stats.guards, stats.pins), (0, 1), "{stats:?}");
+}

@@ -161,7 +161,8 @@ pub(crate) trait Entry: Send + Sync {
             loads,
             unloads: info.unloads.load(Relaxed),
             last_use: (loads > 0).then(|| Duration::from_millis(info.last_use.load(Relaxed))),
-            guards: self.guards(),
+            // A hot path holds a guard of its own: it shows as the pin it is.
+            guards: self.guards().saturating_sub(info.hot.load(Relaxed)),
             pins: info.pins(),
             dependents: info.dependents(),
         }

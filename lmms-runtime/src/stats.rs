@@ -89,7 +89,8 @@ pub struct ModuleStats {
     pub unloads: u64,
     /// Runtime time of its last use, if it was ever loaded.
     pub last_use: Option<Duration>,
-    /// Guards alive now.
+    /// Guards alive now: users' and calls' (a hot operation's hold on its module is one
+    /// of its `pins`).
     pub guards: usize,
     /// Pins alive now.
     pub pins: usize,
