@@ -203,3 +203,38 @@ fn a_hot_module_nobody_uses_shows_no_guard_only_its_pin() {
     let stats = Rates::stats();
     assert_eq!((stats.guards, stats.pins), (0, 1), "{stats:?}");
 }
+
+static BACKEND_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// A backend call that fails while the backend is down.
+#[lmms::operation(interface = "first_week", cache_ttl = "5m")]
+pub fn quote(symbol: String) -> Result<u32, String> {
+    if BACKEND_DOWN.load(std::sync::atomic::Ordering::SeqCst) {
+        Err(format!("backend down for {symbol}"))
+    } else {
+        Ok(symbol.len() as u32)
+    }
+}
+
+/// The same, but caching its errors too, as asked.
+#[lmms::operation(interface = "first_week", cache_ttl = "5m", cache_errors = "true")]
+pub fn sticky_quote(symbol: String) -> Result<u32, String> {
+    if BACKEND_DOWN.load(std::sync::atomic::Ordering::SeqCst) {
+        Err(format!("backend down for {symbol}"))
+    } else {
+        Ok(symbol.len() as u32)
+    }
+}
+
+#[test]
+fn a_cached_fallible_operation_caches_its_values_not_its_errors_unless_asked() {
+    assert!(quote::call("ACME".into()).is_err());
+    assert!(sticky_quote::call("ACME".into()).is_err());
+    BACKEND_DOWN.store(false, std::sync::atomic::Ordering::SeqCst);
+    // The transient error was not kept: the backend is asked again, and its value kept.
+    assert_eq!(quote::call("ACME".into()).unwrap(), 4);
+    assert_eq!(quote::call("ACME".into()).unwrap(), 4);
+    assert_eq!(quote::OP.stats().cache.unwrap().hits, 1);
+    // Asked to, the cache keeps the error for its TTL.
+    assert!(sticky_quote::call("ACME".into()).is_err());
+}

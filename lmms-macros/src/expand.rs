@@ -131,16 +131,26 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
     };
     let args = quote! { (#(#types,)*) };
     let (op_ty, op_new) = match op.cache_ms {
-        Some(ms) => (
-            quote! { #private::Op<#marker, #private::Cached<#args, #output>> },
-            quote! {
-                #private::Op::cached(
-                    #def,
+        Some(ms) => {
+            let cache = quote! {
+                #private::Cached::new(
                     #private::Duration::from_millis(#ms),
                     #private::DEFAULT_CACHE_CAPACITY,
                 )
-            },
-        ),
+            };
+            // A `Result`'s errors are not kept unless asked: one transient failure would
+            // otherwise be the answer for a whole TTL.
+            let cache = match split_result(output) {
+                Some((ok, err)) if !op.cache_errors => {
+                    quote! { #cache.keep_if(#private::is_ok::<#ok, #err>) }
+                }
+                _ => cache,
+            };
+            (
+                quote! { #private::Op<#marker, #private::Cached<#args, #output>> },
+                quote! { #private::Op::caching(#def, #cache) },
+            )
+        }
         None => (
             quote! { #private::Op<#marker> },
             quote! { #private::Op::new(#def) },

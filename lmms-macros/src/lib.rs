@@ -78,9 +78,12 @@ pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
 ///
 /// Keys, all optional:
 /// - `interface`: default, the name of the enclosing Rust module (`crate` at the root);
-/// - `name`: default, the function's name;
+/// - `name`: default, the function's name (both one word of ASCII letters, digits and `_`);
 /// - `cache_ttl`: cache results for this long (`"250ms"`, `"300s"`, `"5m"`, `"1h"`), keyed
-///   by the arguments, up to 1,024 results; without it, nothing is cached.
+///   by the arguments, up to 1,024 results; without it, nothing is cached. An operation
+///   that returns a `Result` caches its `Ok` values only, so that one transient error is
+///   not the answer for a whole TTL;
+/// - `cache_errors = "true"`: with `cache_ttl`, keep its `Err`s too.
 ///
 /// The shapes it takes:
 /// - a first parameter `&State` ties the operation to the module `State` (a type with

@@ -136,6 +136,8 @@ pub struct Cached<Args: 'static, Output: 'static> {
     ttl: u64,
     capacity: u64,
     weigh: Option<fn(&Args, &Output) -> u64>,
+    /// Which outputs are kept: all, or those this says yes to.
+    keep: Option<fn(&Output) -> bool>,
     map: OnceLock<Store<Args, Output>>,
     /// The length last read from the map, for a caller already inside it (which must not
     /// take its shard locks again).
@@ -318,6 +320,7 @@ impl<Args, Output> Cached<Args, Output> {
             ttl: ttl.as_millis() as u64,
             capacity: if capacity == 0 { 1 } else { capacity },
             weigh,
+            keep: None,
             map: OnceLock::new(),
             len: AtomicUsize::new(0),
             hits: AtomicU64::new(0),
@@ -326,6 +329,21 @@ impl<Args, Output> Cached<Args, Output> {
             evicted: AtomicU64::new(0),
             panics: AtomicU64::new(0),
         }
+    }
+
+    /// The same cache, keeping only the outputs `keep` says yes to: a fallible operation's
+    /// `Ok` values, say, so that one transient error is not answered for a whole TTL
+    /// (`#[lmms::operation]` does this for a `Result` unless given `cache_errors = "true"`).
+    ///
+    /// ```
+    /// fn is_ok(output: &Result<u32, String>) -> bool { output.is_ok() }
+    /// let cache = lmms::op::Cached::<String, Result<u32, String>>::new(std::time::Duration::from_secs(60), 64)
+    ///     .keep_if(is_ok);
+    /// # let _ = cache;
+    /// ```
+    pub const fn keep_if(mut self, keep: fn(&Output) -> bool) -> Self {
+        self.keep = Some(keep);
+        self
     }
 
     /// How long a result stays.
@@ -465,6 +483,12 @@ where
 
     fn store(&'static self, key: Option<CacheKey<Args>>, output: &Output, now: u64) {
         let Some(mut key) = key else { return };
+        if self
+            .keep
+            .is_some_and(|keep| !defer::contain(|| keep(output)).unwrap_or(false))
+        {
+            return;
+        }
         if defer::inside() {
             // As in `lookup`: not from inside the map. The key drops later, outside it.
             drop(key);

@@ -217,7 +217,7 @@ cfg_not_loom! {
         pub use crate::lookup::{lookup, unknown_operation};
         pub use crate::module::{Guard, Module, ModuleCell};
         pub use crate::operation::{Body, Op, Operation, Source};
-        pub use crate::probe::{NotState, StateByReference, StateProbe};
+        pub use crate::probe::{is_ok, NotState, StateByReference, StateProbe};
         pub use crate::outcome::Unload;
         pub use crate::running::Begin;
         pub use crate::stats::ModuleStats;

@@ -1,5 +1,5 @@
-//! The compile-time checks the attributes' generated code runs, reached only through
-//! `__private`.
+//! What the attributes' generated code needs beyond the public API — compile-time checks
+//! and one small helper — reached only through `__private`.
 
 use crate::module::Module;
 
@@ -40,3 +40,8 @@ pub trait NotState {
 }
 
 impl<T> NotState for StateProbe<T> {}
+
+/// Whether a fallible operation's output is one its cache keeps by default: an `Ok`.
+pub fn is_ok<T, E>(output: &Result<T, E>) -> bool {
+    output.is_ok()
+}

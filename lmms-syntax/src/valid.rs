@@ -36,6 +36,9 @@ pub struct Operation {
     pub name: String,
     /// Its `cache_ttl`, if given.
     pub cache_ms: Option<u64>,
+    /// `cache_errors = "true"`: a cached `Result`'s `Err`s are kept too (by default only
+    /// its `Ok`s are).
+    pub cache_errors: bool,
     /// The module state type, from a first parameter `&State`; `None` for a stateless one.
     pub state: Option<Type>,
     /// The parameters after the state, by name and type.
@@ -216,7 +219,7 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
     let mut errors = None;
     let keys = Keys {
         attribute: "operation",
-        known: &["interface", "name", "cache_ttl"],
+        known: &["interface", "name", "cache_ttl", "cache_errors"],
         args: &input.args,
     };
     keys.check(&mut errors);
@@ -364,12 +367,16 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
     let cache_ms = keys
         .get("cache_ttl")
         .and_then(|arg| duration_ms(arg, &mut errors));
+    let cache_errors = keys
+        .get("cache_errors")
+        .is_some_and(|arg| cache_errors(arg, cached, &mut errors));
     finish(
         Operation {
             func: func.clone(),
             interface,
             name,
             cache_ms,
+            cache_errors,
             state,
             params,
             output,
@@ -377,6 +384,35 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
         },
         errors,
     )
+}
+
+/// `cache_errors`: `"true"` or `"false"`, and only beside a `cache_ttl`.
+fn cache_errors(arg: &Arg, cached: bool, errors: &mut Option<syn::Error>) -> bool {
+    let text = arg.value.value();
+    let keep = match text.trim() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            push(
+                errors,
+                syn::Error::new_spanned(
+                    &arg.value,
+                    format!("`{text}` is not `\"true\"` or `\"false\"`"),
+                ),
+            );
+            return false;
+        }
+    };
+    if !cached {
+        push(
+            errors,
+            syn::Error::new_spanned(
+                &arg.key,
+                "`cache_errors` says which results a cache keeps: add a `cache_ttl`",
+            ),
+        );
+    }
+    keep
 }
 
 /// An error for a second `#[lmms::<attribute>]` on the same item.
