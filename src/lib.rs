@@ -96,10 +96,16 @@ macro_rules! include_registry {
 macro_rules! __json_link {
     ($link:expr, $op:ident) => {
         $link.json({
-            fn json() -> ::core::option::Option<&'static dyn $crate::__private::JsonCall> {
+            fn json() -> ::core::result::Result<
+                &'static dyn $crate::__private::JsonCall,
+                ::std::string::String,
+            > {
                 #[allow(unused_imports)]
-                use $crate::__private::NoJson as _;
-                $crate::__private::JsonProbe(&$op).json()
+                use $crate::__private::{ArgsNotSerde as _, NoJson as _, OutputNotSerde as _};
+                $crate::__private::JsonProbe(&$op).json().ok_or_else(|| {
+                    let probe = $crate::__private::SerdeProbe(&$op);
+                    $crate::__private::not_callable(probe.args(), probe.output())
+                })
             }
             json
         })

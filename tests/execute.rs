@@ -251,6 +251,10 @@ fn async_and_non_serde_operations_say_why_they_cannot_be_called_by_name() {
     );
     let error = lmms::execute("weather", "opaque", json!({"value": 1})).unwrap_err();
     assert!(matches!(error, ExecError::NotCallable { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "weather.opaque: cannot be called by name: its output `execute::Opaque` does not implement `serde::Serialize`"
+    );
     assert_eq!(opaque::call(3).unwrap().0, 3);
 }
 

@@ -254,8 +254,8 @@ pub enum ExecError {
     NotCallable {
         /// `interface.name`.
         operation: String,
-        /// Why not.
-        reason: &'static str,
+        /// Why not, naming the type that lacks its serde impl.
+        reason: String,
     },
     /// The arguments are not a JSON object.
     #[error(

@@ -48,12 +48,12 @@ use std::panic::{self, AssertUnwindSafe};
 /// ```
 pub fn execute(interface: &str, name: &str, args: Value) -> Result<Value, ExecError> {
     let link = lookup(interface, name)?;
-    let call = link.json_call().ok_or_else(|| ExecError::NotCallable {
+    let call = link.json_call().map_err(|reason| ExecError::NotCallable {
         operation: link.key(),
         reason: if link.is_async() {
-            "it is an `async fn`; await its typed `call`"
+            "it is an `async fn`; await its typed `call`".to_owned()
         } else {
-            "its arguments do not all implement `serde::Deserialize`, or its output `serde::Serialize`"
+            reason
         },
     })?;
     call.call_json(link, args)
@@ -156,6 +156,68 @@ pub trait NoJson {
 }
 
 impl<O: Operation, C> NoJson for JsonProbe<O, C> {}
+
+/// Which of an operation's types lacks its serde impl, found as [`JsonProbe`] finds its
+/// entry point: the inherent methods answer `None` when the bound holds, the traits'
+/// (`ArgsNotSerde`, `OutputNotSerde`) say what is missing otherwise.
+#[doc(hidden)]
+pub struct SerdeProbe<O: Operation, C: 'static>(pub &'static Op<O, C>);
+
+impl<O: Operation, C> SerdeProbe<O, C>
+where
+    O::Args: DeserializeOwned,
+{
+    pub fn args(&self) -> Option<String> {
+        None
+    }
+}
+
+impl<O: Operation, C> SerdeProbe<O, C>
+where
+    O::Output: Serialize,
+{
+    pub fn output(&self) -> Option<String> {
+        None
+    }
+}
+
+#[doc(hidden)]
+pub trait ArgsNotSerde {
+    fn args(&self) -> Option<String>;
+}
+
+impl<O: Operation, C> ArgsNotSerde for SerdeProbe<O, C> {
+    fn args(&self) -> Option<String> {
+        Some(format!(
+            "its arguments `{}` do not all implement `serde::Deserialize`",
+            std::any::type_name::<O::Args>()
+        ))
+    }
+}
+
+#[doc(hidden)]
+pub trait OutputNotSerde {
+    fn output(&self) -> Option<String>;
+}
+
+impl<O: Operation, C> OutputNotSerde for SerdeProbe<O, C> {
+    fn output(&self) -> Option<String> {
+        Some(format!(
+            "its output `{}` does not implement `serde::Serialize`",
+            std::any::type_name::<O::Output>()
+        ))
+    }
+}
+
+/// Why an operation is not callable by name, from what its [`SerdeProbe`] found.
+#[doc(hidden)]
+pub fn not_callable(args: Option<String>, output: Option<String>) -> String {
+    match (args, output) {
+        (Some(args), Some(output)) => format!("{args}, and {output}"),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => "its types have no serde entry point".to_owned(),
+    }
+}
 
 /// The arguments tuple from a JSON object keyed by parameter name, with errors naming the
 /// field.

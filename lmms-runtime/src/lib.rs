@@ -210,7 +210,9 @@ cfg_not_loom! {
         pub use crate::def::{Class, ModuleDef, OpDef};
         pub use crate::error::{CallError, Error};
         #[cfg(feature = "json")]
-        pub use crate::json::{JsonProbe, NoJson};
+        pub use crate::json::{
+            not_callable, ArgsNotSerde, JsonProbe, NoJson, OutputNotSerde, SerdeProbe,
+        };
         #[cfg(feature = "json")]
         pub use crate::link::JsonCall;
         pub use crate::link::{ModuleLink, OpLink, Param, Table, TableEntry, MODULES, OPERATIONS, TABLES};

@@ -64,7 +64,7 @@ pub struct OpLink {
     is_async: bool,
     fallible: bool,
     #[cfg(feature = "json")]
-    json: fn() -> Option<&'static dyn JsonCall>,
+    json: fn() -> Result<&'static dyn JsonCall, String>,
 }
 
 impl OpLink {
@@ -89,7 +89,7 @@ impl OpLink {
             is_async: false,
             fallible: false,
             #[cfg(feature = "json")]
-            json: || None,
+            json: || Err("it has no JSON entry point".to_owned()),
         }
     }
 
@@ -129,13 +129,13 @@ impl OpLink {
     /// How to call it with JSON, if its arguments and output have serde impls.
     #[doc(hidden)]
     #[cfg(feature = "json")]
-    pub const fn json(mut self, json: fn() -> Option<&'static dyn JsonCall>) -> Self {
+    pub const fn json(mut self, json: fn() -> Result<&'static dyn JsonCall, String>) -> Self {
         self.json = json;
         self
     }
 
     #[cfg(feature = "json")]
-    pub(crate) fn json_call(&self) -> Option<&'static dyn JsonCall> {
+    pub(crate) fn json_call(&self) -> Result<&'static dyn JsonCall, String> {
         (self.json)()
     }
 
