@@ -46,9 +46,9 @@ fn main() -> Result<(), lmms::Error> {
         "after load  : live heap {:>8.2} MiB, rss {:>8.2} MiB ({blocks} blocks; the load recorded {:.2} MiB)",
         mib(heap1),
         mib(rss1),
-        mib(BIG.stats().bytes)
+        mib(BIG.stats().bytes.unwrap_or_default())
     );
-    let loaded = BIG.stats().bytes;
+    let loaded = BIG.stats().bytes.unwrap_or_default();
     let Unload::Unloaded { bytes } = BIG.unload() else {
         unreachable!("nothing holds the module")
     };

@@ -177,8 +177,8 @@ pub mod __private {
 /// | `lmms_loads_total`, `lmms_unloads_total` | counter | `module` |
 /// | `lmms_load_failures_total`, `lmms_sweeps_total` | counter | — |
 /// | `lmms_bytes_loaded_total`, `lmms_bytes_reclaimed_total` | counter | — |
-/// | `lmms_resident_modules`, `lmms_resident_bytes`, `lmms_hot_paths` | gauge | — |
-/// | `lmms_live_heap_bytes`, `lmms_rss_bytes` | gauge (where measured) | — |
+/// | `lmms_resident_modules`, `lmms_hot_paths` | gauge | — |
+/// | `lmms_resident_bytes`, `lmms_live_heap_bytes`, `lmms_rss_bytes` | gauge (where measured) | — |
 /// | `lmms_cache_hits_total`, `lmms_cache_misses_total` | counter | `operation` |
 /// | `lmms_promotions_total`, `lmms_demotions_total` | counter | `operation` |
 ///

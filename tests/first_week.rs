@@ -238,3 +238,15 @@ fn a_cached_fallible_operation_caches_its_values_not_its_errors_unless_asked() {
     // Asked to, the cache keeps the error for its TTL.
     assert!(sticky_quote::call("ACME".into()).is_err());
 }
+
+#[test]
+fn without_the_counting_allocator_a_module_s_bytes_are_unknown_not_its_inline_size() {
+    // This test binary installs no `CountingAlloc`: the heap a load kept cannot be known.
+    let runtime = Runtime::builder().build().unwrap();
+    let table = runtime
+        .register(ModuleDef::named("table"), || vec![0u8; 512 << 10])
+        .unwrap();
+    drop(table.get().unwrap());
+    assert_eq!(table.stats().bytes, None);
+    assert_eq!(runtime.stats().resident_bytes, None);
+}

@@ -105,7 +105,6 @@ fn figures(stats: &Stats) -> Vec<(&'static str, &'static str, u64)> {
         ("BytesLoaded", "Bytes", stats.bytes_loaded),
         ("BytesReclaimed", "Bytes", stats.bytes_reclaimed),
         ("ResidentModules", "Count", stats.resident_modules as u64),
-        ("ResidentBytes", "Bytes", stats.resident_bytes),
         ("HotPaths", "Count", stats.hot_paths as u64),
         ("CacheHits", "Count", stats.cache.hits),
         ("CacheMisses", "Count", stats.cache.misses),
@@ -117,6 +116,9 @@ fn figures(stats: &Stats) -> Vec<(&'static str, &'static str, u64)> {
         ),
         ("Sweeps", "Count", stats.sweeps),
     ];
+    if let Some(bytes) = stats.resident_bytes {
+        figures.push(("ResidentBytes", "Bytes", bytes));
+    }
     if let Some(heap) = stats.live_heap {
         figures.push(("LiveHeap", "Bytes", heap));
     }

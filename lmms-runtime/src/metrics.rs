@@ -23,7 +23,9 @@ pub(crate) fn publish(stats: &Stats) {
     metrics::counter!("lmms_bytes_loaded_total").absolute(stats.bytes_loaded);
     metrics::counter!("lmms_bytes_reclaimed_total").absolute(stats.bytes_reclaimed);
     metrics::gauge!("lmms_resident_modules").set(stats.resident_modules as f64);
-    metrics::gauge!("lmms_resident_bytes").set(stats.resident_bytes as f64);
+    if let Some(bytes) = stats.resident_bytes {
+        metrics::gauge!("lmms_resident_bytes").set(bytes as f64);
+    }
     metrics::gauge!("lmms_hot_paths").set(stats.hot_paths as f64);
     if let Some(heap) = stats.live_heap {
         metrics::gauge!("lmms_live_heap_bytes").set(heap as f64);

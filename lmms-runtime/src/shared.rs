@@ -153,11 +153,15 @@ pub(crate) trait Entry: Send + Sync {
             name: info.def.name().clone(),
             class: info.def.class_of(),
             resident,
-            bytes: if resident {
-                info.bytes.load(Relaxed)
-            } else {
-                0
-            },
+            // Without the counting allocator only the state's inline size is known, which
+            // says nothing of what it holds.
+            bytes: memory::live_heap().map(|_| {
+                if resident {
+                    info.bytes.load(Relaxed)
+                } else {
+                    0
+                }
+            }),
             loads,
             unloads: info.unloads.load(Relaxed),
             last_use: (loads > 0).then(|| Duration::from_millis(info.last_use.load(Relaxed))),

@@ -81,8 +81,9 @@ pub struct ModuleStats {
     pub class: Class,
     /// Whether its state is loaded.
     pub resident: bool,
-    /// Heap bytes its state kept when loaded (0 when not resident).
-    pub bytes: u64,
+    /// Heap bytes its state kept when loaded (0 when not resident); `None` without
+    /// [`CountingAlloc`](crate::memory::CountingAlloc), the only way to measure them.
+    pub bytes: Option<u64>,
     /// Times its state was built.
     pub loads: u64,
     /// Times its state was dropped.
@@ -133,8 +134,9 @@ pub struct Stats {
     pub blocked: Blocked,
     /// Modules resident now.
     pub resident_modules: usize,
-    /// Heap bytes held by resident modules now.
-    pub resident_bytes: u64,
+    /// Heap bytes held by resident modules now; `None` without
+    /// [`CountingAlloc`](crate::memory::CountingAlloc).
+    pub resident_bytes: Option<u64>,
     /// Live heap of the process, with [`CountingAlloc`](crate::memory::CountingAlloc).
     pub live_heap: Option<u64>,
     /// Resident set of the process, where the platform tells it.
@@ -309,7 +311,7 @@ impl fmt::Display for Stats {
             f,
             "resident: {} modules, {}; live heap {}, rss {}",
             self.resident_modules,
-            Bytes(self.resident_bytes),
+            Maybe(self.resident_bytes),
             Maybe(self.live_heap),
             Maybe(self.rss),
         )?;
@@ -325,7 +327,7 @@ impl fmt::Display for Stats {
                     m.name.to_string(),
                     m.class.to_string(),
                     if m.resident { "yes" } else { "no" }.to_owned(),
-                    Bytes(m.bytes).to_string(),
+                    Maybe(m.bytes).to_string(),
                     m.loads.to_string(),
                     m.unloads.to_string(),
                     m.last_use
