@@ -57,6 +57,12 @@ pub trait ResultCache: Send + Sync {
     fn clear(&self);
     /// Hits, misses, expirations, evictions and contained panics so far.
     fn counts(&self) -> CacheCounts;
+    /// Drops every entry and sets every count to zero (`lmms::testing`).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    fn reset(&self) {
+        self.clear();
+    }
 }
 
 /// A cache's running totals.
@@ -590,6 +596,15 @@ where
             expired: self.expired.load(Relaxed),
             evicted: self.evicted.load(Relaxed),
             panics: self.panics.load(Relaxed),
+        }
+    }
+
+    #[cfg(feature = "testing")]
+    fn reset(&self) {
+        self.clear();
+        let counts = [&self.hits, &self.misses, &self.expired, &self.evicted];
+        for count in counts.into_iter().chain([&self.panics]) {
+            count.store(0, Relaxed);
         }
     }
 }

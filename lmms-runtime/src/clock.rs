@@ -178,10 +178,15 @@ impl Time {
         }
     }
 
+    /// The manual clock behind this time, if it is one.
+    pub(crate) fn manual(&self) -> Option<&ManualClock> {
+        self.clock.manual()
+    }
+
     /// A time no later than now and no earlier than the last refresh: one relaxed load.
     #[inline]
     pub(crate) fn recent(&self) -> u64 {
-        match self.clock.manual() {
+        match self.manual() {
             Some(manual) => millis(manual.now()),
             None => self.recent.load(Relaxed),
         }

@@ -23,6 +23,27 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Every total back to zero (`lmms::testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn reset(&self) {
+        let blocked = self.blocked.iter();
+        for counter in [
+            &self.loads,
+            &self.load_failures,
+            &self.unloads,
+            &self.drop_panics,
+            &self.bytes_loaded,
+            &self.bytes_reclaimed,
+            &self.sweeps,
+            &self.sweep_panics,
+        ]
+        .into_iter()
+        .chain(blocked)
+        {
+            counter.store(0, Relaxed);
+        }
+    }
+
     pub(crate) fn loaded(&self, bytes: u64) {
         self.loads.fetch_add(1, Relaxed);
         self.bytes_loaded.fetch_add(bytes, Relaxed);

@@ -98,6 +98,15 @@ pub enum Error {
     /// [`Drift`].
     #[error("the operation registry does not match the build: {0}")]
     RegistryDrift(Box<Drift>),
+    /// `lmms::testing::reset` (feature `testing`) found a module it cannot unload: a guard,
+    /// pin or dependent of the test's own is still alive. Nothing was reset past it.
+    #[error("cannot reset the runtime: module `{module}` is {reason}")]
+    ResetRefused {
+        /// The module's name.
+        module: String,
+        /// What holds it: `in use`, `pinned` or `depended on`.
+        reason: &'static str,
+    },
     /// The reaper's thread could not be spawned.
     #[error("cannot start the reaper thread: {0}")]
     ReaperSpawn(#[source] std::io::Error),

@@ -101,6 +101,22 @@ impl OpCore {
 }
 
 impl OpEntry for OpCore {
+    #[cfg(feature = "testing")]
+    fn reset(&'static self, shared: &Shared) {
+        self.demote(shared, Demotion::Cooled);
+        if let Some(cache) = self.cache() {
+            cache.reset();
+        }
+        let counts = self.promotions.iter().chain(&self.demotions);
+        for count in [&self.calls, &self.last_hot_use, &self.direct_hits]
+            .into_iter()
+            .chain(counts)
+        {
+            count.store(0, Relaxed);
+        }
+        self.counting.store(true, Relaxed);
+    }
+
     fn def(&self) -> &OpDef {
         &self.def
     }

@@ -54,6 +54,15 @@ impl Info {
         }
     }
 
+    /// Back to a module never loaded (`lmms::testing`; the state is already gone).
+    #[cfg(feature = "testing")]
+    pub(crate) fn reset(&self) {
+        for count in [&self.last_use, &self.loads, &self.unloads, &self.bytes] {
+            count.store(0, Relaxed);
+        }
+        self.gaps.reset();
+    }
+
     /// Makes the entries of an operation's cache count as dependents of this module.
     pub(crate) fn attach_cache(&self, cache: &'static dyn ResultCache) {
         lock(&self.caches).push(cache);

@@ -231,6 +231,15 @@ impl IdleGaps {
         self.buckets[bucket.min(BUCKETS - 1)].fetch_add(1, Relaxed);
         self.samples.fetch_add(1, Relaxed);
     }
+
+    /// No gap recorded (`lmms::testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn reset(&self) {
+        let counts = [&self.samples, &self.chosen, &self.chosen_for];
+        for count in self.buckets.iter().chain(counts) {
+            count.store(0, Relaxed);
+        }
+    }
 }
 
 #[cfg(test)]

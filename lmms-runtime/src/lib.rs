@@ -48,7 +48,8 @@
 //! 5. `shared`: what every call reads of its runtime, the module list, and binding a
 //!    static module or operation to its runtime.
 //! 6. `hot`: heat counting, cooling, demotion and the hot-path cap. `module`: the module
-//!    cell, its guards and pins. `sweep`: the five-point check.
+//!    cell, its guards and pins. `sweep`: the five-point check. `testing`: a fresh global
+//!    runtime for each test (feature `testing`).
 //! 7. `operation`: the typed operation and its managed call. `handle`: modules registered
 //!    at run time. `probe`: the attributes' compile-time checks.
 //! 8. `running`: the managed call in two halves, for `async fn`. `runtime`: the public
@@ -106,6 +107,8 @@ cfg_not_loom! {
     mod shared;
     mod stats;
     mod sweep;
+    #[cfg(feature = "testing")]
+    pub mod testing;
 
     pub use crate::{
         builder::Builder,

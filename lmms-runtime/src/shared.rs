@@ -134,6 +134,11 @@ pub(crate) trait OpEntry: Send + Sync {
     fn cache(&self) -> Option<&'static dyn ResultCache> {
         self.binding().cache.get().copied()
     }
+
+    /// Back to an operation never called: demoted, its cache cleared, its heat and counts
+    /// at zero (`lmms::testing`).
+    #[cfg(feature = "testing")]
+    fn reset(&'static self, shared: &Shared);
 }
 
 /// What the runtime needs of a module whatever its state type: the sweep's view.
@@ -224,7 +229,12 @@ impl Home {
 
     /// The process-wide runtime, with the default settings unless one was set first.
     pub(crate) fn global() -> &'static Arc<Home> {
-        GLOBAL.get_or_init(|| Arc::new(Home::new(Config::default(), Clock::system())))
+        Home::global_or(|| Home::new(Config::default(), Clock::system()))
+    }
+
+    /// The process-wide runtime, `init`'s unless one was set or built first.
+    pub(crate) fn global_or(init: impl FnOnce() -> Home) -> &'static Arc<Home> {
+        GLOBAL.get_or_init(|| Arc::new(init()))
     }
 
     pub(crate) fn set_global(home: Arc<Home>) -> Result<(), Error> {
