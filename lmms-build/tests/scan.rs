@@ -59,7 +59,7 @@ fn every_rejected_attribute_is_reported_with_its_file_line_and_column() {
     assert_eq!(
         problems(dir.path()),
         [
-            "src/ops.rs:1:44: unknown key `nmae`: #[lmms::operation] takes `interface`, `name`, `cache_ttl`",
+            "src/ops.rs:1:44: unknown key `nmae`: #[lmms::operation] takes `interface`, `name`, `cache_ttl`, `cache_errors`",
             "src/ops.rs:1:31: `5 parsecs` is not a duration; write a whole number and a unit: `250ms`, `30s`, `5m` or `1h`",
             "src/ops.rs:3:24: `sometimes` is not a class; use `core`, `utility` or `feature`",
             "src/ops.rs:6:11: an operation cannot be generic: it is one static call path; name concrete types",
