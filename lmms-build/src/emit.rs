@@ -117,7 +117,7 @@ fn entry(out: &mut String, op: &Operation) {
     let _ = writeln!(
         out,
         "::lmms::__private::TableEntry {{ interface: {:?}, name: {:?}, module: {}, class: {}, \
-         cache_ttl_ms: {}, signature: {:?}, is_async: {}, file: {:?}, line: {} }},",
+         cache_ttl_ms: {}, signature: {:?}, is_async: {}, file: {:?}, line: {}, root: {:?} }},",
         op.interface,
         op.name,
         option(op.module.as_ref().map(|module| format!("{module:?}"))),
@@ -127,5 +127,6 @@ fn entry(out: &mut String, op: &Operation) {
         op.is_async,
         op.file,
         u32::try_from(op.line).unwrap_or(u32::MAX),
+        op.root,
     );
 }

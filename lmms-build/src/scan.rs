@@ -35,6 +35,9 @@ pub struct Operation {
     pub file: String,
     /// The line of the function's name.
     pub line: usize,
+    /// The crate root its file was reached from (`src/lib.rs`, `src/main.rs`, relative to
+    /// the manifest directory): the target that compiles it.
+    pub root: String,
 }
 
 /// A module found in the sources.
@@ -112,7 +115,12 @@ pub fn walk(manifest_dir: &Path, cfg: &Cfg, roots: &[PathBuf]) -> Found {
     }
     let mut found = Found::default();
     for root in &roots {
+        let first = found.operations.len();
         join(&root.path, &mut scans, &mut found);
+        let relative = relative_to(manifest_dir, &root.path);
+        for op in &mut found.operations[first..] {
+            op.root.clone_from(&relative);
+        }
     }
     found
 }
@@ -338,6 +346,7 @@ impl Walker<'_> {
             is_async: op.is_async,
             file: self.relative(place.file),
             line: func.sig.ident.span().start().line,
+            root: String::new(),
         }));
     }
 
@@ -380,13 +389,20 @@ impl Walker<'_> {
 
     /// `path` relative to the manifest directory, with `/` separators on every platform.
     fn relative(&self, path: &Path) -> String {
-        let relative = path.strip_prefix(self.manifest_dir).unwrap_or(path);
-        relative
-            .components()
-            .map(|part| part.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/")
+        relative_to(self.manifest_dir, path)
     }
+}
+
+/// `path` relative to `manifest_dir` with `/` separators (absolute, if it lies outside).
+fn relative_to(manifest_dir: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(manifest_dir).unwrap_or(path);
+    let parts: Vec<_> = relative
+        .components()
+        .filter(|part| !matches!(part, std::path::Component::RootDir))
+        .map(|part| part.as_os_str().to_string_lossy())
+        .collect();
+    let root = if relative.has_root() { "/" } else { "" };
+    format!("{root}{}", parts.join("/"))
 }
 
 /// The items of a file that the scan needs, parsed: `mod` declarations (an inline
@@ -566,4 +582,23 @@ fn strip(mut item: syn::Item, name: &str) -> Option<(syn::Result<Vec<attr::Arg>>
 fn is_lmms(attr: &syn::Attribute, name: &str) -> bool {
     let segments = &attr.path().segments;
     segments.len() == 2 && segments[0].ident == "lmms" && segments[1].ident == name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_to;
+    use std::path::Path;
+
+    #[test]
+    fn paths_are_relative_to_the_manifest_or_absolute_with_one_slash() {
+        let manifest = Path::new("/work/app");
+        assert_eq!(
+            relative_to(manifest, Path::new("/work/app/src/lib.rs")),
+            "src/lib.rs"
+        );
+        assert_eq!(
+            relative_to(manifest, Path::new("/tmp/gen/ops.rs")),
+            "/tmp/gen/ops.rs"
+        );
+    }
 }

@@ -197,7 +197,9 @@ impl<E> CallError<E> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Drift {
     /// In a crate's build-time table, not linked: compiled out (a `cfg` the build script
-    /// read differently), or dropped by the linker.
+    /// read differently), or dropped by the linker. A crate root none of whose operations
+    /// is linked is another target of the crate (a binary's `src/main.rs`, seen from the
+    /// crate's integration tests) and is not counted.
     pub not_linked: Vec<String>,
     /// Linked, missing from its crate's table: made by `macro_rules!` or `cfg_attr`, which
     /// the build script cannot see, or a table built from older sources.

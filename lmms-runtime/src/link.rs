@@ -381,6 +381,9 @@ pub struct TableEntry {
     pub file: &'static str,
     /// The line of its `fn`.
     pub line: u32,
+    /// The crate root its file is reached from (`src/lib.rs`, `src/main.rs`): which of the
+    /// crate's targets compiles it.
+    pub root: &'static str,
 }
 
 impl Table {
