@@ -36,14 +36,18 @@ impl Cfg {
         attrs
             .iter()
             .filter(|attr| attr.path().is_ident("cfg"))
-            .all(|attr| match attr.parse_args::<syn::Meta>() {
-                Ok(meta) => self.holds(&meta),
+            .all(|attr| match attr.parse_args::<Predicate>() {
+                Ok(predicate) => self.holds(&predicate),
                 // Not a predicate we can parse: rustc will say so; keep the item.
                 Err(_) => true,
             })
     }
 
-    fn holds(&self, meta: &syn::Meta) -> bool {
+    fn holds(&self, predicate: &Predicate) -> bool {
+        let meta = match predicate {
+            Predicate::Literal(value) => return *value,
+            Predicate::Meta(meta) => meta,
+        };
         let name = meta
             .path()
             .get_ident()
@@ -52,13 +56,13 @@ impl Cfg {
         match meta {
             syn::Meta::List(list) => {
                 let nested = list.parse_args_with(
-                    syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
+                    syn::punctuated::Punctuated::<Predicate, syn::Token![,]>::parse_terminated,
                 );
                 let Ok(nested) = nested else { return true };
                 match name.as_str() {
-                    "all" => nested.iter().all(|meta| self.holds(meta)),
-                    "any" => nested.iter().any(|meta| self.holds(meta)),
-                    "not" => !nested.iter().all(|meta| self.holds(meta)),
+                    "all" => nested.iter().all(|nested| self.holds(nested)),
+                    "any" => nested.iter().any(|nested| self.holds(nested)),
+                    "not" => !nested.iter().all(|nested| self.holds(nested)),
                     _ => true,
                 }
             }
@@ -81,6 +85,22 @@ impl Cfg {
             }
             // `test` is never set for a build script; `unix`, `debug_assertions` ... are.
             syn::Meta::Path(_) => name != "test" && self.values.contains_key(&name.to_uppercase()),
+        }
+    }
+}
+
+/// A `cfg` predicate: an option (`unix`, `feature = "x"`, `all(...)`), or `true` / `false`.
+enum Predicate {
+    Literal(bool),
+    Meta(syn::Meta),
+}
+
+impl syn::parse::Parse for Predicate {
+    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(syn::LitBool) {
+            Ok(Predicate::Literal(input.parse::<syn::LitBool>()?.value))
+        } else {
+            input.parse().map(Predicate::Meta)
         }
     }
 }

@@ -125,17 +125,24 @@ pub fn walk(manifest_dir: &Path, cfg: &Cfg, roots: &[PathBuf]) -> Found {
     found
 }
 
-/// Runs `scan` over `files` on the machine's cores, results in the files' order.
+/// The stack of a scan worker: parsing follows the nesting of inline modules, which
+/// rustc accepts hundreds deep, further than a thread's default stack goes.
+const WORKER_STACK: usize = 256 << 20;
+
+/// Runs `scan` over `files` on the machine's cores, results in the files' order, each on
+/// a worker thread with a deep stack.
 fn in_parallel<T: Send>(files: &[Child], scan: impl Fn(&Child) -> T + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if threads == 1 || files.len() < 2 {
-        return files.iter().map(&scan).collect();
-    }
-    let chunk = files.len().div_ceil(threads);
+    let chunk = files.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> = files
             .chunks(chunk)
-            .map(|chunk| scope.spawn(|| chunk.iter().map(&scan).collect::<Vec<T>>()))
+            .map(|chunk| {
+                std::thread::Builder::new()
+                    .stack_size(WORKER_STACK)
+                    .spawn_scoped(scope, || chunk.iter().map(&scan).collect::<Vec<T>>())
+                    .expect("a scan worker thread")
+            })
             .collect();
         workers
             .into_iter()
@@ -273,10 +280,13 @@ impl Walker<'_> {
             _ => None,
         });
         if let Some((_, items)) = module.content {
+            // An inline module's children live in a directory of its name, or of its
+            // `#[path]` (as rustc reads a path on an inline module).
+            let dir = place.children.join(path_attr.as_deref().unwrap_or(&name));
             let inner = Place {
                 file: place.file,
-                children: place.children.join(&name),
-                path_base: place.children.join(&name),
+                children: dir.clone(),
+                path_base: dir,
                 module_path,
             };
             self.items(items, &inner);
@@ -412,14 +422,28 @@ fn relative_to(manifest_dir: &Path, path: &Path) -> String {
 /// scan's time. A file that does not lex is reported; an item the scan does not need is
 /// left for rustc to judge.
 fn parse_items(text: &str) -> syn::Result<Vec<syn::Item>> {
-    let tokens: TokenStream = text.parse().map_err(syn::Error::from)?;
+    let tokens: TokenStream = without_shebang(text).parse().map_err(syn::Error::from)?;
     items_of_interest(tokens)
+}
+
+/// The text with a first-line shebang (`#!/usr/bin/env ...`, not an inner attribute
+/// `#![...]`) blanked, as rustc skips it; the lines keep their numbers.
+fn without_shebang(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(rest) = text.strip_prefix("#!") else {
+        return text.into();
+    };
+    if rest.trim_start().starts_with('[') {
+        return text.into();
+    }
+    let end = text.find('\n').unwrap_or(text.len());
+    format!("{}{}", " ".repeat(end), &text[end..]).into()
 }
 
 fn items_of_interest(tokens: TokenStream) -> syn::Result<Vec<syn::Item>> {
     let mut items = Vec::new();
     let mut errors = None;
     for piece in pieces(tokens) {
+        let start = piece.first().map(TokenTree::span);
         let parsed = match kind(&piece) {
             Kind::Other => continue,
             Kind::Lmms => syn::parse2(empty_body(piece)),
@@ -427,7 +451,20 @@ fn items_of_interest(tokens: TokenStream) -> syn::Result<Vec<syn::Item>> {
         };
         match parsed {
             Ok(item) => items.push(item),
-            Err(error) => attr::push(&mut errors, error),
+            Err(error) => {
+                // An error at the end of the item's tokens has no place of its own: give it
+                // the item's.
+                match start {
+                    Some(start)
+                        if error.span().start() == proc_macro2::Span::call_site().start() =>
+                    {
+                        for one in error {
+                            attr::push(&mut errors, syn::Error::new(start, one));
+                        }
+                    }
+                    _ => attr::push(&mut errors, error),
+                }
+            }
         }
     }
     match errors {
@@ -445,8 +482,8 @@ enum Kind {
 
 /// The top-level items of `tokens`, as token runs: an item ends at a `;`, or at a brace
 /// group unless an `=` came first (`static X: T = T { .. };`); an inner attribute
-/// (`#![...]`) stands alone. An `=` inside `<...>` (a default type parameter, an
-/// associated type binding) does not count.
+/// (`#![...]`) stands alone. An `=` or a brace group inside `<...>` (a default type
+/// parameter, an associated type binding, a const argument) does not count.
 fn pieces(tokens: TokenStream) -> Vec<Vec<TokenTree>> {
     let mut pieces = Vec::new();
     let mut piece: Vec<TokenTree> = Vec::new();
@@ -467,7 +504,8 @@ fn pieces(tokens: TokenStream) -> Vec<Vec<TokenTree>> {
             }
             TokenTree::Group(group) => {
                 previous = ' ';
-                group.delimiter() == Delimiter::Brace && !assigned
+                // A brace inside `<...>` is a const argument (`Wrapper<{ N + 1 }>`).
+                group.delimiter() == Delimiter::Brace && !assigned && angles == 0
             }
             TokenTree::Ident(_) | TokenTree::Literal(_) => {
                 previous = ' ';

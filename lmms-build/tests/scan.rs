@@ -213,3 +213,69 @@ fn generate_writes_the_code_and_the_manifest_and_leaves_unchanged_files_alone() 
         written
     );
 }
+
+/// The operations a scan finds, as `interface.name`.
+fn found(dir: &Path) -> Vec<String> {
+    let registry = Builder::new(dir)
+        .scan()
+        .unwrap_or_else(|error| panic!("{error}"));
+    registry
+        .operations
+        .iter()
+        .map(|op| format!("{}.{}", op.interface, op.name))
+        .collect()
+}
+
+#[test]
+fn valid_rust_that_rustc_accepts_is_accepted() {
+    let dir = krate(&[
+        (
+            "src/lib.rs",
+            concat!(
+                "#!/usr/bin/env run-cargo-script\n",
+                "#[path = \"elsewhere\"]\n",
+                "mod inline {\n",
+                "    mod deep;\n",
+                "}\n",
+                "#[cfg(false)]\n",
+                "mod never;\n",
+                "#[lmms::operation(interface = \"shapes\")]\n",
+                "pub fn sized() -> [u8; { 2 + 2 }] { [0; 4] }\n",
+                "pub struct Wrapper<const N: usize>;\n",
+                "#[lmms::operation(interface = \"shapes\")]\n",
+                "pub fn wrapped() -> Wrapper<{ 2 + 2 }> { Wrapper }\n",
+            ),
+        ),
+        (
+            "src/elsewhere/deep.rs",
+            "#[lmms::operation(interface = \"shapes\")]\npub fn deep() {}\n",
+        ),
+    ]);
+    assert_eq!(
+        found(dir.path()),
+        ["shapes.deep", "shapes.sized", "shapes.wrapped"]
+    );
+}
+
+#[test]
+fn six_hundred_nested_modules_in_a_lib_and_bin_crate_are_scanned() {
+    let depth = 600;
+    let mut lib = String::new();
+    for level in 0..depth {
+        lib.push_str(&format!("pub mod m{level} {{\n"));
+    }
+    lib.push_str("#[lmms::operation(interface = \"deep\")]\npub fn bottom() {}\n");
+    lib.push_str(&"}\n".repeat(depth));
+    let dir = krate(&[("src/lib.rs", &lib), ("src/main.rs", "fn main() {}\n")]);
+    assert_eq!(found(dir.path()), ["deep.bottom"]);
+}
+
+#[test]
+fn a_parse_error_at_the_end_of_an_item_is_reported_where_the_item_is() {
+    let dir = krate(&[(
+        "src/lib.rs",
+        "\n\n#[lmms::operation(interface = \"x\")]\npub fn broken() -> Vec<u8\n",
+    )]);
+    let problems = problems(dir.path());
+    assert!(problems[0].starts_with("src/lib.rs:3:"), "{problems:?}");
+}
