@@ -92,7 +92,7 @@ impl Cfg {
 /// A `cfg` predicate: an option (`unix`, `feature = "x"`, `all(...)`), or `true` / `false`.
 enum Predicate {
     Literal(bool),
-    Meta(syn::Meta),
+    Meta(Box<syn::Meta>),
 }
 
 impl syn::parse::Parse for Predicate {
@@ -100,7 +100,7 @@ impl syn::parse::Parse for Predicate {
         if input.peek(syn::LitBool) {
             Ok(Predicate::Literal(input.parse::<syn::LitBool>()?.value))
         } else {
-            input.parse().map(Predicate::Meta)
+            input.parse().map(|meta| Predicate::Meta(Box::new(meta)))
         }
     }
 }
