@@ -53,7 +53,7 @@ impl Cfg {
             .get_ident()
             .map(ToString::to_string)
             .unwrap_or_default();
-        match meta {
+        match &**meta {
             syn::Meta::List(list) => {
                 let nested = list.parse_args_with(
                     syn::punctuated::Punctuated::<Predicate, syn::Token![,]>::parse_terminated,
