@@ -250,3 +250,14 @@ fn without_the_counting_allocator_a_module_s_bytes_are_unknown_not_its_inline_si
     assert_eq!(table.stats().bytes, None);
     assert_eq!(runtime.stats().resident_bytes, None);
 }
+
+#[test]
+fn the_global_figures_list_every_linked_module_used_or_not() {
+    let stats = lmms::stats();
+    let settings = stats
+        .modules
+        .iter()
+        .find(|module| module.name == "settings")
+        .expect("a module never used is listed");
+    assert_eq!((settings.loads, settings.resident), (0, false));
+}

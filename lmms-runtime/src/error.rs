@@ -202,7 +202,9 @@ pub struct Drift {
     /// crate's integration tests) and is not counted.
     pub not_linked: Vec<String>,
     /// Linked, missing from its crate's table: made by `macro_rules!` or `cfg_attr`, which
-    /// the build script cannot see, or a table built from older sources.
+    /// the build script cannot see, or a table built from older sources — a crate root
+    /// added since the build script last ran (a new `src/main.rs`), which it does not
+    /// watch: touch `build.rs` once.
     pub not_in_table: Vec<String>,
     /// The same `interface.name` linked twice (from two crates), or two modules of one
     /// name (two crates, or two types): each with both places. Whichever such module is

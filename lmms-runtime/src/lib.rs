@@ -137,13 +137,21 @@ cfg_not_loom! {
         Runtime::global().sweep()
     }
 
-    /// The global runtime's figures: [`Runtime::stats`] on [`Runtime::global`].
+    /// The global runtime's figures: [`Runtime::stats`] on [`Runtime::global`], with every
+    /// `#[lmms::module]` linked into the binary listed, used or not (a module joins the
+    /// global runtime on its first use; before it, it is listed here with its zeros).
     ///
     /// ```
     /// assert_eq!(lmms::stats().loads, 0);
     /// ```
     pub fn stats() -> Stats {
-        Runtime::global().stats()
+        let mut stats = Runtime::global().stats();
+        for link in crate::lookup::modules() {
+            if !stats.modules.iter().any(|module| module.name == link.name()) {
+                stats.modules.push(link.stats());
+            }
+        }
+        stats
     }
 
     /// Operations written by hand rather than with `#[lmms::operation]`: the descriptor,
