@@ -96,6 +96,11 @@ pub fn walk(manifest_dir: &Path, cfg: &Cfg, roots: &[PathBuf]) -> Found {
         })
         .collect();
     let mut scans: HashMap<PathBuf, Vec<Entry>> = HashMap::new();
+    // Files by their canonical path: one reached again under another name (a `#[path]`
+    // through `..`, a cycle that grows its path at every turn) is scanned once.
+    let canonical = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let mut seen: std::collections::HashSet<PathBuf> =
+        roots.iter().map(|root| canonical(&root.path)).collect();
     let mut frontier = roots.clone();
     while !frontier.is_empty() {
         let scanned = in_parallel(&frontier, |child| scan_file(manifest_dir, cfg, child));
@@ -103,7 +108,7 @@ pub fn walk(manifest_dir: &Path, cfg: &Cfg, roots: &[PathBuf]) -> Found {
         for (child, entries) in frontier.iter().zip(scanned) {
             for entry in &entries {
                 if let Entry::Child(grandchild) = entry {
-                    if !scans.contains_key(&grandchild.path) {
+                    if seen.insert(canonical(&grandchild.path)) {
                         next.push(grandchild.clone());
                     }
                 }

@@ -279,3 +279,20 @@ fn a_parse_error_at_the_end_of_an_item_is_reported_where_the_item_is() {
     let problems = problems(dir.path());
     assert!(problems[0].starts_with("src/lib.rs:3:"), "{problems:?}");
 }
+
+#[test]
+fn a_path_cycle_is_followed_once() {
+    let dir = krate(&[
+        ("src/lib.rs", "mod a;\n"),
+        (
+            "src/a.rs",
+            "#[path = \"x/../a.rs\"]\nmod again;\n#[lmms::operation(interface = \"cycle\")]\npub fn once() {}\n",
+        ),
+        ("src/x/keep.txt", ""),
+    ]);
+    match Builder::new(dir.path()).scan() {
+        Ok(registry) => assert!(registry.operations.len() <= 2),
+        Err(Error::Source(problems)) => assert!(problems.len() <= 1, "{} problems", problems.len()),
+        Err(other) => panic!("{other}"),
+    }
+}
