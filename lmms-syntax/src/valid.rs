@@ -334,6 +334,14 @@ pub fn operation(input: &OperationInput) -> syn::Result<Operation> {
                     "an async operation's arguments move into its future: take this one by value (`String`, not `&str`)",
                 ),
             );
+        } else if let Some(float) = cached.then(|| float_in(&typed.ty)).flatten() {
+            push(
+                &mut errors,
+                syn::Error::new_spanned(
+                    &typed.ty,
+                    format!("a cached operation's arguments are its cache key, and `{float}` is neither `Eq` nor `Hash`: take the value as an integer (millimetres, cents) or in a type that is both"),
+                ),
+            );
         } else if cached && borrows(&typed.ty) {
             push(
                 &mut errors,
@@ -452,6 +460,19 @@ fn may_be_module(ty: &Type) -> bool {
 }
 
 /// Whether a type holds a borrow (a reference, or a lifetime anywhere in it).
+/// `f32` or `f64` anywhere in `ty` (`(f32, u8)`, `Vec<f64>`): not a cache key's part.
+fn float_in(ty: &Type) -> Option<&'static str> {
+    fn walk(tokens: proc_macro2::TokenStream) -> Option<&'static str> {
+        tokens.into_iter().find_map(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) if ident == "f32" => Some("f32"),
+            proc_macro2::TokenTree::Ident(ident) if ident == "f64" => Some("f64"),
+            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
+            _ => None,
+        })
+    }
+    walk(ty.to_token_stream())
+}
+
 fn borrows(ty: &Type) -> bool {
     matches!(ty, Type::Reference(_))
         || ty
