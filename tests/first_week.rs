@@ -175,6 +175,8 @@ fn cooling_counts_windows_as_the_builder_docs_say() {
         heat.push((ECHO.stats().calls, ECHO.is_hot()));
     }
     assert_eq!(heat, [(40, true), (20, true), (10, true), (5, false)]);
+    // The heat window cools; the total does not.
+    assert_eq!(ECHO.stats().calls_total, 40);
 }
 
 /// A module whose one operation is made hot.

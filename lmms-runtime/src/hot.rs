@@ -23,6 +23,8 @@ pub(crate) struct OpCore {
     pub(crate) def: OpDef,
     /// Calls in the current heat window; frozen once critical.
     pub(crate) calls: AtomicU64,
+    /// Counted calls that cooling took out of the window: with `calls`, the total.
+    pub(crate) cooled: AtomicU64,
     /// Whether calls are still counted (false from critical on: no per-call counting).
     pub(crate) counting: AtomicBool,
     /// Runtime time (ms) of the last use while hot (the promotion, a direct call, a call
@@ -46,6 +48,7 @@ impl OpCore {
         OpCore {
             def,
             calls: AtomicU64::new(0),
+            cooled: AtomicU64::new(0),
             counting: AtomicBool::new(true),
             last_hot_use: AtomicU64::new(0),
             direct: RawDirect::new(),
@@ -108,7 +111,7 @@ impl OpEntry for OpCore {
             cache.reset();
         }
         let counts = self.promotions.iter().chain(&self.demotions);
-        for count in [&self.calls, &self.last_hot_use, &self.direct_hits]
+        for count in [&self.calls, &self.cooled, &self.last_hot_use, &self.direct_hits]
             .into_iter()
             .chain(counts)
         {
@@ -133,6 +136,7 @@ impl OpEntry for OpCore {
             module: self.binding.module().map(|info| info.def.name().clone()),
             heat: self.heat(),
             calls: self.calls.load(Relaxed),
+            calls_total: self.calls.load(Relaxed) + self.cooled.load(Relaxed),
             hot_path: self.direct.is_published(),
             direct_hits: self.direct_hits.load(Relaxed),
             promotions: [
@@ -165,7 +169,10 @@ impl OpEntry for OpCore {
         // path stays hot a window longer).
         let used = self.is_hot() && self.last_hot_use.load(Relaxed) >= since;
         let halvings = if used { windows - 1 } else { windows };
-        let calls = self.calls.load(Relaxed) >> halvings.min(63);
+        let before = self.calls.load(Relaxed);
+        let calls = before >> halvings.min(63);
+        // What cooling takes from the window stays in the total.
+        self.cooled.fetch_add(before - calls, Relaxed);
         self.calls.store(calls, Relaxed);
         let heat = shared.config.heat;
         if calls < heat.critical() {

@@ -181,8 +181,13 @@ pub struct OpStats {
     pub module: Option<Name>,
     /// Its heat now.
     pub heat: Heat,
-    /// Calls in the current heat window (frozen once critical).
+    /// Calls in the current heat window: its heat, which each idle cooling window halves
+    /// (frozen once critical).
     pub calls: u64,
+    /// Calls counted since the operation was bound: managed calls, and direct calls until
+    /// it turned critical (a critical operation's calls are not counted, so that its direct
+    /// path writes nothing shared). Cache hits are in `cache`.
+    pub calls_total: u64,
     /// Whether calls take the direct path now.
     pub hot_path: bool,
     /// Direct calls counted (until critical).
@@ -249,6 +254,7 @@ impl Stats {
                 let demotions = pairwise(&op.demotions, &then.demotions);
                 OpStats {
                     direct_hits: minus(op.direct_hits, then.direct_hits),
+                    calls_total: minus(op.calls_total, then.calls_total),
                     promotions: [promotions[0], promotions[1], promotions[2]],
                     demotions: [demotions[0], demotions[1]],
                     cache: op.cache.map(|c| c.since(&then.cache.unwrap_or_default())),
@@ -359,7 +365,7 @@ impl fmt::Display for Stats {
                 "operation",
                 "module",
                 "heat",
-                "calls",
+                "calls in window/total",
                 "direct",
                 "demoted cooled/evicted",
                 "cache hit/miss",
@@ -375,7 +381,7 @@ impl fmt::Display for Stats {
                             .as_ref()
                             .map_or_else(|| "-".to_owned(), Name::to_string),
                         format!("{}{}", op.heat, if op.hot_path { " (direct)" } else { "" }),
-                        op.calls.to_string(),
+                        format!("{}/{}", op.calls, op.calls_total),
                         op.direct_hits.to_string(),
                         format!("{}/{}", op.demotions[0], op.demotions[1]),
                         op.cache
