@@ -225,6 +225,7 @@ impl Builder {
         }
         resolve_classes(&mut found.operations, &found.modules);
         found.problems.extend(duplicates(&found.operations));
+        found.problems.extend(duplicate_modules(&found.modules));
         if !found.problems.is_empty() {
             return Err(Error::Source(found.problems));
         }
@@ -291,6 +292,27 @@ fn resolve_classes(operations: &mut [Operation], modules: &[Module]) {
             op.class = Some(module.class);
         }
     }
+}
+
+/// Two modules of one name: whichever is used second would be refused at run time, so
+/// each is an error at the second place, naming the first.
+fn duplicate_modules(modules: &[Module]) -> Vec<Problem> {
+    let mut names: HashMap<&str, &Module> = HashMap::new();
+    modules
+        .iter()
+        .filter_map(|module| {
+            let first = names.insert(&module.name, module)?;
+            Some(Problem::new(
+                module.file.clone(),
+                module.line,
+                0,
+                format!(
+                    "module `{}` is declared twice: here and at {}:{}; give one of them another `name`",
+                    module.name, first.file, first.line
+                ),
+            ))
+        })
+        .collect()
 }
 
 /// The same `interface.name` twice, or two names whose enum variants collide: each an

@@ -296,3 +296,20 @@ fn a_path_cycle_is_followed_once() {
         Err(other) => panic!("{other}"),
     }
 }
+
+#[test]
+fn two_modules_of_one_name_name_both_places() {
+    let dir = krate(&[(
+        "src/lib.rs",
+        concat!(
+            "#[lmms::module(name = \"settings\")]\n",
+            "struct Settings;\n",
+            "#[lmms::module(name = \"settings\")]\n",
+            "struct OtherSettings;\n",
+        ),
+    )]);
+    assert_eq!(
+        problems(dir.path()),
+        ["src/lib.rs:4: module `settings` is declared twice: here and at src/lib.rs:2; give one of them another `name`"]
+    );
+}
