@@ -263,3 +263,29 @@ fn the_global_figures_list_every_linked_module_used_or_not() {
         .expect("a module never used is listed");
     assert_eq!((settings.loads, settings.resident), (0, false));
 }
+
+/// A crate's own one-argument `Result`, as many crates have.
+pub type Fallible<T> = std::result::Result<T, String>;
+
+mod aliased {
+    /// The crate's alias, under the name such aliases have.
+    pub type Result<T> = super::Fallible<T>;
+
+    static DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+    /// Fails while the backend is down, through the alias.
+    #[lmms::operation(interface = "first_week", cache_ttl = "5m")]
+    pub fn flaky(x: u32) -> Result<u32> {
+        if DOWN.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            Err("transient".to_owned())
+        } else {
+            Ok(x)
+        }
+    }
+}
+
+#[test]
+fn a_result_through_a_one_argument_alias_does_not_cache_its_errors() {
+    assert!(matches!(aliased::flaky::call(1), Ok(Err(_))));
+    assert_eq!(aliased::flaky::call(1).unwrap(), Ok(1));
+}

@@ -81,6 +81,9 @@ struct Child {
     module_path: Vec<String>,
     /// A root, `mod.rs` or `#[path]` file: its own children sit beside it.
     mod_rs: bool,
+    /// The canonical paths of the files that declared it, root first: a file that would
+    /// be its own ancestor is a cycle, followed once.
+    ancestors: Vec<PathBuf>,
 }
 
 /// Walks the crate from its root files: each level of the `mod` tree is scanned in
@@ -93,14 +96,14 @@ pub fn walk(manifest_dir: &Path, cfg: &Cfg, roots: &[PathBuf]) -> Found {
             path: path.clone(),
             module_path: Vec::new(),
             mod_rs: true,
+            ancestors: Vec::new(),
         })
         .collect();
     let mut scans: HashMap<PathBuf, Vec<Entry>> = HashMap::new();
-    // Files by their canonical path: one reached again under another name (a `#[path]`
-    // through `..`, a cycle that grows its path at every turn) is scanned once.
+    // A cycle may grow its path at every turn (`#[path = "x/../a.rs"]` in `a.rs`): files
+    // are told apart by their canonical path when looking for one, while a file mounted
+    // twice under two names (legal) is scanned as both.
     let canonical = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    let mut seen: std::collections::HashSet<PathBuf> =
-        roots.iter().map(|root| canonical(&root.path)).collect();
     let mut frontier = roots.clone();
     while !frontier.is_empty() {
         let scanned = in_parallel(&frontier, |child| scan_file(manifest_dir, cfg, child));
@@ -108,8 +111,14 @@ pub fn walk(manifest_dir: &Path, cfg: &Cfg, roots: &[PathBuf]) -> Found {
         for (child, entries) in frontier.iter().zip(scanned) {
             for entry in &entries {
                 if let Entry::Child(grandchild) = entry {
-                    if seen.insert(canonical(&grandchild.path)) {
-                        next.push(grandchild.clone());
+                    let mut ancestors = child.ancestors.clone();
+                    ancestors.push(canonical(&child.path));
+                    let cycle = ancestors.contains(&canonical(&grandchild.path));
+                    if !cycle && !scans.contains_key(&grandchild.path) {
+                        next.push(Child {
+                            ancestors,
+                            ..grandchild.clone()
+                        });
                     }
                 }
             }
@@ -134,26 +143,34 @@ pub fn walk(manifest_dir: &Path, cfg: &Cfg, roots: &[PathBuf]) -> Found {
 /// rustc accepts hundreds deep, further than a thread's default stack goes.
 const WORKER_STACK: usize = 256 << 20;
 
+/// The most scan workers at once: each reserves a deep stack's address space.
+const MAX_WORKERS: usize = 8;
+
 /// Runs `scan` over `files` on the machine's cores, results in the files' order, each on
-/// a worker thread with a deep stack.
+/// a worker thread with a deep stack; a chunk whose worker cannot be spawned (the address
+/// space is limited) is scanned here instead.
 fn in_parallel<T: Send>(files: &[Child], scan: impl Fn(&Child) -> T + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = files.len().div_ceil(threads).max(1);
+    let chunk = files.len().div_ceil(threads.min(MAX_WORKERS)).max(1);
+    let scan_chunk = |chunk: &[Child]| chunk.iter().map(&scan).collect::<Vec<T>>();
     std::thread::scope(|scope| {
         let workers: Vec<_> = files
             .chunks(chunk)
             .map(|chunk| {
                 std::thread::Builder::new()
                     .stack_size(WORKER_STACK)
-                    .spawn_scoped(scope, || chunk.iter().map(&scan).collect::<Vec<T>>())
-                    .expect("a scan worker thread")
+                    .spawn_scoped(scope, || scan_chunk(chunk))
+                    .map_err(|_| chunk)
             })
             .collect();
         workers
             .into_iter()
-            .flat_map(|worker| match worker.join() {
-                Ok(results) => results,
-                Err(panic) => std::panic::resume_unwind(panic),
+            .flat_map(|worker| match worker {
+                Ok(worker) => match worker.join() {
+                    Ok(results) => results,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(chunk) => scan_chunk(chunk),
             })
             .collect()
     })
@@ -212,6 +229,7 @@ impl Walker<'_> {
             path,
             module_path,
             mod_rs,
+            ..
         } = child;
         let (path, module_path, mod_rs) = (path.as_path(), module_path.clone(), *mod_rs);
         let text = match std::fs::read_to_string(path) {
@@ -285,9 +303,12 @@ impl Walker<'_> {
             _ => None,
         });
         if let Some((_, items)) = module.content {
-            // An inline module's children live in a directory of its name, or of its
-            // `#[path]` (as rustc reads a path on an inline module).
-            let dir = place.children.join(path_attr.as_deref().unwrap_or(&name));
+            // An inline module's children live in a directory of its name beside the file's
+            // children, or at its `#[path]`, which rustc takes from the file's directory.
+            let dir = path_attr.as_deref().map_or_else(
+                || place.children.join(&name),
+                |path| place.path_base.join(path),
+            );
             let inner = Place {
                 file: place.file,
                 children: dir.clone(),
@@ -302,6 +323,7 @@ impl Walker<'_> {
                 path: place.path_base.join(path),
                 module_path,
                 mod_rs: true,
+                ancestors: Vec::new(),
             }));
             return;
         }
@@ -312,12 +334,14 @@ impl Walker<'_> {
                 path: flat,
                 module_path,
                 mod_rs: false,
+                ancestors: Vec::new(),
             }));
         } else if nested.is_file() {
             self.entries.push(Entry::Child(Child {
                 path: nested,
                 module_path,
                 mod_rs: true,
+                ancestors: Vec::new(),
             }));
         } else {
             let line = module.ident.span().start();

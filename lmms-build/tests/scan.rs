@@ -313,3 +313,16 @@ fn two_modules_of_one_name_name_both_places() {
         ["src/lib.rs:4: module `settings` is declared twice: here and at src/lib.rs:2; give one of them another `name`"]
     );
 }
+
+#[test]
+fn a_path_on_an_inline_module_of_a_non_mod_rs_file_is_from_the_file_s_directory() {
+    let dir = krate(&[
+        ("src/lib.rs", "mod a;\n"),
+        ("src/a.rs", "#[path = \"x\"]\nmod m {\n    pub mod z;\n}\n"),
+        (
+            "src/x/z.rs",
+            "#[lmms::operation(interface = \"paths\")]\npub fn z() {}\n",
+        ),
+    ]);
+    assert_eq!(found(dir.path()), ["paths.z"]);
+}

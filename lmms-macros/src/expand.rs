@@ -140,11 +140,10 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
             };
             // A `Result`'s errors are not kept unless asked: one transient failure would
             // otherwise be the answer for a whole TTL.
-            let cache = match split_result(output) {
-                Some((ok, err)) if !op.cache_errors => {
-                    quote! { #cache.keep_if(#private::is_ok::<#ok, #err>) }
-                }
-                _ => cache,
+            let cache = if is_result(output) && !op.cache_errors {
+                quote! { #cache.keep_if(#private::is_ok::<#output>) }
+            } else {
+                cache
             };
             (
                 quote! { #private::Op<#marker, #private::Cached<#args, #output>> },
@@ -275,9 +274,10 @@ fn link(op: &valid::Operation) -> TokenStream {
         )
     };
     // By name, a `Result`'s `Ok` is the answer and its `Err` an error.
-    let new_link = match split_result(&op.output) {
-        Some(_) => quote! { #new_link.fallible() },
-        None => new_link,
+    let new_link = if is_result(&op.output) {
+        quote! { #new_link.fallible() }
+    } else {
+        new_link
     };
     // Whether a call by name is compiled in is the facade's `json` feature, so its macro
     // decides; an async operation has no sync entry point to give it.
@@ -311,6 +311,18 @@ fn by_value_state(op: &valid::Operation) -> TokenStream {
             #check
         }
     }
+}
+
+/// A `Result` by its last path segment, with one type argument or two: `Result<T, E>`,
+/// and an alias such as `io::Result<T>` or a crate's own `Result<T>`. Such an operation's
+/// errors are not cached unless asked, and by name its `Err` is an error.
+fn is_result(ty: &syn::Type) -> bool {
+    let syn::Type::Path(path) = ty else {
+        return false;
+    };
+    path.path.segments.last().is_some_and(|last| {
+        last.ident == "Result" && matches!(last.arguments, syn::PathArguments::AngleBracketed(_))
+    })
 }
 
 /// `Result<T, E>` (by its last path segment, with two type arguments) as `(T, E)`: such an

@@ -99,7 +99,8 @@ impl Counters {
             sweep_panics: self.sweep_panics.load(Relaxed),
             blocked: Blocked::by(blocked),
             resident_modules: modules.iter().filter(|m| m.resident).count(),
-            resident_bytes: modules.iter().map(|m| m.bytes).sum(),
+            // Unknown without the counting allocator, even with no module to sum.
+            resident_bytes: memory::live_heap().and(modules.iter().map(|m| m.bytes).sum()),
             live_heap: memory::live_heap(),
             rss: memory::rss(),
             hot_paths,

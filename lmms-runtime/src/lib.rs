@@ -138,8 +138,8 @@ cfg_not_loom! {
     }
 
     /// The global runtime's figures: [`Runtime::stats`] on [`Runtime::global`], with every
-    /// `#[lmms::module]` linked into the binary listed, used or not (a module joins the
-    /// global runtime on its first use; before it, it is listed here with its zeros).
+    /// `#[lmms::module]` linked into the binary and not yet used listed too, with its zeros
+    /// (a module joins the global runtime on its first use).
     ///
     /// ```
     /// assert_eq!(lmms::stats().loads, 0);
@@ -147,7 +147,7 @@ cfg_not_loom! {
     pub fn stats() -> Stats {
         let mut stats = Runtime::global().stats();
         for link in crate::lookup::modules() {
-            if !stats.modules.iter().any(|module| module.name == link.name()) {
+            if !link.is_bound() && !stats.modules.iter().any(|module| module.name == link.name()) {
                 stats.modules.push(link.stats());
             }
         }

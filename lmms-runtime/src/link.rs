@@ -274,6 +274,7 @@ pub struct ModuleLink {
     name: &'static str,
     class: Class,
     stats: fn() -> ModuleStats,
+    bound: fn() -> bool,
     file: &'static str,
     line: u32,
 }
@@ -290,9 +291,20 @@ impl ModuleLink {
             name,
             class,
             stats: stats_of::<T>,
+            bound: bound::<T>,
             file,
             line,
         }
+    }
+
+    /// Whether it joined a runtime (on its first use, or by
+    /// [`Runtime::add`](crate::Runtime::add)).
+    ///
+    /// ```
+    /// assert!(lmms::registry::modules().all(|m| !m.is_bound()));
+    /// ```
+    pub fn is_bound(&self) -> bool {
+        (self.bound)()
     }
 
     /// Its name.
@@ -348,6 +360,10 @@ impl fmt::Debug for ModuleLink {
 
 fn stats_of<T: Module>() -> ModuleStats {
     T::cell().stats()
+}
+
+fn bound<T: Module>() -> bool {
+    T::cell().is_bound()
 }
 
 /// A crate's operations as `lmms-build` found them in its sources: what

@@ -14,8 +14,8 @@
 //! drop(table);
 //! ```
 //!
-//! Without it the runtime still works; bytes read as zero and
-//! [`live_heap`] as `None`.
+//! Without it the runtime still works; a module's bytes, the resident bytes and
+//! [`live_heap`] read as `None` (unknown), and the bytes an unload freed as 0.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

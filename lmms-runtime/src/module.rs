@@ -389,6 +389,11 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         &self.info.def
     }
 
+    /// Whether it is bound to a runtime.
+    pub(crate) fn is_bound(&self) -> bool {
+        self.runtime.get().is_some()
+    }
+
     /// The runtime this static module is bound to, binding it to the global one if it
     /// has none.
     #[inline]

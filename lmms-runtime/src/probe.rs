@@ -41,7 +41,24 @@ pub trait NotState {
 
 impl<T> NotState for StateProbe<T> {}
 
+/// What a fallible operation returns: a `Result`, however its crate spells it (`Result<T,
+/// E>`, `io::Result<T>`, an alias of its own).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `std::result::Result`, so lmms cannot tell its errors from its values",
+    note = "give the operation `cache_errors = \"true\"` to cache every output, or return a `std::result::Result`"
+)]
+pub trait Outcome {
+    /// Whether it is an `Ok`.
+    fn is_ok(&self) -> bool;
+}
+
+impl<T, E> Outcome for Result<T, E> {
+    fn is_ok(&self) -> bool {
+        Result::is_ok(self)
+    }
+}
+
 /// Whether a fallible operation's output is one its cache keeps by default: an `Ok`.
-pub fn is_ok<T, E>(output: &Result<T, E>) -> bool {
+pub fn is_ok<R: Outcome>(output: &R) -> bool {
     output.is_ok()
 }

@@ -94,7 +94,10 @@ pub fn begin() -> Result<Test, Error> {
 /// every module, sets heat and every counter to zero and the manual clock to zero; returns
 /// that clock. It first checks that nothing of the caller's holds a module (a guard, a pin
 /// or a dependent alive) and, if something does, answers [`Error::ResetRefused`] naming the
-/// module, having reset nothing. [`begin`] is this with turns; call this alone from a
+/// module, having reset nothing. A module held by what that check cannot see — a call in
+/// progress on another thread, or the caller's own (reset from a loader, or from a hot
+/// operation's body) — is answered the same way once hot paths and caches are reset, with
+/// every figure left as it was. [`begin`] is this with turns; call this alone from a
 /// harness that already runs its tests one at a time.
 ///
 /// ```
@@ -125,6 +128,16 @@ pub fn reset() -> Result<ManualClock, Error> {
     crate::dispatch::drain();
     for entry in &entries {
         entry.unload(shared);
+    }
+    // A call the first check cannot see (in progress on another thread, or the caller's
+    // own, inside a loader or a hot path's body) still holds its module.
+    if let Some(kept) = entries.iter().find(|entry| entry.is_resident()) {
+        return Err(Error::ResetRefused {
+            module: kept.info().def.name().to_string(),
+            reason: KeepReason::InUse.as_str(),
+        });
+    }
+    for entry in &entries {
         entry.info().reset();
     }
     shared.counters.reset();

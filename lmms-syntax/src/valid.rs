@@ -460,17 +460,22 @@ fn may_be_module(ty: &Type) -> bool {
 }
 
 /// Whether a type holds a borrow (a reference, or a lifetime anywhere in it).
-/// `f32` or `f64` anywhere in `ty` (`(f32, u8)`, `Vec<f64>`): not a cache key's part.
+/// A bare `f32` or `f64`, or one in a tuple, array or slice (`(f32, u8)`, `[f64; 2]`): not
+/// a cache key's part. A float inside another type's generic arguments is that type's
+/// business (`OrderedFloat<f64>` is `Eq + Hash`), left to the trait bounds.
 fn float_in(ty: &Type) -> Option<&'static str> {
-    fn walk(tokens: proc_macro2::TokenStream) -> Option<&'static str> {
-        tokens.into_iter().find_map(|token| match token {
-            proc_macro2::TokenTree::Ident(ident) if ident == "f32" => Some("f32"),
-            proc_macro2::TokenTree::Ident(ident) if ident == "f64" => Some("f64"),
-            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
-            _ => None,
-        })
+    match ty {
+        Type::Path(path) if path.qself.is_none() => {
+            let ident = path.path.get_ident()?;
+            ["f32", "f64"].into_iter().find(|float| ident == float)
+        }
+        Type::Tuple(tuple) => tuple.elems.iter().find_map(float_in),
+        Type::Array(array) => float_in(&array.elem),
+        Type::Slice(slice) => float_in(&slice.elem),
+        Type::Paren(paren) => float_in(&paren.elem),
+        Type::Group(group) => float_in(&group.elem),
+        _ => None,
     }
-    walk(ty.to_token_stream())
 }
 
 fn borrows(ty: &Type) -> bool {
