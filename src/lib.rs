@@ -112,6 +112,42 @@ macro_rules! __json_link {
     };
 }
 
+/// An `async fn` operation's registry entry, with its JSON entry point when the `json`
+/// feature is on.
+#[cfg(feature = "json")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __json_link_async {
+    ($link:expr, $managed:ident, $op:ident) => {
+        $link.json_async({
+            fn json() -> ::core::result::Result<
+                &'static dyn $crate::__private::AsyncJsonCall,
+                ::std::string::String,
+            > {
+                #[allow(unused_imports)]
+                use $crate::__private::{ArgsNotSerde as _, NoAsyncJson as _, OutputNotSerde as _};
+                $crate::__private::AsyncJsonProbe::new($managed)
+                    .json()
+                    .ok_or_else(|| {
+                        let probe = $crate::__private::SerdeProbe(&$op);
+                        $crate::__private::not_callable_async(probe.args(), probe.output())
+                    })
+            }
+            json
+        })
+    };
+}
+
+/// An `async fn` operation's registry entry (the `json` feature is off).
+#[cfg(not(feature = "json"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __json_link_async {
+    ($link:expr, $managed:ident, $op:ident) => {
+        $link
+    };
+}
+
 /// An operation's registry entry (the `json` feature is off: no JSON entry point).
 #[cfg(not(feature = "json"))]
 #[doc(hidden)]
@@ -131,6 +167,7 @@ pub mod __private {
     pub use std::time::Duration;
 
     pub use crate::__json_link as json_link;
+    pub use crate::__json_link_async as json_link_async;
 
     /// How many results a `cache_ttl` operation keeps at most.
     pub const DEFAULT_CACHE_CAPACITY: u64 = 1024;

@@ -247,7 +247,7 @@ fn async_and_non_serde_operations_say_why_they_cannot_be_called_by_name() {
     let error = lmms::execute("weather", "radar", json!({"city": "Oslo"})).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "weather.radar: cannot be called by name: it is an `async fn`; await its typed `call`"
+        "weather.radar: cannot be called by name: it is an `async fn`: call it with `lmms::execute_async`"
     );
     let error = lmms::execute("weather", "opaque", json!({"value": 1})).unwrap_err();
     assert!(matches!(error, ExecError::NotCallable { .. }), "{error:?}");

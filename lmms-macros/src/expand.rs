@@ -90,7 +90,8 @@ fn expand_module(input: &ModuleInput, module: &valid::Module) -> TokenStream {
                 <Self as ::lmms::__private::Module>::cell().stats()
             }
 
-            /// A guard on this module's state, loading it first if needed.
+            /// A guard on this module's state, loading it first if needed (an
+            /// `lmms::AsyncLoad` module must be loaded by `get_async` first).
             #[allow(dead_code)]
             #[inline]
             #vis fn get() -> ::core::result::Result<
@@ -98,6 +99,16 @@ fn expand_module(input: &ModuleInput, module: &valid::Module) -> TokenStream {
                 ::lmms::__private::Error,
             > {
                 <Self as ::lmms::__private::Module>::cell().get()
+            }
+
+            /// A guard on this module's state from async code, loading it first if
+            /// needed (with `.await`, once, for an `lmms::AsyncLoad` module).
+            #[allow(dead_code)]
+            #vis async fn get_async() -> ::core::result::Result<
+                ::lmms::__private::Guard<'static, Self>,
+                ::lmms::__private::Error,
+            > {
+                <Self as ::lmms::__private::Module>::cell().get_async().await
             }
         }
     }
@@ -155,8 +166,9 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
             quote! { #private::Op::new(#def) },
         ),
     };
-    // The body: on the direct or managed path (sync), or between `begin` and `finish`
-    // with the guard held across its awaits (async).
+    // The body: on the direct or managed path (sync), or between `begin_async` and
+    // `finish` with the guard held across its awaits (async), in a managed call of its own
+    // that a call by name awaits too.
     let (body, managed) = if op.is_async {
         let state = if state_arg.is_some() {
             quote! { running.state(), }
@@ -164,21 +176,26 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
             quote! {}
         };
         (
-            quote! {},
             quote! {
-                match OP.begin((#(#names,)*)) {
-                    ::core::result::Result::Ok(#private::Begin::Done(output)) => {
-                        ::core::result::Result::Ok(output)
-                    }
-                    ::core::result::Result::Ok(#private::Begin::Run(running, (#(#names,)*))) => {
-                        match running.guard(super::#fn_name(#state #(#names),*)).await {
-                            ::core::result::Result::Ok(output) => ::core::result::Result::Ok(running.finish(output)),
-                            ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
+                #[doc(hidden)]
+                pub async fn __managed(
+                    (#(#names,)*): #args,
+                ) -> ::core::result::Result<#output, #private::Error> {
+                    match OP.begin_async((#(#names,)*)).await {
+                        ::core::result::Result::Ok(#private::Begin::Done(output)) => {
+                            ::core::result::Result::Ok(output)
                         }
+                        ::core::result::Result::Ok(#private::Begin::Run(running, (#(#names,)*))) => {
+                            match running.guard(super::#fn_name(#state #(#names),*)).await {
+                                ::core::result::Result::Ok(output) => ::core::result::Result::Ok(running.finish(output)),
+                                ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
+                            }
+                        }
+                        ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
                     }
-                    ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
                 }
             },
+            quote! { __managed((#(#names,)*)).await },
         )
     } else {
         let state_param = if state_arg.is_some() {
@@ -210,6 +227,7 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
     };
     let asyncness = &func.sig.asyncness;
     let state_check = by_value_state(op);
+    let sync_check = sync_module(op);
     let link = link(op);
     let doc_call = format!("The managed call of [`{fn_name}`](fn@super::{fn_name}): the direct path when hot, else the cache, else the module and the body.");
     let doc_op = format!(
@@ -250,6 +268,8 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
 
             #state_check
 
+            #sync_check
+
             #link
         }
     }
@@ -282,7 +302,7 @@ fn link(op: &valid::Operation) -> TokenStream {
     // Whether a call by name is compiled in is the facade's `json` feature, so its macro
     // decides; an async operation has no sync entry point to give it.
     let new_link = if op.is_async {
-        quote! { #new_link.asynchronous() }
+        quote! { #private::json_link_async!(#new_link.asynchronous(), __managed, OP) }
     } else {
         quote! { #private::json_link!(#new_link, OP) }
     };
@@ -308,6 +328,26 @@ fn by_value_state(op: &valid::Operation) -> TokenStream {
     quote! {
         #[allow(dead_code)]
         fn __check_state_by_reference() {
+            #check
+        }
+    }
+}
+
+/// A compile-time check that a synchronous operation's module loads without `.await`: an
+/// `lmms::AsyncLoad` module's operations must be `async fn`s, and this says so at the state's
+/// type rather than failing at run time.
+fn sync_module(op: &valid::Operation) -> TokenStream {
+    let Some(state) = op.state.as_ref().filter(|_| !op.is_async) else {
+        return TokenStream::new();
+    };
+    let check = quote_spanned! {state.span()=>
+        #[allow(unused_imports)]
+        use ::lmms::__private::NotModule as _;
+        ::lmms::__private::SyncProbe::<#state>::new().check();
+    };
+    quote! {
+        #[allow(dead_code)]
+        fn __check_module_loads_without_await() {
             #check
         }
     }

@@ -170,20 +170,36 @@ impl<T> StateCell<T> {
         drop(loading);
         self.loader.store(0, Relaxed);
         match built {
-            Ok(Ok(state)) => {
-                let state = NonNull::from(Box::leak(Box::new(state)));
-                let stripe = stripe();
-                // Counted before it is published, so no unload can slip in between.
-                self.holders[stripe].fetch_add(1, Acquire);
-                self.state.store(state.as_ptr(), Release);
-                Ok(CellGuard {
-                    cell: self,
-                    state,
-                    stripe,
-                })
-            }
+            Ok(Ok(state)) => Ok(self.install(state)),
             Ok(Err(error)) => Err(LoadFailure::Failed(error)),
             Err(payload) => Err(LoadFailure::Panicked(payload)),
+        }
+    }
+
+    /// Puts a state built outside the cell (by an async load, which never holds the lock
+    /// across its awaits) into it, and returns a guard on it. The caller must be the only
+    /// one that can fill the cell now, and have found it empty: an async module's cell is
+    /// filled only here, by the one task that leads its load.
+    pub fn publish(&self, state: T) -> CellGuard<'_, T> {
+        let _lock = crate::sync::lock(&self.lock);
+        debug_assert!(
+            self.state.load(Relaxed).is_null(),
+            "published into a full cell"
+        );
+        self.install(state)
+    }
+
+    /// Boxes `state` into the empty cell, under its lock, with a guard counted on it.
+    fn install(&self, state: T) -> CellGuard<'_, T> {
+        let state = NonNull::from(Box::leak(Box::new(state)));
+        let stripe = stripe();
+        // Counted before it is published, so no unload can slip in between.
+        self.holders[stripe].fetch_add(1, Acquire);
+        self.state.store(state.as_ptr(), Release);
+        CellGuard {
+            cell: self,
+            state,
+            stripe,
         }
     }
 
@@ -378,7 +394,7 @@ impl LoadScope {
 fn thread_number() -> usize {
     THREAD.with(|number| match number.get() {
         0 => {
-            let assigned = next_thread_number();
+            let assigned = cycle::next_number();
             number.set(assigned);
             assigned
         }
@@ -391,11 +407,4 @@ fn thread_number() -> usize {
 #[inline]
 fn stripe() -> usize {
     thread_number() % STRIPES
-}
-
-fn next_thread_number() -> usize {
-    crate::sync::global! {
-        static NEXT: AtomicUsize = AtomicUsize::new(1);
-    }
-    NEXT.fetch_add(1, Relaxed)
 }

@@ -61,6 +61,11 @@ impl Counters {
         }
     }
 
+    /// A close awaited after its unload panicked: counted with the `Drop`s that panicked.
+    pub(crate) fn close_panicked(&self) {
+        self.drop_panics.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn blocked(&self, reason: KeepReason) {
         self.blocked_by(reason, 1);
     }
@@ -85,6 +90,7 @@ impl Counters {
         modules: Vec<ModuleStats>,
         ops: Vec<OpStats>,
         hot_paths: usize,
+        closing: usize,
     ) -> Stats {
         let blocked = |reason: KeepReason| self.blocked[reason as usize].load(Relaxed);
         Stats {
@@ -104,6 +110,7 @@ impl Counters {
             live_heap: memory::live_heap(),
             rss: memory::rss(),
             hot_paths,
+            closing,
             direct_hits: ops.iter().map(|op| op.direct_hits).sum(),
             promotions: ops.iter().fold([0; 3], |sum, op| {
                 [

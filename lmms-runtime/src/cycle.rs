@@ -10,16 +10,21 @@
 //! is answered "re-entrant" instead of blocking. Its loader fails, its cell's lock is
 //! released, and the others go on.
 //!
+//! Async loads take part as tasks: a task's number is that of its outermost load (its
+//! root, see `flight`), drawn from the same counter as the threads' numbers, and one task
+//! may wait for several cells at once (a loader that joins two gets).
+//!
 //! Cells and threads are numbers here: a cell's address (stable while it is registered) and
-//! the cell module's thread number. Only the slow path of a load touches this.
+//! a thread's or task's number. Only the slow path of a load touches this.
 
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{AtomicUsize, Mutex, MutexGuard};
+use std::sync::atomic::Ordering::Relaxed;
 
 #[derive(Default)]
 struct Graph {
     /// (cell, thread): the thread is running the cell's loader.
     loading: Vec<(usize, usize)>,
-    /// (thread, cell): the thread is blocked until the cell's loader is done.
+    /// (thread, cell): the thread (or task) is blocked until the cell's loader is done.
     waiting: Vec<(usize, usize)>,
 }
 
@@ -31,12 +36,40 @@ impl Graph {
             .map(|&(_, thread)| thread)
     }
 
-    fn awaited_by(&self, thread: usize) -> Option<usize> {
-        self.waiting
-            .iter()
-            .find(|&&(waiting, _)| waiting == thread)
-            .map(|&(_, cell)| cell)
+    /// Whether the chain of loads and waits from `cell` reaches `thread` (or `acting`, if
+    /// not 0): a depth-first walk, each waiting thread or task visited once.
+    fn leads_to(&self, cell: usize, thread: usize, acting: usize) -> bool {
+        let mut cells = vec![cell];
+        let mut visited = Vec::new();
+        while let Some(cell) = cells.pop() {
+            let Some(loader) = self.loader_of(cell) else {
+                continue;
+            };
+            if loader == thread || (acting != 0 && loader == acting) {
+                return true;
+            }
+            if visited.contains(&loader) {
+                continue;
+            }
+            visited.push(loader);
+            cells.extend(
+                self.waiting
+                    .iter()
+                    .filter(|&&(waiting, _)| waiting == loader)
+                    .map(|&(_, cell)| cell),
+            );
+        }
+        false
     }
+}
+
+/// A number unique among live threads and async loads: a thread's, from 1 in the order
+/// threads first touch a cell, or an async load's.
+pub(crate) fn next_number() -> usize {
+    crate::sync::global! {
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+    }
+    NEXT.fetch_add(1, Relaxed)
 }
 
 fn graph() -> MutexGuard<'static, Graph> {
@@ -68,8 +101,11 @@ impl Drop for Loading {
     }
 }
 
-/// A thread's wait for a cell, registered until dropped.
-pub(crate) struct Waiting(usize);
+/// A thread's (or task's) wait for a cell, registered until dropped.
+pub(crate) struct Waiting {
+    thread: usize,
+    cell: usize,
+}
 
 /// Waiting would close a cycle of loads.
 pub(crate) struct Cycle;
@@ -80,34 +116,19 @@ impl Waiting {
     /// (`acting`, 0 for none: see `LoadScope`).
     pub(crate) fn start(cell: usize, thread: usize, acting: usize) -> Result<Waiting, Cycle> {
         let mut graph = graph();
-        let mut wanted = cell;
-        // Each step moves to another waiting thread, and a thread waits for one cell: the
-        // chain is no longer than the waiting threads.
-        for _ in 0..=graph.waiting.len() {
-            let Some(loader) = graph.loader_of(wanted) else {
-                break;
-            };
-            if loader == thread || (acting != 0 && loader == acting) {
-                return Err(Cycle);
-            }
-            let Some(next) = graph.awaited_by(loader) else {
-                break;
-            };
-            wanted = next;
+        if graph.leads_to(cell, thread, acting) {
+            return Err(Cycle);
         }
         graph.waiting.push((thread, cell));
-        Ok(Waiting(thread))
+        Ok(Waiting { thread, cell })
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
         let mut graph = graph();
-        if let Some(at) = graph
-            .waiting
-            .iter()
-            .position(|&(thread, _)| thread == self.0)
-        {
+        let me = (self.thread, self.cell);
+        if let Some(at) = graph.waiting.iter().position(|&wait| wait == me) {
             graph.waiting.swap_remove(at);
         }
     }

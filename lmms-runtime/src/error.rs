@@ -30,7 +30,9 @@ pub enum Error {
     Load {
         /// The module's name.
         module: String,
-        /// The loader's own error; downcast it to the loader's error type.
+        /// The loader's own error; downcast it to the loader's error type. An async load's
+        /// error is shared by every task that waited for it: there `source` shows the
+        /// loader's error (its message and its sources) but does not downcast to it.
         #[source]
         source: BoxError,
     },
@@ -48,6 +50,16 @@ pub enum Error {
         "module `{module}` was asked for while it was being loaded: its loader reaches it again, directly or through another module's loader"
     )]
     ReentrantLoad {
+        /// The module's name.
+        module: String,
+    },
+    /// A module whose state is built with `.await` ([`AsyncLoad`](crate::AsyncLoad)) was
+    /// asked for from synchronous code while not resident: get it with `get_async().await`,
+    /// or call its operations, which are `async fn`s.
+    #[error(
+        "module `{module}` builds its state with `.await` and is not loaded: get it with `get_async().await`"
+    )]
+    LoadsAsync {
         /// The module's name.
         module: String,
     },

@@ -1,23 +1,26 @@
 //! Calls by name with JSON arguments (feature `json`); the rules are in [`execute`]'s docs.
 
 use crate::cache::CachePolicy;
-use crate::error::{panic_message, ExecError};
-use crate::link::{JsonCall, OpLink, Param};
+use crate::error::{panic_message, Error, ExecError};
+use crate::link::{AsyncJsonCall, JsonCall, OpLink, Param};
 use crate::lookup::lookup;
 use crate::operation::{Body, Op, Operation};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cell::Cell;
+use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 
 /// Runs the operation `interface.name` with `args`, a JSON object keyed by parameter name,
 /// through the managed path, and returns its output as JSON.
 ///
 /// - **Which operations.** Any `#[lmms::operation]` linked into the binary whose argument
 ///   types implement `serde::Deserialize` and whose output implements `serde::Serialize`.
-///   Others, and `async fn` operations (await their typed `call`), answer
-///   [`ExecError::NotCallable`].
+///   Others answer [`ExecError::NotCallable`], saying which type lacks its impl, and so do
+///   `async fn` operations: call those with [`execute_async`].
 /// - **Arguments.** A JSON object keyed by parameter name (`null` or `{}` for none). Each
 ///   value is deserialized into its parameter's type; a missing key reads as `null`, so an
 ///   `Option` parameter may be left out (it is `None`) and any other is
@@ -51,12 +54,50 @@ pub fn execute(interface: &str, name: &str, args: Value) -> Result<Value, ExecEr
     let call = link.json_call().map_err(|reason| ExecError::NotCallable {
         operation: link.key(),
         reason: if link.is_async() {
-            "it is an `async fn`; await its typed `call`".to_owned()
+            "it is an `async fn`: call it with `lmms::execute_async`".to_owned()
         } else {
             reason
         },
     })?;
     call.call_json(link, args)
+}
+
+/// [`execute`] from async code, for every operation callable by name: an `async fn`
+/// operation's body is awaited (its module loaded with `.await` if it is an
+/// [`AsyncLoad`](crate::AsyncLoad) one), a synchronous operation runs as [`execute`] runs
+/// it. The rules, the argument checks and the errors are [`execute`]'s; an `async fn`
+/// operation is callable by name when its future is also `Send`.
+///
+/// ```
+/// #[lmms::operation(interface = "web")]
+/// async fn title(url: String) -> String {
+///     format!("title of {url}") // fetched with `.await`s
+/// }
+///
+/// # fn main() -> Result<(), lmms::ExecError> {
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let output = lmms::execute_async("web", "title", serde_json::json!({"url": "a.io"})).await?;
+/// assert_eq!(output, serde_json::json!("title of a.io"));
+/// # Ok(())
+/// # })
+/// # }
+/// ```
+pub async fn execute_async(interface: &str, name: &str, args: Value) -> Result<Value, ExecError> {
+    let link = lookup(interface, name)?;
+    if !link.is_async() {
+        let call = link.json_call().map_err(|reason| ExecError::NotCallable {
+            operation: link.key(),
+            reason,
+        })?;
+        return call.call_json(link, args);
+    }
+    let call = link
+        .json_async_call()
+        .map_err(|reason| ExecError::NotCallable {
+            operation: link.key(),
+            reason,
+        })?;
+    call.call_json(link, args).await
 }
 
 /// [`execute`] with the arguments as JSON text.
@@ -87,19 +128,84 @@ where
     /// either is answered as an error naming it, not unwound to the caller.
     fn call_json(&'static self, link: &OpLink, args: Value) -> Result<Value, ExecError> {
         let args = arguments::<O::Args>(link, args)?;
-        let output = self.call(args)?;
-        let json = panic::catch_unwind(AssertUnwindSafe(|| serde_json::to_value(&output)));
-        // The answer is made: a panic in the output's `Drop` cannot change it.
-        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(output)));
-        let reason = match json {
-            Ok(Ok(json)) if link.is_fallible() => return answer(link, json),
-            Ok(Ok(json)) => return Ok(json),
-            Ok(Err(error)) => error.to_string(),
-            Err(payload) => format!("its `Serialize` panicked: {}", panic_message(&*payload)),
-        };
-        Err(ExecError::Output {
-            operation: link.key(),
-            reason,
+        serialized(link, self.call(args)?)
+    }
+}
+
+/// An operation's output as its answer by name.
+fn serialized<T: Serialize>(link: &OpLink, output: T) -> Result<Value, ExecError> {
+    let json = panic::catch_unwind(AssertUnwindSafe(|| serde_json::to_value(&output)));
+    // The answer is made: a panic in the output's `Drop` cannot change it.
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(output)));
+    let reason = match json {
+        Ok(Ok(json)) if link.is_fallible() => return answer(link, json),
+        Ok(Ok(json)) => return Ok(json),
+        Ok(Err(error)) => error.to_string(),
+        Err(payload) => format!("its `Serialize` panicked: {}", panic_message(&*payload)),
+    };
+    Err(ExecError::Output {
+        operation: link.key(),
+        reason,
+    })
+}
+
+/// Finds an `async fn` operation's [`AsyncJsonCall`] when its types allow one, as
+/// [`JsonProbe`] does for a synchronous one: `managed` is the generated managed call (the
+/// arguments as one tuple, the output unflattened), and the inherent `json` applies when
+/// its arguments deserialize, its output serializes and its future is `Send`.
+#[doc(hidden)]
+pub struct AsyncJsonProbe<G, A, F, T>(G, PhantomData<fn(A) -> (F, T)>);
+
+impl<G, A, F, T> AsyncJsonProbe<G, A, F, T>
+where
+    G: Fn(A) -> F,
+    F: Future<Output = Result<T, Error>>,
+{
+    pub fn new(managed: G) -> Self {
+        AsyncJsonProbe(managed, PhantomData)
+    }
+}
+
+impl<G, A, F, T> AsyncJsonProbe<G, A, F, T>
+where
+    G: Fn(A) -> F + Copy + Send + Sync + 'static,
+    A: DeserializeOwned + Send + 'static,
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+    T: Serialize + 'static,
+{
+    pub fn json(&self) -> Option<&'static dyn AsyncJsonCall> {
+        // The managed call is a function item, so the box is empty: nothing is allocated.
+        Some(Box::leak(Box::new(AsyncJsonProbe(self.0, PhantomData))))
+    }
+}
+
+/// The fallback of [`AsyncJsonProbe`]: not callable by name.
+#[doc(hidden)]
+pub trait NoAsyncJson {
+    fn json(&self) -> Option<&'static dyn AsyncJsonCall> {
+        None
+    }
+}
+
+impl<G, A, F, T> NoAsyncJson for AsyncJsonProbe<G, A, F, T> {}
+
+impl<G, A, F, T> AsyncJsonCall for AsyncJsonProbe<G, A, F, T>
+where
+    G: Fn(A) -> F + Copy + Send + Sync + 'static,
+    A: DeserializeOwned + Send + 'static,
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+    T: Serialize + 'static,
+{
+    fn call_json(
+        &'static self,
+        link: &'static OpLink,
+        args: Value,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, ExecError>> + Send>> {
+        let managed = self.0;
+        Box::pin(async move {
+            let args = arguments::<A>(link, args)?;
+            let output = managed(args).await?;
+            serialized(link, output)
         })
     }
 }
@@ -216,6 +322,16 @@ pub fn not_callable(args: Option<String>, output: Option<String>) -> String {
         (Some(args), Some(output)) => format!("{args}, and {output}"),
         (Some(one), None) | (None, Some(one)) => one,
         (None, None) => "its types have no serde entry point".to_owned(),
+    }
+}
+
+/// Why an `async fn` operation is not callable by name: what its [`SerdeProbe`] found, or,
+/// when its types have their serde impls, its future.
+#[doc(hidden)]
+pub fn not_callable_async(args: Option<String>, output: Option<String>) -> String {
+    match (args, output) {
+        (None, None) => "its future is not `Send`".to_owned(),
+        (args, output) => not_callable(args, output),
     }
 }
 

@@ -34,14 +34,16 @@
 //!
 //! 0. Leaves. `sync`: std's or loom's primitives, the one place the loom build differs.
 //!    `trace`: the `tracing` events, or nothing. `clock`: the runtime's time. `memory`: the
-//!    counting allocator and RSS. `name`: module names. `error`: every error.
+//!    counting allocator and RSS. `name`: module names. `error`: every error. `join`:
+//!    awaiting several futures at once.
 //! 1. Words and primitives. `def`: what a module and an operation are (`ModuleDef`,
 //!    `OpDef`, `Class`). `outcome`: what a sweep or an unload answers. `heat`: heat levels
 //!    and thresholds. `keepalive`: the adaptive keep-alive. `barrier`: the asymmetric
 //!    fences. `defer`: drops postponed out of the cache's locks. `cycle`: the wait-for graph
 //!    of loads.
-//! 2. `cell`: the resettable state cell. `cache`: the result cache. `dispatch`: the direct
-//!    path and its retirement. `config`: the settings.
+//! 2. `cell`: the resettable state cell. `flight`: an async load, once however many tasks
+//!    ask. `cache`: the result cache. `dispatch`: the direct path and its retirement.
+//!    `config`: the settings.
 //! 3. `info`: one module's bookkeeping. `stats`: the figures.
 //! 4. `counters`: the running totals. `emf`: CloudWatch's metric format. `metrics`: the
 //!    `metrics` facade.
@@ -51,7 +53,8 @@
 //!    cell, its guards and pins. `sweep`: the five-point check. `testing`: a fresh global
 //!    runtime for each test (feature `testing`).
 //! 7. `operation`: the typed operation and its managed call. `handle`: modules registered
-//!    at run time. `probe`: the attributes' compile-time checks.
+//!    at run time. `probe`: the attributes' compile-time checks. `together`: loads started
+//!    at once.
 //! 8. `running`: the managed call in two halves, for `async fn`. `runtime`: the public
 //!    runtime. `link`: what the attributes link into the binary.
 //! 9. `builder`: settings by method, name or environment. `reaper`: the background
@@ -88,10 +91,12 @@ cfg_not_loom! {
     mod counters;
     mod def;
     mod error;
+    mod flight;
     mod handle;
     mod heat;
     mod hot;
     mod info;
+    mod join;
     mod keepalive;
     mod link;
     mod lookup;
@@ -107,6 +112,7 @@ cfg_not_loom! {
     mod shared;
     mod stats;
     mod sweep;
+    mod together;
     #[cfg(feature = "testing")]
     pub mod testing;
 
@@ -120,11 +126,13 @@ cfg_not_loom! {
         handle::Handle,
         heat::Thresholds,
         keepalive::Adaptive,
-        module::{Dependent, Guard, Load, Module, ModuleCell, Pin},
+        module::{AsyncLoad, Dependent, Guard, Load, Module, ModuleCell, Pin},
         reaper::Reaper,
         outcome::{KeepReason, SweepReport, Unload},
         runtime::Runtime,
+        shared::Closing,
         stats::Stats,
+        together::{load_together, Preload},
     };
 
     /// Sweeps the global runtime: [`Runtime::sweep`] on [`Runtime::global`].
@@ -222,15 +230,19 @@ cfg_not_loom! {
         pub use crate::error::{CallError, Error};
         #[cfg(feature = "json")]
         pub use crate::json::{
-            not_callable, ArgsNotSerde, JsonProbe, NoJson, OutputNotSerde, SerdeProbe,
+            not_callable, not_callable_async, ArgsNotSerde, AsyncJsonProbe, JsonProbe,
+            NoAsyncJson, NoJson, OutputNotSerde, SerdeProbe,
         };
         #[cfg(feature = "json")]
-        pub use crate::link::JsonCall;
+        pub use crate::link::{AsyncJsonCall, JsonCall};
         pub use crate::link::{ModuleLink, OpLink, Param, Table, TableEntry, MODULES, OPERATIONS, TABLES};
         pub use crate::lookup::{lookup, unknown_operation};
         pub use crate::module::{Guard, Module, ModuleCell};
         pub use crate::operation::{Body, Op, Operation, Source};
-        pub use crate::probe::{is_ok, NotState, StateByReference, StateProbe};
+        pub use crate::probe::{
+            is_ok, LoadsWithoutAwait, NotModule, NotState, StateByReference, StateProbe,
+            SyncProbe,
+        };
         pub use crate::outcome::Unload;
         pub use crate::running::Begin;
         pub use crate::stats::ModuleStats;
@@ -248,7 +260,7 @@ mod metrics;
 #[cfg(all(not(loom), feature = "json"))]
 pub use crate::{
     error::ExecError,
-    json::{execute, execute_str},
+    json::{execute, execute_async, execute_str},
 };
 
 /// The cell alone, for the loom models in `tests/loom.rs`.

@@ -65,6 +65,8 @@ pub struct OpLink {
     fallible: bool,
     #[cfg(feature = "json")]
     json: fn() -> Result<&'static dyn JsonCall, String>,
+    #[cfg(feature = "json")]
+    json_async: fn() -> Result<&'static dyn AsyncJsonCall, String>,
 }
 
 impl OpLink {
@@ -90,6 +92,8 @@ impl OpLink {
             fallible: false,
             #[cfg(feature = "json")]
             json: || Err("it has no JSON entry point".to_owned()),
+            #[cfg(feature = "json")]
+            json_async: || Err("it has no JSON entry point".to_owned()),
         }
     }
 
@@ -137,6 +141,23 @@ impl OpLink {
     #[cfg(feature = "json")]
     pub(crate) fn json_call(&self) -> Result<&'static dyn JsonCall, String> {
         (self.json)()
+    }
+
+    /// How to call an `async fn` operation with JSON, if its arguments and output have
+    /// serde impls and its future is `Send`.
+    #[doc(hidden)]
+    #[cfg(feature = "json")]
+    pub const fn json_async(
+        mut self,
+        json: fn() -> Result<&'static dyn AsyncJsonCall, String>,
+    ) -> Self {
+        self.json_async = json;
+        self
+    }
+
+    #[cfg(feature = "json")]
+    pub(crate) fn json_async_call(&self) -> Result<&'static dyn AsyncJsonCall, String> {
+        (self.json_async)()
     }
 
     /// Its interface.
@@ -424,6 +445,19 @@ fn crate_of(module_path: &'static str) -> &'static str {
 #[doc(hidden)]
 pub trait JsonCall: Sync {
     fn call_json(&'static self, link: &OpLink, args: serde_json::Value) -> Result<serde_json::Value, ExecError>;
+}
+
+/// What a call by name needs of an `async fn` operation: implemented (in `json.rs`) for
+/// its generated managed call when its arguments deserialize, its output serializes and
+/// its future is `Send`.
+#[cfg(feature = "json")]
+#[doc(hidden)]
+pub trait AsyncJsonCall: Sync {
+    fn call_json(
+        &'static self,
+        link: &'static OpLink,
+        args: serde_json::Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<serde_json::Value, ExecError>> + Send>>;
 }
 
 #[cfg(test)]

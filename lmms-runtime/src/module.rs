@@ -4,18 +4,21 @@
 use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
 use crate::def::{Class, ModuleDef};
 use crate::error::{panic_message, BoxError, Error};
+use crate::flight::{self, Failure, Flight, Leading, SharedError, Turn};
 use crate::info::Info;
 use crate::keepalive::IdleGaps;
 use crate::memory;
 use crate::outcome::{KeepReason, Unload};
-use crate::shared::{Entry, Home, Shared};
+use crate::shared::{Closing, Entry, Home, Shared};
 use crate::stats::ModuleStats;
 use std::fmt;
+use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 
 /// How a module's state is built, on first use.
 ///
@@ -50,6 +53,99 @@ pub trait Load: Sized + Send + Sync + 'static {
     fn load() -> Result<Self, Self::Error>;
 }
 
+/// How a module's state is built with `.await`, on first use: an SDK client made from
+/// `aws_config::load_from_env().await`, a pool's `connect().await`, a model fetched from
+/// object storage. (Every [`Load`] type is an `AsyncLoad` too, whose load runs at once.)
+///
+/// Get such a module with [`get_async`](ModuleCell::get_async)`().await`, or call its
+/// operations, which are `async fn`s. However many tasks and threads ask at once, one load
+/// runs and the others wait for it without blocking a thread; a failed load is every
+/// waiter's error, and the next get tries again. **If the task running the load is
+/// cancelled (its future dropped), the next waiting task runs the load anew.** It works on
+/// any executor.
+///
+/// ```
+/// use lmms::{AsyncLoad, Closing};
+///
+/// #[lmms::module(name = "orders")]
+/// pub struct Orders { rows: Vec<u32> }
+///
+/// impl AsyncLoad for Orders {
+///     type Error = std::io::Error;
+///     async fn load() -> Result<Self, Self::Error> {
+///         let rows = fetch_rows().await?; // a database, an SDK client, object storage
+///         Ok(Orders { rows })
+///     }
+///     fn close(self) -> Option<Closing> {
+///         // Given the state when the module is unloaded: flush, close connections.
+///         Some(Box::pin(async move { drop(self.rows) }))
+///     }
+/// }
+/// # async fn fetch_rows() -> std::io::Result<Vec<u32>> { Ok(vec![7, 8]) }
+///
+/// async fn handler() -> Result<usize, lmms::Error> {
+///     Ok(Orders::get_async().await?.rows.len())
+/// }
+/// # fn main() {
+/// #     assert_eq!(tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(handler()).unwrap(), 2);
+/// # }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not say how to build its state",
+    label = "no `lmms::Load` or `lmms::AsyncLoad` impl",
+    note = "implement `lmms::Load for {Self}` (or `lmms::AsyncLoad`, to build it with `.await`): it builds the module's state on first use"
+)]
+pub trait AsyncLoad: Sized + Send + Sync + 'static {
+    /// What a failed load returns; [`std::convert::Infallible`] when loading cannot fail.
+    type Error: Into<BoxError>;
+
+    /// Builds the state. Runs on the first get after start or after an unload, in the task
+    /// of the first caller, once however many ask at the same time.
+    ///
+    /// A loader may get other modules (joining several gets overlaps their loads); one that
+    /// reaches its own module, directly or through other modules' loaders in any task, gets
+    /// [`Error::ReentrantLoad`]. A loader that spawns a task and awaits it must not let that
+    /// task get this module: lmms cannot see that the two tasks are one load.
+    fn load() -> impl Future<Output = Result<Self, Self::Error>> + Send;
+
+    /// Releases what the state holds when the module is unloaded: called with the state,
+    /// where the unload happens (a sweep, the reaper, a feature module's last guard). The
+    /// default, `None`, drops it. A future returned here finishes the close with `.await`s:
+    /// [`Runtime::closes`](crate::Runtime::closes) (or [`sweep_async`](crate::Runtime::sweep_async),
+    /// [`shutdown`](crate::Runtime::shutdown)) awaits it.
+    ///
+    /// ```
+    /// # struct Log(Vec<String>);
+    /// # impl lmms::AsyncLoad for Log {
+    /// #     type Error = std::convert::Infallible;
+    /// #     async fn load() -> Result<Self, Self::Error> { Ok(Log(Vec::new())) }
+    /// fn close(self) -> Option<lmms::Closing> {
+    ///     Some(Box::pin(async move {
+    ///         let lines = self.0.len(); // flush them, with `.await`s
+    ///         # let _ = lines;
+    ///     }))
+    /// }
+    /// # }
+    /// ```
+    fn close(self) -> Option<Closing> {
+        None
+    }
+
+    /// The synchronous loader of a [`Load`] type, for the blanket impl; `None` otherwise.
+    #[doc(hidden)]
+    const __SYNC: Option<fn() -> Result<Self, BoxError>> = None;
+}
+
+impl<T: Load> AsyncLoad for T {
+    type Error = T::Error;
+
+    fn load() -> impl Future<Output = Result<Self, Self::Error>> + Send {
+        async { <T as Load>::load() }
+    }
+
+    const __SYNC: Option<fn() -> Result<Self, BoxError>> = Some(load_boxed::<T>);
+}
+
 /// A state type tied to its static [`ModuleCell`]: what `#[lmms::module]` implements, and
 /// what an operation's state parameter must be.
 ///
@@ -75,20 +171,27 @@ pub trait Load: Sized + Send + Sync + 'static {
     label = "not a module's state",
     note = "add `#[lmms::module]` to the definition of `{Self}`"
 )]
-pub trait Module: Load {
+pub trait Module: AsyncLoad {
     /// The static cell holding this type's state.
     fn cell() -> &'static ModuleCell<Self>;
 }
 
-/// Builds a module's state: `T::load` for a static module, any closure for one registered
-/// at run time.
+/// Builds a module's state: `T::load` for a static module (awaited for an async one), any
+/// closure for one registered at run time.
 enum Loader<T> {
     Trait(fn() -> Result<T, BoxError>),
+    Async(fn() -> LoadFuture<T>),
     Closure(Box<dyn Fn() -> Result<T, BoxError> + Send + Sync>),
 }
 
+type LoadFuture<T> = std::pin::Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
+
 fn load_boxed<T: Load>() -> Result<T, BoxError> {
-    T::load().map_err(Into::into)
+    <T as Load>::load().map_err(Into::into)
+}
+
+fn load_async_boxed<T: AsyncLoad>() -> LoadFuture<T> {
+    Box::pin(async { <T as AsyncLoad>::load().await.map_err(Into::into) })
 }
 
 /// A module: its state in a resettable cell, and what the unload policy needs to know
@@ -130,11 +233,16 @@ pub struct ModuleCell<T> {
     /// [`Runtime::add`](crate::Runtime::add)), at once for a run-time one.
     runtime: OnceLock<Arc<Shared>>,
     loader: Loader<T>,
+    /// An async module's loads in progress.
+    flight: Flight,
+    /// An async module's [`AsyncLoad::close`].
+    close: Option<fn(T) -> Option<Closing>>,
 }
 
-impl<T: Load> ModuleCell<T> {
-    /// A module whose state `T::load` builds; nothing runs and nothing is allocated until
-    /// the first [`get`](ModuleCell::get).
+impl<T: AsyncLoad> ModuleCell<T> {
+    /// A module whose state `T::load` builds ([`Load`], or [`AsyncLoad`] awaited by
+    /// [`get_async`](ModuleCell::get_async)); nothing runs and nothing is allocated until
+    /// the first get.
     ///
     /// ```
     /// # struct Config;
@@ -149,7 +257,15 @@ impl<T: Load> ModuleCell<T> {
             info: Info::new(def),
             cell: StateCell::new(),
             runtime: OnceLock::new(),
-            loader: Loader::Trait(load_boxed::<T>),
+            loader: match T::__SYNC {
+                Some(load) => Loader::Trait(load),
+                None => Loader::Async(load_async_boxed::<T>),
+            },
+            flight: Flight::new(),
+            close: match T::__SYNC {
+                Some(_) => None,
+                None => Some(T::close),
+            },
         }
     }
 }
@@ -181,16 +297,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     pub(crate) fn guard<'a>(&'a self, shared: &'a Shared) -> Result<Guard<'a, T>, Error> {
         let inner = match self.cell.try_get() {
             Some(inner) => {
-                // A use of a resident module after an idle gap: the time since the last use
-                // ended, unless another use is still running (then it was never idle). A
-                // load records its own gap.
-                let idle = shared
-                    .time
-                    .recent()
-                    .saturating_sub(self.info.last_use.load(Relaxed));
-                if idle >= IdleGaps::SHORTEST_MS && self.cell.holders() == 1 {
-                    self.info.gaps.record(idle);
-                }
+                self.used(shared);
                 inner
             }
             None => self.load(shared)?,
@@ -200,6 +307,177 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
             module: self,
             shared,
         })
+    }
+
+    /// A use of a resident module after an idle gap: records the time since the last use
+    /// ended, unless another use is still running (then it was never idle). A load records
+    /// its own gap.
+    #[inline]
+    fn used(&self, shared: &Shared) {
+        let idle = shared
+            .time
+            .recent()
+            .saturating_sub(self.info.last_use.load(Relaxed));
+        if idle >= IdleGaps::SHORTEST_MS && self.cell.holders() == 1 {
+            self.info.gaps.record(idle);
+        }
+    }
+
+    /// A guard on the state, loading it first if it is not resident, from async code: an
+    /// [`AsyncLoad`] module's load is awaited, once however many tasks ask (see
+    /// [`AsyncLoad`] for failures and cancellation); a [`Load`] module's runs at once, as in
+    /// [`get`](ModuleCell::get). The guard can be held across `.await`s.
+    ///
+    /// ```
+    /// # struct Model { weights: Vec<f32> }
+    /// impl lmms::AsyncLoad for Model {
+    ///     type Error = std::convert::Infallible;
+    ///     async fn load() -> Result<Self, Self::Error> {
+    ///         Ok(Model { weights: vec![0.5; 4] }) // fetched with `.await`s
+    ///     }
+    /// }
+    /// static MODEL: lmms::ModuleCell<Model> = lmms::ModuleCell::new(lmms::ModuleDef::new("model"));
+    ///
+    /// async fn score() -> Result<f32, lmms::Error> {
+    ///     Ok(MODEL.get_async().await?.weights.iter().sum())
+    /// }
+    /// # assert_eq!(tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(score()).unwrap(), 2.0);
+    /// ```
+    pub async fn get_async(&'static self) -> Result<Guard<'static, T>, Error> {
+        let shared = self.runtime()?;
+        self.guard_async(shared).await
+    }
+
+    pub(crate) async fn guard_async<'a>(
+        &'a self,
+        shared: &'a Shared,
+    ) -> Result<Guard<'a, T>, Error> {
+        let Loader::Async(load) = &self.loader else {
+            return self.guard(shared);
+        };
+        let inner = loop {
+            if let Some(inner) = self.cell.try_get() {
+                self.used(shared);
+                break inner;
+            }
+            match self.flight.turn(self as *const Self as usize).await {
+                Turn::Lead(leading) => match self.cell.try_get() {
+                    // Loaded by the load that ended between our look and our turn.
+                    Some(inner) => break inner,
+                    None => break self.load_async(shared, *load, leading).await?,
+                },
+                Turn::Ended(None) => {}
+                Turn::Ended(Some(failure)) => return Err(self.failed(failure)),
+                Turn::Cycle => return Err(self.reentrant()),
+            }
+        };
+        Ok(Guard {
+            inner: ManuallyDrop::new(inner),
+            module: self,
+            shared,
+        })
+    }
+
+    /// Runs an async module's load as the task that leads it: each poll of the loader is
+    /// measured (what it allocates on the polling thread is what the state keeps) and
+    /// contained (a panic is a failed load), and the state goes into the cell once built.
+    #[cold]
+    async fn load_async<'a>(
+        &'a self,
+        shared: &'a Shared,
+        load: fn() -> LoadFuture<T>,
+        leading: Leading<'_>,
+    ) -> Result<CellGuard<'a, T>, Error> {
+        #[cfg(feature = "tracing")]
+        let span = tracing::info_span!(target: "lmms", "lmms.load", module = %self.info.def.name(), class = ?self.info.def.class_of());
+        #[cfg(feature = "tracing")]
+        let started = std::time::Instant::now();
+        let root = leading.root();
+        let mut future = None;
+        let mut kept = 0isize;
+        let built = std::future::poll_fn(|cx| {
+            #[cfg(feature = "tracing")]
+            let _entered = span.enter();
+            let (polled, net) = memory::measure(|| {
+                panic::catch_unwind(AssertUnwindSafe(|| {
+                    flight::polling(root, || {
+                        let running = future.get_or_insert_with(load);
+                        let polled = running.as_mut().poll(cx);
+                        if polled.is_ready() {
+                            // Inside the measure: the loader's own frame is not state.
+                            future = None;
+                        }
+                        polled
+                    })
+                }))
+            });
+            kept = kept.wrapping_add(net);
+            match polled {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(built)) => Poll::Ready(Ok(built)),
+                Err(payload) => Poll::Ready(Err(payload)),
+            }
+        })
+        .await;
+        let failure = match built {
+            Ok(Ok(state)) => {
+                let _bytes = self.record_load(shared, kept);
+                let inner = self.cell.publish(state);
+                leading.end(None);
+                #[cfg(feature = "tracing")]
+                crate::trace::event!(
+                    tracing::Level::INFO,
+                    module = %self.info.def.name(),
+                    bytes = _bytes,
+                    ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "loaded"
+                );
+                return Ok(inner);
+            }
+            Ok(Err(error)) => Failure::Failed(Arc::new(error)),
+            Err(payload) => Failure::Panicked(panic_message(payload.as_ref())),
+        };
+        leading.end(Some(failure.clone()));
+        shared.counters.load_failed();
+        let error = self.failed(failure);
+        crate::trace::event!(tracing::Level::WARN, module = %self.info.def.name(), error = %error, "load failed");
+        Err(error)
+    }
+
+    /// The error of a failed async load, for each task that waited for it.
+    fn failed(&self, failure: Failure) -> Error {
+        let module = self.info.def.name().to_string();
+        match failure {
+            Failure::Failed(source) => Error::Load {
+                module,
+                source: Box::new(SharedError(source)),
+            },
+            Failure::Panicked(message) => Error::LoadPanicked { module, message },
+        }
+    }
+
+    fn reentrant(&self) -> Error {
+        Error::ReentrantLoad {
+            module: self.info.def.name().to_string(),
+        }
+    }
+
+    /// Books a load that kept `kept` bytes (on the loading thread, the state's box not
+    /// included): the module's bytes, loads, idle gap and last use, and the runtime's
+    /// totals. Returns the bytes booked.
+    fn record_load(&self, shared: &Shared, kept: isize) -> u64 {
+        // The cell boxes the state once the loader returns: count the box too.
+        let kept = u64::try_from(kept).unwrap_or(0) + size_of::<T>() as u64;
+        self.info.bytes.store(kept, Relaxed);
+        let now = shared.time.refresh();
+        if self.info.loads.fetch_add(1, Relaxed) > 0 {
+            // Loaded again: the time since its last use was an idle gap.
+            let last = self.info.last_use.load(Relaxed);
+            self.info.gaps.record(now.saturating_sub(last));
+        }
+        self.info.last_use.store(now, Relaxed);
+        shared.counters.loaded(kept);
+        kept
     }
 
     #[cold]
@@ -212,25 +490,21 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         // released: a subscriber that panics must not turn a counted load into a failed one.
         #[cfg(feature = "tracing")]
         let loaded = std::cell::Cell::new(None);
+        let load = match &self.loader {
+            Loader::Trait(load) => load as &dyn Fn() -> Result<T, BoxError>,
+            Loader::Closure(load) => load,
+            Loader::Async(_) => {
+                return Err(Error::LoadsAsync {
+                    module: self.info.def.name().to_string(),
+                })
+            }
+        };
         let run = || {
-            let (built, kept) = memory::measure(|| match &self.loader {
-                Loader::Trait(load) => load(),
-                Loader::Closure(load) => load(),
-            });
+            let (built, kept) = memory::measure(load);
             if built.is_ok() {
-                // The cell boxes the state once the loader returns: count the box too.
-                let kept = u64::try_from(kept).unwrap_or(0) + size_of::<T>() as u64;
-                self.info.bytes.store(kept, Relaxed);
-                let now = shared.time.refresh();
-                if self.info.loads.fetch_add(1, Relaxed) > 0 {
-                    // Loaded again: the time since its last use was an idle gap.
-                    let last = self.info.last_use.load(Relaxed);
-                    self.info.gaps.record(now.saturating_sub(last));
-                }
-                self.info.last_use.store(now, Relaxed);
-                shared.counters.loaded(kept);
+                let _kept = self.record_load(shared, kept);
                 #[cfg(feature = "tracing")]
-                loaded.set(Some((kept, started.elapsed())));
+                loaded.set(Some((_kept, started.elapsed())));
             }
             built
         };
@@ -259,7 +533,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                         message: panic_message(payload.as_ref()),
                     }
                 }
-                LoadFailure::Reentrant => Error::ReentrantLoad { module },
+                LoadFailure::Reentrant => self.reentrant(),
             };
             crate::trace::event!(tracing::Level::WARN, module = %self.info.def.name(), error = %error, "load failed");
             error
@@ -421,6 +695,8 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
             cell: StateCell::new(),
             runtime: OnceLock::from(Arc::clone(shared)),
             loader: Loader::Closure(Box::new(load)),
+            flight: Flight::new(),
+            close: None,
         }
     }
 
@@ -468,9 +744,24 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
             Take::InUse => return Unload::Kept(KeepReason::InUse),
             Take::Taken(state) => state,
         };
-        let (dropped, freed) =
-            memory::measure(|| panic::catch_unwind(AssertUnwindSafe(|| drop(state))));
-        let bytes = u64::try_from(-freed).unwrap_or(0);
+        let (closed, freed) = memory::measure(|| {
+            panic::catch_unwind(AssertUnwindSafe(|| match self.close {
+                Some(close) => close(*state),
+                None => {
+                    drop(state);
+                    None
+                }
+            }))
+        });
+        let mut bytes = u64::try_from(-freed).unwrap_or(0);
+        let dropped = closed.map(|closing| {
+            if let Some(closing) = closing {
+                // The state lives on in its close, and is freed when that ends: book what
+                // its load kept.
+                bytes = self.info.bytes.load(Relaxed);
+                shared.close_later(closing);
+            }
+        });
         self.info.bytes.store(0, Relaxed);
         self.info.unloads.fetch_add(1, Relaxed);
         shared.counters.unloaded(bytes, dropped.is_err());

@@ -1,7 +1,7 @@
 //! What the attributes' generated code needs beyond the public API — compile-time checks
 //! and one small helper — reached only through `__private`.
 
-use crate::module::Module;
+use crate::module::{Load, Module};
 
 /// A compile-time check the operation attribute generates for a by-value first parameter:
 /// `StateProbe::<T>::new().check()` resolves to the inherent method, whose bound fails with
@@ -40,6 +40,47 @@ pub trait NotState {
 }
 
 impl<T> NotState for StateProbe<T> {}
+
+/// A compile-time check the operation attribute generates for a synchronous operation's
+/// state: `SyncProbe::<T>::new().check()` resolves to the inherent method, whose bound fails
+/// with a message, when `T` is a module whose state is built with `.await`, and to
+/// [`NotModule`]'s when `T` is no module at all (the `Module` bound says so elsewhere).
+#[doc(hidden)]
+pub struct SyncProbe<T>(std::marker::PhantomData<T>);
+
+impl<T> SyncProbe<T> {
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        SyncProbe(std::marker::PhantomData)
+    }
+}
+
+impl<T: Module> SyncProbe<T> {
+    pub fn check(&self)
+    where
+        T: LoadsWithoutAwait,
+    {
+    }
+}
+
+/// What a synchronous operation's module must be: one that [`Load`]s without `.await`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` builds its state with `.await`: an operation on it must be an `async fn`",
+    label = "a module with `lmms::AsyncLoad`",
+    note = "write `async fn` here (its `call` then awaits the load), or implement `lmms::Load` for `{Self}` instead"
+)]
+pub trait LoadsWithoutAwait {}
+
+impl<T: Load> LoadsWithoutAwait for T {}
+
+/// The fallback of [`SyncProbe::check`]: a type that is not a module.
+#[doc(hidden)]
+pub trait NotModule {
+    fn check(&self) {}
+}
+
+impl<T> NotModule for SyncProbe<T> {}
 
 /// What a fallible operation returns: a `Result`, however its crate spells it (`Result<T,
 /// E>`, `io::Result<T>`, an alias of its own).

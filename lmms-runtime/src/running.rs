@@ -51,6 +51,51 @@ where
             Source::Module(module) => Held::Module(module.get()?),
             Source::Stateless(state) => Held::Static(state),
         };
+        Ok(self.running(shared, state, key, now, args))
+    }
+
+    /// [`begin`](Op::begin) from async code: the module's state is got with
+    /// [`get_async`](crate::ModuleCell::get_async), so an [`AsyncLoad`](crate::AsyncLoad)
+    /// module is loaded with `.await` (once, however many calls wait for it). What the
+    /// generated `call` of an `async fn` operation uses.
+    ///
+    /// ```
+    /// # struct Len;
+    /// # impl lmms::op::Operation for Len {
+    /// #     type State = (); type Args = String; type Output = usize;
+    /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
+    /// # }
+    /// static LEN: lmms::op::Op<Len> = lmms::op::Op::new(lmms::op::OpDef::new("text", "len"));
+    /// async fn len(text: String) -> Result<usize, lmms::Error> {
+    ///     Ok(match LEN.begin_async(text).await? {
+    ///         lmms::op::Begin::Done(output) => output,
+    ///         lmms::op::Begin::Run(running, text) => running.finish(text.len()),
+    ///     })
+    /// }
+    /// # assert_eq!(tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(len("four".into())).unwrap(), 4);
+    /// ```
+    pub async fn begin_async(&'static self, args: O::Args) -> Result<Begin<O, C>, Error> {
+        let shared = self.runtime()?;
+        let now = shared.time.recent();
+        let key = match self.cache.lookup(&args, now) {
+            Ok(hit) => return Ok(Begin::Done(hit)),
+            Err(key) => key,
+        };
+        let state = match O::source() {
+            Source::Module(module) => Held::Module(module.get_async().await?),
+            Source::Stateless(state) => Held::Static(state),
+        };
+        Ok(self.running(shared, state, key, now, args))
+    }
+
+    fn running(
+        &'static self,
+        shared: &'static Shared,
+        state: Held<O::State>,
+        key: C::Key,
+        now: u64,
+        args: O::Args,
+    ) -> Begin<O, C> {
         let running = Running {
             op: self,
             shared,
@@ -58,7 +103,7 @@ where
             key,
             now,
         };
-        Ok(Begin::Run(running, args))
+        Begin::Run(running, args)
     }
 }
 

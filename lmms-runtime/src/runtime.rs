@@ -10,7 +10,8 @@ use crate::handle::Handle;
 use crate::hot;
 use crate::module::ModuleCell;
 use crate::operation::{Op, Operation};
-use crate::outcome::SweepReport;
+use crate::join;
+use crate::outcome::{Demotion, Kept, SweepReport, Unload, Unloaded};
 use crate::shared::Home;
 use crate::stats::Stats;
 use crate::sweep::Sweep;
@@ -320,7 +321,98 @@ impl Runtime {
             modules,
             shared.op_stats(),
             shared.hot_paths.load(Relaxed),
+            shared.closing(),
         )
+    }
+
+    /// Awaits the closes of the modules unloaded so far: the futures their
+    /// [`AsyncLoad::close`](crate::AsyncLoad::close) returned, all at once on this task, and
+    /// any queued meanwhile. Returns how many ended. A close that panics is contained and
+    /// counted in [`Stats::drop_panics`].
+    ///
+    /// A sweep, the reaper and a feature module's last guard unload where they run, without
+    /// `.await`: their modules' closes wait here. Call it from the async code that sweeps —
+    /// or use [`sweep_async`](Runtime::sweep_async), which does both.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// assert_eq!(lmms::Runtime::global().closes().await, 0);
+    /// # });
+    /// ```
+    pub async fn closes(&self) -> usize {
+        let shared = &self.home.shared;
+        let mut ended = 0;
+        loop {
+            let queued = shared.take_closing();
+            if queued.is_empty() {
+                return ended;
+            }
+            for closed in join::all(queued.into_iter().map(join::contained)).await {
+                ended += 1;
+                if closed.is_err() {
+                    shared.counters.close_panicked();
+                }
+            }
+        }
+    }
+
+    /// A [`sweep`](Runtime::sweep), then the [`closes`](Runtime::closes) of what it (and
+    /// earlier unloads) unloaded: the sweep for async code, at the end of an invocation.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let report = lmms::Runtime::global().sweep_async().await;
+    /// assert!(report.unloaded.is_empty());
+    /// # });
+    /// ```
+    pub async fn sweep_async(&self) -> SweepReport {
+        let report = self.sweep();
+        self.closes().await;
+        report
+    }
+
+    /// Unloads every module that nothing holds, whatever its class, grace period or the
+    /// resident minimum, and awaits every close: what a process does before it exits (a
+    /// Lambda function on `SIGTERM`). Hot paths are demoted (counted as cooled) and cached
+    /// results dropped first, so only a guard or a pin still alive keeps a module; those
+    /// are in the report's `kept`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let runtime = lmms::Runtime::builder().build()?;
+    /// let words = runtime.register(lmms::ModuleDef::named("words"), || vec!["a", "b"])?;
+    /// drop(words.get()?);
+    /// let report = runtime.shutdown().await;
+    /// assert_eq!(report.unloaded[0].module, "words");
+    /// # Ok::<(), lmms::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn shutdown(&self) -> SweepReport {
+        let shared = &self.home.shared;
+        for op in shared.ops() {
+            op.demote(shared, Demotion::Cooled);
+            if let Some(cache) = op.cache() {
+                cache.clear();
+            }
+        }
+        crate::dispatch::drain();
+        let mut report = SweepReport {
+            at: Duration::from_millis(shared.time.refresh()),
+            ..SweepReport::default()
+        };
+        for entry in self.home.entries() {
+            let module = entry.info().def.name().clone();
+            match entry.unload(shared) {
+                Unload::Unloaded { bytes } => report.unloaded.push(Unloaded { module, bytes }),
+                Unload::Kept(reason) => {
+                    shared.counters.blocked(reason);
+                    report.kept.push(Kept { module, reason });
+                }
+                Unload::NotResident => {}
+            }
+        }
+        self.closes().await;
+        report
     }
 }
 

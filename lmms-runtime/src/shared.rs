@@ -18,10 +18,20 @@ use crate::outcome::{Demotion, Unload};
 use crate::stats::{ModuleStats, OpStats};
 use crate::sync::lock;
 use std::collections::HashSet;
+use std::future::Future;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
+
+/// The rest of a module's close, to be awaited: what [`AsyncLoad::close`](crate::AsyncLoad::close)
+/// returns to finish closing with `.await`s.
+///
+/// ```
+/// let closing: lmms::Closing = Box::pin(async { /* flush, disconnect */ });
+/// # drop(closing);
+/// ```
+pub type Closing = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// What a module or an operation needs of its runtime on every call.
 pub(crate) struct Shared {
@@ -34,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) hot_paths: AtomicUsize,
     /// Runtime time (ms) at which the last cooling window ended.
     pub(crate) cooled_until: AtomicU64,
+    /// Closes of unloaded modules that wait to be awaited (`Runtime::closes`).
+    closing: Mutex<Vec<Closing>>,
 }
 
 impl Shared {
@@ -52,6 +64,21 @@ impl Shared {
 
     pub(crate) fn op_stats(&self) -> Vec<OpStats> {
         self.ops().iter().map(|op| op.stats()).collect()
+    }
+
+    /// Queues the rest of an unloaded module's close for the next `Runtime::closes`.
+    pub(crate) fn close_later(&self, closing: Closing) {
+        lock(&self.closing).push(closing);
+    }
+
+    /// The closes queued so far, taken out of the queue.
+    pub(crate) fn take_closing(&self) -> Vec<Closing> {
+        std::mem::take(&mut *lock(&self.closing))
+    }
+
+    /// How many closes wait to be awaited.
+    pub(crate) fn closing(&self) -> usize {
+        lock(&self.closing).len()
     }
 
     /// Hands memory back to the OS after unloads that freed `bytes`, if that is enough.
@@ -222,6 +249,7 @@ impl Home {
                 ops: Mutex::default(),
                 hot_paths: AtomicUsize::new(0),
                 cooled_until: AtomicU64::new(0),
+                closing: Mutex::default(),
             }),
             modules: Mutex::default(),
         }

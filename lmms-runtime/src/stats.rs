@@ -118,7 +118,8 @@ pub struct Stats {
     pub load_failures: u64,
     /// States dropped.
     pub unloads: u64,
-    /// Unloads whose state's `Drop` panicked (the state is gone all the same).
+    /// Unloads whose state's `Drop` (or [`close`](crate::AsyncLoad::close)) panicked: the
+    /// state is gone all the same.
     pub drop_panics: u64,
     /// Heap bytes kept by all loads.
     pub bytes_loaded: u64,
@@ -143,6 +144,9 @@ pub struct Stats {
     pub rss: Option<u64>,
     /// Operations on the direct path now.
     pub hot_paths: usize,
+    /// Closes of unloaded modules that wait to be awaited by
+    /// [`Runtime::closes`](crate::Runtime::closes).
+    pub closing: usize,
     /// Direct calls counted (calls are counted until an operation is critical).
     pub direct_hits: u64,
     /// Promotions to warm, hot and critical, in that order.
