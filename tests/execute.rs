@@ -2,6 +2,8 @@
 //! error names what was wrong.
 #![allow(missing_docs)]
 
+mod common;
+
 use lmms::ExecError;
 use serde_json::json;
 
@@ -277,4 +279,75 @@ fn linked_operations_and_modules_are_listed() {
         }
     );
     assert!(lmms::registry::check_registry().is_ok());
+}
+
+// ---------------------------------------------------------------- async, by name
+
+#[lmms::module(name = "inventory")]
+pub struct Inventory {
+    stock: Vec<u32>,
+}
+
+impl lmms::AsyncLoad for Inventory {
+    type Error = std::convert::Infallible;
+    async fn load() -> Result<Self, Self::Error> {
+        common::YieldOnce::default().await; // the database
+        Ok(Inventory {
+            stock: vec![4, 0, 9],
+        })
+    }
+}
+
+#[lmms::operation(interface = "shop")]
+pub async fn stock(inventory: &Inventory, item: usize) -> Result<u32, String> {
+    common::YieldOnce::default().await;
+    inventory
+        .stock
+        .get(item)
+        .copied()
+        .ok_or_else(|| format!("no item {item}"))
+}
+
+#[lmms::operation(interface = "shop")]
+pub async fn local_only(item: usize) -> usize {
+    let here = std::rc::Rc::new(item);
+    common::YieldOnce::default().await;
+    *here
+}
+
+#[test]
+fn async_operations_are_called_by_name_with_execute_async() {
+    let run = |name: &str, args: serde_json::Value| {
+        common::block_on(lmms::execute_async("shop", name, args))
+    };
+    assert_eq!(run("stock", json!({"item": 2})).unwrap(), json!(9));
+    assert_eq!(Inventory::stats().loads, 1);
+    // The same argument checks and errors as `execute`.
+    let error = run("stock", json!({})).unwrap_err();
+    assert!(
+        matches!(error, ExecError::MissingArgument { field: "item", .. }),
+        "{error:?}"
+    );
+    let error = run("stock", json!({"item": "two"})).unwrap_err();
+    assert!(matches!(error, ExecError::Argument { .. }), "{error:?}");
+    match run("stock", json!({"item": 7})).unwrap_err() {
+        ExecError::Failed { message, .. } => assert_eq!(message, "no item 7"),
+        other => panic!("expected the operation's error, got {other:?}"),
+    }
+    // A synchronous operation runs as `execute` runs it.
+    assert_eq!(
+        common::block_on(lmms::execute_async(
+            "weather",
+            "parse_city",
+            json!({"code": "0047"})
+        ))
+        .unwrap(),
+        lmms::execute("weather", "parse_city", json!({"code": "0047"})).unwrap()
+    );
+    let error = run("local_only", json!({"item": 1})).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "shop.local_only: cannot be called by name: its future is not `Send`"
+    );
+    assert_eq!(common::block_on(local_only::call(5)).unwrap(), 5);
 }

@@ -21,6 +21,23 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// Pending once (waking its waker at once), then ready: one await point.
+#[derive(Default)]
+pub struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
 /// A runtime on a manual clock that keeps nothing longer than it must: no resident minimum,
 /// a 1 s grace period and 1 s cooling windows, so a test moves a hot path through cooling,
 /// demotion and unloading with a few clock moves.
