@@ -769,3 +769,142 @@ fn loads_started_together_are_in_flight_at_once_and_each_runs_once() {
     assert_eq!(SLOW_STARTED.load(SeqCst), 2);
     assert_eq!((SlowA::stats().loads, SlowB::stats().loads), (1, 1));
 }
+
+// ---------------------------------------------------------------- fault injection
+
+#[lmms::module(name = "faulty")]
+pub struct Faulty {
+    canary: common::Canary,
+}
+
+/// Polls of the loader and of the close so far, and how often one panics (every N-th; 0:
+/// never).
+static FAULT_POLLS: AtomicUsize = AtomicUsize::new(0);
+static FAULT_AT: AtomicUsize = AtomicUsize::new(0);
+static FAULTS_HIT: AtomicUsize = AtomicUsize::new(0);
+
+fn maybe_fault(what: &str) {
+    let poll = FAULT_POLLS.fetch_add(1, SeqCst) + 1;
+    let every = FAULT_AT.load(SeqCst);
+    if every != 0 && poll % every == 0 {
+        FAULTS_HIT.fetch_add(1, SeqCst);
+        panic!("injected fault in the {what}, poll {poll}");
+    }
+}
+
+/// A future whose every poll may be the faulty one.
+struct Faulting(&'static str, usize);
+
+impl Future for Faulting {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        maybe_fault(self.0);
+        if self.1 == 0 {
+            Poll::Ready(())
+        } else {
+            self.1 -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+impl AsyncLoad for Faulty {
+    type Error = Infallible;
+    async fn load() -> Result<Self, Infallible> {
+        Faulting("loader", 2).await;
+        Ok(Faulty {
+            canary: common::Canary::new(),
+        })
+    }
+
+    fn close(self) -> Option<Closing> {
+        Some(Box::pin(async move {
+            Faulting("close", 1).await;
+            assert_eq!(self.canary.canary.load(SeqCst), common::ALIVE);
+        }))
+    }
+}
+
+/// The loader and the close panicking at every N-th poll, N = 1..=40, while 3 tasks on a
+/// multi-thread runtime get the module (some cancelled mid-load), unload it, sweep and
+/// await closes. After each run: no guard left, loads − unloads = resident, no state read
+/// after its drop (canaries), and, the faults off, the next get and close work.
+#[test]
+fn faults_in_async_loaders_and_closes_leave_the_runtime_consistent() {
+    let (runtime, clock) = common::quick_runtime();
+    runtime.add(Faulty::cell()).unwrap();
+    let runtime: &'static lmms::Runtime = Box::leak(Box::new(runtime));
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(3)
+        .enable_time()
+        .build()
+        .unwrap();
+    let runs: usize = std::env::var("LMMS_FAULT_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(40);
+    for at in 1..=runs {
+        FAULT_POLLS.store(0, SeqCst);
+        FAULT_AT.store(at, SeqCst);
+        tokio.block_on(async {
+            let tasks: Vec<_> = (0..3u64)
+                .map(|task| {
+                    tokio::spawn(async move {
+                        let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (at as u64 * 31 + task);
+                        for _ in 0..60 {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            match seed % 6 {
+                                0 | 1 => {
+                                    if let Ok(guard) = Faulty::get_async().await {
+                                        assert_eq!(guard.canary.canary.load(SeqCst), common::ALIVE);
+                                        tokio::task::yield_now().await;
+                                    }
+                                }
+                                2 => {
+                                    // Cancelled after one poll, mid-load or mid-wait.
+                                    let get = Faulty::get_async();
+                                    let _ = tokio::time::timeout(Duration::ZERO, get).await;
+                                }
+                                3 => {
+                                    let _ = Faulty::unload();
+                                }
+                                4 => {
+                                    let _ = runtime.closes().await;
+                                }
+                                _ => {
+                                    let _ = std::panic::catch_unwind(|| runtime.sweep());
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+        });
+        FAULT_AT.store(0, SeqCst);
+        let stats = Faulty::stats();
+        assert_eq!(stats.guards, 0, "run {at}");
+        assert_eq!(
+            stats.loads - stats.unloads,
+            u64::from(stats.resident),
+            "run {at}"
+        );
+        tokio.block_on(async {
+            let guard = Faulty::get_async().await.expect("the next get loads");
+            assert_eq!(guard.canary.canary.load(SeqCst), common::ALIVE);
+            drop(guard);
+            clock.advance(Duration::from_secs(5));
+            runtime.sweep_async().await;
+        });
+        assert!(!Faulty::is_resident(), "run {at}");
+        assert_eq!(runtime.stats().closing, 0, "run {at}");
+    }
+    let hit = FAULTS_HIT.load(SeqCst);
+    assert!(hit >= runs, "faults injected: {hit}");
+    println!("{runs} runs, {hit} faults injected in loaders and closes, 0 inconsistencies");
+}

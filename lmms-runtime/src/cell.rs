@@ -176,10 +176,21 @@ impl<T> StateCell<T> {
         }
     }
 
+    /// A guard on the state if it is loaded, waiting for an unload in progress to decide:
+    /// unlike [`try_get`](StateCell::try_get), whose `None` may only mean that an unload
+    /// is deciding, `None` here means the cell is empty. For an async load's leader, which
+    /// must not build a state the cell still holds.
+    pub fn get_settled(&self) -> Option<CellGuard<'_, T>> {
+        let _lock = crate::sync::lock(&self.lock);
+        // No unload marks the stripes while the lock is held.
+        self.try_get()
+    }
+
     /// Puts a state built outside the cell (by an async load, which never holds the lock
     /// across its awaits) into it, and returns a guard on it. The caller must be the only
-    /// one that can fill the cell now, and have found it empty: an async module's cell is
-    /// filled only here, by the one task that leads its load.
+    /// one that can fill the cell now, and have found it empty with
+    /// [`get_settled`](StateCell::get_settled): an async module's cell is filled only here,
+    /// by the one task that leads its load.
     pub fn publish(&self, state: T) -> CellGuard<'_, T> {
         let _lock = crate::sync::lock(&self.lock);
         debug_assert!(

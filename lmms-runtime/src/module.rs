@@ -355,16 +355,36 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         let Loader::Async(load) = &self.loader else {
             return self.guard(shared);
         };
+        if let Some(inner) = self.cell.try_get() {
+            self.used(shared);
+            return Ok(Guard {
+                inner: ManuallyDrop::new(inner),
+                module: self,
+                shared,
+            });
+        }
+        // Boxed: the waits and the load are large futures, and a resident module's get
+        // should not carry them.
+        Box::pin(self.wait_or_load(shared, *load)).await
+    }
+
+    #[cold]
+    async fn wait_or_load<'a>(
+        &'a self,
+        shared: &'a Shared,
+        load: fn() -> LoadFuture<T>,
+    ) -> Result<Guard<'a, T>, Error> {
         let inner = loop {
             if let Some(inner) = self.cell.try_get() {
                 self.used(shared);
                 break inner;
             }
             match self.flight.turn(self as *const Self as usize).await {
-                Turn::Lead(leading) => match self.cell.try_get() {
-                    // Loaded by the load that ended between our look and our turn.
+                Turn::Lead(leading) => match self.cell.get_settled() {
+                    // Loaded by the load that ended between our look and our turn, or kept
+                    // by an unload that was deciding when we looked.
                     Some(inner) => break inner,
-                    None => break self.load_async(shared, *load, leading).await?,
+                    None => break self.load_async(shared, load, leading).await?,
                 },
                 Turn::Ended(None) => {}
                 Turn::Ended(Some(failure)) => return Err(self.failed(failure)),
