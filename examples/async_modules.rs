@@ -83,8 +83,9 @@ fn main() {
         let mut together = Vec::new();
         for _ in 0..5 {
             let started = Instant::now();
-            drop(Client::get_async().await.unwrap());
-            drop(Model::get_async().await.unwrap());
+            let client = Client::get_async().await.unwrap().0;
+            let model = Model::get_async().await.unwrap().0;
+            assert_eq!(client + model, 2);
             sequential.push(started.elapsed().as_secs_f64());
             Client::unload();
             Model::unload();

@@ -139,8 +139,8 @@ pub trait AsyncLoad: Sized + Send + Sync + 'static {
 impl<T: Load> AsyncLoad for T {
     type Error = T::Error;
 
-    fn load() -> impl Future<Output = Result<Self, Self::Error>> + Send {
-        async { <T as Load>::load() }
+    async fn load() -> Result<Self, Self::Error> {
+        <T as Load>::load()
     }
 
     const __SYNC: Option<fn() -> Result<Self, BoxError>> = Some(load_boxed::<T>);
