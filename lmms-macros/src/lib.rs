@@ -44,8 +44,10 @@ use proc_macro::TokenStream;
 ///   snake case, `WeatherTables` → `"weather_tables"`).
 ///
 /// It generates an `impl lmms::Module` (the type's static `lmms::ModuleCell`) and the
-/// associated functions `get`, `unload`, `is_resident` and `stats`. The type must implement
-/// `lmms::Load` and cannot be generic (each module is one static).
+/// associated functions `get`, `get_async`, `unload`, `is_resident` and `stats`. The type
+/// must implement `lmms::Load`, or `lmms::AsyncLoad` to build its state with `.await` (then
+/// get it with `get_async().await`, and its operations are `async fn`s), and cannot be
+/// generic (each module is one static).
 #[proc_macro_attribute]
 pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::module(args.into(), input.into()).into()
@@ -100,7 +102,10 @@ pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
 ///   awaits (the state cannot be unloaded under it; the future stays `Send`), heat and the
 ///   cache apply, and the direct path does not (it cannot span an await; a hot async
 ///   operation keeps its module pinned instead). Dropping the future mid-await releases the
-///   guard and counts nothing. Its arguments move into the future, so none is borrowed.
+///   guard and counts nothing. Its arguments move into the future, so none is borrowed. Its
+///   module may be an `lmms::AsyncLoad` one, loaded with `.await`; a synchronous operation
+///   on such a module is a compile error at the state's type. By name it is called with
+///   `lmms::execute_async`.
 ///
 /// ```
 /// # #[lmms::module]
