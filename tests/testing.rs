@@ -79,3 +79,33 @@ fn a_reset_refuses_while_a_guard_is_alive_and_says_which() {
     assert!(!Catalog::is_resident());
     drop(test);
 }
+
+#[test]
+fn a_nested_begin_on_the_thread_holding_the_turn_is_an_error_not_a_deadlock() {
+    let (answer, answered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let test = testing::begin().unwrap();
+        // As a `Drop` that begins a test of its own would, while this one's turn is held.
+        let nested = testing::begin().map(drop);
+        drop(test);
+        let _ = answer.send(nested);
+    });
+    // A bound, not a timing: a deadlock would never answer.
+    let nested = answered
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the nested begin deadlocked");
+    let error = nested.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            lmms::Error::InvalidConfig {
+                field: "testing",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("already holds"), "{error}");
+    // The turn was let go: the next test begins.
+    drop(testing::begin().unwrap());
+}

@@ -54,7 +54,37 @@ use std::time::Duration;
 #[must_use = "the test's turn ends when it is dropped"]
 pub struct Test {
     clock: ManualClock,
+    _holding: Holding,
     _turn: MutexGuard<'static, ()>,
+}
+
+std::thread_local! {
+    /// Whether this thread holds a test's turn: a second `begin` here would wait for itself.
+    static HOLDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as holding the turn, until dropped (with the [`Test`], on its thread:
+/// the turn's guard cannot leave it).
+struct Holding;
+
+impl Holding {
+    fn take() -> Result<Holding, Error> {
+        if HOLDING.with(|holding| holding.replace(true)) {
+            return Err(Error::invalid(
+                "testing",
+                "this thread already holds a test's turn: `testing::begin` was called again \
+                 before that test's `Test` was dropped (from a `Drop`, or a helper the test \
+                 calls); use the `Test` it has, or call `testing::reset`",
+            ));
+        }
+        Ok(Holding)
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        HOLDING.with(|holding| holding.set(false));
+    }
 }
 
 impl Test {
@@ -71,7 +101,9 @@ impl Test {
     }
 }
 
-/// Waits for this test's turn, then [`reset`]s the global runtime for it.
+/// Waits for this test's turn, then [`reset`]s the global runtime for it. On a thread that
+/// already holds a turn (a `Drop` or a helper that begins a test while the test's [`Test`]
+/// lives) it answers [`Error::InvalidConfig`] for `testing` instead of waiting for itself.
 ///
 /// ```
 /// let test = lmms::testing::begin()?;
@@ -81,11 +113,13 @@ impl Test {
 /// ```
 pub fn begin() -> Result<Test, Error> {
     static TURNS: Mutex<()> = Mutex::new(());
+    let holding = Holding::take()?;
     // A test that failed while holding its turn poisoned the lock: the next one goes on.
     let turn = lock(&TURNS);
     let clock = reset()?;
     Ok(Test {
         clock,
+        _holding: holding,
         _turn: turn,
     })
 }
