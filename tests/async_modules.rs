@@ -908,3 +908,48 @@ fn faults_in_async_loaders_and_closes_leave_the_runtime_consistent() {
     assert!(hit >= runs, "faults injected: {hit}");
     println!("{runs} runs, {hit} faults injected in loaders and closes, 0 inconsistencies");
 }
+
+// ---------------------------------------------------------------- closes spawned
+
+#[lmms::module(name = "spawned")]
+pub struct Spawned;
+
+static SPAWNED_CLOSED: AtomicBool = AtomicBool::new(false);
+static SPAWNER: Mutex<Vec<Closing>> = Mutex::new(Vec::new());
+
+impl AsyncLoad for Spawned {
+    type Error = Infallible;
+    async fn load() -> Result<Self, Infallible> {
+        Ok(Spawned)
+    }
+
+    fn close(self) -> Option<Closing> {
+        Some(Box::pin(async {
+            yield_once().await;
+            SPAWNED_CLOSED.store(true, SeqCst);
+        }))
+    }
+}
+
+#[test]
+fn with_a_spawner_a_sync_sweep_hands_the_close_over_at_once() {
+    let (runtime, clock) = common::quick_runtime();
+    runtime.add(Spawned::cell()).unwrap();
+    drop(block_on(Spawned::get_async()).unwrap());
+    // Unloaded before the spawner is set: queued, then handed over when it is.
+    assert!(matches!(Spawned::unload(), Unload::Unloaded { .. }));
+    assert_eq!(runtime.stats().closing, 1);
+    runtime
+        .spawn_closes(|close| SPAWNER.lock().unwrap().push(close))
+        .unwrap();
+    assert_eq!(runtime.stats().closing, 0);
+    drop(block_on(Spawned::get_async()).unwrap());
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(runtime.sweep().unloaded.len(), 1);
+    assert_eq!(runtime.stats().closing, 0, "nothing waits for `closes`");
+    let spawned: Vec<Boxed<()>> = SPAWNER.lock().unwrap().drain(..).collect();
+    assert_eq!(spawned.len(), 2);
+    drive_all(spawned, 3);
+    assert!(SPAWNED_CLOSED.load(SeqCst));
+    assert!(runtime.spawn_closes(|_| {}).is_err());
+}

@@ -12,7 +12,7 @@ use crate::module::ModuleCell;
 use crate::operation::{Op, Operation};
 use crate::join;
 use crate::outcome::{Demotion, Kept, SweepReport, Unload, Unloaded};
-use crate::shared::Home;
+use crate::shared::{Closing, Home};
 use crate::stats::Stats;
 use crate::sweep::Sweep;
 use std::convert::Infallible;
@@ -354,6 +354,31 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// Hands every close to `spawn` from now on — those queued so far at once — instead of
+    /// queueing them for [`closes`](Runtime::closes): for an app whose sweeps run without
+    /// `.await` (the [`Reaper`](crate::Reaper), a feature module's last guard) and that has
+    /// an executor to run them on. Set once: a second call answers
+    /// [`Error::InvalidConfig`].
+    ///
+    /// ```
+    /// let runtime = lmms::Runtime::builder().build()?;
+    /// runtime.spawn_closes(|close| {
+    ///     drop(tokio::spawn(close)); // on the app's tokio runtime
+    /// })?;
+    /// assert!(runtime.spawn_closes(|_| {}).is_err());
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub fn spawn_closes(&self, spawn: fn(Closing)) -> Result<(), Error> {
+        let shared = &self.home.shared;
+        shared.spawn.set(spawn).map_err(|_| {
+            Error::invalid("spawn_closes", "a spawner is set already; it is set once")
+        })?;
+        for closing in shared.take_closing() {
+            shared.close_later(closing);
+        }
+        Ok(())
     }
 
     /// A [`sweep`](Runtime::sweep), then the [`closes`](Runtime::closes) of what it (and

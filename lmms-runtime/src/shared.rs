@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) cooled_until: AtomicU64,
     /// Closes of unloaded modules that wait to be awaited (`Runtime::closes`).
     closing: Mutex<Vec<Closing>>,
+    /// Where closes go instead, once set (`Runtime::spawn_closes`).
+    pub(crate) spawn: OnceLock<fn(Closing)>,
 }
 
 impl Shared {
@@ -66,9 +68,19 @@ impl Shared {
         self.ops().iter().map(|op| op.stats()).collect()
     }
 
-    /// Queues the rest of an unloaded module's close for the next `Runtime::closes`.
+    /// Hands the rest of an unloaded module's close to the spawner, if one is set, or
+    /// queues it for the next `Runtime::closes`. A spawner that panics loses the close,
+    /// which is counted with the panicking `Drop`s.
     pub(crate) fn close_later(&self, closing: Closing) {
-        lock(&self.closing).push(closing);
+        match self.spawn.get() {
+            Some(spawn) => {
+                let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spawn(closing)));
+                if spawned.is_err() {
+                    self.counters.close_panicked();
+                }
+            }
+            None => lock(&self.closing).push(closing),
+        }
     }
 
     /// The closes queued so far, taken out of the queue.
@@ -250,6 +262,7 @@ impl Home {
                 hot_paths: AtomicUsize::new(0),
                 cooled_until: AtomicU64::new(0),
                 closing: Mutex::default(),
+                spawn: OnceLock::new(),
             }),
             modules: Mutex::default(),
         }
