@@ -112,7 +112,10 @@ pub trait AsyncLoad: Sized + Send + Sync + 'static {
     /// where the unload happens (a sweep, the reaper, a feature module's last guard). The
     /// default, `None`, drops it. A future returned here finishes the close with `.await`s:
     /// [`Runtime::closes`](crate::Runtime::closes) (or [`sweep_async`](crate::Runtime::sweep_async),
-    /// [`shutdown`](crate::Runtime::shutdown)) awaits it.
+    /// [`shutdown`](crate::Runtime::shutdown)) awaits it, unless the runtime hands closes
+    /// to an executor ([`Runtime::spawn_closes`](crate::Runtime::spawn_closes)). Until
+    /// then the state lives on in the close, and [`Stats::closing`](crate::Stats::closing)
+    /// counts it.
     ///
     /// ```
     /// # struct Log(Vec<String>);
