@@ -41,11 +41,9 @@ where
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn begin(&'static self, args: O::Args) -> Result<Begin<O, C>, Error> {
-        let shared = self.runtime()?;
-        let now = shared.time.recent();
-        let key = match self.cache.lookup(&args, now) {
-            Ok(hit) => return Ok(Begin::Done(hit)),
-            Err(key) => key,
+        let (shared, now, key) = match self.look_up(&args)? {
+            Ok(missed) => missed,
+            Err(hit) => return Ok(Begin::Done(hit)),
         };
         let state = match O::source() {
             Source::Module(module) => Held::Module(module.get()?),
@@ -75,17 +73,30 @@ where
     /// # assert_eq!(tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(len("four".into())).unwrap(), 4);
     /// ```
     pub async fn begin_async(&'static self, args: O::Args) -> Result<Begin<O, C>, Error> {
-        let shared = self.runtime()?;
-        let now = shared.time.recent();
-        let key = match self.cache.lookup(&args, now) {
-            Ok(hit) => return Ok(Begin::Done(hit)),
-            Err(key) => key,
+        let (shared, now, key) = match self.look_up(&args)? {
+            Ok(missed) => missed,
+            Err(hit) => return Ok(Begin::Done(hit)),
         };
         let state = match O::source() {
             Source::Module(module) => Held::Module(module.get_async().await?),
             Source::Stateless(state) => Held::Static(state),
         };
         Ok(self.running(shared, state, key, now, args))
+    }
+
+    /// The cache half of a begin: the cached output (`Err`), or what the call goes on
+    /// with — its runtime, the time and the key to store under.
+    #[allow(clippy::type_complexity)]
+    fn look_up(
+        &'static self,
+        args: &O::Args,
+    ) -> Result<Result<(&'static Shared, u64, C::Key), O::Output>, Error> {
+        let shared = self.runtime()?;
+        let now = shared.time.recent();
+        Ok(self.cache.lookup(args, now).map_or_else(
+            |key| Ok((shared, now, key)),
+            Err,
+        ))
     }
 
     fn running(
