@@ -832,9 +832,11 @@ impl AsyncLoad for Faulty {
 /// after its drop (canaries), and, the faults off, the next get and close work.
 #[test]
 fn faults_in_async_loaders_and_closes_leave_the_runtime_consistent() {
-    let (runtime, clock) = common::quick_runtime();
+    // In a static, which the spawned tasks borrow (a leaked box would read as a leak).
+    static RUNTIME: std::sync::OnceLock<(lmms::Runtime, lmms::ManualClock)> =
+        std::sync::OnceLock::new();
+    let (runtime, clock) = RUNTIME.get_or_init(common::quick_runtime);
     runtime.add(Faulty::cell()).unwrap();
-    let runtime: &'static lmms::Runtime = Box::leak(Box::new(runtime));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(3)
         .enable_time()
