@@ -317,19 +317,9 @@ fn link(op: &valid::Operation) -> TokenStream {
 /// module's type taken by value is almost surely a missing `&`, and without this check it
 /// would become an ordinary argument of a stateless operation.
 fn by_value_state(op: &valid::Operation) -> TokenStream {
-    let Some((_, ty)) = op.params.first().filter(|_| op.state.is_none()) else {
-        return TokenStream::new();
-    };
-    let check = quote_spanned! {ty.span()=>
-        #[allow(unused_imports)]
-        use ::lmms::__private::NotState as _;
-        ::lmms::__private::StateProbe::<#ty>::new().check();
-    };
-    quote! {
-        #[allow(dead_code)]
-        fn __check_state_by_reference() {
-            #check
-        }
+    match op.params.first().filter(|_| op.state.is_none()) {
+        Some((_, ty)) => probe_check(ty, quote!(StateProbe), quote!(NotState)),
+        None => TokenStream::new(),
     }
 }
 
@@ -337,19 +327,28 @@ fn by_value_state(op: &valid::Operation) -> TokenStream {
 /// `lmms::AsyncLoad` module's operations must be `async fn`s, and this says so at the state's
 /// type rather than failing at run time.
 fn sync_module(op: &valid::Operation) -> TokenStream {
-    let Some(state) = op.state.as_ref().filter(|_| !op.is_async) else {
-        return TokenStream::new();
-    };
-    let check = quote_spanned! {state.span()=>
+    match op.state.as_ref().filter(|_| !op.is_async) {
+        Some(state) => probe_check(state, quote!(SyncProbe), quote!(NotModule)),
+        None => TokenStream::new(),
+    }
+}
+
+/// `probe::<ty>::new().check()` in a function of its own, spanned at `ty`: the inherent
+/// `check`, whose bound fails with the probe's message, when `ty` is what the probe looks
+/// for, and `fallback`'s otherwise.
+fn probe_check(ty: &syn::Type, probe: TokenStream, fallback: TokenStream) -> TokenStream {
+    let check = quote_spanned! {ty.span()=>
         #[allow(unused_imports)]
-        use ::lmms::__private::NotModule as _;
-        ::lmms::__private::SyncProbe::<#state>::new().check();
+        use ::lmms::__private::#fallback as _;
+        ::lmms::__private::#probe::<#ty>::new().check();
     };
     quote! {
-        #[allow(dead_code)]
-        fn __check_module_loads_without_await() {
-            #check
-        }
+        const _: () = {
+            #[allow(dead_code)]
+            fn check() {
+                #check
+            }
+        };
     }
 }
 
