@@ -144,7 +144,7 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
     let (op_ty, op_new) = match op.cache_ms {
         Some(ms) => {
             let cache = quote! {
-                #private::Cached::new(
+                #private::cached_by(
                     #private::Duration::from_millis(#ms),
                     #private::DEFAULT_CACHE_CAPACITY,
                 )
@@ -157,7 +157,7 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
                 cache
             };
             (
-                quote! { #private::Op<#marker, #private::Cached<#args, #output>> },
+                quote! { #private::Op<#marker, #private::Cached<#args, #output, #marker>> },
                 quote! { #private::Op::caching(#def, #cache) },
             )
         }
@@ -226,6 +226,7 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
         ),
     };
     let asyncness = &func.sig.asyncness;
+    let copier = op.cache_ms.map(|_| copier(&marker, output));
     let state_check = by_value_state(op);
     let sync_check = sync_module(op);
     let link = link(op);
@@ -257,6 +258,8 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
 
             #body
 
+            #copier
+
             #[doc = #doc_op]
             pub static OP: #op_ty = #op_new;
 
@@ -271,6 +274,22 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
             #sync_check
 
             #link
+        }
+    }
+}
+
+/// How a cached operation's cache hands its output out again: the output's `Clone`, required
+/// here alone and spanned at the output's type, so that an output that is not `Clone` is one
+/// error that says so rather than one at every bound of the cache.
+fn copier(marker: &syn::Ident, output: &syn::Type) -> TokenStream {
+    let private = quote! { ::lmms::__private };
+    let clone = quote_spanned!(output.span()=> <#output as #private::CachedOutput>::copy(output));
+    quote! {
+        impl #private::CloneOutput<#output> for #marker {
+            #[inline]
+            fn clone_output(output: &#output) -> #output {
+                #clone
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Equivalent, Lifecycle, Weighter};
 use std::cell::Cell;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -62,6 +63,36 @@ pub trait ResultCache: Send + Sync {
     #[doc(hidden)]
     fn reset(&self) {
         self.clear();
+    }
+}
+
+/// How a cached output is handed out again: [`ByClone`], its `Clone`. The generated code of
+/// `#[lmms::operation]` names its own, so that an output that is not `Clone` is one error at
+/// the output's type rather than one at every bound of the cache.
+///
+/// ```
+/// use lmms::op::CloneOutput;
+/// assert_eq!(lmms::op::ByClone::clone_output(&vec![1, 2]), vec![1, 2]);
+/// ```
+pub trait CloneOutput<Output> {
+    /// A copy of `output` for the next caller.
+    fn clone_output(output: &Output) -> Output;
+}
+
+/// [`CloneOutput`] by the output's `Clone`: what [`Cached`] uses unless told otherwise.
+///
+/// ```
+/// let cache: lmms::op::Cached<u8, String, lmms::op::ByClone> =
+///     lmms::op::Cached::new(std::time::Duration::from_secs(1), 8);
+/// # let _ = cache;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ByClone;
+
+impl<Output: Clone> CloneOutput<Output> for ByClone {
+    #[inline]
+    fn clone_output(output: &Output) -> Output {
+        output.clone()
     }
 }
 
@@ -138,13 +169,13 @@ impl<Args, Output> CachePolicy<Args, Output> for NoCache {
 /// let cache = lmms::op::Cached::<(String, u8), u64>::new(std::time::Duration::from_secs(300), 1024);
 /// assert_eq!(cache.ttl(), std::time::Duration::from_secs(300));
 /// ```
-pub struct Cached<Args: 'static, Output: 'static> {
+pub struct Cached<Args: 'static, Output: 'static, Copier = ByClone> {
     ttl: u64,
     capacity: u64,
     weigh: Option<fn(&Args, &Output) -> u64>,
     /// Which outputs are kept: all, or those this says yes to.
     keep: Option<fn(&Output) -> bool>,
-    map: OnceLock<Store<Args, Output>>,
+    map: OnceLock<Store<Args, Output, Copier>>,
     /// The length last read from the map, for a caller already inside it (which must not
     /// take its shard locks again).
     len: AtomicUsize,
@@ -153,16 +184,22 @@ pub struct Cached<Args: 'static, Output: 'static> {
     expired: AtomicU64,
     evicted: AtomicU64,
     panics: AtomicU64,
+    copy: PhantomData<fn() -> Copier>,
 }
 
 /// The map and the hasher its keys' hashes are computed with, outside it.
-struct Store<Args: 'static, Output: 'static> {
-    map: Map<Args, Output>,
+struct Store<Args: 'static, Output: 'static, Copier> {
+    map: Map<Args, Output, Copier>,
     hasher: DefaultHashBuilder,
 }
 
-type Map<Args, Output> =
-    Cache<CacheKey<Args>, Entry<Output>, Weigher, BuildHasherDefault<Passthrough>, Evictions>;
+type Map<Args, Output, Copier> = Cache<
+    CacheKey<Args>,
+    Entry<Output, Copier>,
+    Weigher,
+    BuildHasherDefault<Passthrough>,
+    Evictions,
+>;
 
 /// A cached call's arguments with their hash, computed once outside the map, so that the
 /// map never runs the arguments' `Hash`.
@@ -254,25 +291,27 @@ impl Hasher for Passthrough {
 #[derive(Clone)]
 struct Weigher;
 
-impl<Args, Output> Weighter<CacheKey<Args>, Entry<Output>> for Weigher {
+impl<Args, Output, Copier> Weighter<CacheKey<Args>, Entry<Output, Copier>> for Weigher {
     #[inline]
-    fn weight(&self, key: &CacheKey<Args>, _: &Entry<Output>) -> u64 {
+    fn weight(&self, key: &CacheKey<Args>, _: &Entry<Output, Copier>) -> u64 {
         key.weight
     }
 }
 
 /// A cached output and the runtime time (ms) at which it expires.
-struct Entry<Output: 'static> {
+struct Entry<Output: 'static, Copier> {
     output: Deferred<Output>,
     expires: u64,
+    copy: PhantomData<fn() -> Copier>,
 }
 
-impl<Output: Clone + 'static> Clone for Entry<Output> {
+impl<Output: 'static, Copier: CloneOutput<Output>> Clone for Entry<Output, Copier> {
     #[inline]
     fn clone(&self) -> Self {
         Entry {
-            output: self.output.clone(),
+            output: Deferred::new(Copier::clone_output(self.output.get())),
             expires: self.expires,
+            copy: PhantomData,
         }
     }
 }
@@ -282,11 +321,11 @@ impl<Output: Clone + 'static> Clone for Entry<Output> {
 #[derive(Clone)]
 struct Evictions;
 
-impl<Args, Output> Lifecycle<CacheKey<Args>, Entry<Output>> for Evictions {
+impl<Args, Output, Copier> Lifecycle<CacheKey<Args>, Entry<Output, Copier>> for Evictions {
     type RequestState = u64;
 
     #[inline]
-    fn on_evict(&self, evicted: &mut u64, _: CacheKey<Args>, _: Entry<Output>) {
+    fn on_evict(&self, evicted: &mut u64, _: CacheKey<Args>, _: Entry<Output, Copier>) {
         *evicted += 1;
     }
 }
@@ -316,7 +355,18 @@ impl<Args, Output> Cached<Args, Output> {
     pub const fn weighed(ttl: Duration, capacity: u64, weigh: fn(&Args, &Output) -> u64) -> Self {
         Cached::weighed_by(ttl, capacity, Some(weigh))
     }
+}
 
+/// The cache `#[lmms::operation(cache_ttl = …)]` generates, which hands its outputs out by
+/// `Copier` (the operation's own [`CloneOutput`]).
+pub const fn cached_by<Args, Output, Copier>(
+    ttl: Duration,
+    capacity: u64,
+) -> Cached<Args, Output, Copier> {
+    Cached::weighed_by(ttl, capacity, None)
+}
+
+impl<Args, Output, Copier> Cached<Args, Output, Copier> {
     const fn weighed_by(
         ttl: Duration,
         capacity: u64,
@@ -334,6 +384,7 @@ impl<Args, Output> Cached<Args, Output> {
             expired: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             panics: AtomicU64::new(0),
+            copy: PhantomData,
         }
     }
 
@@ -399,12 +450,13 @@ impl<Args, Output> Cached<Args, Output> {
     }
 }
 
-impl<Args, Output> Cached<Args, Output>
+impl<Args, Output, Copier> Cached<Args, Output, Copier>
 where
     Args: Hash + Eq + Clone + Send + Sync + 'static,
-    Output: Clone + Send + Sync + 'static,
+    Output: Send + Sync + 'static,
+    Copier: CloneOutput<Output> + 'static,
 {
-    fn store_map(&self) -> &Store<Args, Output> {
+    fn store_map(&self) -> &Store<Args, Output, Copier> {
         self.map.get_or_init(|| {
             // A weighed cache's capacity is not a count: guess entries of about 1 KiB.
             let items = match self.weigh {
@@ -425,10 +477,11 @@ where
     }
 }
 
-impl<Args, Output> CachePolicy<Args, Output> for Cached<Args, Output>
+impl<Args, Output, Copier> CachePolicy<Args, Output> for Cached<Args, Output, Copier>
 where
     Args: Hash + Eq + Clone + Send + Sync + 'static,
-    Output: Clone + Send + Sync + 'static,
+    Output: Send + Sync + 'static,
+    Copier: CloneOutput<Output> + 'static,
 {
     /// `None` when the arguments' `Clone` or `Hash` panicked: the call runs uncached.
     type Key = Option<CacheKey<Args>>;
@@ -505,8 +558,9 @@ where
         let entry = defer::contain(|| {
             key.weight = self.weigh.map_or(1, |weigh| weigh(key.args.get(), output));
             Entry {
-                output: Deferred::new(output.clone()),
+                output: Deferred::new(Copier::clone_output(output)),
                 expires: now.saturating_add(self.ttl),
+                copy: PhantomData,
             }
         });
         let Some(entry) = entry else {
@@ -535,10 +589,11 @@ where
     }
 }
 
-impl<Args, Output> ResultCache for Cached<Args, Output>
+impl<Args, Output, Copier> ResultCache for Cached<Args, Output, Copier>
 where
     Args: Hash + Eq + Clone + Send + Sync + 'static,
-    Output: Clone + Send + Sync + 'static,
+    Output: Send + Sync + 'static,
+    Copier: CloneOutput<Output> + 'static,
 {
     fn len(&self) -> usize {
         let Some(store) = self.map.get() else {

@@ -184,7 +184,9 @@ cfg_not_loom! {
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub mod op {
-        pub use crate::cache::{CacheKey, CachePolicy, Cached, NoCache, ResultCache};
+        pub use crate::cache::{
+            ByClone, CacheKey, CachePolicy, Cached, CloneOutput, NoCache, ResultCache,
+        };
         pub use crate::def::OpDef;
         pub use crate::operation::{Body, Op, Operation, Source};
         pub use crate::running::{Begin, Running};
@@ -225,7 +227,7 @@ cfg_not_loom! {
     /// API.
     #[doc(hidden)]
     pub mod __private {
-        pub use crate::cache::Cached;
+        pub use crate::cache::{cached_by, Cached, CloneOutput};
         pub use crate::def::{Class, ModuleDef, OpDef};
         pub use crate::error::{CallError, Error};
         #[cfg(feature = "json")]
@@ -240,7 +242,7 @@ cfg_not_loom! {
         pub use crate::module::{Guard, Module, ModuleCell};
         pub use crate::operation::{Body, Op, Operation, Source};
         pub use crate::probe::{
-            is_ok, LoadsWithoutAwait, NotModule, NotState, StateByReference, StateProbe,
+            is_ok, CachedOutput, LoadsWithoutAwait, NotModule, NotState, StateByReference, StateProbe,
             SyncProbe,
         };
         pub use crate::outcome::Unload;

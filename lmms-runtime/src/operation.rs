@@ -15,7 +15,7 @@
 //! Everything on that path is monomorphized per operation: no `dyn Any`, no boxing, no
 //! lookup by name.
 
-use crate::cache::{CachePolicy, Cached, NoCache};
+use crate::cache::{CachePolicy, Cached, CloneOutput, NoCache};
 use crate::cell::CellGuard;
 use crate::def::OpDef;
 use crate::dispatch::Direct;
@@ -171,30 +171,6 @@ where
         Op::with_cache(def, Cached::new(ttl, capacity))
     }
 
-    /// An operation with the result cache `cache`, as [`Cached`]'s own constructors build
-    /// it (a weigher, [`Cached::keep_if`]).
-    ///
-    /// ```
-    /// # struct Quote;
-    /// # impl lmms::op::Operation for Quote {
-    /// #     type State = (); type Args = String; type Output = Result<u32, String>;
-    /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
-    /// # }
-    /// # impl lmms::op::Body for Quote { fn run(_: &(), s: String) -> Result<u32, String> { Ok(s.len() as u32) } }
-    /// use lmms::op::{Cached, Op, OpDef};
-    /// use std::time::Duration;
-    /// fn is_ok(output: &Result<u32, String>) -> bool { output.is_ok() }
-    /// static QUOTE: Op<Quote, Cached<String, Result<u32, String>>> = Op::caching(
-    ///     OpDef::new("market", "quote"),
-    ///     Cached::new(Duration::from_secs(60), 1024).keep_if(is_ok),
-    /// );
-    /// assert_eq!(QUOTE.call("ACME".into())?, Ok(4));
-    /// # Ok::<(), lmms::Error>(())
-    /// ```
-    pub const fn caching(def: OpDef, cache: Cached<O::Args, O::Output>) -> Self {
-        Op::with_cache(def, cache)
-    }
-
     /// An operation whose results are cached for `ttl` while their total weight, as
     /// `weigh` gives it (bytes, say), stays within `capacity`.
     ///
@@ -219,6 +195,37 @@ where
         weigh: fn(&O::Args, &O::Output) -> u64,
     ) -> Self {
         Op::with_cache(def, Cached::weighed(ttl, capacity, weigh))
+    }
+}
+
+impl<O: Operation, Copier> Op<O, Cached<O::Args, O::Output, Copier>>
+where
+    O::Args: Hash + Eq + Clone + Sync + 'static,
+    O::Output: Sync + 'static,
+    Copier: CloneOutput<O::Output> + 'static,
+{
+    /// An operation with the result cache `cache`, as [`Cached`]'s own constructors build
+    /// it (a weigher, [`Cached::keep_if`]).
+    ///
+    /// ```
+    /// # struct Quote;
+    /// # impl lmms::op::Operation for Quote {
+    /// #     type State = (); type Args = String; type Output = Result<u32, String>;
+    /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
+    /// # }
+    /// # impl lmms::op::Body for Quote { fn run(_: &(), s: String) -> Result<u32, String> { Ok(s.len() as u32) } }
+    /// use lmms::op::{Cached, Op, OpDef};
+    /// use std::time::Duration;
+    /// fn is_ok(output: &Result<u32, String>) -> bool { output.is_ok() }
+    /// static QUOTE: Op<Quote, Cached<String, Result<u32, String>>> = Op::caching(
+    ///     OpDef::new("market", "quote"),
+    ///     Cached::new(Duration::from_secs(60), 1024).keep_if(is_ok),
+    /// );
+    /// assert_eq!(QUOTE.call("ACME".into())?, Ok(4));
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub const fn caching(def: OpDef, cache: Cached<O::Args, O::Output, Copier>) -> Self {
+        Op::with_cache(def, cache)
     }
 }
 

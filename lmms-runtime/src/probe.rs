@@ -103,3 +103,23 @@ impl<T, E> Outcome for Result<T, E> {
 pub fn is_ok<R: Outcome>(output: &R) -> bool {
     output.is_ok()
 }
+
+/// What a cached operation's output must be: `Clone`, since every hit hands out a copy. The
+/// one place the operation attribute's generated code requires it.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "a cached operation's output must be `Clone`: `{Self}` is not",
+    label = "each cache hit hands out a copy of this",
+    note = "derive or implement `Clone` for `{Self}` (or return it in an `Arc`), or remove `cache_ttl`"
+)]
+pub trait CachedOutput {
+    /// A copy for the next caller.
+    fn copy(&self) -> Self;
+}
+
+impl<T: Clone> CachedOutput for T {
+    #[inline]
+    fn copy(&self) -> Self {
+        self.clone()
+    }
+}
