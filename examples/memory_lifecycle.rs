@@ -114,7 +114,7 @@ fn child(mode: usize) {
         x ^= x >> 7;
         x ^= x << 17;
         // Skewed: half the requests to 3 modules, the rest over 12.
-        let module = if x % 2 == 0 {
+        let module = if x.is_multiple_of(2) {
             (x >> 8) % 3
         } else {
             (x >> 8) % 12

@@ -786,7 +786,7 @@ static FAULTS_HIT: AtomicUsize = AtomicUsize::new(0);
 fn maybe_fault(what: &str) {
     let poll = FAULT_POLLS.fetch_add(1, SeqCst) + 1;
     let every = FAULT_AT.load(SeqCst);
-    if every != 0 && poll % every == 0 {
+    if every != 0 && poll.is_multiple_of(every) {
         FAULTS_HIT.fetch_add(1, SeqCst);
         panic!("injected fault in the {what}, poll {poll}");
     }

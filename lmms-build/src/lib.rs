@@ -43,7 +43,11 @@
 //! `mod x { ... }`, and `#[cfg(...)]` on items, evaluated from the `CARGO_CFG_*` and
 //! `CARGO_FEATURE_*` variables Cargo gives build scripts (`cfg(test)` is false there). It
 //! prints `cargo::rerun-if-changed` for exactly the files it read, so editing any other
-//! file does not rerun it.
+//! file does not rerun it. Cargo cannot rerun a build script when a file *appears*
+//! (rust-lang/cargo#4213), so it also lists the files in `$OUT_DIR/lmms_files.txt`: an
+//! operation in the crate's `src/` outside that list (a `src/main.rs` added to a lib-only
+//! crate since the last run) is a compile error at its attribute that says to
+//! `touch build.rs` once, instead of a binary whose calls by name fail.
 //!
 //! What a build script cannot see, and so is not in the table: items made by macros
 //! (`macro_rules!` or another attribute), attributes applied through `cfg_attr`, and the
@@ -256,6 +260,16 @@ impl Builder {
         let out_dir = self.out_dir.clone().ok_or(Error::Env("OUT_DIR"))?;
         let code = out_dir.join("lmms_registry.rs");
         write(&code, emit::registry(&registry.operations))?;
+        // Read by the operation attribute, which tells a source the scan never saw.
+        let files: String = registry
+            .files
+            .iter()
+            .map(|file| {
+                let file = file.canonicalize().unwrap_or_else(|_| file.clone());
+                format!("{}\n", file.display())
+            })
+            .collect();
+        write(&out_dir.join(lmms_syntax::FILES_READ), files)?;
         let manifest = out_dir.join("lmms_registry.json");
         let json = manifest::manifest(&self.krate, &registry.operations, &registry.modules);
         write(&manifest, format!("{json:#}\n"))?;

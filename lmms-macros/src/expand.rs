@@ -4,6 +4,7 @@ use lmms_syntax::ast::{ModuleInput, OperationInput};
 use lmms_syntax::valid;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use std::path::{Path, PathBuf};
 use syn::spanned::Spanned;
 
 pub fn module(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -15,12 +16,35 @@ pub fn module(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-pub fn operation(args: TokenStream, item: TokenStream) -> TokenStream {
+/// `unseen` is the operation's file when the build script's last run did not read it.
+pub fn operation(args: TokenStream, item: TokenStream, unseen: Option<PathBuf>) -> TokenStream {
     let checked =
         OperationInput::parse(args, item.clone()).and_then(|input| valid::operation(&input));
     match checked {
-        Ok(operation) => expand_operation(&operation),
+        Ok(operation) => {
+            let expanded = expand_operation(&operation);
+            let stale = unseen.map(|file| stale_registry(&file));
+            quote! { #expanded #stale }
+        }
         Err(errors) => fallback(item, errors),
+    }
+}
+
+/// The error for an operation in a file the build script has not read: its registry does
+/// not list the operation. Not under `cfg(test)`, which the build script does not see, so
+/// it skips a `#[cfg(test)] mod` a test build compiles.
+fn stale_registry(file: &Path) -> TokenStream {
+    let message = format!(
+        "the build script has not read `{}`, so the registry it wrote does not list this \
+         operation and calls by name would fail: Cargo does not rerun a build script when a \
+         file appears (rust-lang/cargo#4213); run `touch build.rs` once and build again (a \
+         root it does not scan by default, like `src/bin/*.rs`, it reads once named with \
+         `lmms_build::Builder::root`)",
+        file.display()
+    );
+    quote! {
+        #[cfg(not(test))]
+        ::core::compile_error! { #message }
     }
 }
 

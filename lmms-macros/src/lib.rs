@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod expand;
+mod unseen;
 
 use proc_macro::TokenStream;
 
@@ -137,5 +138,6 @@ pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
 /// reachable from it.
 #[proc_macro_attribute]
 pub fn operation(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::operation(args.into(), input.into()).into()
+    let unseen = unseen::unseen(proc_macro::Span::call_site().local_file());
+    expand::operation(args.into(), input.into(), unseen).into()
 }

@@ -24,6 +24,15 @@ pub mod ast;
 pub mod attr;
 pub mod valid;
 
+/// The file in `OUT_DIR` where the build script lists the sources it read, one canonical
+/// path a line: the operation attribute reads it to tell a file the build script never saw
+/// (one that appeared after its last run, which Cargo does not rerun it for).
+///
+/// ```
+/// assert_eq!(lmms_syntax::FILES_READ, "lmms_files.txt");
+/// ```
+pub const FILES_READ: &str = "lmms_files.txt";
+
 /// Tokens as a person writes them, without the token stream's spaces: `Vec<String>`,
 /// `&'static str`, `fn f(days: u8) -> u8`.
 ///
