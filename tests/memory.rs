@@ -1,8 +1,10 @@
 //! Memory measured by the counting allocator: what a load keeps, what an unload frees, and
-//! the memory budget.
+//! the memory budget, kept by sweeps and by loads.
+
+mod common;
 
 use lmms::memory::{live_heap, CountingAlloc};
-use lmms::{KeepReason, ManualClock, ModuleDef, Runtime, Unload};
+use lmms::{AsyncLoad, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Unload};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -59,8 +61,12 @@ fn over_budget_sweeps_unload_inside_the_grace_period_least_recently_used_first()
                 .unwrap()
         })
         .collect();
-    for m in &modules {
-        drop(m.get().unwrap());
+    // Loaded while all are in use, so no load can make room (see the tests below): the
+    // sweep is what brings them within the budget.
+    let guards: Vec<_> = modules.iter().map(|m| m.get().unwrap()).collect();
+    assert_eq!(runtime.stats().over_budget_loads, 2);
+    for guard in guards {
+        drop(guard);
         clock.advance(Duration::from_secs(1));
     }
     let pinned = modules[0].pin();
@@ -75,4 +81,196 @@ fn over_budget_sweeps_unload_inside_the_grace_period_least_recently_used_first()
     assert_eq!(report.kept_because("m3"), Some(KeepReason::WithinGrace));
     assert!(runtime.stats().resident_bytes.unwrap() <= 2_500_000);
     drop(pinned);
+}
+
+const MB: usize = 1_000_000;
+
+/// `n` modules of 1 MB each on `runtime`, named `{prefix}0` on.
+fn megabytes(runtime: &Runtime, prefix: &str, n: usize) -> Vec<lmms::Handle<Vec<u8>>> {
+    (0..n)
+        .map(|i| {
+            runtime
+                .register_fallible(ModuleDef::named(format!("{prefix}{i}")), || {
+                    Ok::<_, Infallible>(vec![1u8; MB])
+                })
+                .unwrap()
+        })
+        .collect()
+}
+
+fn resident(modules: &[lmms::Handle<Vec<u8>>]) -> Vec<usize> {
+    (0..modules.len())
+        .filter(|&i| modules[i].stats().resident)
+        .collect()
+}
+
+#[test]
+fn a_load_makes_room_in_the_budget_least_recently_used_first() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder()
+        .clock(clock.clone())
+        .memory_budget(2_500_000)
+        .build()
+        .unwrap();
+    let modules = megabytes(&runtime, "m", 4);
+    // No sweep runs: each load keeps the budget itself. A first load's size is known once
+    // it is done, so the third one unloads the least recently used right after it.
+    for m in &modules {
+        drop(m.get().unwrap());
+        clock.advance(Duration::from_secs(1));
+        assert!(runtime.stats().resident_bytes.unwrap() <= 2_500_000);
+    }
+    assert_eq!(resident(&modules), [2, 3]);
+    let stats = runtime.stats();
+    assert_eq!((stats.budget_unloads, stats.over_budget_loads), (2, 0));
+    assert_eq!(stats.sweeps, 0, "no sweep ran");
+
+    // Loaded again, its size is known: room is made before the load runs, so resident
+    // state never goes over the budget while it does.
+    let before = live_heap().unwrap();
+    let guard = modules[0].get().unwrap();
+    assert_eq!(
+        resident(&modules),
+        [0, 3],
+        "m2, the least recently used, made room"
+    );
+    assert!(live_heap().unwrap() <= before + MB as u64 + 64 * 1024);
+    drop(guard);
+    assert_eq!(runtime.stats().budget_unloads, 3);
+}
+
+#[test]
+fn a_load_never_unloads_a_module_in_use_pinned_or_core_and_goes_ahead_over_budget() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder()
+        .clock(clock.clone())
+        .memory_budget(1_500_000)
+        .build()
+        .unwrap();
+    let core = runtime
+        .register_fallible(ModuleDef::named("core").class(lmms::Class::Core), || {
+            Ok::<_, Infallible>(vec![1u8; MB])
+        })
+        .unwrap();
+    drop(core.get().unwrap());
+    let modules = megabytes(&runtime, "m", 3);
+    let pinned = modules[0].pin();
+    drop(modules[0].get().unwrap());
+    let held = modules[1].get().unwrap();
+    // Over budget with nothing it may unload: the load goes ahead, counted.
+    let third = modules[2].get().unwrap();
+    assert_eq!(resident(&modules), [0, 1, 2]);
+    assert!(core.stats().resident);
+    let stats = runtime.stats();
+    assert_eq!((stats.budget_unloads, stats.over_budget_loads), (0, 3));
+    drop((pinned, held, third));
+    // Once they are idle, the next load makes room from them, the core module aside.
+    let extra = megabytes(&runtime, "n", 1).pop().unwrap();
+    drop(extra.get().unwrap());
+    assert!(core.stats().resident);
+    assert!(runtime.stats().resident_bytes.unwrap() <= 1_500_000 + MB as u64);
+}
+
+/// State whose `Drop` loads another module: unloading it to make room runs a load inside
+/// a load.
+struct Loads {
+    _bytes: Vec<u8>,
+    other: lmms::Handle<Vec<u8>>,
+}
+
+impl Drop for Loads {
+    fn drop(&mut self) {
+        drop(self.other.get().unwrap());
+    }
+}
+
+#[test]
+fn a_drop_that_loads_while_a_load_makes_room_neither_hangs_nor_recurses() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder()
+        .clock(clock.clone())
+        .memory_budget(1_500_000)
+        .build()
+        .unwrap();
+    let modules = megabytes(&runtime, "m", 2);
+    let other = modules[1].clone();
+    let loads = runtime
+        .register_fallible(ModuleDef::named("loads"), move || {
+            Ok::<_, Infallible>(Loads {
+                _bytes: vec![1u8; MB],
+                other: other.clone(),
+            })
+        })
+        .unwrap();
+    drop(loads.get().unwrap());
+    clock.advance(Duration::from_secs(1));
+    // Making room for m0 unloads `loads`, whose `Drop` loads m1 from inside.
+    drop(modules[0].get().unwrap());
+    assert!(!loads.stats().resident);
+    assert_eq!(resident(&modules), [0, 1]);
+    assert_eq!(runtime.stats().over_budget_loads, 0);
+    // The next load is not inside one, and makes room again.
+    drop(loads.get().unwrap());
+    assert!(runtime.stats().resident_bytes.unwrap() <= 1_500_000 + MB as u64);
+}
+
+struct Remote {
+    _bytes: Vec<u8>,
+}
+
+impl AsyncLoad for Remote {
+    type Error = Infallible;
+    async fn load() -> Result<Self, Infallible> {
+        common::YieldOnce::default().await;
+        Ok(Remote {
+            _bytes: vec![1u8; MB],
+        })
+    }
+}
+
+static REMOTE: ModuleCell<Remote> = ModuleCell::new(ModuleDef::new("remote"));
+
+struct Local {
+    _bytes: Vec<u8>,
+}
+
+impl Load for Local {
+    type Error = Infallible;
+    fn load() -> Result<Self, Infallible> {
+        Ok(Local {
+            _bytes: vec![1u8; MB],
+        })
+    }
+}
+
+static LOCAL: ModuleCell<Local> = ModuleCell::new(ModuleDef::new("local"));
+
+#[test]
+fn an_async_load_keeps_the_budget_too() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder()
+        .clock(clock.clone())
+        .memory_budget(1_500_000)
+        .build()
+        .unwrap();
+    runtime.add(&REMOTE).unwrap();
+    runtime.add(&LOCAL).unwrap();
+    drop(LOCAL.get().unwrap());
+    clock.advance(Duration::from_secs(1));
+    drop(common::block_on(REMOTE.get_async()).unwrap());
+    assert!(
+        !LOCAL.is_resident() && REMOTE.is_resident(),
+        "made room after the first load"
+    );
+    clock.advance(Duration::from_secs(1));
+    drop(LOCAL.get().unwrap());
+    assert!(!REMOTE.is_resident());
+    // Loaded again, of known size: room is made before its loader first runs.
+    drop(common::block_on(REMOTE.get_async()).unwrap());
+    assert!(!LOCAL.is_resident());
+    assert_eq!(runtime.stats().budget_unloads, 3);
 }

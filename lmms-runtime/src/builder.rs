@@ -129,11 +129,20 @@ impl Builder {
         self
     }
 
-    /// A budget for the bytes resident modules hold (default: none). While a sweep finds
-    /// more resident, it unloads modules least recently used first even inside their
-    /// grace period or at the resident minimum; modules in use, pinned or depended on
-    /// still stay. Bytes are measured by [`CountingAlloc`](crate::memory::CountingAlloc);
-    /// without it every module weighs nothing and the budget never binds.
+    /// A budget for the bytes resident modules hold (default: none), kept when a module
+    /// loads and at every sweep, so that the peak, not only the state after a sweep, is
+    /// bounded. Before a module loads again, idle modules are unloaded least recently used
+    /// first until what its last load kept fits; a first load's size is known once it is
+    /// done, and the same happens right after it. A sweep that finds more resident does
+    /// the same. Either way the grace period and the resident minimum do not protect a
+    /// module, while one in use, pinned, depended on or core still stays: when nothing
+    /// else is left to unload, the load goes ahead over the budget (never an error),
+    /// counted in [`Stats::over_budget_loads`](crate::Stats::over_budget_loads) and
+    /// reported by a `WARN` event; the unloads it made are
+    /// [`Stats::budget_unloads`](crate::Stats::budget_unloads). So the peak stays within
+    /// the budget plus the largest module. Bytes are measured by
+    /// [`CountingAlloc`](crate::memory::CountingAlloc); without it every module weighs
+    /// nothing and the budget never binds.
     ///
     /// ```
     /// let rt = lmms::Runtime::builder().memory_budget(256 << 20).build()?;

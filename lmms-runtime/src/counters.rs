@@ -19,6 +19,8 @@ pub(crate) struct Counters {
     bytes_reclaimed: AtomicU64,
     sweeps: AtomicU64,
     sweep_panics: AtomicU64,
+    budget_unloads: AtomicU64,
+    over_budget_loads: AtomicU64,
     blocked: [AtomicU64; KeepReason::ALL.len()],
 }
 
@@ -36,6 +38,8 @@ impl Counters {
             &self.bytes_reclaimed,
             &self.sweeps,
             &self.sweep_panics,
+            &self.budget_unloads,
+            &self.over_budget_loads,
         ]
         .into_iter()
         .chain(blocked)
@@ -80,6 +84,15 @@ impl Counters {
         self.sweeps.fetch_add(1, Relaxed);
     }
 
+    /// Unloads a load made to fit the memory budget (each also counted as an unload).
+    pub(crate) fn budget_unloaded(&self, unloads: u64) {
+        self.budget_unloads.fetch_add(unloads, Relaxed);
+    }
+
+    pub(crate) fn over_budget(&self) {
+        self.over_budget_loads.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn sweep_panicked(&self) {
         self.sweep_panics.fetch_add(1, Relaxed);
     }
@@ -103,6 +116,8 @@ impl Counters {
             bytes_reclaimed: self.bytes_reclaimed.load(Relaxed),
             sweeps: self.sweeps.load(Relaxed),
             sweep_panics: self.sweep_panics.load(Relaxed),
+            budget_unloads: self.budget_unloads.load(Relaxed),
+            over_budget_loads: self.over_budget_loads.load(Relaxed),
             blocked: Blocked::by(blocked),
             resident_modules: modules.iter().filter(|m| m.resident).count(),
             // Unknown without the counting allocator, even with no module to sum.

@@ -115,6 +115,8 @@ fn figures(stats: &Stats) -> Vec<(&'static str, &'static str, u64)> {
             stats.demotions[0] + stats.demotions[1],
         ),
         ("Sweeps", "Count", stats.sweeps),
+        ("BudgetUnloads", "Count", stats.budget_unloads),
+        ("OverBudgetLoads", "Count", stats.over_budget_loads),
     ];
     if let Some(bytes) = stats.resident_bytes {
         figures.push(("ResidentBytes", "Bytes", bytes));

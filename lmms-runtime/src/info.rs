@@ -19,6 +19,9 @@ pub(crate) struct Info {
     pub(crate) unloads: AtomicU64,
     /// Heap bytes the current state kept when it was loaded.
     pub(crate) bytes: AtomicU64,
+    /// Heap bytes its last load kept, resident or not: what its next load will need of the
+    /// memory budget.
+    pub(crate) last_bytes: AtomicU64,
     pub(crate) pins: AtomicUsize,
     /// Pins held by hot operations, each with a guard (so sweeps can tell them from users'
     /// guards).
@@ -45,6 +48,7 @@ impl Info {
             loads: AtomicU64::new(0),
             unloads: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            last_bytes: AtomicU64::new(0),
             pins: AtomicUsize::new(0),
             hot: AtomicUsize::new(0),
             dependents: AtomicUsize::new(0),
@@ -57,7 +61,13 @@ impl Info {
     /// Back to a module never loaded (`lmms::testing`; the state is already gone).
     #[cfg(feature = "testing")]
     pub(crate) fn reset(&self) {
-        for count in [&self.last_use, &self.loads, &self.unloads, &self.bytes] {
+        for count in [
+            &self.last_use,
+            &self.loads,
+            &self.unloads,
+            &self.bytes,
+            &self.last_bytes,
+        ] {
             count.store(0, Relaxed);
         }
         self.gaps.reset();

@@ -49,17 +49,18 @@
 //!    `metrics` facade.
 //! 5. `shared`: what every call reads of its runtime, the module list, and binding a
 //!    static module or operation to its runtime.
-//! 6. `hot`: heat counting, cooling, demotion and the hot-path cap. `module`: the module
-//!    cell, its guards and pins. `sweep`: the five-point check. `testing`: a fresh global
-//!    runtime for each test (feature `testing`).
-//! 7. `operation`: the typed operation and its managed call. `handle`: modules registered
+//! 6. `hot`: heat counting, cooling, demotion and the hot-path cap. `sweep`: the
+//!    five-point check, in a sweep and when a load makes room in the memory budget.
+//! 7. `module`: the module cell, its guards and pins. `testing`: a fresh global runtime
+//!    for each test (feature `testing`).
+//! 8. `operation`: the typed operation and its managed call. `handle`: modules registered
 //!    at run time. `probe`: the attributes' compile-time checks. `together`: loads started
 //!    at once.
-//! 8. `running`: the managed call in two halves, for `async fn`. `runtime`: the public
+//! 9. `running`: the managed call in two halves, for `async fn`. `runtime`: the public
 //!    runtime. `link`: what the attributes link into the binary.
-//! 9. `builder`: settings by method, name or environment. `reaper`: the background
-//!    sweeper. `lookup`: finding what is linked, by name.
-//! 10. `json`: calls by name with JSON arguments.
+//! 10. `builder`: settings by method, name or environment. `reaper`: the background
+//!     sweeper. `lookup`: finding what is linked, by name.
+//! 11. `json`: calls by name with JSON arguments.
 //!
 //! Under `--cfg loom` only the first two floors and `dispatch` are built: the models in
 //! `tests/loom.rs` check the cell, the cache and the direct path.

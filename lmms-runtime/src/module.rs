@@ -11,6 +11,7 @@ use crate::memory;
 use crate::outcome::{KeepReason, Unload};
 use crate::shared::{Closing, Entry, Home, Shared};
 use crate::stats::ModuleStats;
+use crate::sweep;
 use std::fmt;
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -415,6 +416,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         let span = tracing::info_span!(target: "lmms", "lmms.load", module = %self.info.def.name(), class = ?self.info.def.class_of());
         #[cfg(feature = "tracing")]
         let started = std::time::Instant::now();
+        self.make_room(shared);
         let root = leading.root();
         let mut future = None;
         let mut kept = 0isize;
@@ -447,6 +449,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 let _bytes = self.record_load(shared, kept);
                 let inner = self.cell.publish(state);
                 leading.end(None);
+                self.fit(shared);
                 #[cfg(feature = "tracing")]
                 crate::trace::event!(
                     tracing::Level::INFO,
@@ -492,6 +495,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         // The cell boxes the state once the loader returns: count the box too.
         let kept = u64::try_from(kept).unwrap_or(0) + size_of::<T>() as u64;
         self.info.bytes.store(kept, Relaxed);
+        self.info.last_bytes.store(kept, Relaxed);
         let now = shared.time.refresh();
         if self.info.loads.fetch_add(1, Relaxed) > 0 {
             // Loaded again: the time since its last use was an idle gap.
@@ -501,6 +505,30 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         self.info.last_use.store(now, Relaxed);
         shared.counters.loaded(kept);
         kept
+    }
+
+    /// Before a load: room in the memory budget for what this module's last load kept (a
+    /// first load's size is not known until it is done; [`fit`](Self::fit) deals with it).
+    fn make_room(&self, shared: &Shared) {
+        let needs = self.info.last_bytes.load(Relaxed);
+        if needs > 0 {
+            sweep::make_room(shared, needs);
+        }
+    }
+
+    /// After a load, its guard held: if resident state is over the memory budget, idle
+    /// modules are unloaded until it fits; a load that still does not fit went ahead, and
+    /// is counted and reported.
+    fn fit(&self, shared: &Shared) {
+        if !sweep::make_room(shared, 0) {
+            shared.counters.over_budget();
+            crate::trace::event!(
+                tracing::Level::WARN,
+                module = %self.info.def.name(),
+                bytes = self.info.bytes.load(Relaxed),
+                "loaded over the memory budget: no idle module was left to unload"
+            );
+        }
     }
 
     #[cold]
@@ -522,9 +550,12 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 })
             }
         };
+        self.make_room(shared);
+        let loaded_here = std::cell::Cell::new(false);
         let run = || {
             let (built, kept) = memory::measure(load);
             if built.is_ok() {
+                loaded_here.set(true);
                 let _kept = self.record_load(shared, kept);
                 #[cfg(feature = "tracing")]
                 loaded.set(Some((_kept, started.elapsed())));
@@ -541,6 +572,9 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 ms = took.as_secs_f64() * 1000.0,
                 "loaded"
             );
+        }
+        if result.is_ok() && loaded_here.get() {
+            self.fit(shared);
         }
         result.map_err(|failure| {
             let module = self.info.def.name().to_string();

@@ -243,7 +243,8 @@ impl Runtime {
     /// resident, least recently used first. [`Class::Core`](crate::Class::Core) modules are
     /// never unloaded; [`Class::Feature`](crate::Class::Feature) modules skip checks 4 and
     /// 5. Over the [memory budget](crate::Builder::memory_budget), checks 4 and 5 are
-    /// waived until the resident bytes fit.
+    /// waived until the resident bytes fit (a load does the same before and after it
+    /// runs, so the budget holds between sweeps too).
     ///
     /// Calls stamp their module with the runtime's recent time, not the clock (see
     /// [`Clock`]). With a manual clock that is exact. With the system clock, a module used
@@ -282,7 +283,7 @@ impl Runtime {
         crate::dispatch::drain();
         // Classified under the module list's lock, which no user code runs under: the
         // sweep's events and unloads come after it is released.
-        let sweep = Sweep::classify(shared, &self.home.modules());
+        let sweep = Sweep::classify(shared, &self.home.modules(), None);
         let report = sweep.finish(shared);
         #[cfg(feature = "metrics")]
         self.publish_metrics();

@@ -48,6 +48,9 @@ pub(crate) struct Shared {
     closing: Mutex<Vec<Closing>>,
     /// Where closes go instead, once set (`Runtime::spawn_closes`).
     pub(crate) spawn: OnceLock<fn(Closing)>,
+    /// Every module bound here: here rather than in [`Home`] so that a load can make room
+    /// in the memory budget.
+    modules: Mutex<Modules>,
 }
 
 impl Shared {
@@ -55,6 +58,11 @@ impl Shared {
     /// user code (a demotion's event, a cached value's `Drop`), which may bind another.
     pub(crate) fn ops(&self) -> Vec<&'static dyn OpEntry> {
         lock(&self.ops).clone()
+    }
+
+    /// The module list, under its lock, which no user code runs under.
+    pub(crate) fn modules(&self) -> MutexGuard<'_, impl Deref<Target = Vec<EntryRef>>> {
+        lock(&self.modules)
     }
 
     /// Drops the expired entries of every operation's cache.
@@ -240,7 +248,6 @@ impl Deref for EntryRef {
 /// handle on one.
 pub(crate) struct Home {
     pub(crate) shared: Arc<Shared>,
-    modules: Mutex<Modules>,
 }
 
 #[derive(Default)]
@@ -263,8 +270,8 @@ impl Home {
                 cooled_until: AtomicU64::new(0),
                 closing: Mutex::default(),
                 spawn: OnceLock::new(),
+                modules: Mutex::default(),
             }),
-            modules: Mutex::default(),
         }
     }
 
@@ -284,11 +291,11 @@ impl Home {
 
     /// The module list, under its lock, which no user code runs under.
     pub(crate) fn modules(&self) -> MutexGuard<'_, impl Deref<Target = Vec<EntryRef>>> {
-        lock(&self.modules)
+        self.shared.modules()
     }
 
     pub(crate) fn entries(&self) -> Vec<EntryRef> {
-        lock(&self.modules).entries.clone()
+        lock(&self.shared.modules).entries.clone()
     }
 
     /// Binds a static module to this runtime unless it is bound already; returns the
@@ -298,7 +305,7 @@ impl Home {
         &self,
         module: &'static dyn Entry,
     ) -> Result<(&'static Arc<Shared>, bool), Error> {
-        let mut modules = lock(&self.modules);
+        let mut modules = lock(&self.shared.modules);
         if let Some(shared) = module.runtime().get() {
             return Ok((shared, false));
         }
@@ -324,7 +331,7 @@ impl Home {
         name: &Name,
         make: impl FnOnce(&Arc<Shared>) -> (H, Arc<dyn Entry>),
     ) -> Result<H, Error> {
-        let mut modules = lock(&self.modules);
+        let mut modules = lock(&self.shared.modules);
         modules.claim(name)?;
         let (handle, entry) = make(&self.shared);
         modules.entries.push(EntryRef::Shared(entry));

@@ -131,6 +131,12 @@ pub struct Stats {
     /// recorder): each left the runtime consistent, and a [`Reaper`](crate::Reaper) goes
     /// on sweeping after one.
     pub sweep_panics: u64,
+    /// Modules unloaded to make room in the [memory
+    /// budget](crate::Builder::memory_budget) for a load (counted in `unloads` too).
+    pub budget_unloads: u64,
+    /// Loads that took resident state over the memory budget because no idle module was
+    /// left to unload: each went ahead (a load is never refused for the budget).
+    pub over_budget_loads: u64,
     /// Unloads refused, by the check that refused them.
     pub blocked: Blocked,
     /// Modules resident now.
@@ -279,6 +285,8 @@ impl Stats {
             bytes_reclaimed: minus(self.bytes_reclaimed, before.bytes_reclaimed),
             sweeps: minus(self.sweeps, before.sweeps),
             sweep_panics: minus(self.sweep_panics, before.sweep_panics),
+            budget_unloads: minus(self.budget_unloads, before.budget_unloads),
+            over_budget_loads: minus(self.over_budget_loads, before.over_budget_loads),
             blocked: Blocked::by(blocked),
             direct_hits: minus(self.direct_hits, before.direct_hits),
             promotions: [promotions[0], promotions[1], promotions[2]],

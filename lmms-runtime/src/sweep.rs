@@ -1,9 +1,12 @@
-//! The sweep: the five-point check over every resident module, and the unloads it allows.
+//! The sweep: the five-point check over every resident module, and the unloads it allows;
+//! and the same checks when a load makes room in the memory budget.
 
 use crate::def::Class;
 use crate::name::Name;
 use crate::outcome::{KeepReason, Kept, SweepReport, Unload, Unloaded};
 use crate::shared::{EntryRef, Shared};
+use crate::sync::local;
+use std::cell::Cell;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -20,11 +23,42 @@ pub(crate) struct Sweep {
     blocked: [u64; KeepReason::ALL.len()],
     resident: usize,
     bytes: u64,
+    /// Bytes a load is about to add, when this is one making room for it.
+    reserve: Option<u64>,
     candidates: Vec<(EntryRef, u64)>,
 }
 
+local! {
+    /// Set while this thread makes room for a load: a `Drop` that loads another module
+    /// does not make room again from inside it.
+    static MAKING_ROOM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes room in the memory budget for a load about to add `reserve` bytes: unloads idle
+/// modules, least recently used first, until resident state and `reserve` fit in it. The
+/// five checks apply as in a sweep over budget: a module in use, pinned, depended on, a
+/// core one or one whose cached results hold it is never unloaded; the grace period and
+/// the resident minimum do not protect one. Returns whether they fit (always, without a
+/// budget).
+pub(crate) fn make_room(shared: &Shared, reserve: u64) -> bool {
+    if shared.config.memory_budget.is_none() || MAKING_ROOM.with(Cell::get) {
+        return true;
+    }
+    MAKING_ROOM.with(|making| making.set(true));
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            MAKING_ROOM.with(|making| making.set(false));
+        }
+    }
+    let _done = Done;
+    let sweep = Sweep::classify(shared, &shared.modules(), Some(reserve));
+    sweep.make_room(shared)
+}
+
 impl Sweep {
-    pub(crate) fn classify(shared: &Shared, entries: &[EntryRef]) -> Sweep {
+    /// `reserve`: the bytes of the load this makes room for, or `None` for a sweep.
+    pub(crate) fn classify(shared: &Shared, entries: &[EntryRef], reserve: Option<u64>) -> Sweep {
         // A stamp at or after the recent time before this refresh means "used since the
         // last refresh": count it as now, so the grace period is never cut short.
         let before = shared.time.recent();
@@ -38,6 +72,7 @@ impl Sweep {
             blocked: [0; KeepReason::ALL.len()],
             resident: 0,
             bytes: 0,
+            reserve,
             candidates: Vec::new(),
         };
         for entry in entries.iter().filter(|entry| entry.is_resident()) {
@@ -57,7 +92,7 @@ impl Sweep {
                 None => sweep.candidates.push((entry.clone(), last_use)),
             }
         }
-        if !sweep.over_budget(shared) {
+        if reserve.is_none() && !sweep.over_budget(shared) {
             // Within budget, grace does not depend on the order: settle it before sorting.
             let mut candidates = std::mem::take(&mut sweep.candidates);
             candidates.retain(|(entry, last_use)| {
@@ -85,18 +120,9 @@ impl Sweep {
                 _ if self.resident <= shared.config.min_resident => Some(KeepReason::AtMinimum),
                 _ => None,
             };
-            let kept_bytes = info.bytes.load(Relaxed);
-            match reason.map_or_else(|| entry.unload(shared), Unload::Kept) {
-                Unload::Unloaded { bytes } => {
-                    self.resident -= 1;
-                    self.bytes = self.bytes.saturating_sub(kept_bytes);
-                    self.report.unloaded.push(Unloaded {
-                        module: info.def.name().clone(),
-                        bytes,
-                    });
-                }
-                Unload::NotResident => self.resident -= 1,
-                Unload::Kept(reason) => self.keep(info.def.name(), reason),
+            match reason {
+                Some(reason) => self.keep(info.def.name(), reason),
+                None => self.unload(shared, &entry),
             }
         }
         for reason in KeepReason::ALL {
@@ -114,6 +140,42 @@ impl Sweep {
         self.report
     }
 
+    /// [`make_room`]'s unloads, least recently used first while over budget; whether the
+    /// reserve fits after them. The modules left are not reported: this is no sweep.
+    fn make_room(mut self, shared: &Shared) -> bool {
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.sort_by_key(|&(_, last_use)| last_use);
+        for (entry, _) in candidates {
+            if !self.over_budget(shared) {
+                break;
+            }
+            self.unload(shared, &entry);
+        }
+        shared
+            .counters
+            .budget_unloaded(self.report.unloaded.len() as u64);
+        shared.reclaimed(self.report.bytes_reclaimed());
+        !self.over_budget(shared)
+    }
+
+    /// Unloads `entry` if the checks it is made under still allow it, and books the result.
+    fn unload(&mut self, shared: &Shared, entry: &EntryRef) {
+        let info = entry.info();
+        let kept_bytes = info.bytes.load(Relaxed);
+        match entry.unload(shared) {
+            Unload::Unloaded { bytes } => {
+                self.resident -= 1;
+                self.bytes = self.bytes.saturating_sub(kept_bytes);
+                self.report.unloaded.push(Unloaded {
+                    module: info.def.name().clone(),
+                    bytes,
+                });
+            }
+            Unload::NotResident => self.resident -= 1,
+            Unload::Kept(reason) => self.keep(info.def.name(), reason),
+        }
+    }
+
     fn keep(&mut self, module: &Name, reason: KeepReason) {
         self.blocked[reason as usize] += 1;
         self.report.kept.push(Kept {
@@ -126,7 +188,7 @@ impl Sweep {
         shared
             .config
             .memory_budget
-            .is_some_and(|budget| self.bytes > budget)
+            .is_some_and(|budget| self.bytes.saturating_add(self.reserve.unwrap_or(0)) > budget)
     }
 
     fn within_grace(&self, shared: &Shared, entry: &EntryRef, last_use: u64) -> bool {

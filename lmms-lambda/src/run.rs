@@ -1,0 +1,90 @@
+//! The one line a function's `main` calls: the runtime from the environment, the
+//! lifecycle layer, and the shutdown on `SIGTERM`.
+
+use crate::budget::runtime_from_env;
+use crate::lifecycle::Lifecycle;
+use lambda_runtime::tower::Service;
+use lambda_runtime::{Diagnostic, IntoFunctionResponse, LambdaEvent};
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::Duration;
+
+/// How long the shutdown may take: Lambda gives a function with an internal extension
+/// 500 ms between `SIGTERM` and `SIGKILL`; the rest is the process's own exit.
+pub const SHUTDOWN_WINDOW: Duration = Duration::from_millis(450);
+
+/// Runs `handler` as `lambda_runtime::run` does, with lmms around it:
+/// - the global runtime is [`runtime_from_env`]'s (its memory budget from the function's
+///   memory size), unless the program set one before;
+/// - after each invocation, the [`Lifecycle`] layer sweeps and prints the invocation's EMF
+///   line;
+/// - on `SIGTERM` or `SIGINT` (Unix), [`shutdown`] unloads every module and awaits their
+///   closes within [`SHUTDOWN_WINDOW`]. Lambda sends `SIGTERM` only to a function with an
+///   extension, so this registers `lambda_runtime`'s no-op one.
+///
+/// ```no_run
+/// use lambda_runtime::{service_fn, Error, LambdaEvent};
+///
+/// async fn handler(event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, Error> {
+///     Ok(event.payload)
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Error> {
+///     lmms_lambda::run(service_fn(handler)).await
+/// }
+/// ```
+pub async fn run<A, F, R, B, S, D, E>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Service<LambdaEvent<A>, Response = R>,
+    F::Future: Future<Output = Result<R, F::Error>> + Send + 'static,
+    F::Error: Into<Diagnostic> + Debug,
+    A: for<'de> serde::Deserialize<'de> + Send + 'static,
+    R: IntoFunctionResponse<B, S> + Send + 'static,
+    B: serde::Serialize + Send + 'static,
+    S: futures_core::Stream<Item = Result<D, E>> + Unpin + Send + 'static,
+    D: Into<bytes::Bytes> + Send + 'static,
+    E: Into<lambda_runtime::Error> + Send + Debug + 'static,
+{
+    match lmms::Runtime::set_global(runtime_from_env()?) {
+        Ok(()) | Err(lmms::Error::GlobalAlreadySet) => {}
+        Err(other) => return Err(other.into()),
+    }
+    #[cfg(unix)]
+    lambda_runtime::spawn_graceful_shutdown_handler(|| async {
+        shutdown().await;
+    })
+    .await;
+    lambda_runtime::Runtime::new(handler)
+        .layer(lambda_runtime::layers::TracingLayer::new())
+        .layer(Lifecycle::new())
+        .run()
+        .await
+}
+
+/// What the function does before it exits: unloads every module nothing holds and awaits
+/// their closes ([`lmms::Runtime::shutdown`]) within [`SHUTDOWN_WINDOW`], then prints one
+/// line that says what it did, `lmms shutdown: unloaded 3 modules (1048576 bytes), 1 kept`,
+/// or that the window ran out.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// lmms_lambda::shutdown().await;
+/// # });
+/// ```
+pub async fn shutdown() {
+    let runtime = lmms::Runtime::global();
+    match tokio::time::timeout(SHUTDOWN_WINDOW, runtime.shutdown()).await {
+        Ok(report) => println!(
+            "lmms shutdown: unloaded {} modules ({} bytes), {} kept",
+            report.unloaded.len(),
+            report.bytes_reclaimed(),
+            report.kept.len(),
+        ),
+        Err(_) => println!(
+            "lmms shutdown: the closes took longer than {} ms; exiting with {} still open",
+            SHUTDOWN_WINDOW.as_millis(),
+            runtime.stats().closing,
+        ),
+    }
+}
