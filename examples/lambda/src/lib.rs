@@ -1,87 +1,151 @@
 //! A smart-home skill as a real AWS Lambda function: each invocation is an Alexa-style
-//! directive, routed by name to an lmms operation; the state behind it is loaded on first
-//! use and swept at the end of each invocation (a frozen Lambda sandbox runs no thread, so
-//! the sweep runs while the invocation still does).
+//! directive, routed by name to an lmms operation. Its state is what real functions hold:
+//! - `devices`: a DynamoDB client, built with `.await` (the SDK's configuration chain) the
+//!   first time a directive needs it, and closed when it is unloaded;
+//! - `weather`: a large table, its forecasts cached;
+//! - `energy`: a feature module, a report built for one directive and dropped right after.
 //!
-//! `cargo lambda deploy` (or any zip of the `bootstrap` binary) ships it; the tests drive
-//! [`handler`] with `LambdaEvent::new(payload, Context::default())`.
+//! The function's `main` is one line, [`lmms_lambda::run`]: after each invocation a sweep
+//! and an EMF line, a memory budget from the function's memory size, everything closed on
+//! `SIGTERM`. `tests/lambda.py` runs it under `cargo lambda watch` against a local
+//! `moto_server`; the README says how to deploy it.
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{json, Value};
 use std::convert::Infallible;
 
-/// The lights of the home, by room: brightness per room.
-#[lmms::module(class = "utility", name = "lights")]
-pub struct Lights {
-    rooms: Vec<(&'static str, u8)>,
-    /// The device tables a real skill would hold (real bytes: 512 KiB).
-    devices: Vec<u64>,
+/// The table the lights live in: `LMMS_TABLE`, or `lmms-devices`.
+pub fn table() -> String {
+    std::env::var("LMMS_TABLE").unwrap_or_else(|_| "lmms-devices".into())
 }
 
-impl lmms::Load for Lights {
+/// The DynamoDB client, configured from the environment (`AWS_ENDPOINT_URL` points it at a
+/// local moto server in the tests).
+#[lmms::module(class = "utility", name = "devices")]
+pub struct Devices {
+    client: aws_sdk_dynamodb::Client,
+}
+
+impl lmms::AsyncLoad for Devices {
     type Error = Infallible;
-    fn load() -> Result<Self, Self::Error> {
-        Ok(Lights {
-            rooms: vec![("living_room", 0), ("kitchen", 0), ("bedroom", 0)],
-            devices: (0..64 * 1024).collect(),
+
+    async fn load() -> Result<Self, Self::Error> {
+        let config = aws_config::load_from_env().await;
+        Ok(Devices {
+            client: aws_sdk_dynamodb::Client::new(&config),
         })
+    }
+
+    fn close(self) -> Option<lmms::Closing> {
+        Some(Box::pin(async move {
+            drop(self.client);
+            println!("devices: the DynamoDB client is closed");
+        }))
     }
 }
 
-/// A week of forecasts: a large table, cached answers.
+fn attribute(value: impl Into<String>) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(value.into())
+}
+
+/// Sets a room's lights to a brightness, in the table.
+#[lmms::operation(interface = "lights")]
+pub async fn set(devices: &Devices, room: String, brightness: u8) -> Result<Value, String> {
+    devices
+        .client
+        .put_item()
+        .table_name(table())
+        .item("room", attribute(&room))
+        .item(
+            "brightness",
+            aws_sdk_dynamodb::types::AttributeValue::N(brightness.to_string()),
+        )
+        .send()
+        .await
+        .map_err(|error| format!("cannot write `{room}`: {}", aws_sdk_dynamodb::error::DisplayErrorContext(error)))?;
+    Ok(json!({"room": room, "brightness": brightness}))
+}
+
+/// A room's lights, from the table; a room never set is an error.
+#[lmms::operation(interface = "lights")]
+pub async fn get(devices: &Devices, room: String) -> Result<Value, String> {
+    let found = devices
+        .client
+        .get_item()
+        .table_name(table())
+        .key("room", attribute(&room))
+        .send()
+        .await
+        .map_err(|error| format!("cannot read `{room}`: {}", aws_sdk_dynamodb::error::DisplayErrorContext(error)))?;
+    let item = found.item.ok_or_else(|| format!("no lights in `{room}`"))?;
+    let brightness = item
+        .get("brightness")
+        .and_then(|value| value.as_n().ok())
+        .and_then(|n| n.parse::<u8>().ok())
+        .ok_or_else(|| format!("`{room}` has no brightness"))?;
+    Ok(json!({"room": room, "brightness": brightness}))
+}
+
+/// A year of forecasts, by hour: a large table (2 MiB), its answers cached.
 #[lmms::module(class = "utility", name = "weather")]
 pub struct Weather {
-    days: Vec<i32>,
+    hours: Vec<i32>,
 }
 
 impl lmms::Load for Weather {
     type Error = Infallible;
     fn load() -> Result<Self, Self::Error> {
         Ok(Weather {
-            days: (0..512 * 1024).map(|i: i32| i % 30 - 5).collect(),
+            hours: (0..512 * 1024).map(|i: i32| i % 30 - 5).collect(),
         })
     }
 }
 
-/// Turns a room's lights on, at a brightness.
-#[lmms::operation(interface = "lights")]
-pub fn turn_on(lights: &Lights, room: String, brightness: u8) -> Result<Value, String> {
-    if !lights.rooms.iter().any(|(name, _)| *name == room) {
-        return Err(format!("no lights in `{room}`"));
-    }
-    let device = lights.devices[room.len() % lights.devices.len()];
-    Ok(json!({"room": room, "brightness": brightness, "device": device}))
+/// The forecast for a day ahead (0 = today), at noon.
+#[lmms::operation(interface = "weather", cache_ttl = "5m")]
+pub fn forecast(weather: &Weather, day: u16) -> i32 {
+    weather.hours[(usize::from(day) * 24 + 12) % weather.hours.len()]
 }
 
-/// The forecast for a day ahead (0 = today).
-#[lmms::operation(interface = "weather", cache_ttl = "5m")]
-pub fn forecast(weather: &Weather, day: u8) -> i32 {
-    weather.days[usize::from(day) % weather.days.len()]
+/// The energy report's tables: built for the directive that asks, dropped right after.
+#[lmms::module(class = "feature", name = "energy")]
+pub struct Energy {
+    meters: Vec<u64>,
+}
+
+impl lmms::Load for Energy {
+    type Error = Infallible;
+    fn load() -> Result<Self, Self::Error> {
+        Ok(Energy {
+            meters: (0..256 * 1024).collect(),
+        })
+    }
+}
+
+/// The energy used over the last `days` days.
+#[lmms::operation(interface = "energy")]
+pub fn report(energy: &Energy, days: u16) -> u64 {
+    energy.meters.iter().take(usize::from(days) * 96).sum()
 }
 
 /// Directive `(namespace, name)` → operation `(interface, name)`.
 const ROUTES: &[(&str, &str, &str, &str)] = &[
-    ("Alexa.PowerController", "TurnOn", "lights", "turn_on"),
+    ("Alexa.PowerController", "TurnOn", "lights", "set"),
+    ("Alexa.PowerController", "ReportState", "lights", "get"),
     ("Alexa.WeatherReport", "Forecast", "weather", "forecast"),
+    ("Alexa.EnergyReport", "Report", "energy", "report"),
 ];
 
-/// One invocation: route the directive by name, run it through lmms, sweep.
+/// One invocation: the directive routed by name and run through lmms. What lmms does
+/// around it (the sweep, the EMF line) is `lmms_lambda`'s layer.
 ///
 /// An unknown directive or a bad payload gets an Alexa `ErrorResponse` that says what was
 /// wrong; the function itself does not fail, so Lambda does not retry it.
 pub async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let before = lmms::stats();
-    let response = respond(&event.payload);
-    lmms::sweep();
-    // What this invocation did, as a CloudWatch EMF line: CloudWatch Logs records the
-    // figures as metrics with no agent.
-    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
-    let emf = lmms::report::Emf::new("lmms").dimension("function", function);
-    println!("{}", emf.line(&lmms::stats().since(&before)));
-    Ok(response)
+    Ok(respond(&event.payload).await)
 }
 
-fn respond(directive: &Value) -> Value {
+async fn respond(directive: &Value) -> Value {
     let header = &directive["directive"]["header"];
     let namespace = header["namespace"].as_str().unwrap_or_default();
     let name = header["name"].as_str().unwrap_or_default();
@@ -95,7 +159,7 @@ fn respond(directive: &Value) -> Value {
         );
     };
     let payload = directive["directive"]["payload"].clone();
-    match lmms::execute(interface, operation, payload) {
+    match lmms::execute_async(interface, operation, payload).await {
         Ok(value) => json!({
             "event": {
                 "header": {"namespace": "Alexa", "name": "Response"},

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""The smart-home function as Lambda runs it: under `cargo lambda watch`, invoked with
+`cargo lambda invoke`, its DynamoDB calls going to a local `moto_server`.
+
+Checks each response body and each invocation's EMF line, then sends the function SIGTERM
+and checks that its modules were unloaded and closed. Every process it starts it stops;
+everything listens on 127.0.0.1. Run it from anywhere:
+
+    python3 examples/lambda/tests/lambda.py
+
+It needs `cargo lambda` and `moto_server` (`.ci/run` installs them with pip) and fails at
+once, saying which, if one is missing.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lambda_env import Services, fail, read  # noqa: E402
+
+GRACE_S = 2
+
+
+def directive(namespace, name, payload):
+    return {"directive": {"header": {"namespace": namespace, "name": name}, "payload": payload}}
+
+
+class Function:
+    def __init__(self, port, log):
+        self.port = port
+        self.log = log
+        self.seen = 0
+
+    def invoke(self, event):
+        """`cargo lambda invoke`, and the EMF line the invocation printed."""
+        done = subprocess.run(
+            ["cargo", "lambda", "invoke", "smart-home",
+             "--invoke-address", "127.0.0.1", "--invoke-port", str(self.port),
+             "--data-ascii", json.dumps(event), "--output-format", "json"],
+            capture_output=True, text=True, timeout=600,
+        )
+        if done.returncode != 0:
+            fail(f"cargo lambda invoke {event}: {done.stderr}\n{read(self.log)[-4000:]}")
+        response = json.loads(done.stdout)
+        return response, self.emf()
+
+    def emf(self):
+        """The next EMF line in the function's log: printed after the response is posted, so
+        it may come a moment after `invoke` returns."""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            lines = [line for line in read(self.log).splitlines() if line.startswith("{") and '"_aws"' in line]
+            if len(lines) > self.seen:
+                self.seen += 1
+                return json.loads(lines[self.seen - 1])
+            time.sleep(0.05)
+        fail(f"no EMF line after invocation {self.seen + 1}:\n{read(self.log)[-4000:]}")
+
+
+def check(condition, what, *context):
+    if not condition:
+        fail(f"{what}: {' | '.join(json.dumps(c) for c in context)}")
+    print(f"ok: {what}")
+
+
+def response(reply):
+    return reply["event"]["header"]["name"], reply["event"]["payload"]
+
+
+def main():
+    with Services(settings={"LMMS_GRACE": f"{GRACE_S}s"}) as services:
+        run(Function(services.invoke_port, services.log))
+    print("all checks passed")
+
+
+def run(function):
+    # The first request builds the DynamoDB client (an async load) and nothing else.
+    reply, emf = function.invoke(directive("Alexa.PowerController", "TurnOn",
+                                           {"room": "kitchen", "brightness": 80}))
+    check(response(reply) == ("Response", {"room": "kitchen", "brightness": 80}),
+          "the first request writes through the SDK", reply)
+    check(emf["Loads"] == 1 and emf["BytesLoaded"] > 0 and emf["ResidentModules"] == 1,
+          "the first request loads one module, its bytes measured", emf)
+
+    # Warm: the client is reused.
+    reply, emf = function.invoke(directive("Alexa.PowerController", "ReportState", {"room": "kitchen"}))
+    check(response(reply) == ("Response", {"room": "kitchen", "brightness": 80}),
+          "a warm request reads what the first wrote", reply)
+    check(emf["Loads"] == 0, "a warm request loads nothing", emf)
+
+    # The large table, then a cache hit.
+    reply, emf = function.invoke(directive("Alexa.WeatherReport", "Forecast", {"day": 2}))
+    check(response(reply)[0] == "Response" and isinstance(response(reply)[1], int),
+          "a forecast", reply)
+    check(emf["Loads"] == 1 and emf["BytesLoaded"] >= 2 << 20, "the weather table: 2 MiB loaded", emf)
+    again, emf = function.invoke(directive("Alexa.WeatherReport", "Forecast", {"day": 2}))
+    check(again == reply and emf["CacheHits"] == 1 and emf["Loads"] == 0,
+          "the same forecast again is a cache hit", emf)
+
+    # Errors, each an Alexa ErrorResponse that says what was wrong.
+    reply, emf = function.invoke(directive("Alexa.Cooking", "Bake", {}))
+    check(response(reply) == ("ErrorResponse", {"type": "INVALID_DIRECTIVE",
+                                                "message": "no handler for `Alexa.Cooking.Bake`"}),
+          "an unknown directive", reply)
+    reply, emf = function.invoke(directive("Alexa.PowerController", "TurnOn",
+                                           {"room": "kitchen", "brightness": 900}))
+    check(response(reply) == ("ErrorResponse", {
+        "type": "INVALID_VALUE",
+        "message": "lights.set: argument `brightness` is not a valid u8: "
+                   "invalid value: integer `900`, expected u8"}),
+          "bad arguments", reply)
+    reply, emf = function.invoke(directive("Alexa.PowerController", "ReportState", {"room": "attic"}))
+    check(response(reply) == ("ErrorResponse", {"type": "NO_SUCH_ENDPOINT",
+                                                "message": "lights.get failed: no lights in `attic`"}),
+          "an operation that fails is an error, not a success", reply)
+
+    # A feature module: built for its directive, unloaded right after.
+    reply, emf = function.invoke(directive("Alexa.EnergyReport", "Report", {"days": 7}))
+    check(response(reply)[0] == "Response", "an energy report", reply)
+    check(emf["Loads"] == 1 and emf["Unloads"] == 1 and emf["BytesReclaimed"] >= 2 << 20,
+          "the feature module is loaded and unloaded in its invocation", emf)
+
+    # Idle past the grace period: the sweep after the next invocation unloads the client
+    # and awaits its close.
+    time.sleep(GRACE_S + 1)
+    reply, emf = function.invoke(directive("Alexa.WeatherReport", "Forecast", {"day": 3}))
+    check(response(reply)[0] == "Response", "a forecast after an idle gap", reply)
+    check(emf["Unloads"] == 1 and emf["BytesReclaimed"] > 0 and emf["ResidentModules"] == 1,
+          "the idle client is unloaded, the table used now stays", emf)
+    check(read(function.log).count("devices: the DynamoDB client is closed") == 1,
+          "the client's close was awaited")
+
+    # A hot burst: the forecast takes the direct path.
+    for day in range(30):
+        reply, emf = function.invoke(directive("Alexa.WeatherReport", "Forecast", {"day": 10 + day}))
+        if response(reply)[0] != "Response":
+            fail(f"burst request {day}: {reply}")
+    check(emf["HotPaths"] >= 1 and emf["Loads"] == 0, "a hot burst: the forecast is on the direct path", emf)
+
+    # The client again, then SIGTERM: every module unloaded, the client closed.
+    reply, emf = function.invoke(directive("Alexa.PowerController", "ReportState", {"room": "kitchen"}))
+    check(emf["Loads"] == 1, "the client is loaded again when needed", emf)
+    pids = subprocess.run(["pgrep", "-x", "smart-home"], capture_output=True, text=True).stdout.split()
+    check(len(pids) == 1, "one function process", pids)
+    os.kill(int(pids[0]), signal.SIGTERM)
+    deadline = time.time() + 10
+    while time.time() < deadline and "lmms shutdown:" not in read(function.log):
+        time.sleep(0.1)
+    shutdown = [line for line in read(function.log).splitlines() if line.startswith("lmms shutdown:")]
+    check(shutdown and shutdown[0].startswith("lmms shutdown: unloaded 2 modules") and shutdown[0].endswith(", 0 kept"),
+          "SIGTERM unloads every module", shutdown)
+    check(read(function.log).count("devices: the DynamoDB client is closed") == 2,
+          "and awaits the client's close")
+
+
+if __name__ == "__main__":
+    main()
