@@ -37,7 +37,10 @@ const REQUESTS: usize = 3000;
 static PEAK: AtomicU64 = AtomicU64::new(0);
 
 fn sample() {
-    PEAK.fetch_max(live_heap().expect("the counting allocator is installed"), Relaxed);
+    PEAK.fetch_max(
+        live_heap().expect("the counting allocator is installed"),
+        Relaxed,
+    );
 }
 
 /// A small deterministic generator (64-bit LCG), so both replays see the same requests.
@@ -135,7 +138,11 @@ fn main() {
     let budget = free.peak / 2;
     let bounded = replay(Some(budget), &requests);
     let largest = *SIZES.iter().max().unwrap() as u64;
-    println!("{REQUESTS} requests over {} modules ({:.1} MiB in all), a sweep after each", SIZES.len(), mib(SIZES.iter().sum::<usize>() as u64));
+    println!(
+        "{REQUESTS} requests over {} modules ({:.1} MiB in all), a sweep after each",
+        SIZES.len(),
+        mib(SIZES.iter().sum::<usize>() as u64)
+    );
     println!("| | peak resident | loads | unloads to make room | loads over budget |");
     println!("|---|---|---|---|---|");
     for (name, replay) in [("no budget", &free), ("budget = half that peak", &bounded)] {

@@ -3,7 +3,6 @@
 //! (BENCHMARKS.md, issue 19).
 
 use lambda_runtime::{service_fn, Error};
-use lmms::Module;
 use lmms_example_lambda::{Devices, Energy, Weather};
 
 #[global_allocator]

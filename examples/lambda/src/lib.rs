@@ -62,7 +62,12 @@ pub async fn set(devices: &Devices, room: String, brightness: u8) -> Result<Valu
         )
         .send()
         .await
-        .map_err(|error| format!("cannot write `{room}`: {}", aws_sdk_dynamodb::error::DisplayErrorContext(error)))?;
+        .map_err(|error| {
+            format!(
+                "cannot write `{room}`: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(error)
+            )
+        })?;
     Ok(json!({"room": room, "brightness": brightness}))
 }
 
@@ -76,7 +81,12 @@ pub async fn get(devices: &Devices, room: String) -> Result<Value, String> {
         .key("room", attribute(&room))
         .send()
         .await
-        .map_err(|error| format!("cannot read `{room}`: {}", aws_sdk_dynamodb::error::DisplayErrorContext(error)))?;
+        .map_err(|error| {
+            format!(
+                "cannot read `{room}`: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(error)
+            )
+        })?;
     let item = found.item.ok_or_else(|| format!("no lights in `{room}`"))?;
     let brightness = item
         .get("brightness")

@@ -46,6 +46,26 @@ def cold_start(binary, env, invoke_url):
         process.wait()
 
 
+def warm_invocations(binary, env, invoke_url, count=300):
+    """Round trips of warm invocations, in ms: what one invocation costs through the
+    emulator, the anchor of the adapter's per-invocation overhead."""
+    process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    forecast = {"directive": {"header": {"namespace": "Alexa.WeatherReport", "name": "Forecast"},
+                              "payload": {"day": 1}}}
+    times = []
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            request = urllib.request.Request(invoke_url, data=json.dumps(forecast).encode(), method="POST")
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                reply.read()
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    return times[count // 10:]
+
+
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 21
     with lambda_env.Services(watch_args=["--only-lambda-apis"]) as services:
@@ -56,6 +76,7 @@ def main():
         for _ in range(runs):
             for name in figures:
                 figures[name].append(cold_start(os.path.join(target, name), env, invoke_url))
+        warm = warm_invocations(os.path.join(target, "smart-home"), env, invoke_url)
     print(f"cold starts through `cargo lambda watch --only-lambda-apis`, median of {runs} each, alternated")
     print("| function | first response (ms) | peak RSS, VmHWM (MiB) |")
     print("|---|---|---|")
@@ -67,6 +88,7 @@ def main():
         print(f"| `{name}` | {ms:.1f} | {hwm:.1f} |")
     lazy, eager = medians["smart-home"], medians["smart-home-eager"]
     print(f"lmms / eager: first response {lazy[0] / eager[0]:.2f}, peak RSS {lazy[1] / eager[1]:.2f}")
+    print(f"a warm invocation (a cached forecast) through the emulator, median of {len(warm)}: {statistics.median(warm):.3f} ms")
 
 
 if __name__ == "__main__":

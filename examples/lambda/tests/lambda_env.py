@@ -10,8 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.dirname(HERE)
@@ -50,19 +48,18 @@ def stop(process):
             process.wait()
 
 
-def wait_for(url, seconds, process, log):
+def wait_for(port, seconds, process, log):
+    """Until something listens on 127.0.0.1:`port` (the emulator answers no plain GET)."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         if process.poll() is not None:
-            fail(f"{url}: the server exited ({process.returncode}):\n{read(log)}")
+            fail(f"port {port}: the server exited ({process.returncode}):\n{read(log)}")
         try:
-            urllib.request.urlopen(url, timeout=1)
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
-        except urllib.error.HTTPError:
-            return  # it answers
         except OSError:
             time.sleep(0.2)
-    fail(f"{url} did not answer in {seconds} s:\n{read(log)[-4000:]}")
+    fail(f"nothing listened on port {port} in {seconds} s:\n{read(log)[-4000:]}")
 
 
 def create_table(endpoint):
@@ -99,7 +96,7 @@ class Services:
             self.log = os.path.join(self.work, "watch.log")
             moto = start(["moto_server", "-H", "127.0.0.1", "-p", str(moto_port)], moto_log)
             self.processes.append(moto)
-            wait_for(endpoint, 30, moto, moto_log)
+            wait_for(moto_port, 30, moto, moto_log)
             create_table(endpoint)
             self.function_env = {
                 "AWS_ENDPOINT_URL": endpoint,
@@ -117,7 +114,7 @@ class Services:
                 self.log, cwd=EXAMPLE,
             )
             self.processes.append(watch)
-            wait_for(f"http://127.0.0.1:{self.invoke_port}/", 120, watch, self.log)
+            wait_for(self.invoke_port, 120, watch, self.log)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -134,7 +131,7 @@ def runtime_api_env(services):
     """What a function process started by hand needs to reach `--only-lambda-apis`'s
     runtime API, as `cargo lambda watch` would set it."""
     return {
-        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{services.invoke_port}/.rt",
+        "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{services.invoke_port}/.rt",
         "AWS_LAMBDA_FUNCTION_NAME": "_",
         "AWS_LAMBDA_FUNCTION_VERSION": "1",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "4096",
