@@ -138,12 +138,12 @@ where
     }
 
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        let before = lmms::stats();
+        // The figures before, for the EMF line's "what this invocation did".
+        let emf = self.emf.clone().map(|emf| (emf, lmms::stats()));
         let invoked = self.inner.call(invocation);
-        let emf = self.emf.clone();
         Box::pin(async move {
             let result = invoked.await;
-            after_invocation(emf.as_deref(), &before).await;
+            after_invocation(emf).await;
             result
         })
     }
@@ -152,7 +152,7 @@ where
 /// The sweep, its closes and the EMF line. A sweep that panics (in a `tracing` layer or a
 /// `metrics` recorder it ran) is reported and the function goes on: lmms counts it and
 /// stays consistent, and one invocation's bookkeeping is no reason to lose the sandbox.
-async fn after_invocation(emf: Option<&lmms::report::Emf>, before: &lmms::Stats) {
+async fn after_invocation(emf: Option<(Arc<lmms::report::Emf>, lmms::Stats)>) {
     let runtime = lmms::Runtime::global();
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| runtime.sweep())) {
         let message = payload
@@ -163,7 +163,7 @@ async fn after_invocation(emf: Option<&lmms::report::Emf>, before: &lmms::Stats)
         eprintln!("lmms: the sweep after an invocation panicked: {message}");
     }
     runtime.closes().await;
-    if let Some(emf) = emf {
-        println!("{}", emf.line(&runtime.stats().since(before)));
+    if let Some((emf, before)) = emf {
+        println!("{}", emf.line(&runtime.stats().since(&before)));
     }
 }
