@@ -8,12 +8,15 @@
 //! replay. Each invocation runs for its function's average execution time (`run.csv`).
 
 use crate::error::TraceError;
-use crate::trace::{Function, Invocation, Trace};
+use crate::trace::{App, Function, Invocation, Trace};
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
 const MINUTE_MS: u64 = 60_000;
+/// The most invocations a minute can have: one a microsecond. A count above it is no trace
+/// a machine could replay, and is refused before anything is spread.
+pub const MAX_PER_MINUTE: u64 = 60_000_000;
 
 /// Reads the trace in `dir`, spreading each minute's arrivals with `seed`.
 ///
@@ -28,6 +31,7 @@ pub fn read(dir: &Path, seed: u64) -> Result<Trace, TraceError> {
     let durations = read_durations(&dir.join("run.csv"))?;
     let path = dir.join("inv.csv");
     let mut trace = Trace::default();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
     for record in rows(&path)? {
         let (record, line) = record?;
         if record.len() < 4 {
@@ -55,13 +59,35 @@ pub fn read(dir: &Path, seed: u64) -> Result<Trace, TraceError> {
                 format!("function `{name}` has no row in run.csv"),
             ));
         };
-        let function = trace.functions.len();
-        trace.functions.push(Function {
-            name: name.to_owned(),
-            app,
-        });
+        let function = match by_name.get(name) {
+            Some(&first) => {
+                trace.notes.push(format!(
+                    "{}:{line}: function `{name}` has a second row; its counts are added to the first's",
+                    path.file_name().map_or(path.as_os_str(), |f| f).to_string_lossy()
+                ));
+                first
+            }
+            None => {
+                trace.functions.push(Function {
+                    name: name.to_owned(),
+                    app,
+                });
+                by_name.insert(name.to_owned(), trace.functions.len() - 1);
+                trace.functions.len() - 1
+            }
+        };
         for column in 3..record.len() {
             let count: u64 = field(&path, &record, line, column, "an invocation count")?;
+            if count > MAX_PER_MINUTE {
+                return Err(TraceError::new(
+                    &path,
+                    line,
+                    column + 1,
+                    format!(
+                        "{count} invocations in one minute: more than one a microsecond ({MAX_PER_MINUTE}), which no replay can hold"
+                    ),
+                ));
+            }
             let minute = (column - 3) as u64;
             spread(minute, count, seed ^ (function as u64) << 20, |at_ms| {
                 trace.invocations.push(Invocation {
@@ -71,6 +97,16 @@ pub fn read(dir: &Path, seed: u64) -> Result<Trace, TraceError> {
                 });
             });
         }
+    }
+    if trace.invocations.is_empty() {
+        return Err(TraceError::new(&path, 0, 0, "the trace has no invocations"));
+    }
+    for app in trace.apps.iter().filter(|app| app.memory_mb.is_none()) {
+        trace.notes.push(format!(
+            "app `{}` has no row in mem.csv: taken as {} MB",
+            app.name,
+            App::DEFAULT_MB
+        ));
     }
     trace.invocations.sort_by_key(|invocation| invocation.at_ms);
     Ok(trace)
@@ -162,5 +198,26 @@ pub(crate) fn field<T: FromStr>(
     };
     text.trim()
         .parse()
-        .map_err(|_| TraceError::new(path, line, column + 1, format!("`{text}` is not {what}")))
+        .map_err(|_| TraceError::new(path, line, column + 1, not_a(text, what)))
+}
+
+/// "`text` is not `what`", with a long field cut short: an unbalanced quote makes the
+/// rest of the file one field, which is no message.
+fn not_a(text: &str, what: &str) -> String {
+    const SHOWN: usize = 40;
+    let lines = text.lines().count();
+    if text.len() <= SHOWN && lines <= 1 {
+        return format!("`{text}` is not {what}");
+    }
+    let head: String = text
+        .chars()
+        .take(SHOWN)
+        .collect::<String>()
+        .replace('\n', "\\n");
+    let quote = if lines > 1 {
+        format!(" (it runs over {lines} lines: an unbalanced quote?)")
+    } else {
+        String::new()
+    };
+    format!("`{head}…` is not {what}{quote}")
 }

@@ -3,7 +3,7 @@
 
 use crate::azure2019::{field, rows};
 use crate::error::TraceError;
-use crate::trace::{Function, Invocation, Trace};
+use crate::trace::{App, Function, Invocation, Trace};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -69,6 +69,14 @@ pub fn read(path: &Path) -> Result<Trace, TraceError> {
             (duration * 1000.0).round() as u64,
         ));
     }
+    if starts.is_empty() {
+        return Err(TraceError::new(path, 0, 0, "the trace has no invocations"));
+    }
+    trace.notes.push(format!(
+        "{} apps have no memory in the trace: each is taken as {} MB",
+        trace.apps.len(),
+        App::DEFAULT_MB
+    ));
     let first = starts.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
     trace.invocations = starts
         .into_iter()

@@ -18,8 +18,10 @@ mod error;
 mod front;
 mod replay;
 mod trace;
+mod verdict;
 
 pub use crate::error::TraceError;
 pub use crate::front::Front;
 pub use crate::replay::{replay, Outcome, Policy};
 pub use crate::trace::{App, Function, Invocation, Trace};
+pub use crate::verdict::Verdict;

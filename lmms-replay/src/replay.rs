@@ -53,8 +53,11 @@ pub struct Outcome {
     pub wall: Duration,
 }
 
-/// Plays `trace` under `policy`, to one sweep period after its last start; each app's state is `bytes_per_mb` bytes per MB of its
-/// memory (the real allocation), while the figures are in the trace's own MB.
+/// Plays `trace` under `policy` until its last invocation has ended and one sweep period
+/// (10 s) has passed since its last start, whichever is later: past the trace's last
+/// minute when an invocation runs on beyond it, so that every invocation is played whole.
+/// Each app's state is `bytes_per_mb` bytes per MB of its memory (the real allocation),
+/// while the figures are in the trace's own MB.
 ///
 /// ```
 /// use lmms_replay::{replay, Invocation, Policy, Trace};

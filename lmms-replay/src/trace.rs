@@ -53,6 +53,9 @@ pub struct Trace {
     pub functions: Vec<Function>,
     /// The invocations, sorted by start time.
     pub invocations: Vec<Invocation>,
+    /// What the reader assumed or merged (a missing memory row, a repeated function row):
+    /// accepted, and said.
+    pub notes: Vec<String>,
 }
 
 impl Trace {

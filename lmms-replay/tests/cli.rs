@@ -102,3 +102,109 @@ fn a_price_budget_or_scale_out_of_range_is_refused_naming_the_option() {
         );
     }
 }
+
+fn a_2021_trace(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let mut rows = String::from("app,func,end_timestamp,duration\n");
+    for i in 0..24 {
+        rows += &format!("report,nightly,{}.5,0.5\n", 300 * i + 1);
+    }
+    for i in 0..10 {
+        rows += &format!("shop,checkout,{}.2,0.2\n", 60 * i + 1);
+    }
+    let path = dir.join("trace.csv");
+    std::fs::write(&path, rows).unwrap();
+    path
+}
+
+#[test]
+fn a_2021_file_read_as_2019_says_which_option_to_pass() {
+    let path = a_2021_trace("hint");
+    let output = replay(&[path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("is a file, and the azure2019 format is a directory of inv.csv, run.csv and mem.csv: for one CSV of `app,func,end_timestamp,duration` rows, pass `--format azure2021`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_2021_format_s_memory_is_said_to_be_assumed() {
+    let path = a_2021_trace("memory");
+    let out = scratch("memory-charts");
+    let output = replay(&[
+        "--format",
+        "azure2021",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("note: 2 apps have no memory in the trace: each is taken as 128 MB"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_scale_that_would_not_fit_in_memory_is_refused_before_allocating() {
+    let path = a_2021_trace("scale");
+    let output = replay(&[
+        "--format",
+        "azure2021",
+        path.to_str().unwrap(),
+        "--scale",
+        "1000000000",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("--scale 1000000000 would allocate"),
+        "{stderr}"
+    );
+    assert!(
+        output.stdout.is_empty() || !String::from_utf8_lossy(&output.stdout).contains("÷ optimum")
+    );
+}
+
+#[test]
+fn a_verdict_of_dominance_is_pareto_dominance_and_a_trade_says_both_ratios() {
+    let path = a_2021_trace("verdicts");
+    let out = scratch("verdict-charts");
+    let output = replay(&[
+        "--format",
+        "azure2021",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--load-cost",
+        "1e2,1e3,1e4,1e5,1e6,1e7,1e8",
+    ]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    for line in stdout.lines().filter(|line| line.contains(" ÷ fixed ")) {
+        let ratio = |what: &str| -> f64 {
+            let at = line.find(what).unwrap() + what.len();
+            line[at..]
+                .split('×')
+                .next()
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let (loads, idle) = (ratio("loads "), ratio("idle MB-s "));
+        let dominates = loads <= 1.0 && idle <= 1.0 && (loads < 1.0 || idle < 1.0);
+        assert_eq!(line.ends_with("— dominates"), dominates, "{line}");
+    }
+    // All nine policies are in the Pareto chart, each in the colour it has in the other.
+    let pareto = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
+    for cost in ["1.0e2", "1.0e8"] {
+        assert!(
+            pareto.contains(&format!("adaptive, load = {cost} MB-s")),
+            "{cost}"
+        );
+    }
+}

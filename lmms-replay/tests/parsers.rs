@@ -160,3 +160,74 @@ fn the_2021_format_and_its_malformed_rows() {
         );
     }
 }
+
+#[test]
+fn a_trace_with_no_invocations_is_an_error_that_says_so() {
+    let empty = dir(
+        "empty2021",
+        &[("trace.csv", "app,func,end_timestamp,duration\n")],
+    );
+    let error = azure2021::read(&empty.join("trace.csv"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.ends_with("trace.csv: the trace has no invocations"),
+        "{error}"
+    );
+    let blank = dir("blank2021", &[("trace.csv", "")]);
+    let error = azure2021::read(&blank.join("trace.csv"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.ends_with("the trace has no invocations"), "{error}");
+    let inv = "HashFunction,HashApp,HashOwner,minute_1\nf1,a1,o,0\n";
+    assert_eq!(
+        error_2019(inv, MEM, RUN),
+        "inv.csv: the trace has no invocations"
+    );
+}
+
+#[test]
+fn an_unbalanced_quote_gives_a_short_error() {
+    let mut inv = String::from("HashFunction,HashApp,HashOwner,minute_1\nf1,a1,o,\"3\n");
+    for _ in 0..20_000 {
+        inv += "f1,a1,o,3\n";
+    }
+    let error = error_2019(&inv, MEM, RUN);
+    assert!(
+        error.len() < 300,
+        "{} bytes: {}",
+        error.len(),
+        &error[..300]
+    );
+    assert!(error.starts_with("inv.csv:2:4: "), "{error}");
+    assert!(error.contains("unbalanced quote"), "{error}");
+}
+
+#[test]
+fn a_count_no_machine_could_replay_is_refused_before_it_is_spread() {
+    let inv = "HashFunction,HashApp,HashOwner,minute_1\nf1,a1,o,10000000000\n";
+    assert_eq!(
+        error_2019(inv, MEM, RUN),
+        "inv.csv:2:4: 10000000000 invocations in one minute: more than one a microsecond (60000000), which no replay can hold"
+    );
+}
+
+#[test]
+fn what_the_2019_format_lacks_or_repeats_is_said() {
+    let inv = "HashFunction,HashApp,HashOwner,minute_1\nf1,a1,o,1\nf1,a1,o,2\nf2,a2,o,1\n";
+    let run = "HashFunction,HashApp,HashOwner,Count,Average\nf1,a1,o,3,250\nf2,a2,o,1,10\n";
+    let dir = dir(
+        "notes2019",
+        &[("mem.csv", MEM), ("run.csv", run), ("inv.csv", inv)],
+    );
+    let trace = azure2019::read(&dir, 1).unwrap();
+    assert_eq!(
+        trace.notes,
+        [
+            "inv.csv:3: function `f1` has a second row; its counts are added to the first's",
+            "app `a2` has no row in mem.csv: taken as 128 MB",
+        ]
+    );
+    assert_eq!(trace.functions.len(), 2);
+    assert_eq!(trace.invocations.len(), 4);
+}

@@ -8,13 +8,49 @@ use std::path::Path;
 
 type Result = std::result::Result<(), Box<dyn std::error::Error>>;
 
-const COLORS: [RGBColor; 6] = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
+/// The colour of the run at `index` in the list of runs, the same in both charts, however
+/// many runs there are.
+fn color(index: usize) -> RGBColor {
+    const FIRST: [RGBColor; 6] = [RED, BLUE, GREEN, MAGENTA, CYAN, RGBColor(230, 140, 0)];
+    match FIRST.get(index) {
+        Some(&color) => color,
+        None => {
+            let (r, g, b) = Palette99::pick(index).rgb();
+            RGBColor(r, g, b)
+        }
+    }
+}
+
+/// The width of the legend, drawn beside the plot so that it never covers data.
+const LEGEND_WIDTH: u32 = 260;
+
+/// The legend: one line per entry, its mark drawn by `mark` at the line's left.
+fn legend(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    entries: &[(String, RGBColor, bool)],
+) -> Result {
+    let style = ("sans-serif", 14).into_font();
+    for (i, (label, color, dot)) in entries.iter().enumerate() {
+        let y = 60 + 22 * i as i32;
+        if *dot {
+            area.draw(&Circle::new((14, y), 5, color.filled()))?;
+        } else {
+            area.draw(&PathElement::new(
+                vec![(4, y), (24, y)],
+                color.stroke_width(2),
+            ))?;
+        }
+        area.draw(&Text::new(label.as_str(), (32, y - 7), style.clone()))?;
+    }
+    Ok(())
+}
 
 /// Loads (cold starts) against idle MB-s, log-log: each policy a point, the offline-optimal
 /// front a line. Down and left is better.
 pub fn pareto(path: &Path, runs: &[Run], front: &Front) -> Result {
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    let root = SVGBackend::new(path, (900 + LEGEND_WIDTH, 600)).into_drawing_area();
     root.fill(&WHITE)?;
+    let (plot, side) = root.split_horizontally(900);
     let points: Vec<(f64, f64)> = runs
         .iter()
         .map(|run| {
@@ -26,7 +62,7 @@ pub fn pareto(path: &Path, runs: &[Run], front: &Front) -> Result {
         .collect();
     let (x_min, x_max) = bounds(points.iter().map(|p| p.0));
     let (y_min, y_max) = bounds(points.iter().map(|p| p.1));
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(&plot)
         .caption("loads against idle memory-time", ("sans-serif", 20))
         .margin(16)
         .x_label_area_size(40)
@@ -36,32 +72,29 @@ pub fn pareto(path: &Path, runs: &[Run], front: &Front) -> Result {
         .configure_mesh()
         .x_desc("idle MB-s (resident, unused)")
         .y_desc("module loads (cold starts)")
-        .x_label_formatter(&|x| format!("{x:.0e}"))
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .x_labels(6)
+        .y_labels(6)
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
         .draw()?;
-    chart
-        .draw_series(LineSeries::new(
-            front
-                .points()
-                .iter()
-                .filter(|p| p.0 >= x_min && p.0 <= x_max && p.1 >= y_min && p.1 <= y_max)
-                .copied(),
-            BLACK.stroke_width(1),
-        ))?
-        .label("offline optimum")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
-    for (run, (&point, color)) in runs.iter().zip(points.iter().zip(COLORS)) {
-        chart
-            .draw_series(std::iter::once(Circle::new(point, 6, color.filled())))?
-            .label(run.name.as_str())
-            .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+    chart.draw_series(LineSeries::new(
+        front
+            .points()
+            .iter()
+            .filter(|p| p.0 >= x_min && p.0 <= x_max && p.1 >= y_min && p.1 <= y_max)
+            .copied(),
+        BLACK.stroke_width(1),
+    ))?;
+    let mut entries = vec![("offline optimum".to_owned(), BLACK, false)];
+    for (index, (run, &point)) in runs.iter().zip(&points).enumerate() {
+        chart.draw_series(std::iter::once(Circle::new(
+            point,
+            6,
+            color(index).filled(),
+        )))?;
+        entries.push((run.name.clone(), color(index), true));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .border_style(BLACK)
-        .background_style(WHITE)
-        .draw()?;
+    legend(&side, &entries)?;
     root.present()?;
     Ok(())
 }
@@ -69,22 +102,24 @@ pub fn pareto(path: &Path, runs: &[Run], front: &Front) -> Result {
 /// Minutes averaged into one point of the timeline, so the lines can be told apart.
 const SMOOTH: usize = 10;
 
-/// Resident MB over the trace (10-minute means), one line per run.
-pub fn resident(path: &Path, runs: &[&Run]) -> Result {
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+/// Resident MB over the trace (10-minute means), one line per run; each run with its index
+/// in the list of runs, for its colour.
+pub fn resident(path: &Path, runs: &[(usize, &Run)]) -> Result {
+    let root = SVGBackend::new(path, (900 + LEGEND_WIDTH, 420)).into_drawing_area();
     root.fill(&WHITE)?;
+    let (plot, side) = root.split_horizontally(900);
     let hours = runs
         .iter()
-        .map(|run| run.outcome.resident_mb.len())
+        .map(|(_, run)| run.outcome.resident_mb.len())
         .max()
         .unwrap_or(1) as f64
         / 60.0;
     let y_max = runs
         .iter()
-        .flat_map(|run| run.outcome.resident_mb.iter().copied())
+        .flat_map(|(_, run)| run.outcome.resident_mb.iter().copied())
         .fold(1.0, f64::max)
-        * 1.4;
-    let mut chart = ChartBuilder::on(&root)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&plot)
         .caption("resident memory over the trace", ("sans-serif", 20))
         .margin(16)
         .x_label_area_size(40)
@@ -96,26 +131,37 @@ pub fn resident(path: &Path, runs: &[&Run]) -> Result {
         .y_desc("resident MB (10-minute mean)")
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
-    for (run, color) in runs.iter().zip(COLORS) {
+    let mut entries = Vec::new();
+    for &(index, run) in runs {
         let means = run.outcome.resident_mb.chunks(SMOOTH).enumerate();
-        chart
-            .draw_series(LineSeries::new(
-                means.map(|(i, mbs)| {
-                    let hours = (i * SMOOTH) as f64 / 60.0;
-                    (hours, mbs.iter().sum::<f64>() / mbs.len() as f64)
-                }),
-                color.stroke_width(2),
-            ))?
-            .label(run.name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart.draw_series(LineSeries::new(
+            means.map(|(i, mbs)| {
+                let hours = (i * SMOOTH) as f64 / 60.0;
+                (hours, mbs.iter().sum::<f64>() / mbs.len() as f64)
+            }),
+            color(index).stroke_width(2),
+        ))?;
+        entries.push((run.name.clone(), color(index), false));
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE)
-        .draw()?;
+    legend(&side, &entries)?;
     root.present()?;
     Ok(())
+}
+
+/// A tick label of a log axis: short, and told apart from its neighbours at any range
+/// (`2.5e3`, `1e10`, `40`).
+fn tick(value: f64) -> String {
+    if value < 1e4 {
+        format!("{value:.0}")
+    } else {
+        let exponent = value.log10().floor();
+        let mantissa = value / 10f64.powf(exponent);
+        if (mantissa - mantissa.round()).abs() < 0.05 {
+            format!("{}e{exponent}", mantissa.round())
+        } else {
+            format!("{mantissa:.1}e{exponent}")
+        }
+    }
 }
 
 /// A log axis's range around `values`, with a margin.

@@ -11,7 +11,7 @@ mod chart;
 use clap::{Parser, ValueEnum};
 use lmms::memory::CountingAlloc;
 use lmms::Adaptive;
-use lmms_replay::{replay, App, Front, Outcome, Policy, Trace};
+use lmms_replay::{replay, App, Front, Outcome, Policy, Trace, Verdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -88,6 +88,13 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let trace = match args.format {
+        Format::Azure2019 if args.path.is_file() => {
+            return Err(format!(
+                "{}: is a file, and the azure2019 format is a directory of inv.csv, run.csv and mem.csv: for one CSV of `app,func,end_timestamp,duration` rows, pass `--format azure2021`",
+                args.path.display()
+            )
+            .into())
+        }
         Format::Azure2019 => lmms_replay::azure2019::read(&args.path, args.seed)?,
         Format::Azure2021 => lmms_replay::azure2021::read(&args.path)?,
     };
@@ -100,6 +107,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         trace.invocations.last().map_or(0, |i| i.at_ms) as f64 / 3.6e6,
         started.elapsed().as_secs_f64(),
     );
+    for note in &trace.notes {
+        println!("note: {note}");
+    }
+    fits_in_memory(&trace, args.scale)?;
     let front = Front::of(&trace);
     let runs = policies(&trace, args)
         .into_iter()
@@ -195,8 +206,36 @@ fn table(runs: &[Run], front: &Front) {
     );
 }
 
-/// Each adaptive run against each fixed one: whether it has fewer loads at no more idle
-/// memory-time, or less idle memory-time at no more than 1.1× the loads.
+/// Refuses a scale whose state would not fit in this machine's memory before anything is
+/// allocated: the eager policy holds every app's state at once.
+fn fits_in_memory(trace: &Trace, scale: u64) -> Result<(), String> {
+    let mb: f64 = trace.apps.iter().map(App::mb).sum();
+    let bytes = mb * scale as f64;
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    if bytes <= available as f64 {
+        return Ok(());
+    }
+    let gib = |bytes: f64| bytes / (1u64 << 30) as f64;
+    Err(format!(
+        "--scale {scale} would allocate {:.1} GiB of state ({mb:.0} MB of apps at {scale} bytes per MB), more than the {:.1} GiB this machine has available: lower --scale",
+        gib(bytes),
+        gib(available as f64)
+    ))
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes; `None` where there is none.
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Each adaptive run against each fixed one, as the [`Verdict`] it is.
 fn compare(runs: &[Run], front: &Front) {
     let fixed: Vec<&Run> = runs
         .iter()
@@ -208,20 +247,8 @@ fn compare(runs: &[Run], front: &Front) {
     println!();
     for learned in adaptive {
         for set in &fixed {
-            let (a, f) = (&learned.outcome, &set.outcome);
-            let loads = a.loads as f64 / f.loads as f64;
-            let idle = a.idle_mb_s / f.idle_mb_s;
-            let verdict = if loads < 1.0 && idle <= 1.0 {
-                "fewer loads at no more idle: dominates"
-            } else if idle < 1.0 && loads <= 1.1 {
-                "less idle at ≤ 1.1× the loads: dominates"
-            } else {
-                "a trade, not a win"
-            };
-            println!(
-                "{} ÷ {}: loads {loads:.2}×, idle MB-s {idle:.2}× — {verdict}",
-                learned.name, set.name
-            );
+            let verdict = Verdict::of(&learned.outcome, &set.outcome);
+            println!("{} ÷ {}: {verdict}", learned.name, set.name);
         }
     }
     // Whether one policy could beat every fixed one at once: at the least idle of them,
@@ -240,13 +267,15 @@ fn compare(runs: &[Run], front: &Front) {
     }
 }
 
-/// The three runs nearest the offline front, eager aside: it is the baseline, not a policy.
-fn best_three<'a>(runs: &'a [Run], front: &Front) -> Vec<&'a Run> {
-    let mut ranked: Vec<&Run> = runs
+/// The three runs nearest the offline front, eager aside (it is the baseline, not a
+/// policy), each with its index among the runs.
+fn best_three<'a>(runs: &'a [Run], front: &Front) -> Vec<(usize, &'a Run)> {
+    let mut ranked: Vec<(usize, &Run)> = runs
         .iter()
-        .filter(|run| run.policy != Policy::Eager)
+        .enumerate()
+        .filter(|(_, run)| run.policy != Policy::Eager)
         .collect();
-    ranked.sort_by(|a, b| {
+    ranked.sort_by(|(_, a), (_, b)| {
         let loads = |run: &Run| distance(&run.outcome, front).0;
         loads(a).total_cmp(&loads(b))
     });

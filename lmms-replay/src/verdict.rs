@@ -1,0 +1,113 @@
+//! How one policy's run compares with another's on the two axes that matter: loads (cold
+//! starts) and idle memory-time.
+
+use crate::replay::Outcome;
+use std::fmt;
+
+/// One run against another. Dominance is Pareto dominance: no more loads and no more idle
+/// MB-s, and fewer of one; anything else is the trade it is, with both ratios.
+///
+/// ```
+/// use lmms_replay::{Outcome, Verdict};
+/// let run = |loads, idle_mb_s| Outcome { loads, idle_mb_s, ..Outcome::default() };
+/// assert_eq!(Verdict::of(&run(90, 1e6), &run(100, 1e6)), Verdict::Dominates { loads: 0.9, idle: 1.0 });
+/// let trade = Verdict::of(&run(105, 5e5), &run(100, 1e6));
+/// assert_eq!(trade.to_string(), "loads 1.050×, idle MB-s 0.500× — a trade: less idle for more loads");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    /// No more of either, fewer of one.
+    Dominates {
+        /// Its loads over the other's.
+        loads: f64,
+        /// Its idle MB-s over the other's.
+        idle: f64,
+    },
+    /// No fewer of either, more of one.
+    Dominated {
+        /// Its loads over the other's.
+        loads: f64,
+        /// Its idle MB-s over the other's.
+        idle: f64,
+    },
+    /// The same on both.
+    Equal,
+    /// Fewer of one for more of the other.
+    Trade {
+        /// Its loads over the other's.
+        loads: f64,
+        /// Its idle MB-s over the other's.
+        idle: f64,
+    },
+}
+
+impl Verdict {
+    /// `run` against `other`.
+    ///
+    /// ```
+    /// use lmms_replay::{Outcome, Verdict};
+    /// let run = Outcome { loads: 3, idle_mb_s: 10.0, ..Outcome::default() };
+    /// assert_eq!(Verdict::of(&run, &run), Verdict::Equal);
+    /// ```
+    pub fn of(run: &Outcome, other: &Outcome) -> Verdict {
+        use std::cmp::Ordering::*;
+        let ratio = |a: f64, b: f64| {
+            if b == 0.0 {
+                if a == 0.0 {
+                    1.0
+                } else {
+                    f64::INFINITY
+                }
+            } else {
+                a / b
+            }
+        };
+        let loads = ratio(run.loads as f64, other.loads as f64);
+        let idle = ratio(run.idle_mb_s, other.idle_mb_s);
+        match (
+            run.loads.cmp(&other.loads),
+            run.idle_mb_s.total_cmp(&other.idle_mb_s),
+        ) {
+            (Equal, Equal) => Verdict::Equal,
+            (Less | Equal, Less | Equal) => Verdict::Dominates { loads, idle },
+            (Greater | Equal, Greater | Equal) => Verdict::Dominated { loads, idle },
+            _ => Verdict::Trade { loads, idle },
+        }
+    }
+
+    /// Whether it is Pareto dominance.
+    ///
+    /// ```
+    /// use lmms_replay::{Outcome, Verdict};
+    /// let run = |loads| Outcome { loads, idle_mb_s: 1.0, ..Outcome::default() };
+    /// assert!(Verdict::of(&run(1), &run(2)).dominates());
+    /// ```
+    pub fn dominates(&self) -> bool {
+        matches!(self, Verdict::Dominates { .. })
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Verdict::Equal => write!(f, "loads 1.000×, idle MB-s 1.000× — the same"),
+            Verdict::Dominates { loads, idle } => {
+                write!(f, "loads {loads:.3}×, idle MB-s {idle:.3}× — dominates")
+            }
+            Verdict::Dominated { loads, idle } => {
+                write!(f, "loads {loads:.3}×, idle MB-s {idle:.3}× — dominated")
+            }
+            Verdict::Trade { loads, idle } => {
+                let trade = if loads < 1.0 {
+                    "fewer loads for more idle"
+                } else {
+                    "less idle for more loads"
+                };
+                write!(
+                    f,
+                    "loads {loads:.3}×, idle MB-s {idle:.3}× — a trade: {trade}"
+                )
+            }
+        }
+    }
+}
