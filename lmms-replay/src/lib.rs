@@ -16,12 +16,14 @@ pub mod azure2019;
 pub mod azure2021;
 mod error;
 mod front;
+mod hybrid;
 mod replay;
 mod trace;
 mod verdict;
 
 pub use crate::error::TraceError;
 pub use crate::front::Front;
+pub use crate::hybrid::Hybrid;
 pub use crate::replay::{replay, Outcome, Policy};
 pub use crate::trace::{App, Function, Invocation, Trace};
 pub use crate::verdict::Verdict;

@@ -2,6 +2,7 @@
 //! allocation sized from the app's memory, one use per invocation held for its duration,
 //! the manual clock driven by the trace, and a sweep every 10 s of trace time.
 
+use crate::hybrid::{Histogram, Hybrid};
 use crate::trace::{App, Trace};
 use lmms::{Adaptive, Guard, Handle, ManualClock, ModuleDef, Runtime};
 use std::cmp::Reverse;
@@ -31,13 +32,19 @@ pub enum Policy {
     /// Each module kept for the time that would have cost least over its own idle gaps, at
     /// the adaptive keep-alive's price of a load (see [`lmms::Adaptive`]).
     Adaptive(Adaptive),
+    /// The published baseline: Shahrad et al.'s hybrid histogram, which unloads an app
+    /// after an invocation and loads it again before its predicted next use ([`Hybrid`]).
+    Hybrid(Hybrid),
 }
 
 /// What a replay measured.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Outcome {
-    /// Module loads: cold starts.
+    /// Module loads, pre-warms included.
     pub loads: u64,
+    /// The loads a policy made ahead of a predicted use (the hybrid histogram's pre-warms):
+    /// `loads - prewarm_loads` were on the request path, cold starts a caller waited for.
+    pub prewarm_loads: u64,
     /// Resident state over trace time, in MB-seconds (trace MB, before scaling).
     pub resident_mb_s: f64,
     /// The part of it resident but unused: no invocation running on the module.
@@ -85,6 +92,8 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Result<Outco
         Policy::Fixed(grace) => builder.grace(*grace),
         Policy::Budget { bytes, grace } => builder.grace(*grace).memory_budget(*bytes),
         Policy::Adaptive(adaptive) => builder.adaptive(*adaptive),
+        // The policy unloads and pre-warms by itself; sweeps only count.
+        Policy::Hybrid(_) => builder.grace(Duration::MAX),
     };
     let runtime = builder.build()?;
     let sizes: Vec<f64> = trace.apps.iter().map(App::mb).collect();
@@ -98,9 +107,13 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Result<Outco
             })
         })
         .collect::<Result<_, _>>()?;
-    // Guards of running invocations, per app, and when each ends.
+    // Guards of running invocations, per app, and when each ends (with its function).
     let mut guards: Vec<Vec<Guard<'_, Vec<u8>>>> = modules.iter().map(|_| Vec::new()).collect();
-    let mut ends: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+    let mut ends: BinaryHeap<Reverse<(u64, usize, usize)>> = BinaryHeap::new();
+    let mut hybrid = match policy {
+        Policy::Hybrid(settings) => Some(HybridState::new(*settings, trace)),
+        _ => None,
+    };
     let _held: Vec<_> = match policy {
         Policy::Eager => modules.iter().map(Handle::get).collect::<Result<_, _>>()?,
         _ => Vec::new(),
@@ -112,12 +125,13 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Result<Outco
     let mut next_sweep = SWEEP_EVERY_MS;
     loop {
         // The next thing to happen: an invocation ending, one starting, or a sweep.
-        let next_end = ends.peek().map(|Reverse((at, _))| *at);
+        let next_end = ends.peek().map(|Reverse((at, _, _))| *at);
         let next_start = starts.peek().map(|i| i.at_ms);
+        let next_timer = hybrid.as_mut().and_then(HybridState::next);
         if next_end.is_none() && next_start.is_none() && next_sweep > last {
             break;
         }
-        let at = [next_end, next_start, Some(next_sweep)]
+        let at = [next_end, next_start, next_timer, Some(next_sweep)]
             .into_iter()
             .flatten()
             .min()
@@ -125,18 +139,32 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Result<Outco
         meter.advance(at);
         clock.set(Duration::from_millis(at));
         if next_end == Some(at) {
-            let Reverse((_, app)) = ends.pop().expect("peeked");
+            let Reverse((_, app, function)) = ends.pop().expect("peeked");
             guards[app].pop();
             meter.running[app] -= 1;
+            if let Some(hybrid) = &mut hybrid {
+                hybrid.ended(at, app, function, guards[app].is_empty(), &modules[app]);
+            }
             meter.look(&modules);
         } else if next_start == Some(at) {
             let invocation = starts.next().expect("peeked");
             let app = trace.functions[invocation.function].app;
+            if let Some(hybrid) = &mut hybrid {
+                hybrid.started(at, app, invocation.function);
+            }
             guards[app].push(modules[app].get()?);
-            ends.push(Reverse((at + invocation.duration_ms.max(1), app)));
+            ends.push(Reverse((
+                at + invocation.duration_ms.max(1),
+                app,
+                invocation.function,
+            )));
             meter.running[app] += 1;
             meter.resident[app] = true;
             meter.outcome.invocations += 1;
+        } else if next_timer == Some(at) {
+            let hybrid = hybrid.as_mut().expect("a timer is the hybrid policy's");
+            hybrid.fire(at, &modules, &guards)?;
+            meter.look(&modules);
         } else {
             runtime.sweep();
             meter.look(&modules);
@@ -145,9 +173,114 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Result<Outco
     }
     let mut outcome = meter.outcome;
     outcome.loads = modules.iter().map(|m| m.stats().loads).sum();
+    outcome.prewarm_loads = hybrid.map_or(0, |hybrid| hybrid.prewarms);
     outcome.cache_hits = runtime.stats().cache.hits;
     outcome.wall = started.elapsed();
     Ok(outcome)
+}
+
+/// What the hybrid histogram policy keeps between events: each app's idle times, when each
+/// function's last invocation ended, and the app's timers (a pre-warm, an unload), which a
+/// new invocation cancels by moving the app's epoch on.
+struct HybridState {
+    settings: Hybrid,
+    histograms: Vec<Histogram>,
+    ended: Vec<Option<u64>>,
+    epochs: Vec<u64>,
+    timers: BinaryHeap<Reverse<(u64, usize, u64, Timer)>>,
+    prewarms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Prewarm,
+    Unload,
+}
+
+impl HybridState {
+    fn new(settings: Hybrid, trace: &Trace) -> Self {
+        HybridState {
+            settings,
+            histograms: vec![Histogram::new(&settings); trace.apps.len()],
+            ended: vec![None; trace.functions.len()],
+            epochs: vec![0; trace.apps.len()],
+            timers: BinaryHeap::new(),
+            prewarms: 0,
+        }
+    }
+
+    /// When the next live timer fires; stale ones are dropped on the way.
+    fn next(&mut self) -> Option<u64> {
+        while let Some(&Reverse((at, app, epoch, _))) = self.timers.peek() {
+            if epoch == self.epochs[app] {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// An invocation of `function` starts: its idle time is recorded, the app's timers
+    /// are cancelled.
+    fn started(&mut self, at: u64, app: usize, function: usize) {
+        if let Some(end) = self.ended[function] {
+            self.histograms[app].record(at.saturating_sub(end), &self.settings);
+        }
+        self.epochs[app] += 1;
+    }
+
+    /// An invocation of `function` ended; when it was the app's last one running, the
+    /// app's windows are set: unloaded now and pre-warmed later, or kept until they end.
+    fn ended(
+        &mut self,
+        at: u64,
+        app: usize,
+        function: usize,
+        idle: bool,
+        module: &Handle<Vec<u8>>,
+    ) {
+        self.ended[function] = Some(at);
+        if !idle {
+            return;
+        }
+        self.epochs[app] += 1;
+        let epoch = self.epochs[app];
+        let windows = self.histograms[app].windows(&self.settings);
+        if windows.prewarm > 0 {
+            module.unload();
+            self.timers
+                .push(Reverse((at + windows.prewarm, app, epoch, Timer::Prewarm)));
+        }
+        self.timers.push(Reverse((
+            at + windows.until.max(windows.prewarm),
+            app,
+            epoch,
+            Timer::Unload,
+        )));
+    }
+
+    /// Fires the timer due at `at`.
+    fn fire(
+        &mut self,
+        at: u64,
+        modules: &[Handle<Vec<u8>>],
+        guards: &[Vec<Guard<'_, Vec<u8>>>],
+    ) -> Result<(), lmms::Error> {
+        let Reverse((due, app, _, timer)) = self.timers.pop().expect("next() found it");
+        debug_assert_eq!(due, at);
+        match timer {
+            Timer::Prewarm if !modules[app].is_resident() => {
+                drop(modules[app].get()?);
+                self.prewarms += 1;
+            }
+            Timer::Prewarm => {}
+            Timer::Unload if guards[app].is_empty() => {
+                modules[app].unload();
+            }
+            Timer::Unload => {}
+        }
+        Ok(())
+    }
 }
 
 /// Memory-time, accounted between events from what is resident and what runs.

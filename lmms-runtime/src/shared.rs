@@ -339,6 +339,16 @@ impl Home {
     }
 }
 
+impl Drop for Home {
+    /// The module list lives in [`Shared`], which a run-time module's entry holds in turn:
+    /// the list is emptied when its runtime goes, so that the two do not keep each other
+    /// alive. The entries drop after the lock is released (a state's `Drop` may use lmms).
+    fn drop(&mut self) {
+        let entries = std::mem::take(&mut lock(&self.shared.modules).entries);
+        drop(entries);
+    }
+}
+
 impl Deref for Modules {
     type Target = Vec<EntryRef>;
 

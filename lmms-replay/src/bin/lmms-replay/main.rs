@@ -11,7 +11,7 @@ mod chart;
 use clap::{Parser, ValueEnum};
 use lmms::memory::CountingAlloc;
 use lmms::Adaptive;
-use lmms_replay::{replay, App, Front, Outcome, Policy, Trace, Verdict};
+use lmms_replay::{replay, App, Front, Hybrid, Outcome, Policy, Trace, Verdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -161,6 +161,7 @@ fn policies(trace: &Trace, args: &Args) -> Vec<(String, Policy)> {
             Policy::Adaptive(adaptive),
         ));
     }
+    policies.push(("hybrid histogram".into(), Policy::Hybrid(Hybrid::default())));
     policies
 }
 
@@ -176,9 +177,10 @@ fn distance(outcome: &Outcome, front: &Front) -> (f64, f64) {
 
 fn table(runs: &[Run], front: &Front) {
     println!(
-        "\n{:<28} {:>9} {:>14} {:>14} {:>10} {:>9} {:>18}",
+        "\n{:<28} {:>9} {:>9} {:>14} {:>14} {:>10} {:>9} {:>18}",
         "policy",
         "loads",
+        "pre-warm",
         "resident MB-s",
         "idle MB-s",
         "cache hits",
@@ -188,9 +190,10 @@ fn table(runs: &[Run], front: &Front) {
     for Run { name, outcome, .. } in runs {
         let (loads, idle) = distance(outcome, front);
         println!(
-            "{:<28} {:>9} {:>14.3e} {:>14.3e} {:>10} {:>7.2} s {:>11.2}×, {:>5.2}×",
+            "{:<28} {:>9} {:>9} {:>14.3e} {:>14.3e} {:>10} {:>7.2} s {:>11.2}×, {:>5.2}×",
             name,
             outcome.loads,
+            outcome.prewarm_loads,
             outcome.resident_mb_s,
             outcome.idle_mb_s,
             outcome.cache_hits,
@@ -200,9 +203,10 @@ fn table(runs: &[Run], front: &Front) {
         );
     }
     println!(
-        "\n÷ optimum: loads over the fewest any policy could have at the same idle MB-s, and idle \
-         MB-s over the least any could have with as many loads, knowing the future (the offline \
-         rent-or-buy front)."
+        "\nloads: every load, pre-warms included (`pre-warm`: loaded ahead of a predicted use, \
+         which no caller waited for). ÷ optimum: loads over the fewest any policy could have at \
+         the same idle MB-s, and idle MB-s over the least any could have with as many loads, \
+         knowing the future (the offline rent-or-buy front)."
     );
 }
 
@@ -235,7 +239,8 @@ fn available_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Each adaptive run against each fixed one, as the [`Verdict`] it is.
+/// Each adaptive run, and the hybrid histogram, against each fixed one, as the
+/// [`Verdict`] it is.
 fn compare(runs: &[Run], front: &Front) {
     let fixed: Vec<&Run> = runs
         .iter()
@@ -243,7 +248,7 @@ fn compare(runs: &[Run], front: &Front) {
         .collect();
     let adaptive = runs
         .iter()
-        .filter(|run| matches!(run.policy, Policy::Adaptive(_)));
+        .filter(|run| matches!(run.policy, Policy::Adaptive(_) | Policy::Hybrid(_)));
     println!();
     for learned in adaptive {
         for set in &fixed {
