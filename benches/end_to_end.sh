@@ -17,5 +17,11 @@ echo "== build cost: 200 operations, the build script on 1,000, clean and increm
 python3 benches/build_cost.py 5 200
 python3 benches/build_cost.py --registry 20
 python3 benches/build_cost.py --large 3
-echo "== a real trace: the Azure Functions 2019 sample under six unload policies"
+echo "== the memory budget over a request replay"
+cargo run -q --release --example budget_replay
+echo "== the Lambda function: cold starts through the emulator, lmms vs eager (needs cargo-lambda and moto)"
+(cd examples/lambda && cargo build -q --release --bins) && python3 examples/lambda/tests/coldstart.py 21
+echo "== the Lambda adapter's cost per invocation"
+cargo bench -q -p lmms-lambda --bench adapter
+echo "== a real trace: the Azure Functions 2019 sample under seven unload policies"
 cargo run -q --release -p lmms-replay -- data/azure2019-100
