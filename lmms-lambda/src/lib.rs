@@ -23,7 +23,8 @@
 //!   `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` less the process's resident set at start
 //!   ([`runtime_from_env`]; `LMMS_MEMORY_BUDGET` overrides it). lmms keeps it when a module
 //!   loads, so the peak, which decides the memory setting and whether the sandbox is
-//!   killed, stays within the budget plus the largest module;
+//!   killed, stays within the budget plus the largest module while one invocation runs at
+//!   a time and what it holds at once fits;
 //! - **a clean exit**: on `SIGTERM` every module is unloaded and its close awaited within
 //!   Lambda's shutdown window ([`shutdown`]).
 //!

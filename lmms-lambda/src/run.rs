@@ -15,12 +15,16 @@ pub const SHUTDOWN_WINDOW: Duration = Duration::from_millis(450);
 
 /// Runs `handler` as `lambda_runtime::run` does, with lmms around it:
 /// - the global runtime is [`runtime_from_env`]'s (its memory budget from the function's
-///   memory size), unless the program set one before;
+///   memory size), unless the program set one, or used the global runtime (a module's
+///   `get`, `lmms::stats()`), before: then that one stays, and a line on stderr says so;
 /// - after each invocation, the [`Lifecycle`] layer sweeps and prints the invocation's EMF
 ///   line;
 /// - on `SIGTERM` or `SIGINT` (Unix), [`shutdown`] unloads every module and awaits their
 ///   closes within [`SHUTDOWN_WINDOW`]. Lambda sends `SIGTERM` only to a function with an
 ///   extension, so this registers `lambda_runtime`'s no-op one.
+///
+/// Its bounds are `lambda_runtime::run`'s, and the handler's future, event and response
+/// must also be `Send + 'static`: the layer boxes each invocation's future.
 ///
 /// ```no_run
 /// use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -47,7 +51,10 @@ where
     E: Into<lambda_runtime::Error> + Send + Debug + 'static,
 {
     match lmms::Runtime::set_global(runtime_from_env()?) {
-        Ok(()) | Err(lmms::Error::GlobalAlreadySet) => {}
+        Ok(()) => {}
+        Err(lmms::Error::GlobalAlreadySet) => eprintln!(
+            "lmms_lambda::run: the global runtime was set or used before; its settings stay (no memory budget from the function's memory size)"
+        ),
         Err(other) => return Err(other.into()),
     }
     #[cfg(unix)]
@@ -67,6 +74,11 @@ where
 /// line that says what it did, `lmms shutdown: unloaded 3 modules (1048576 bytes), 1 kept`,
 /// or that the window ran out.
 ///
+/// The window bounds the awaited closes, not the states' `Drop`s, which run to their end
+/// before the first close is awaited: keep `Drop` short and put slow work (flushing,
+/// hanging up) in [`lmms::AsyncLoad::close`]. Closes handed to a spawner
+/// ([`lmms::Runtime::spawn_closes`]) are the spawner's to await, not this one's.
+///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// lmms_lambda::shutdown().await;
@@ -82,9 +94,8 @@ pub async fn shutdown() {
             report.kept.len(),
         ),
         Err(_) => println!(
-            "lmms shutdown: the closes took longer than {} ms; exiting with {} still open",
+            "lmms shutdown: the closes took longer than {} ms; exiting before they ended",
             SHUTDOWN_WINDOW.as_millis(),
-            runtime.stats().closing,
         ),
     }
 }

@@ -139,10 +139,14 @@ impl Builder {
     /// else is left to unload, the load goes ahead over the budget (never an error),
     /// counted in [`Stats::over_budget_loads`](crate::Stats::over_budget_loads) and
     /// reported by a `WARN` event; the unloads it made are
-    /// [`Stats::budget_unloads`](crate::Stats::budget_unloads). So the peak stays within
-    /// the budget plus the largest module. Bytes are measured by
-    /// [`CountingAlloc`](crate::memory::CountingAlloc); without it every module weighs
-    /// nothing and the budget never binds.
+    /// [`Stats::budget_unloads`](crate::Stats::budget_unloads). So while loads run one at
+    /// a time and what is in use fits, the peak stays within the budget plus the largest
+    /// module; loads running at once on several threads may each add theirs before room is
+    /// made. A load inside another module's loader, or inside a `Drop` that room-making
+    /// runs, leaves room-making to the outer load, which looks again once it is done. Bytes
+    /// are measured by [`CountingAlloc`](crate::memory::CountingAlloc); without it only
+    /// each state's inline size (`size_of`) is counted, which is no measure of a module:
+    /// set a budget only with it installed.
     ///
     /// ```
     /// let rt = lmms::Runtime::builder().memory_budget(256 << 20).build()?;

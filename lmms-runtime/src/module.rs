@@ -424,7 +424,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
             #[cfg(feature = "tracing")]
             let _entered = span.enter();
             let (polled, net) = memory::measure(|| {
-                panic::catch_unwind(AssertUnwindSafe(|| {
+                sweep::loading(|| panic::catch_unwind(AssertUnwindSafe(|| {
                     flight::polling(root, || {
                         let running = future.get_or_insert_with(load);
                         let polled = running.as_mut().poll(cx);
@@ -434,7 +434,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                         }
                         polled
                     })
-                }))
+                })))
             });
             kept = kept.wrapping_add(net);
             match polled {
@@ -522,12 +522,15 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     fn fit(&self, shared: &Shared) {
         if !sweep::make_room(shared, 0) {
             shared.counters.over_budget();
-            crate::trace::event!(
-                tracing::Level::WARN,
-                module = %self.info.def.name(),
-                bytes = self.info.bytes.load(Relaxed),
-                "loaded over the memory budget: no idle module was left to unload"
-            );
+            // Its subscriber's panic is contained: the load is done and counted.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                crate::trace::event!(
+                    tracing::Level::WARN,
+                    module = %self.info.def.name(),
+                    bytes = self.info.bytes.load(Relaxed),
+                    "loaded over the memory budget: no idle module was left to unload"
+                );
+            }));
         }
     }
 
@@ -553,7 +556,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         self.make_room(shared);
         let loaded_here = std::cell::Cell::new(false);
         let run = || {
-            let (built, kept) = memory::measure(load);
+            let (built, kept) = memory::measure(|| sweep::loading(load));
             if built.is_ok() {
                 loaded_here.set(true);
                 let _kept = self.record_load(shared, kept);

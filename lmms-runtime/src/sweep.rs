@@ -29,31 +29,75 @@ pub(crate) struct Sweep {
 }
 
 local! {
-    /// Set while this thread makes room for a load: a `Drop` that loads another module
-    /// does not make room again from inside it.
-    static MAKING_ROOM: Cell<bool> = const { Cell::new(false) };
+    /// How deep this thread is in work a load's room-making waits for: making room (a
+    /// `Drop` it runs may load), or running a loader (a loader that loads another module
+    /// has that load measured as its own, so what room-making freed there would be charged
+    /// to it). The outermost load makes room for all of it, once it is done.
+    static BUSY: Cell<u32> = const { Cell::new(0) };
+    /// Set when a load skipped its room-making because the thread was busy.
+    static DEFERRED: Cell<bool> = const { Cell::new(false) };
 }
+
+/// Marks this thread busy while it lives, unwinding included.
+struct Busy;
+
+impl Busy {
+    fn enter() -> Busy {
+        BUSY.with(|busy| busy.set(busy.get() + 1));
+        Busy
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        BUSY.with(|busy| busy.set(busy.get() - 1));
+    }
+}
+
+/// Runs a loader (or one poll of one): a load inside it leaves room-making to the load
+/// that runs it.
+pub(crate) fn loading<R>(load: impl FnOnce() -> R) -> R {
+    let _busy = Busy::enter();
+    load()
+}
+
+/// How many times a make-room looks again when a `Drop` it ran loaded a module.
+const PASSES: usize = 4;
 
 /// Makes room in the memory budget for a load about to add `reserve` bytes: unloads idle
 /// modules, least recently used first, until resident state and `reserve` fit in it. The
 /// five checks apply as in a sweep over budget: a module in use, pinned, depended on, a
 /// core one or one whose cached results hold it is never unloaded; the grace period and
 /// the resident minimum do not protect one. Returns whether they fit (always, without a
-/// budget).
+/// budget, and when the thread is busy: see [`loading`]).
+///
+/// User code it runs (a state's `Drop`, a `tracing` layer) may panic: the panic is
+/// contained and counted as a sweep's ([`Stats::sweep_panics`](crate::Stats)), and the load
+/// goes ahead.
 pub(crate) fn make_room(shared: &Shared, reserve: u64) -> bool {
-    if shared.config.memory_budget.is_none() || MAKING_ROOM.with(Cell::get) {
+    if shared.config.memory_budget.is_none() {
         return true;
     }
-    MAKING_ROOM.with(|making| making.set(true));
-    struct Done;
-    impl Drop for Done {
-        fn drop(&mut self) {
-            MAKING_ROOM.with(|making| making.set(false));
-        }
+    if BUSY.with(Cell::get) > 0 {
+        DEFERRED.with(|deferred| deferred.set(true));
+        return true;
     }
-    let _done = Done;
-    let sweep = Sweep::classify(shared, &shared.modules(), Some(reserve));
-    sweep.make_room(shared)
+    let _busy = Busy::enter();
+    let passes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut fits = true;
+        for _ in 0..PASSES {
+            DEFERRED.with(|deferred| deferred.set(false));
+            fits = Sweep::classify(shared, &shared.modules(), Some(reserve)).make_room(shared);
+            if !DEFERRED.with(Cell::get) {
+                break;
+            }
+        }
+        fits
+    }));
+    passes.unwrap_or_else(|_| {
+        shared.counters.sweep_panicked();
+        true
+    })
 }
 
 impl Sweep {
@@ -122,7 +166,9 @@ impl Sweep {
             };
             match reason {
                 Some(reason) => self.keep(info.def.name(), reason),
-                None => self.unload(shared, &entry),
+                None => {
+                    self.unload(shared, &entry);
+                }
             }
         }
         for reason in KeepReason::ALL {
@@ -149,17 +195,31 @@ impl Sweep {
             if !self.over_budget(shared) {
                 break;
             }
-            self.unload(shared, &entry);
+            // Booked one by one, and even when the unload's event panics once it is done:
+            // the panic unwinds to `make_room`, which contains it.
+            let unloads = entry.info().unloads.load(Relaxed);
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.unload(shared, &entry)
+            })) {
+                Ok(Some(bytes)) => {
+                    shared.counters.budget_unloaded(1);
+                    shared.reclaimed(bytes);
+                }
+                Ok(None) => {}
+                Err(payload) => {
+                    if entry.info().unloads.load(Relaxed) > unloads {
+                        shared.counters.budget_unloaded(1);
+                    }
+                    std::panic::resume_unwind(payload);
+                }
+            }
         }
-        shared
-            .counters
-            .budget_unloaded(self.report.unloaded.len() as u64);
-        shared.reclaimed(self.report.bytes_reclaimed());
         !self.over_budget(shared)
     }
 
-    /// Unloads `entry` if the checks it is made under still allow it, and books the result.
-    fn unload(&mut self, shared: &Shared, entry: &EntryRef) {
+    /// Unloads `entry` if the checks it is made under still allow it, and books the result;
+    /// the bytes it freed, if it was unloaded here.
+    fn unload(&mut self, shared: &Shared, entry: &EntryRef) -> Option<u64> {
         let info = entry.info();
         let kept_bytes = info.bytes.load(Relaxed);
         match entry.unload(shared) {
@@ -170,10 +230,16 @@ impl Sweep {
                     module: info.def.name().clone(),
                     bytes,
                 });
+                return Some(bytes);
             }
-            Unload::NotResident => self.resident -= 1,
+            // Unloaded elsewhere meanwhile: its bytes are no longer resident either.
+            Unload::NotResident => {
+                self.resident -= 1;
+                self.bytes = self.bytes.saturating_sub(kept_bytes);
+            }
             Unload::Kept(reason) => self.keep(info.def.name(), reason),
         }
+        None
     }
 
     fn keep(&mut self, module: &Name, reason: KeepReason) {
