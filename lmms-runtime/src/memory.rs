@@ -147,6 +147,23 @@ pub(crate) fn measure<R>(f: impl FnOnce() -> R) -> (R, isize) {
     (out, thread_net().wrapping_sub(before))
 }
 
+std::thread_local! {
+    /// What loads on this thread kept in all, so that a load around them can take it off
+    /// its own: each load's bytes are its module's alone.
+    static LOADS_KEPT: Cell<isize> = const { Cell::new(0) };
+}
+
+/// Runs a loader (or one poll of one) like [`measure`], less what loads nested in it kept:
+/// a loader that gets another module is charged its own state, not that module's, which
+/// is charged to that module's load.
+pub(crate) fn measure_load<R>(load: impl FnOnce() -> R) -> (R, isize) {
+    let before = LOADS_KEPT.with(Cell::get);
+    let (out, net) = measure(load);
+    let nested = LOADS_KEPT.with(Cell::get).wrapping_sub(before);
+    LOADS_KEPT.with(|kept| kept.set(before.wrapping_add(net)));
+    (out, net.wrapping_sub(nested))
+}
+
 /// Hands memory the allocator keeps cached back to the operating system, so RSS falls
 /// after an unload as well as the live heap. glibc keeps freed small blocks in its arenas
 /// until `malloc_trim`; other allocators and platforms return memory on their own terms,

@@ -423,7 +423,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         let built = std::future::poll_fn(|cx| {
             #[cfg(feature = "tracing")]
             let _entered = span.enter();
-            let (polled, net) = memory::measure(|| {
+            let (polled, net) = memory::measure_load(|| {
                 sweep::loading(|| panic::catch_unwind(AssertUnwindSafe(|| {
                     flight::polling(root, || {
                         let running = future.get_or_insert_with(load);
@@ -556,7 +556,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         self.make_room(shared);
         let loaded_here = std::cell::Cell::new(false);
         let run = || {
-            let (built, kept) = memory::measure(|| sweep::loading(load));
+            let (built, kept) = memory::measure_load(|| sweep::loading(load));
             if built.is_ok() {
                 loaded_here.set(true);
                 let _kept = self.record_load(shared, kept);
