@@ -38,5 +38,5 @@ mod lifecycle;
 mod run;
 
 pub use crate::budget::{budget, runtime_from_env, SHARE};
-pub use crate::lifecycle::{Lifecycle, LifecycleService};
+pub use crate::lifecycle::{Lifecycle, LifecycleFuture, LifecycleService};
 pub use crate::run::{run, shutdown, SHUTDOWN_WINDOW};

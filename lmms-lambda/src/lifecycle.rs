@@ -127,11 +127,10 @@ pub struct LifecycleService<S> {
 impl<S> Service<LambdaInvocation> for LifecycleService<S>
 where
     S: Service<LambdaInvocation, Response = (), Error = BoxError>,
-    S::Future: Send + 'static,
 {
     type Response = ();
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+    type Future = LifecycleFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -140,12 +139,52 @@ where
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
         // The figures before, for the EMF line's "what this invocation did".
         let emf = self.emf.clone().map(|emf| (emf, lmms::stats()));
-        let invoked = self.inner.call(invocation);
-        Box::pin(async move {
-            let result = invoked.await;
-            after_invocation(emf).await;
-            result
-        })
+        LifecycleFuture {
+            invoked: self.inner.call(invocation),
+            emf,
+            result: None,
+            after: None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An invocation through [`LifecycleService`]: the inner service's future (the handler
+    /// and the response posted), then the sweep, its closes and the EMF line. It is `Send`
+    /// when the inner future is.
+    ///
+    /// ```
+    /// fn is_send<T: Send>() {}
+    /// is_send::<lmms_lambda::LifecycleFuture<std::future::Ready<()>>>();
+    /// ```
+    pub struct LifecycleFuture<F> {
+        #[pin]
+        invoked: F,
+        emf: Option<(Arc<lmms::report::Emf>, lmms::Stats)>,
+        result: Option<Result<(), BoxError>>,
+        after: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    }
+}
+
+impl<F: Future<Output = Result<(), BoxError>>> Future for LifecycleFuture<F> {
+    type Output = Result<(), BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.after.is_none() {
+            let Poll::Ready(result) = this.invoked.poll(cx) else {
+                return Poll::Pending;
+            };
+            *this.result = Some(result);
+            *this.after = Some(Box::pin(after_invocation(this.emf.take())));
+        }
+        let Some(after) = this.after.as_mut() else {
+            unreachable!("set above")
+        };
+        if after.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        Poll::Ready(this.result.take().unwrap_or(Ok(())))
     }
 }
 

@@ -23,8 +23,22 @@ pub const SHUTDOWN_WINDOW: Duration = Duration::from_millis(450);
 ///   closes within [`SHUTDOWN_WINDOW`]. Lambda sends `SIGTERM` only to a function with an
 ///   extension, so this registers `lambda_runtime`'s no-op one.
 ///
-/// Its bounds are `lambda_runtime::run`'s, and the handler's future, event and response
-/// must also be `Send + 'static`: the layer boxes each invocation's future.
+/// Its bounds are `lambda_runtime::run`'s: a handler whose future is not `Send` (one that
+/// holds an `Rc` across an `.await`) runs as it would there.
+///
+/// ```no_run
+/// # use lambda_runtime::{service_fn, Error, LambdaEvent};
+/// async fn local(event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, Error> {
+///     let shared = std::rc::Rc::new(event.payload);
+///     tokio::task::yield_now().await;
+///     Ok((*shared).clone())
+/// }
+///
+/// #[tokio::main(flavor = "current_thread")]
+/// async fn main() -> Result<(), Error> {
+///     lmms_lambda::run(service_fn(local)).await
+/// }
+/// ```
 ///
 /// ```no_run
 /// use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -41,14 +55,14 @@ pub const SHUTDOWN_WINDOW: Duration = Duration::from_millis(450);
 pub async fn run<A, F, R, B, S, D, E>(handler: F) -> Result<(), lambda_runtime::Error>
 where
     F: Service<LambdaEvent<A>, Response = R>,
-    F::Future: Future<Output = Result<R, F::Error>> + Send + 'static,
+    F::Future: Future<Output = Result<R, F::Error>>,
     F::Error: Into<Diagnostic> + Debug,
-    A: for<'de> serde::Deserialize<'de> + Send + 'static,
-    R: IntoFunctionResponse<B, S> + Send + 'static,
-    B: serde::Serialize + Send + 'static,
+    A: for<'de> serde::Deserialize<'de>,
+    R: IntoFunctionResponse<B, S>,
+    B: serde::Serialize,
     S: futures_core::Stream<Item = Result<D, E>> + Unpin + Send + 'static,
-    D: Into<bytes::Bytes> + Send + 'static,
-    E: Into<lambda_runtime::Error> + Send + Debug + 'static,
+    D: Into<bytes::Bytes> + Send,
+    E: Into<lambda_runtime::Error> + Send + Debug,
 {
     match lmms::Runtime::set_global(runtime_from_env()?) {
         Ok(()) => {}
