@@ -30,9 +30,12 @@ def directive(namespace, name, payload):
 
 
 class Function:
-    def __init__(self, port, log):
+    def __init__(self, port, log, watch):
         self.port = port
         self.log = log
+        # `cargo lambda watch`'s pid: the function process descends from it, and no other
+        # run's does.
+        self.watch = watch
         self.seen = 0
 
     def invoke(self, event):
@@ -61,6 +64,32 @@ class Function:
         fail(f"no EMF line after invocation {self.seen + 1}:\n{read(self.log)[-4000:]}")
 
 
+def descendants(root, name):
+    """The processes named `name` that descend from `root`, from /proc."""
+    parents, names = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # `pid (comm) state ppid ...`: comm may hold spaces, so split at the last ')'.
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        parents[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
+        names[int(entry)] = comm
+    found = []
+    for pid, comm in names.items():
+        ancestor = pid
+        while ancestor > 1 and comm == name:
+            ancestor = parents.get(ancestor, 0)
+            if ancestor == root:
+                found.append(pid)
+                break
+    return found
+
+
 def check(condition, what, *context):
     if not condition:
         fail(f"{what}: {' | '.join(json.dumps(c) for c in context)}")
@@ -73,7 +102,7 @@ def response(reply):
 
 def main():
     with Services(settings={"LMMS_GRACE": f"{GRACE_S}s"}) as services:
-        run(Function(services.invoke_port, services.log))
+        run(Function(services.invoke_port, services.log, services.watch.pid))
     print("all checks passed")
 
 
@@ -144,7 +173,7 @@ def run(function):
     # The client again, then SIGTERM: every module unloaded, the client closed.
     reply, emf = function.invoke(directive("Alexa.PowerController", "ReportState", {"room": "kitchen"}))
     check(emf["Loads"] == 1, "the client is loaded again when needed", emf)
-    pids = subprocess.run(["pgrep", "-x", "smart-home"], capture_output=True, text=True).stdout.split()
+    pids = descendants(function.watch, "smart-home")
     check(len(pids) == 1, "one function process", pids)
     os.kill(int(pids[0]), signal.SIGTERM)
     deadline = time.time() + 10

@@ -114,6 +114,7 @@ class Services:
                 self.log, cwd=EXAMPLE,
             )
             self.processes.append(watch)
+            self.watch = watch
             wait_for(self.invoke_port, 120, watch, self.log)
         except BaseException:
             self.__exit__(None, None, None)
