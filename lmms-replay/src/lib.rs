@@ -19,6 +19,7 @@ mod front;
 mod hybrid;
 mod replay;
 mod trace;
+mod validate;
 mod verdict;
 
 pub use crate::error::TraceError;
@@ -26,4 +27,5 @@ pub use crate::front::Front;
 pub use crate::hybrid::Hybrid;
 pub use crate::replay::{replay, Outcome, Policy};
 pub use crate::trace::{App, Function, Invocation, Trace};
+pub use crate::validate::{choose, halves, k_fold, Fold, PRICES};
 pub use crate::verdict::Verdict;

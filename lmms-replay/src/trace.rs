@@ -79,6 +79,81 @@ impl Trace {
         self.functions.len() - 1
     }
 
+    /// The trace of the apps in `apps` alone (indices into [`Trace::apps`]), their
+    /// functions and invocations renumbered: the functions of one fold.
+    ///
+    /// ```
+    /// let mut trace = lmms_replay::Trace::default();
+    /// let a = trace.add_function("a", "f", None);
+    /// let b = trace.add_function("b", "g", None);
+    /// for (at_ms, function) in [(0, a), (5, b), (9, a)] {
+    ///     trace.invocations.push(lmms_replay::Invocation { at_ms, function, duration_ms: 1 });
+    /// }
+    /// let only_b = trace.subset(&[1]);
+    /// assert_eq!((only_b.apps.len(), only_b.functions.len(), only_b.invocations.len()), (1, 1, 1));
+    /// assert_eq!(only_b.invocations[0].function, 0);
+    /// ```
+    pub fn subset(&self, apps: &[usize]) -> Trace {
+        let mut app_index = vec![None; self.apps.len()];
+        let mut trace = Trace::default();
+        for &app in apps {
+            if app_index[app].is_none() {
+                app_index[app] = Some(trace.apps.len());
+                trace.apps.push(self.apps[app].clone());
+            }
+        }
+        let mut function_index = vec![None; self.functions.len()];
+        for (i, function) in self.functions.iter().enumerate() {
+            if let Some(app) = app_index[function.app] {
+                function_index[i] = Some(trace.functions.len());
+                trace.functions.push(Function {
+                    name: function.name.clone(),
+                    app,
+                });
+            }
+        }
+        trace.invocations = self
+            .invocations
+            .iter()
+            .filter_map(|invocation| {
+                function_index[invocation.function].map(|function| Invocation {
+                    function,
+                    ..*invocation
+                })
+            })
+            .collect();
+        trace
+    }
+
+    /// The invocations that start in `[from_ms, to_ms)`, their times made relative to
+    /// `from_ms`: a part of the day. Every app and function stays.
+    ///
+    /// ```
+    /// let mut trace = lmms_replay::Trace::default();
+    /// let f = trace.add_function("a", "f", None);
+    /// for at_ms in [0, 10, 20] {
+    ///     trace.invocations.push(lmms_replay::Invocation { at_ms, function: f, duration_ms: 1 });
+    /// }
+    /// let later = trace.window(10, 30);
+    /// assert_eq!(later.invocations.iter().map(|i| i.at_ms).collect::<Vec<_>>(), [0, 10]);
+    /// ```
+    pub fn window(&self, from_ms: u64, to_ms: u64) -> Trace {
+        Trace {
+            apps: self.apps.clone(),
+            functions: self.functions.clone(),
+            invocations: self
+                .invocations
+                .iter()
+                .filter(|invocation| (from_ms..to_ms).contains(&invocation.at_ms))
+                .map(|invocation| Invocation {
+                    at_ms: invocation.at_ms - from_ms,
+                    ..*invocation
+                })
+                .collect(),
+            notes: Vec::new(),
+        }
+    }
+
     /// The app of `name`, added if new.
     pub(crate) fn app(&mut self, name: &str) -> usize {
         match self.apps.iter().position(|app| app.name == name) {

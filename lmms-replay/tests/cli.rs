@@ -208,3 +208,22 @@ fn a_verdict_of_dominance_is_pareto_dominance_and_a_trade_says_both_ratios() {
         );
     }
 }
+
+#[test]
+fn folds_choose_the_price_on_the_rest_and_judge_each_part_held_out() {
+    let path = a_2021_trace("folds");
+    let output = replay(&["--format", "azure2021", path.to_str().unwrap(), "--folds", "2"]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    for part in [
+        "fold 1 of 2 (1 apps held out): price",
+        "fold 2 of 2 (1 apps held out): price",
+        "second half, price chosen on the first: price",
+        "first half, price chosen on the second: price",
+    ] {
+        assert!(stdout.contains(part), "{part} in {stdout}");
+    }
+    assert_eq!(stdout.matches("adaptive ÷ fixed 30 s: ").count(), 4, "{stdout}");
+    let refused = replay(&["--folds", "1", "/no/such/trace"]);
+    assert_eq!(refused.status.code(), Some(2), "one fold holds nothing out");
+}

@@ -48,6 +48,11 @@ struct Args {
     /// Where the charts go.
     #[arg(long, default_value = "target/lmms-replay")]
     out: PathBuf,
+    /// Validates the adaptive policy's price as a model is validated, instead of the
+    /// comparison: the price chosen on all apps but one fold's (of this many), judged on
+    /// that fold, each fold in turn; then the day's halves likewise.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..=100))]
+    folds: Option<u64>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -111,6 +116,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("note: {note}");
     }
     fits_in_memory(&trace, args.scale)?;
+    if let Some(k) = args.folds {
+        return validate(&trace, k as usize, args.scale);
+    }
     let front = Front::of(&trace);
     let runs = policies(&trace, args)
         .into_iter()
@@ -208,6 +216,34 @@ fn table(runs: &[Run], front: &Front) {
          the same idle MB-s, and idle MB-s over the least any could have with as many loads, \
          knowing the future (the offline rent-or-buy front)."
     );
+}
+
+/// The price chosen on all but each part, and the four policies judged on that part.
+fn validate(trace: &Trace, k: usize, scale: u64) -> Result<(), Box<dyn std::error::Error>> {
+    println!(
+        "the adaptive price chosen among {:?} MB-s on the rest, nearest the offline front by loads; judged on the part held out",
+        lmms_replay::PRICES
+    );
+    let mut folds = lmms_replay::k_fold(trace, k, scale)?;
+    folds.extend(lmms_replay::halves(trace, scale)?);
+    for fold in &folds {
+        println!("\n{}: price {:.0e} MB-s", fold.name, fold.price);
+        for (name, outcome) in &fold.runs {
+            println!(
+                "  {name:<28} loads {:>7} (pre-warm {:>5})  idle MB-s {:>10.3e}",
+                outcome.loads, outcome.prewarm_loads, outcome.idle_mb_s
+            );
+        }
+        let [thirty, ten, hybrid, adaptive] = [0, 1, 2, 3].map(|i| &fold.runs[i].1);
+        for (name, learned) in [("adaptive", adaptive), ("hybrid histogram", hybrid)] {
+            println!(
+                "  {name} ÷ fixed 30 s: {}; ÷ fixed 10 min: {}",
+                Verdict::of(learned, thirty),
+                Verdict::of(learned, ten)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a scale whose state would not fit in this machine's memory before anything is

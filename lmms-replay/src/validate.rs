@@ -1,0 +1,141 @@
+//! Choosing the adaptive policy's price on some of a trace and judging it on the rest, the
+//! way a model is validated: k folds over the apps, and the day in halves.
+//!
+//! The rule that chooses: among the candidate prices ([`PRICES`]), the one whose replay on
+//! the training part is nearest the offline front along the loads axis (its loads over the
+//! fewest any policy could have at its idle memory-time). The chosen price is then replayed
+//! on the held-out part beside fixed 30 s, fixed 10 min and the hybrid histogram, which
+//! nothing was chosen for.
+
+use crate::front::Front;
+use crate::hybrid::Hybrid;
+use crate::replay::{replay, Outcome, Policy};
+use crate::trace::Trace;
+use lmms::Adaptive;
+use std::time::Duration;
+
+/// The adaptive policy's candidate prices of a load, in MB-s.
+pub const PRICES: [f64; 6] = [1e4, 3e4, 1e5, 3e5, 1e6, 3e6];
+
+/// One held-out part: the price chosen without it, and each policy's run on it.
+#[derive(Clone, Debug)]
+pub struct Fold {
+    /// Which part was held out.
+    pub name: String,
+    /// The price chosen on the rest, in MB-s.
+    pub price: f64,
+    /// The runs on the held-out part: fixed 30 s, fixed 10 min, the hybrid histogram, and
+    /// adaptive at the chosen price, in that order.
+    pub runs: Vec<(String, Outcome)>,
+}
+
+/// The adaptive policy at `mb_s` MB-s a load, in the replay's bytes.
+pub(crate) fn adaptive(mb_s: f64, bytes_per_mb: u64) -> Policy {
+    Policy::Adaptive(
+        Adaptive::default().load_cost((mb_s * bytes_per_mb as f64) as u64, Duration::from_secs(1)),
+    )
+}
+
+/// The price [`PRICES`] the rule chooses on `training`.
+pub fn choose(training: &Trace, bytes_per_mb: u64) -> Result<f64, lmms::Error> {
+    let front = Front::of(training);
+    let mut best = (f64::INFINITY, PRICES[0]);
+    for price in PRICES {
+        let run = replay(training, &adaptive(price, bytes_per_mb), bytes_per_mb)?;
+        let distance = run.loads as f64 / front.loads_at(run.idle_mb_s);
+        if distance < best.0 {
+            best = (distance, price);
+        }
+    }
+    Ok(best.1)
+}
+
+/// The four policies on `held_out`, adaptive at `price`.
+fn judge(
+    name: String,
+    price: f64,
+    held_out: &Trace,
+    bytes_per_mb: u64,
+) -> Result<Fold, lmms::Error> {
+    let policies = [
+        (
+            "fixed 30 s".to_owned(),
+            Policy::Fixed(Duration::from_secs(30)),
+        ),
+        (
+            "fixed 10 min".to_owned(),
+            Policy::Fixed(Duration::from_secs(600)),
+        ),
+        (
+            "hybrid histogram".to_owned(),
+            Policy::Hybrid(Hybrid::default()),
+        ),
+        (
+            format!("adaptive, load = {price:.0e} MB-s"),
+            adaptive(price, bytes_per_mb),
+        ),
+    ];
+    let runs = policies
+        .into_iter()
+        .map(|(name, policy)| Ok((name, replay(held_out, &policy, bytes_per_mb)?)))
+        .collect::<Result<_, lmms::Error>>()?;
+    Ok(Fold { name, price, runs })
+}
+
+/// `k` folds over the apps (app `i` in fold `i % k`): each fold held out in turn, its price
+/// chosen on the other folds.
+///
+/// ```
+/// let mut trace = lmms_replay::Trace::default();
+/// for app in 0..4 {
+///     let f = trace.add_function(&format!("app{app}"), "f", Some(100.0));
+///     for call in 0..20 {
+///         trace.invocations.push(lmms_replay::Invocation { at_ms: call * 300_000 + app, function: f, duration_ms: 1_000 });
+///     }
+/// }
+/// trace.invocations.sort_by_key(|i| i.at_ms);
+/// let folds = lmms_replay::k_fold(&trace, 2, 1024)?;
+/// assert_eq!(folds.len(), 2);
+/// assert!(folds.iter().all(|fold| fold.runs.len() == 4));
+/// # Ok::<(), lmms::Error>(())
+/// ```
+pub fn k_fold(trace: &Trace, k: usize, bytes_per_mb: u64) -> Result<Vec<Fold>, lmms::Error> {
+    (0..k)
+        .map(|fold| {
+            let (held_out, training): (Vec<usize>, Vec<usize>) =
+                (0..trace.apps.len()).partition(|app| app % k == fold);
+            let price = choose(&trace.subset(&training), bytes_per_mb)?;
+            judge(
+                format!(
+                    "fold {} of {k} ({} apps held out)",
+                    fold + 1,
+                    held_out.len()
+                ),
+                price,
+                &trace.subset(&held_out),
+                bytes_per_mb,
+            )
+        })
+        .collect()
+}
+
+/// The day in halves: each half held out in turn, its price chosen on the other.
+pub fn halves(trace: &Trace, bytes_per_mb: u64) -> Result<Vec<Fold>, lmms::Error> {
+    let end = trace.invocations.last().map_or(0, |i| i.at_ms) + 1;
+    let middle = end / 2;
+    let (first, second) = (trace.window(0, middle), trace.window(middle, end));
+    Ok(vec![
+        judge(
+            "second half, price chosen on the first".into(),
+            choose(&first, bytes_per_mb)?,
+            &second,
+            bytes_per_mb,
+        )?,
+        judge(
+            "first half, price chosen on the second".into(),
+            choose(&second, bytes_per_mb)?,
+            &first,
+            bytes_per_mb,
+        )?,
+    ])
+}
