@@ -90,6 +90,17 @@ fn over_budget_sweeps_unload_inside_the_grace_period_least_recently_used_first()
 
 const MB: usize = 1_000_000;
 
+/// A runtime on a manual clock with a memory budget of `bytes`.
+fn budgeted(bytes: u64) -> (ManualClock, Runtime) {
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder()
+        .clock(clock.clone())
+        .memory_budget(bytes)
+        .build()
+        .unwrap();
+    (clock, runtime)
+}
+
 /// `n` modules of 1 MB each on `runtime`, named `{prefix}0` on.
 fn megabytes(runtime: &Runtime, prefix: &str, n: usize) -> Vec<lmms::Handle<Vec<u8>>> {
     (0..n)
@@ -112,12 +123,7 @@ fn resident(modules: &[lmms::Handle<Vec<u8>>]) -> Vec<usize> {
 #[test]
 fn a_load_makes_room_in_the_budget_least_recently_used_first() {
     let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
-    let clock = ManualClock::new();
-    let runtime = Runtime::builder()
-        .clock(clock.clone())
-        .memory_budget(2_500_000)
-        .build()
-        .unwrap();
+    let (clock, runtime) = budgeted(2_500_000);
     let modules = megabytes(&runtime, "m", 4);
     // No sweep runs: each load keeps the budget itself. A first load's size is known once
     // it is done, so the third one unloads the least recently used right after it.
@@ -148,12 +154,7 @@ fn a_load_makes_room_in_the_budget_least_recently_used_first() {
 #[test]
 fn a_load_never_unloads_a_module_in_use_pinned_or_core_and_goes_ahead_over_budget() {
     let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
-    let clock = ManualClock::new();
-    let runtime = Runtime::builder()
-        .clock(clock.clone())
-        .memory_budget(1_500_000)
-        .build()
-        .unwrap();
+    let (_clock, runtime) = budgeted(1_500_000);
     let core = runtime
         .register_fallible(ModuleDef::named("core").class(lmms::Class::Core), || {
             Ok::<_, Infallible>(vec![1u8; MB])
@@ -194,12 +195,7 @@ impl Drop for Loads {
 #[test]
 fn a_drop_that_loads_while_a_load_makes_room_neither_hangs_nor_recurses() {
     let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
-    let clock = ManualClock::new();
-    let runtime = Runtime::builder()
-        .clock(clock.clone())
-        .memory_budget(1_500_000)
-        .build()
-        .unwrap();
+    let (clock, runtime) = budgeted(1_500_000);
     let modules = megabytes(&runtime, "m", 2);
     let other = modules[1].clone();
     let loads = runtime
@@ -227,12 +223,7 @@ fn a_drop_that_loads_while_a_load_makes_room_neither_hangs_nor_recurses() {
 #[test]
 fn a_loader_that_loads_leaves_room_making_to_its_own_load() {
     let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
-    let clock = ManualClock::new();
-    let runtime = Runtime::builder()
-        .clock(clock.clone())
-        .memory_budget(2_500_000)
-        .build()
-        .unwrap();
+    let (clock, runtime) = budgeted(2_500_000);
     let modules = megabytes(&runtime, "m", 2);
     for m in &modules {
         drop(m.get().unwrap());
@@ -302,12 +293,7 @@ static LOCAL: ModuleCell<Local> = ModuleCell::new(ModuleDef::new("local"));
 #[test]
 fn an_async_load_keeps_the_budget_too() {
     let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
-    let clock = ManualClock::new();
-    let runtime = Runtime::builder()
-        .clock(clock.clone())
-        .memory_budget(1_500_000)
-        .build()
-        .unwrap();
+    let (clock, runtime) = budgeted(1_500_000);
     runtime.add(&REMOTE).unwrap();
     runtime.add(&LOCAL).unwrap();
     drop(LOCAL.get().unwrap());

@@ -2,15 +2,14 @@
 //! line, against the bare handler's work, a call by name on a resident module.
 //! `cargo bench -p lmms-lambda --bench adapter`.
 
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use common::{invocation, Handler};
 use criterion::{criterion_group, criterion_main, Criterion};
 use lambda_runtime::tower::{Layer, Service};
-use lambda_runtime::{Context, LambdaInvocation};
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
-use std::task::Poll;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A table the handler reads.
 #[lmms::module(name = "weather")]
@@ -30,31 +29,9 @@ pub fn forecast(weather: &Weather, day: usize) -> i32 {
 }
 
 /// The handler: one call by name, as the example's directives are routed.
-#[derive(Clone)]
-struct Handler;
-
-impl Service<LambdaInvocation> for Handler {
-    type Response = ();
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        let day = invocation.body.len();
-        black_box(lmms::execute("weather", "forecast", serde_json::json!({ "day": day })).unwrap());
-        Box::pin(async { Ok(()) })
-    }
-}
-
-fn invocation() -> LambdaInvocation {
-    LambdaInvocation {
-        parts: http::Response::new(()).into_parts().0,
-        body: bytes::Bytes::from_static(b"{}"),
-        context: Context::default(),
-    }
+fn handle(body: &[u8]) {
+    let day = serde_json::json!({ "day": body.len() });
+    black_box(lmms::execute("weather", "forecast", day).unwrap());
 }
 
 fn adapter(c: &mut Criterion) {
@@ -62,16 +39,18 @@ fn adapter(c: &mut Criterion) {
         .enable_time()
         .build()
         .unwrap();
-    let mut bare = Handler;
-    let mut swept = lmms_lambda::Lifecycle::new().without_emf().layer(Handler);
-    rt.block_on(bare.call(invocation())).unwrap();
+    let mut bare = Handler(handle);
+    let mut swept = lmms_lambda::Lifecycle::new()
+        .without_emf()
+        .layer(Handler(handle));
+    rt.block_on(bare.call(invocation("{}"))).unwrap();
     let emf = lmms::report::Emf::new("lmms").dimension("function", "bench");
     let mut group = c.benchmark_group("invocation");
     group.bench_function("bare handler", |b| {
-        b.iter(|| rt.block_on(bare.call(invocation())).unwrap())
+        b.iter(|| rt.block_on(bare.call(invocation("{}"))).unwrap())
     });
     group.bench_function("with the lifecycle layer (sweep, no EMF)", |b| {
-        b.iter(|| rt.block_on(swept.call(invocation())).unwrap())
+        b.iter(|| rt.block_on(swept.call(invocation("{}"))).unwrap())
     });
     // The EMF line as the layer builds it (its `println!` is one write to stdout more).
     group.bench_function("the EMF line alone", |b| {

@@ -51,13 +51,7 @@ impl lmms::Load for Table {
 async fn a_sweep_that_panics_after_an_invocation_loses_neither_the_answer_nor_the_function() {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Panicking))
         .unwrap();
-    let clock = lmms::ManualClock::new();
-    let runtime = lmms::Runtime::builder()
-        .clock(clock.clone())
-        .min_resident(0)
-        .build()
-        .unwrap();
-    lmms::Runtime::set_global(runtime).unwrap();
+    let clock = common::global_runtime();
     let mut service = lmms_lambda::Lifecycle::new()
         .without_emf()
         .layer(Handler(|_: &[u8]| {

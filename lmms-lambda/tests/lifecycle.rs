@@ -51,13 +51,7 @@ fn use_tables(body: &[u8]) {
 // One test: the global runtime and its modules are the process's, as in a sandbox.
 #[tokio::test(flavor = "current_thread")]
 async fn each_invocation_is_swept_after_its_response_and_shutdown_closes_everything() {
-    let clock = lmms::ManualClock::new();
-    let runtime = lmms::Runtime::builder()
-        .clock(clock.clone())
-        .min_resident(0)
-        .build()
-        .unwrap();
-    lmms::Runtime::set_global(runtime).unwrap();
+    let clock = common::global_runtime();
     let mut service = lmms_lambda::Lifecycle::new().layer(Handler(use_tables));
 
     service.call(invocation("3")).await.unwrap();

@@ -16,27 +16,27 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-#[test]
-fn a_2021_trace_gives_a_table_per_policy_and_both_charts() {
-    let dir = scratch("2021");
-    let mut rows = String::from("app,func,end_timestamp,duration\n");
-    // One app every 5 minutes for two hours, another every minute for ten.
-    for i in 0..24 {
-        rows += &format!("report,nightly,{}.5,0.5\n", 300 * i + 1);
-    }
-    for i in 0..10 {
-        rows += &format!("shop,checkout,{}.2,0.2\n", 60 * i + 1);
-    }
-    std::fs::write(dir.join("trace.csv"), rows).unwrap();
-    let out = dir.join("charts");
-    let output = replay(&[
+/// A small 2021-format trace, replayed with `extra` arguments, its charts in a scratch
+/// directory: the output, its stdout, and where the charts went.
+fn replay_2021(name: &str, extra: &[&str]) -> (Output, String, PathBuf) {
+    let path = a_2021_trace(name);
+    let out = scratch(&format!("{name}-charts"));
+    let mut args = vec![
         "--format",
         "azure2021",
-        dir.join("trace.csv").to_str().unwrap(),
+        path.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ]);
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    ];
+    args.extend_from_slice(extra);
+    let output = replay(&args);
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    (output, stdout, out)
+}
+
+#[test]
+fn a_2021_trace_gives_a_table_per_policy_and_both_charts() {
+    let (output, stdout, out) = replay_2021("2021", &[]);
     assert!(output.status.success(), "{stdout}");
     assert!(
         stdout.contains("2 apps, 2 functions, 34 invocations"),
@@ -106,6 +106,7 @@ fn a_price_budget_or_scale_out_of_range_is_refused_naming_the_option() {
 fn a_2021_trace(name: &str) -> PathBuf {
     let dir = scratch(name);
     let mut rows = String::from("app,func,end_timestamp,duration\n");
+    // One app every 5 minutes for two hours, another every minute for ten.
     for i in 0..24 {
         rows += &format!("report,nightly,{}.5,0.5\n", 300 * i + 1);
     }
@@ -131,16 +132,7 @@ fn a_2021_file_read_as_2019_says_which_option_to_pass() {
 
 #[test]
 fn the_2021_format_s_memory_is_said_to_be_assumed() {
-    let path = a_2021_trace("memory");
-    let out = scratch("memory-charts");
-    let output = replay(&[
-        "--format",
-        "azure2021",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let (output, stdout, _) = replay_2021("memory", &[]);
     assert!(output.status.success(), "{stdout}");
     assert!(
         stdout.contains("note: 2 apps have no memory in the trace: each is taken as 128 MB"),
@@ -150,14 +142,7 @@ fn the_2021_format_s_memory_is_said_to_be_assumed() {
 
 #[test]
 fn a_scale_that_would_not_fit_in_memory_is_refused_before_allocating() {
-    let path = a_2021_trace("scale");
-    let output = replay(&[
-        "--format",
-        "azure2021",
-        path.to_str().unwrap(),
-        "--scale",
-        "1000000000",
-    ]);
+    let (output, _, _) = replay_2021("scale", &["--scale", "1000000000"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
@@ -171,18 +156,8 @@ fn a_scale_that_would_not_fit_in_memory_is_refused_before_allocating() {
 
 #[test]
 fn a_verdict_of_dominance_is_pareto_dominance_and_a_trade_says_both_ratios() {
-    let path = a_2021_trace("verdicts");
-    let out = scratch("verdict-charts");
-    let output = replay(&[
-        "--format",
-        "azure2021",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--load-cost",
-        "1e2,1e3,1e4,1e5,1e6,1e7,1e8",
-    ]);
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let (output, stdout, out) =
+        replay_2021("verdicts", &["--load-cost", "1e2,1e3,1e4,1e5,1e6,1e7,1e8"]);
     assert!(output.status.success(), "{stdout}");
     for line in stdout.lines().filter(|line| line.contains(" ÷ fixed ")) {
         let ratio = |what: &str| -> f64 {
@@ -211,9 +186,7 @@ fn a_verdict_of_dominance_is_pareto_dominance_and_a_trade_says_both_ratios() {
 
 #[test]
 fn folds_choose_the_price_on_the_rest_and_judge_each_part_held_out() {
-    let path = a_2021_trace("folds");
-    let output = replay(&["--format", "azure2021", path.to_str().unwrap(), "--folds", "2"]);
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let (output, stdout, _) = replay_2021("folds", &["--folds", "2"]);
     assert!(output.status.success(), "{stdout}");
     for part in [
         "fold 1 of 2 (1 apps held out): price",
@@ -223,7 +196,11 @@ fn folds_choose_the_price_on_the_rest_and_judge_each_part_held_out() {
     ] {
         assert!(stdout.contains(part), "{part} in {stdout}");
     }
-    assert_eq!(stdout.matches("adaptive ÷ fixed 30 s: ").count(), 4, "{stdout}");
+    assert_eq!(
+        stdout.matches("adaptive ÷ fixed 30 s: ").count(),
+        4,
+        "{stdout}"
+    );
     let refused = replay(&["--folds", "1", "/no/such/trace"]);
     assert_eq!(refused.status.code(), Some(2), "one fold holds nothing out");
 }

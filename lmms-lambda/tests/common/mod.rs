@@ -36,3 +36,16 @@ impl<F: FnMut(&[u8]) + Clone + Send + 'static> Service<LambdaInvocation> for Han
         Box::pin(async { Ok(()) })
     }
 }
+
+/// Sets the process's global runtime, on a manual clock (returned) and with no resident
+/// minimum, as a function's process would have it.
+pub fn global_runtime() -> lmms::ManualClock {
+    let clock = lmms::ManualClock::new();
+    let runtime = lmms::Runtime::builder()
+        .clock(clock.clone())
+        .min_resident(0)
+        .build()
+        .unwrap();
+    lmms::Runtime::set_global(runtime).unwrap();
+    clock
+}
