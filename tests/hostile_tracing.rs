@@ -10,37 +10,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::thread;
 use std::time::{Duration, Instant};
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
 
-/// A layer that panics on the event whose message it is given, while its flag is set.
-struct Panicking {
-    on: &'static str,
-    armed: &'static AtomicBool,
-}
-
-struct Message(String);
-
-impl Visit for Message {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
-        }
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Panicking {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        if message.0 == self.on && self.armed.load(SeqCst) {
-            panic!("a layer that panics on `{}`", self.on);
-        }
-    }
-}
-
-use common::{Canary, ALIVE};
+use common::{Canary, Panicking, ALIVE};
 
 struct Parked(Canary);
 impl Load for Parked {

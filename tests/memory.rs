@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{budgeted, megabytes, resident, MB};
+
 use lmms::memory::{live_heap, CountingAlloc};
 use lmms::{AsyncLoad, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Unload};
 use std::convert::Infallible;
@@ -86,38 +88,6 @@ fn over_budget_sweeps_unload_inside_the_grace_period_least_recently_used_first()
     assert_eq!(report.kept_because("m3"), Some(KeepReason::WithinGrace));
     assert!(runtime.stats().resident_bytes.unwrap() <= 2_500_000);
     drop(pinned);
-}
-
-const MB: usize = 1_000_000;
-
-/// A runtime on a manual clock with a memory budget of `bytes`.
-fn budgeted(bytes: u64) -> (ManualClock, Runtime) {
-    let clock = ManualClock::new();
-    let runtime = Runtime::builder()
-        .clock(clock.clone())
-        .memory_budget(bytes)
-        .build()
-        .unwrap();
-    (clock, runtime)
-}
-
-/// `n` modules of 1 MB each on `runtime`, named `{prefix}0` on.
-fn megabytes(runtime: &Runtime, prefix: &str, n: usize) -> Vec<lmms::Handle<Vec<u8>>> {
-    (0..n)
-        .map(|i| {
-            runtime
-                .register_fallible(ModuleDef::named(format!("{prefix}{i}")), || {
-                    Ok::<_, Infallible>(vec![1u8; MB])
-                })
-                .unwrap()
-        })
-        .collect()
-}
-
-fn resident(modules: &[lmms::Handle<Vec<u8>>]) -> Vec<usize> {
-    (0..modules.len())
-        .filter(|&i| modules[i].stats().resident)
-        .collect()
 }
 
 #[test]

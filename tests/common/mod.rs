@@ -1,4 +1,5 @@
-//! What the integration tests share: a minimal executor for the async operations.
+//! What the integration tests share: a minimal executor for the async operations, the
+//! memory-budget tests' runtime and modules, and a `tracing` layer that panics.
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::future::Future;
@@ -78,4 +79,72 @@ impl Drop for Canary {
     fn drop(&mut self) {
         self.canary.store(DEAD, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+#[cfg(feature = "tracing")]
+mod panicking {
+    /// A layer that panics on the event whose message it is given, while its flag is set.
+    pub struct Panicking {
+        pub on: &'static str,
+        pub armed: &'static std::sync::atomic::AtomicBool,
+    }
+
+    struct Message(String);
+
+    impl tracing::field::Visit for Message {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Panicking {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            if message.0 == self.on && self.armed.load(std::sync::atomic::Ordering::SeqCst) {
+                panic!("a layer that panics on `{}`", self.on);
+            }
+        }
+    }
+}
+#[cfg(feature = "tracing")]
+#[allow(unused_imports)] // each test binary uses part of it
+pub use panicking::Panicking;
+
+pub const MB: usize = 1_000_000;
+
+/// A runtime on a manual clock with a memory budget of `bytes`.
+pub fn budgeted(bytes: u64) -> (lmms::ManualClock, lmms::Runtime) {
+    let clock = lmms::ManualClock::new();
+    let runtime = lmms::Runtime::builder()
+        .clock(clock.clone())
+        .memory_budget(bytes)
+        .build()
+        .unwrap();
+    (clock, runtime)
+}
+
+/// `n` modules of 1 MB each on `runtime`, named `{prefix}0` on.
+pub fn megabytes(runtime: &lmms::Runtime, prefix: &str, n: usize) -> Vec<lmms::Handle<Vec<u8>>> {
+    (0..n)
+        .map(|i| {
+            runtime
+                .register_fallible(lmms::ModuleDef::named(format!("{prefix}{i}")), || {
+                    Ok::<_, std::convert::Infallible>(vec![1u8; MB])
+                })
+                .unwrap()
+        })
+        .collect()
+}
+
+pub fn resident(modules: &[lmms::Handle<Vec<u8>>]) -> Vec<usize> {
+    (0..modules.len())
+        .filter(|&i| modules[i].stats().resident)
+        .collect()
 }
