@@ -1,11 +1,14 @@
 //! Choosing the adaptive policy's price on some of a trace and judging it on the rest, the
 //! way a model is validated: k folds over the apps, and the day in halves.
 //!
-//! The rule that chooses: among the candidate prices ([`PRICES`]), the one whose replay on
-//! the training part is nearest the offline front along the loads axis (its loads over the
-//! fewest any policy could have at its idle memory-time). The chosen price is then replayed
-//! on the held-out part beside fixed 30 s, fixed 10 min and the hybrid histogram, which
-//! nothing was chosen for.
+//! Two ways to price a load are validated: one price for every module ([`PRICES`], in
+//! MB-s, [`lmms::Adaptive::load_cost`]), and a price that scales with each module's size,
+//! one break-even for all ([`BREAK_EVENS`], [`lmms::Adaptive::load_worth_idle`]). The rule
+//! that chooses, for each: among its candidates, the one whose replay on the training part
+//! is nearest the offline front along the loads axis (its loads over the fewest any policy
+//! could have at its idle memory-time). The chosen ones are then replayed on the held-out
+//! part beside fixed 30 s, fixed 10 min and the hybrid histogram, which nothing was chosen
+//! for.
 
 use crate::front::Front;
 use crate::hybrid::Hybrid;
@@ -17,15 +20,20 @@ use std::time::Duration;
 /// The adaptive policy's candidate prices of a load, in MB-s.
 pub const PRICES: [f64; 6] = [1e4, 3e4, 1e5, 3e5, 1e6, 3e6];
 
-/// One held-out part: the price chosen without it, and each policy's run on it.
+/// The candidate break-evens of the size-scaled price, in seconds.
+pub const BREAK_EVENS: [u64; 7] = [30, 60, 120, 300, 600, 1200, 2400];
+
+/// One held-out part: what was chosen without it, and each policy's run on it.
 #[derive(Clone, Debug)]
 pub struct Fold {
     /// Which part was held out.
     pub name: String,
     /// The price chosen on the rest, in MB-s.
     pub price: f64,
-    /// The runs on the held-out part: fixed 30 s, fixed 10 min, the hybrid histogram, and
-    /// adaptive at the chosen price, in that order.
+    /// The size-scaled price's break-even chosen on the rest, in seconds.
+    pub break_even: u64,
+    /// The runs on the held-out part: fixed 30 s, fixed 10 min, the hybrid histogram,
+    /// adaptive at the chosen price, and adaptive at the chosen break-even, in that order.
     pub runs: Vec<(String, Outcome)>,
 }
 
@@ -36,24 +44,49 @@ pub(crate) fn adaptive(mb_s: f64, bytes_per_mb: u64) -> Policy {
     )
 }
 
-/// The price [`PRICES`] the rule chooses on `training`.
-pub fn choose(training: &Trace, bytes_per_mb: u64) -> Result<f64, lmms::Error> {
+/// The adaptive policy with a load worth keeping its own module idle for `seconds`.
+fn scaled(seconds: u64) -> Policy {
+    Policy::Adaptive(Adaptive::default().load_worth_idle(Duration::from_secs(seconds)))
+}
+
+/// The candidate the rule chooses on `training`: the one nearest the offline front by
+/// loads.
+fn nearest<T: Copy>(
+    training: &Trace,
+    candidates: &[T],
+    policy: impl Fn(T) -> Policy,
+    bytes_per_mb: u64,
+) -> Result<T, lmms::Error> {
     let front = Front::of(training);
-    let mut best = (f64::INFINITY, PRICES[0]);
-    for price in PRICES {
-        let run = replay(training, &adaptive(price, bytes_per_mb), bytes_per_mb)?;
+    let mut best = (f64::INFINITY, candidates[0]);
+    for &candidate in candidates {
+        let run = replay(training, &policy(candidate), bytes_per_mb)?;
         let distance = run.loads as f64 / front.loads_at(run.idle_mb_s);
         if distance < best.0 {
-            best = (distance, price);
+            best = (distance, candidate);
         }
     }
     Ok(best.1)
 }
 
-/// The four policies on `held_out`, adaptive at `price`.
+/// The price among [`PRICES`] and the break-even among [`BREAK_EVENS`] the rule chooses
+/// on `training`.
+pub fn choose(training: &Trace, bytes_per_mb: u64) -> Result<(f64, u64), lmms::Error> {
+    Ok((
+        nearest(
+            training,
+            &PRICES,
+            |price| adaptive(price, bytes_per_mb),
+            bytes_per_mb,
+        )?,
+        nearest(training, &BREAK_EVENS, scaled, bytes_per_mb)?,
+    ))
+}
+
+/// The five policies on `held_out`, adaptive at the chosen price and break-even.
 fn judge(
     name: String,
-    price: f64,
+    (price, break_even): (f64, u64),
     held_out: &Trace,
     bytes_per_mb: u64,
 ) -> Result<Fold, lmms::Error> {
@@ -74,16 +107,25 @@ fn judge(
             format!("adaptive, load = {price:.0e} MB-s"),
             adaptive(price, bytes_per_mb),
         ),
+        (
+            format!("adaptive, break-even {break_even} s"),
+            scaled(break_even),
+        ),
     ];
     let runs = policies
         .into_iter()
         .map(|(name, policy)| Ok((name, replay(held_out, &policy, bytes_per_mb)?)))
         .collect::<Result<_, lmms::Error>>()?;
-    Ok(Fold { name, price, runs })
+    Ok(Fold {
+        name,
+        price,
+        break_even,
+        runs,
+    })
 }
 
-/// `k` folds over the apps (app `i` in fold `i % k`): each fold held out in turn, its price
-/// chosen on the other folds.
+/// `k` folds over the apps (app `i` in fold `i % k`): each fold held out in turn, the
+/// price and break-even chosen on the other folds.
 ///
 /// ```
 /// let mut trace = lmms_replay::Trace::default();
@@ -96,7 +138,7 @@ fn judge(
 /// trace.invocations.sort_by_key(|i| i.at_ms);
 /// let folds = lmms_replay::k_fold(&trace, 2, 1024)?;
 /// assert_eq!(folds.len(), 2);
-/// assert!(folds.iter().all(|fold| fold.runs.len() == 4));
+/// assert!(folds.iter().all(|fold| fold.runs.len() == 5));
 /// # Ok::<(), lmms::Error>(())
 /// ```
 pub fn k_fold(trace: &Trace, k: usize, bytes_per_mb: u64) -> Result<Vec<Fold>, lmms::Error> {
@@ -104,14 +146,13 @@ pub fn k_fold(trace: &Trace, k: usize, bytes_per_mb: u64) -> Result<Vec<Fold>, l
         .map(|fold| {
             let (held_out, training): (Vec<usize>, Vec<usize>) =
                 (0..trace.apps.len()).partition(|app| app % k == fold);
-            let price = choose(&trace.subset(&training), bytes_per_mb)?;
             judge(
                 format!(
                     "fold {} of {k} ({} apps held out)",
                     fold + 1,
                     held_out.len()
                 ),
-                price,
+                choose(&trace.subset(&training), bytes_per_mb)?,
                 &trace.subset(&held_out),
                 bytes_per_mb,
             )
@@ -119,20 +160,21 @@ pub fn k_fold(trace: &Trace, k: usize, bytes_per_mb: u64) -> Result<Vec<Fold>, l
         .collect()
 }
 
-/// The day in halves: each half held out in turn, its price chosen on the other.
+/// The day in halves: each half held out in turn, the price and break-even chosen on the
+/// other.
 pub fn halves(trace: &Trace, bytes_per_mb: u64) -> Result<Vec<Fold>, lmms::Error> {
     let end = trace.invocations.last().map_or(0, |i| i.at_ms) + 1;
     let middle = end / 2;
     let (first, second) = (trace.window(0, middle), trace.window(middle, end));
     Ok(vec![
         judge(
-            "second half, price chosen on the first".into(),
+            "second half, chosen on the first".into(),
             choose(&first, bytes_per_mb)?,
             &second,
             bytes_per_mb,
         )?,
         judge(
-            "first half, price chosen on the second".into(),
+            "first half, chosen on the second".into(),
             choose(&second, bytes_per_mb)?,
             &first,
             bytes_per_mb,

@@ -191,16 +191,19 @@ fn folds_choose_the_price_on_the_rest_and_judge_each_part_held_out() {
     for part in [
         "fold 1 of 2 (1 apps held out): price",
         "fold 2 of 2 (1 apps held out): price",
-        "second half, price chosen on the first: price",
-        "first half, price chosen on the second: price",
+        "second half, chosen on the first: price",
+        "first half, chosen on the second: price",
     ] {
         assert!(stdout.contains(part), "{part} in {stdout}");
     }
-    assert_eq!(
-        stdout.matches("adaptive ÷ fixed 30 s: ").count(),
-        4,
-        "{stdout}"
-    );
+    for learned in [
+        "adaptive, one price",
+        "adaptive, scaled price",
+        "hybrid histogram",
+    ] {
+        let verdicts = format!("{learned} ÷ fixed 30 s: ");
+        assert_eq!(stdout.matches(&verdicts).count(), 4, "{stdout}");
+    }
     let refused = replay(&["--folds", "1", "/no/such/trace"]);
     assert_eq!(refused.status.code(), Some(2), "one fold holds nothing out");
 }

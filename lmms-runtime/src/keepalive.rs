@@ -51,6 +51,9 @@ pub struct Adaptive {
     /// A load costs as much as keeping `price_bytes` idle for `price_time`.
     price_bytes: u64,
     price_time: Duration,
+    /// Whether the price scales with each module's size (every module's break-even is then
+    /// `price_time`).
+    scaled: bool,
     min_samples: u64,
     max_keep: Duration,
 }
@@ -62,6 +65,7 @@ impl Default for Adaptive {
         Adaptive {
             price_bytes: 128 << 20,
             price_time: Duration::from_secs(60),
+            scaled: false,
             min_samples: 8,
             max_keep: Duration::from_secs(4 * 3600),
         }
@@ -84,6 +88,24 @@ impl Adaptive {
     pub fn load_cost(mut self, bytes: u64, time: Duration) -> Self {
         self.price_bytes = bytes.max(1);
         self.price_time = time;
+        self.scaled = false;
+        self
+    }
+
+    /// Sets the price of a module's load to keeping that module idle for `time`, whatever
+    /// its size: every module's break-even is `time`, and its keep-alive is chosen from its
+    /// own gaps against it. The price of a large module's load is then as much larger as
+    /// its memory is (a load rebuilds what it holds).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let adaptive = lmms::Adaptive::default().load_worth_idle(Duration::from_secs(300));
+    /// assert_eq!(adaptive.break_even(1 << 30), Duration::from_secs(300));
+    /// assert_eq!(adaptive.break_even(1 << 10), Duration::from_secs(300));
+    /// ```
+    pub fn load_worth_idle(mut self, time: Duration) -> Self {
+        self.price_time = time;
+        self.scaled = true;
         self
     }
 
@@ -96,7 +118,7 @@ impl Adaptive {
     /// assert_eq!(lmms::Adaptive::default().break_even(256 << 20), Duration::from_secs(30));
     /// ```
     pub fn break_even(&self, bytes: u64) -> Duration {
-        if bytes == 0 {
+        if bytes == 0 || self.scaled {
             return self.price_time;
         }
         let scaled = self.price_time.as_nanos() * u128::from(self.price_bytes) / u128::from(bytes);

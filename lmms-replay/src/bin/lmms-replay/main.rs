@@ -218,24 +218,32 @@ fn table(runs: &[Run], front: &Front) {
     );
 }
 
-/// The price chosen on all but each part, and the four policies judged on that part.
+/// What was chosen on all but each part, and the policies judged on that part.
 fn validate(trace: &Trace, k: usize, scale: u64) -> Result<(), Box<dyn std::error::Error>> {
     println!(
-        "the adaptive price chosen among {:?} MB-s on the rest, nearest the offline front by loads; judged on the part held out",
-        lmms_replay::PRICES
+        "chosen on the rest, nearest the offline front by loads: the adaptive price among {:?} MB-s, and the size-scaled break-even among {:?} s; judged on the part held out",
+        lmms_replay::PRICES,
+        lmms_replay::BREAK_EVENS
     );
     let mut folds = lmms_replay::k_fold(trace, k, scale)?;
     folds.extend(lmms_replay::halves(trace, scale)?);
     for fold in &folds {
-        println!("\n{}: price {:.0e} MB-s", fold.name, fold.price);
+        println!(
+            "\n{}: price {:.0e} MB-s, break-even {} s",
+            fold.name, fold.price, fold.break_even
+        );
         for (name, outcome) in &fold.runs {
             println!(
-                "  {name:<28} loads {:>7} (pre-warm {:>5})  idle MB-s {:>10.3e}",
+                "  {name:<30} loads {:>7} (pre-warm {:>5})  idle MB-s {:>10.3e}",
                 outcome.loads, outcome.prewarm_loads, outcome.idle_mb_s
             );
         }
-        let [thirty, ten, hybrid, adaptive] = [0, 1, 2, 3].map(|i| &fold.runs[i].1);
-        for (name, learned) in [("adaptive", adaptive), ("hybrid histogram", hybrid)] {
+        let [thirty, ten, hybrid, price, scaled] = [0, 1, 2, 3, 4].map(|i| &fold.runs[i].1);
+        for (name, learned) in [
+            ("adaptive, one price", price),
+            ("adaptive, scaled price", scaled),
+            ("hybrid histogram", hybrid),
+        ] {
             println!(
                 "  {name} ÷ fixed 30 s: {}; ÷ fixed 10 min: {}",
                 Verdict::of(learned, thirty),
