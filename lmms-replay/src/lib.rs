@@ -27,5 +27,5 @@ pub use crate::front::Front;
 pub use crate::hybrid::Hybrid;
 pub use crate::replay::{replay, Outcome, Policy};
 pub use crate::trace::{App, Function, Invocation, Trace};
-pub use crate::validate::{choose, halves, k_fold, Fold, BREAK_EVENS, PRICES};
+pub use crate::validate::{choose, halves, k_fold, priced, Fold, BREAK_EVENS, PRICES};
 pub use crate::verdict::Verdict;

@@ -37,8 +37,14 @@ pub struct Fold {
     pub runs: Vec<(String, Outcome)>,
 }
 
-/// The adaptive policy at `mb_s` MB-s a load, in the replay's bytes.
-pub(crate) fn adaptive(mb_s: f64, bytes_per_mb: u64) -> Policy {
+/// The adaptive policy at `mb_s` MB-s a load (MB of trace memory for a second), in the
+/// replay's bytes at `bytes_per_mb`.
+///
+/// ```
+/// let policy = lmms_replay::priced(1e5, 1024);
+/// assert!(matches!(policy, lmms_replay::Policy::Adaptive(_)));
+/// ```
+pub fn priced(mb_s: f64, bytes_per_mb: u64) -> Policy {
     Policy::Adaptive(
         Adaptive::default().load_cost((mb_s * bytes_per_mb as f64) as u64, Duration::from_secs(1)),
     )
@@ -76,7 +82,7 @@ pub fn choose(training: &Trace, bytes_per_mb: u64) -> Result<(f64, u64), lmms::E
         nearest(
             training,
             &PRICES,
-            |price| adaptive(price, bytes_per_mb),
+            |price| priced(price, bytes_per_mb),
             bytes_per_mb,
         )?,
         nearest(training, &BREAK_EVENS, scaled, bytes_per_mb)?,
@@ -105,7 +111,7 @@ fn judge(
         ),
         (
             format!("adaptive, load = {price:.0e} MB-s"),
-            adaptive(price, bytes_per_mb),
+            priced(price, bytes_per_mb),
         ),
         (
             format!("adaptive, break-even {break_even} s"),

@@ -295,7 +295,7 @@ impl Home {
     }
 
     pub(crate) fn entries(&self) -> Vec<EntryRef> {
-        lock(&self.shared.modules).entries.clone()
+        self.shared.modules().to_vec()
     }
 
     /// Binds a static module to this runtime unless it is bound already; returns the

@@ -44,6 +44,15 @@ impl lmms::AsyncLoad for Devices {
     }
 }
 
+/// An SDK call's error as the operation's: what it did, to which room, and the SDK's whole
+/// chain of causes.
+fn failed(doing: &str, room: &str, error: impl std::error::Error) -> String {
+    format!(
+        "cannot {doing} `{room}`: {}",
+        aws_sdk_dynamodb::error::DisplayErrorContext(error)
+    )
+}
+
 fn attribute(value: impl Into<String>) -> aws_sdk_dynamodb::types::AttributeValue {
     aws_sdk_dynamodb::types::AttributeValue::S(value.into())
 }
@@ -62,12 +71,7 @@ pub async fn set(devices: &Devices, room: String, brightness: u8) -> Result<Valu
         )
         .send()
         .await
-        .map_err(|error| {
-            format!(
-                "cannot write `{room}`: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(error)
-            )
-        })?;
+        .map_err(|error| failed("write", &room, error))?;
     Ok(json!({"room": room, "brightness": brightness}))
 }
 
@@ -81,12 +85,7 @@ pub async fn get(devices: &Devices, room: String) -> Result<Value, String> {
         .key("room", attribute(&room))
         .send()
         .await
-        .map_err(|error| {
-            format!(
-                "cannot read `{room}`: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(error)
-            )
-        })?;
+        .map_err(|error| failed("read", &room, error))?;
     let item = found.item.ok_or_else(|| format!("no lights in `{room}`"))?;
     let brightness = item
         .get("brightness")

@@ -10,7 +10,6 @@ mod chart;
 
 use clap::{Parser, ValueEnum};
 use lmms::memory::CountingAlloc;
-use lmms::Adaptive;
 use lmms_replay::{replay, App, Front, Hybrid, Outcome, Policy, Trace, Verdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -162,11 +161,9 @@ fn policies(trace: &Trace, args: &Args) -> Vec<(String, Policy)> {
         ),
     ];
     for &mb_s in &args.load_cost {
-        // The price in the replay's bytes: `mb_s` MB of trace memory for one second.
-        let adaptive = Adaptive::default().load_cost((mb_s * args.scale as f64) as u64, SECOND);
         policies.push((
             format!("adaptive, load = {mb_s:.1e} MB-s"),
-            Policy::Adaptive(adaptive),
+            lmms_replay::priced(mb_s, args.scale),
         ));
     }
     policies.push(("hybrid histogram".into(), Policy::Hybrid(Hybrid::default())));
