@@ -172,8 +172,11 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Result<Outco
         }
     }
     let mut outcome = meter.outcome;
-    outcome.loads = modules.iter().map(|m| m.stats().loads).sum();
-    outcome.prewarm_loads = hybrid.map_or(0, |hybrid| hybrid.prewarms);
+    let stats: Vec<_> = modules.iter().map(|module| module.stats()).collect();
+    outcome.loads = stats.iter().map(|m| m.loads).sum();
+    // The hybrid policy pre-warms by itself; the adaptive one through the runtime's sweep.
+    outcome.prewarm_loads =
+        hybrid.map_or(0, |hybrid| hybrid.prewarms) + stats.iter().map(|m| m.prewarms).sum::<u64>();
     outcome.cache_hits = runtime.stats().cache.hits;
     outcome.wall = started.elapsed();
     Ok(outcome)

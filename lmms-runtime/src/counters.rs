@@ -12,6 +12,7 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     loads: AtomicU64,
+    prewarms: AtomicU64,
     load_failures: AtomicU64,
     unloads: AtomicU64,
     drop_panics: AtomicU64,
@@ -31,6 +32,7 @@ impl Counters {
         let blocked = self.blocked.iter();
         for counter in [
             &self.loads,
+            &self.prewarms,
             &self.load_failures,
             &self.unloads,
             &self.drop_panics,
@@ -51,6 +53,11 @@ impl Counters {
     pub(crate) fn loaded(&self, bytes: u64) {
         self.loads.fetch_add(1, Relaxed);
         self.bytes_loaded.fetch_add(bytes, Relaxed);
+    }
+
+    /// A load was a pre-warm (counted in `loaded` as well).
+    pub(crate) fn prewarmed(&self) {
+        self.prewarms.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn load_failed(&self) {
@@ -109,6 +116,7 @@ impl Counters {
         Stats {
             at,
             loads: self.loads.load(Relaxed),
+            prewarms: self.prewarms.load(Relaxed),
             load_failures: self.load_failures.load(Relaxed),
             unloads: self.unloads.load(Relaxed),
             drop_panics: self.drop_panics.load(Relaxed),

@@ -16,6 +16,8 @@ pub(crate) struct Info {
     /// Runtime time of the last guard drop or load, in ms.
     pub(crate) last_use: AtomicU64,
     pub(crate) loads: AtomicU64,
+    /// Loads made ahead of a predicted use.
+    pub(crate) prewarms: AtomicU64,
     pub(crate) unloads: AtomicU64,
     /// Heap bytes the current state kept when it was loaded.
     pub(crate) bytes: AtomicU64,
@@ -46,6 +48,7 @@ impl Info {
             def,
             last_use: AtomicU64::new(0),
             loads: AtomicU64::new(0),
+            prewarms: AtomicU64::new(0),
             unloads: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             last_bytes: AtomicU64::new(0),
@@ -64,6 +67,7 @@ impl Info {
         for count in [
             &self.last_use,
             &self.loads,
+            &self.prewarms,
             &self.unloads,
             &self.bytes,
             &self.last_bytes,

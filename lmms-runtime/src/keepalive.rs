@@ -56,6 +56,9 @@ pub struct Adaptive {
     scaled: bool,
     min_samples: u64,
     max_keep: Duration,
+    /// A pre-warm load's price, in percent of a load on the request path; `None`: no
+    /// pre-warming.
+    prewarm: Option<u8>,
 }
 
 impl Default for Adaptive {
@@ -68,6 +71,7 @@ impl Default for Adaptive {
             scaled: false,
             min_samples: 8,
             max_keep: Duration::from_secs(4 * 3600),
+            prewarm: None,
         }
     }
 }
@@ -157,49 +161,174 @@ impl Adaptive {
         self
     }
 
-    /// The keep-alive for a module of `bytes` with these gaps.
-    pub(crate) fn keep(&self, gaps: &IdleGaps, bytes: u64) -> Duration {
+    /// Pre-warms, for long-running processes with a [`Reaper`](crate::Reaper): a module
+    /// whose gaps are predictable — an hourly job, a poll every 5 minutes — is unloaded
+    /// soon after its use and loaded again by the sweep just before its next use is due,
+    /// then kept for the rest of the window its gaps fall in. Whether to, and when, is
+    /// chosen like the keep-alive, from the module's own gaps: the schedule that would have
+    /// cost least, a load a caller waited for at the full price, a pre-warm at `percent` of
+    /// it (a pre-warm costs the same work, but no caller waits for it). A pre-warm is never
+    /// a use: it records no gap and keeps no module longer.
+    ///
+    /// It does not apply in a frozen Lambda sandbox, where nothing runs between
+    /// invocations; modules with an [`AsyncLoad`](crate::AsyncLoad) state are not
+    /// pre-warmed (the sweep has no executor to run their load on), nor is one whose load
+    /// would not fit in the [memory budget](crate::Builder::memory_budget). A failed or
+    /// panicking pre-warm is counted as a failed load and leaves the module unloaded.
+    ///
+    /// ```
+    /// let adaptive = lmms::Adaptive::default().prewarm(25);
+    /// assert_eq!(adaptive.prewarms(), Some(25));
+    /// assert_eq!(lmms::Adaptive::default().prewarms(), None);
+    /// ```
+    pub fn prewarm(mut self, percent: u8) -> Self {
+        self.prewarm = Some(percent.min(100));
+        self
+    }
+
+    /// A pre-warm's price in percent of a load on the request path, if
+    /// [`prewarm`](Adaptive::prewarm) is on.
+    ///
+    /// ```
+    /// assert_eq!(lmms::Adaptive::default().prewarm(250).prewarms(), Some(100));
+    /// ```
+    pub fn prewarms(&self) -> Option<u8> {
+        self.prewarm
+    }
+
+    /// What to do with an idle module of `bytes` with these gaps.
+    pub(crate) fn schedule(&self, gaps: &IdleGaps, bytes: u64) -> Schedule {
         let samples = gaps.samples.load(Relaxed);
         if samples < self.min_samples {
             // Nothing known yet: keep for the break-even, the rule that costs at most twice
             // the best choice for any one gap, however long it turns out to be.
-            return self.break_even(bytes).min(self.max_keep);
+            return Schedule::keep(self.break_even(bytes).min(self.max_keep));
         }
         // Sweeps far outnumber new gaps: choose again only when the gaps or the size moved.
         let inputs = samples.rotate_left(40) ^ bytes;
-        let ms = if gaps.chosen_for.load(Acquire) == inputs {
+        let packed = if gaps.chosen_for.load(Acquire) == inputs {
             gaps.chosen.load(Relaxed)
         } else {
-            let ms = self.choose(gaps, bytes);
-            gaps.chosen.store(ms, Relaxed);
+            let packed = self.choose(gaps, bytes).pack();
+            gaps.chosen.store(packed, Relaxed);
             gaps.chosen_for.store(inputs, Release);
-            ms
+            packed
         };
-        Duration::from_millis(ms).min(self.max_keep)
+        let mut schedule = Schedule::unpack(packed);
+        schedule.keep = schedule.keep.min(self.max_keep);
+        schedule
     }
 
-    /// The keep-alive, in ms, that would have cost least over the gaps in `gaps`: 0 or a
-    /// bucket's upper bound.
-    fn choose(&self, gaps: &IdleGaps, bytes: u64) -> u64 {
+    /// The schedule that would have cost least over the gaps in `gaps`, its times bucket
+    /// bounds: keep-alive only, or (with pre-warming) kept for a while, unloaded, loaded
+    /// again at a bucket's lower bound and kept until a later bucket's upper bound.
+    fn choose(&self, gaps: &IdleGaps, bytes: u64) -> Schedule {
         let counts: [u64; BUCKETS] = std::array::from_fn(|i| gaps.buckets[i].load(Relaxed));
-        let total: u64 = counts.iter().sum();
-        // Costs in milliseconds of this module idle: a load costs its break-even.
+        // Costs in milliseconds of this module idle: a load costs its break-even. Each gap
+        // is taken at its bucket's middle; the last bucket, unbounded, is never kept.
         let price = self.break_even(bytes).as_secs_f64() * 1000.0;
-        let (mut best_cost, mut best_keep) = (total as f64 * price, 0);
-        // Gaps at or under the candidate keep-alive (each costs its own length, estimated
-        // by its bucket's middle) and how many are longer (each costs the keep-alive and a
-        // load).
-        let (mut kept_cost, mut longer) = (0.0, total);
-        for (bucket, &count) in counts.iter().enumerate().take(BUCKETS - 1) {
+        let bound = |bucket: usize| bounds(bucket).1 as f64;
+        let middle = |bucket: usize| {
             let (low, high) = bounds(bucket);
-            kept_cost += count as f64 * (low + high) as f64 / 2.0;
-            longer -= count;
-            let cost = kept_cost + longer as f64 * (high as f64 + price);
+            (low + high) as f64 / 2.0
+        };
+        // `beyond[i]`: gaps in buckets `i` and up.
+        let mut beyond = [0u64; BUCKETS + 1];
+        for bucket in (0..BUCKETS).rev() {
+            beyond[bucket] = beyond[bucket + 1] + counts[bucket];
+        }
+        // `kept[j]`: the idle time of keeping through buckets `..j` and unloading at their
+        // end (`kept[0]`: unloading at once), every later gap costing a load.
+        let mut kept = [0.0f64; BUCKETS];
+        let mut through = 0.0;
+        for j in 0..BUCKETS {
+            let keep = if j == 0 { 0.0 } else { bound(j - 1) };
+            kept[j] = through + beyond[j] as f64 * (keep + price);
+            through += counts[j] as f64 * middle(j);
+        }
+        let (mut best_cost, mut best) = (kept[0], Schedule::keep(Duration::ZERO));
+        for (j, &cost) in kept.iter().enumerate().skip(1) {
             if cost < best_cost {
-                (best_cost, best_keep) = (cost, high);
+                let keep = Duration::from_millis(bounds(j - 1).1);
+                (best_cost, best) = (cost, Schedule::keep(keep));
             }
         }
-        best_keep
+        let Some(percent) = self.prewarm else {
+            return best;
+        };
+        let prewarm_price = price * f64::from(percent) / 100.0;
+        let max_keep = self.max_keep.as_millis() as f64;
+        // Unloaded at bucket `j`'s lower bound (`kept[j]`), loaded again at bucket `b`'s,
+        // kept until bucket `e`'s upper bound: gaps in `j..b` are loads a caller waits for,
+        // gaps from `b` on are pre-warmed (the load `kept[j]` counted for them becomes a
+        // pre-warm), gaps past `e` are loads as well, after the whole window. The time
+        // before the unload is the same either way, so the best `j` for each `b` is the
+        // cheapest `kept[j]` below it.
+        let mut unload = (kept[0], 0);
+        for b in 1..BUCKETS - 1 {
+            if kept[b - 1] < unload.0 {
+                unload = (kept[b - 1], b - 1);
+            }
+            let warm = bounds(b).0 as f64;
+            let base = unload.0 + beyond[b] as f64 * (prewarm_price - price);
+            let mut window = 0.0;
+            for e in b..BUCKETS - 1 {
+                if bound(e) > max_keep {
+                    break;
+                }
+                window += counts[e] as f64 * (middle(e) - warm);
+                let cost = base + window + beyond[e + 1] as f64 * (bound(e) - warm + price);
+                if cost < best_cost {
+                    let keep = if unload.1 == 0 { 0 } else { bounds(unload.1 - 1).1 };
+                    best_cost = cost;
+                    best = Schedule {
+                        keep: Duration::from_millis(keep),
+                        warm: Some((
+                            Duration::from_millis(bounds(b).0),
+                            Duration::from_millis(bounds(e).1),
+                        )),
+                    };
+                }
+            }
+        }
+        best
+    }
+}
+
+/// What the adaptive keep-alive does with an idle module: keep it for `keep` after its
+/// last use, then unload it; with pre-warming, load it again at `warm.0` after its last
+/// use and keep it until `warm.1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    pub(crate) keep: Duration,
+    pub(crate) warm: Option<(Duration, Duration)>,
+}
+
+/// A [`Schedule`]'s times are bucket bounds, multiples of this many ms, packed in 20 bits
+/// each (the longest bound is 2^17 of them).
+const PACK_UNIT_MS: u64 = 1 << (FIRST_OCTAVE - STEPS.trailing_zeros());
+const PACK_BITS: u32 = 20;
+
+impl Schedule {
+    pub(crate) fn keep(keep: Duration) -> Self {
+        Schedule { keep, warm: None }
+    }
+
+    fn pack(self) -> u64 {
+        let units = |time: Duration| (time.as_millis() as u64 / PACK_UNIT_MS).min((1 << PACK_BITS) - 1);
+        let (warm, until) = self.warm.unwrap_or_default();
+        units(self.keep) | units(warm) << PACK_BITS | units(until) << (2 * PACK_BITS)
+    }
+
+    fn unpack(packed: u64) -> Self {
+        let time = |field: u32| {
+            Duration::from_millis((packed >> (field * PACK_BITS) & ((1 << PACK_BITS) - 1)) * PACK_UNIT_MS)
+        };
+        let (keep, warm, until) = (time(0), time(1), time(2));
+        Schedule {
+            keep,
+            warm: (!warm.is_zero()).then_some((warm, until)),
+        }
     }
 }
 
@@ -270,6 +399,12 @@ mod tests {
 
     const MINUTE: u64 = 60_000;
 
+    fn keep_of(adaptive: &Adaptive, gaps: &IdleGaps, bytes: u64) -> Duration {
+        let schedule = adaptive.schedule(gaps, bytes);
+        assert_eq!(schedule.warm, None, "no pre-warming unless asked");
+        schedule.keep
+    }
+
     fn gaps(ms: &[(u64, usize)]) -> IdleGaps {
         let gaps = IdleGaps::new();
         for &(gap, times) in ms {
@@ -307,31 +442,76 @@ mod tests {
         let adaptive = Adaptive::default().load_cost(1 << 20, Duration::from_secs(600));
         let few = gaps(&[(60 * MINUTE, 7)]);
         assert_eq!(
-            adaptive.keep(&few, 0),
+            keep_of(&adaptive, &few, 0),
             Duration::from_secs(600),
             "the break-even"
         );
         // Every 5 minutes with a 10-minute break-even: kept through the bucket's end.
         let periodic = gaps(&[(5 * MINUTE, 10)]);
-        let keep = adaptive.keep(&periodic, 0);
+        let keep = keep_of(&adaptive, &periodic, 0);
         assert!(keep >= Duration::from_secs(300) && keep < Duration::from_secs(360));
         // Four times the price's size: a 150 s break-even, no longer worth keeping.
-        assert_eq!(adaptive.keep(&periodic, 4 << 20), Duration::ZERO);
+        assert_eq!(keep_of(&adaptive, &periodic, 4 << 20), Duration::ZERO);
         // Every hour: dropped at once, where a fixed grace period would hold it idle.
         assert_eq!(
-            adaptive.keep(&gaps(&[(60 * MINUTE, 10)]), 0),
+            keep_of(&adaptive, &gaps(&[(60 * MINUTE, 10)]), 0),
             Duration::ZERO
         );
         // Mostly short gaps and a few long ones: keep through the short ones only.
         let mixed = gaps(&[(2 * MINUTE, 90), (3 * 60 * MINUTE, 10)]);
-        let keep = adaptive.keep(&mixed, 0);
+        let keep = keep_of(&adaptive, &mixed, 0);
         assert!(keep >= Duration::from_secs(120) && keep < Duration::from_secs(160));
         assert_eq!(
-            adaptive.max_keep(Duration::from_secs(60)).keep(&mixed, 0),
+            keep_of(&adaptive.max_keep(Duration::from_secs(60)), &mixed, 0),
             Duration::from_secs(60)
         );
         // New gaps make it choose again: now mostly long ones, so it drops the module.
         (0..500).for_each(|_| mixed.record(3 * 60 * MINUTE));
-        assert_eq!(adaptive.keep(&mixed, 0), Duration::ZERO);
+        assert_eq!(keep_of(&adaptive, &mixed, 0), Duration::ZERO);
+    }
+
+    #[test]
+    fn prewarms_a_module_whose_gaps_are_predictable_and_keeps_one_whose_are_not() {
+        let adaptive = Adaptive::default()
+            .load_cost(1 << 20, Duration::from_secs(600))
+            .prewarm(25);
+        // Hourly: unloaded at once, loaded again at the lower bound of the hour's bucket,
+        // kept to its upper bound.
+        let hourly = gaps(&[(60 * MINUTE, 10)]);
+        let schedule = adaptive.schedule(&hourly, 0);
+        let (warm, until) = schedule.warm.expect("an hourly module is pre-warmed");
+        assert_eq!(schedule.keep, Duration::ZERO);
+        let hour = Duration::from_secs(3600);
+        assert!(warm <= hour && hour < until, "{warm:?}..{until:?}");
+        assert!(until - warm < Duration::from_secs(15 * 60));
+        // Bursts of calls seconds apart, then an hour's pause: kept through the bursts,
+        // pre-warmed for the hour.
+        let bursts = gaps(&[(5_000, 90), (60 * MINUTE, 10)]);
+        let schedule = adaptive.schedule(&bursts, 0);
+        assert!(schedule.keep >= Duration::from_secs(5) && schedule.keep < Duration::from_secs(60));
+        assert!(schedule.warm.is_some_and(|(warm, _)| warm <= hour));
+        // Gaps spread from a minute to hours: no window worth a pre-warm.
+        let spread: Vec<(u64, usize)> = (1..=240).map(|minutes| (minutes * MINUTE, 1)).collect();
+        assert_eq!(adaptive.schedule(&gaps(&spread), 0).warm, None);
+        // Without pre-warming, an hourly module is simply dropped.
+        let plain = Adaptive::default().load_cost(1 << 20, Duration::from_secs(600));
+        assert_eq!(keep_of(&plain, &gaps(&[(60 * MINUTE, 10)]), 0), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_schedule_survives_its_packing() {
+        for schedule in [
+            Schedule::keep(Duration::ZERO),
+            Schedule::keep(Duration::from_millis(bounds(BUCKETS - 2).1)),
+            Schedule {
+                keep: Duration::from_millis(bounds(3).1),
+                warm: Some((
+                    Duration::from_millis(bounds(20).0),
+                    Duration::from_millis(bounds(BUCKETS - 2).1),
+                )),
+            },
+        ] {
+            assert_eq!(Schedule::unpack(schedule.pack()), schedule);
+        }
     }
 }

@@ -304,7 +304,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 self.used(shared);
                 inner
             }
-            None => self.load(shared)?,
+            None => self.load(shared, false)?,
         };
         Ok(Guard {
             inner: ManuallyDrop::new(inner),
@@ -446,7 +446,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         .await;
         let failure = match built {
             Ok(Ok(state)) => {
-                let _bytes = self.record_load(shared, kept);
+                let _bytes = self.record_load(shared, kept, false);
                 let inner = self.cell.publish(state);
                 leading.end(None);
                 self.fit(shared);
@@ -490,20 +490,27 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
 
     /// Books a load that kept `kept` bytes (on the loading thread, the state's box not
     /// included): the module's bytes, loads, idle gap and last use, and the runtime's
-    /// totals. Returns the bytes booked.
-    fn record_load(&self, shared: &Shared, kept: isize) -> u64 {
+    /// totals. Returns the bytes booked. A load `ahead` of a predicted use (a pre-warm) is
+    /// no use: the idle gap goes on until the next one, and is recorded then.
+    fn record_load(&self, shared: &Shared, kept: isize, ahead: bool) -> u64 {
         // The cell boxes the state once the loader returns: count the box too.
         let kept = u64::try_from(kept).unwrap_or(0) + size_of::<T>() as u64;
         self.info.bytes.store(kept, Relaxed);
         self.info.last_bytes.store(kept, Relaxed);
         let now = shared.time.refresh();
+        shared.counters.loaded(kept);
+        if ahead {
+            self.info.loads.fetch_add(1, Relaxed);
+            self.info.prewarms.fetch_add(1, Relaxed);
+            shared.counters.prewarmed();
+            return kept;
+        }
         if self.info.loads.fetch_add(1, Relaxed) > 0 {
             // Loaded again: the time since its last use was an idle gap.
             let last = self.info.last_use.load(Relaxed);
             self.info.gaps.record(now.saturating_sub(last));
         }
         self.info.last_use.store(now, Relaxed);
-        shared.counters.loaded(kept);
         kept
     }
 
@@ -534,8 +541,9 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         }
     }
 
+    /// Loads the state: for a caller, or `ahead` of a predicted use (a pre-warm).
     #[cold]
-    fn load<'a>(&'a self, shared: &'a Shared) -> Result<CellGuard<'a, T>, Error> {
+    fn load<'a>(&'a self, shared: &'a Shared, ahead: bool) -> Result<CellGuard<'a, T>, Error> {
         #[cfg(feature = "tracing")]
         let _span = tracing::info_span!(target: "lmms", "lmms.load", module = %self.info.def.name(), class = ?self.info.def.class_of()).entered();
         #[cfg(feature = "tracing")]
@@ -559,7 +567,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
             let (built, kept) = memory::measure_load(|| sweep::loading(load));
             if built.is_ok() {
                 loaded_here.set(true);
-                let _kept = self.record_load(shared, kept);
+                let _kept = self.record_load(shared, kept, ahead);
                 #[cfg(feature = "tracing")]
                 loaded.set(Some((_kept, started.elapsed())));
             }
@@ -766,7 +774,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         let shared = self.runtime()?;
         let inner = match self.cell.try_get() {
             Some(inner) => inner,
-            None => self.load(shared)?,
+            None => self.load(shared, false)?,
         };
         Ok((inner, Pin::new(&self.info.hot)))
     }
@@ -855,6 +863,18 @@ impl<T: Send + Sync + 'static> Entry for ModuleCell<T> {
 
     fn unload(&self, shared: &Shared) -> Unload {
         self.unload_in(shared)
+    }
+
+    fn prewarm(&self, shared: &Shared) -> Result<bool, Error> {
+        if self.cell.is_loaded() || matches!(self.loader, Loader::Async(_)) {
+            return Ok(false);
+        }
+        // A caller's load may run meanwhile, and this one wait for it: only a load made
+        // here counts.
+        let before = self.info.prewarms.load(Relaxed);
+        // The cell's guard, not a `Guard`: dropping it stamps no use.
+        drop(self.load(shared, true)?);
+        Ok(self.info.prewarms.load(Relaxed) > before)
     }
 }
 

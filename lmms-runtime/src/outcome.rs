@@ -127,6 +127,8 @@ pub struct SweepReport {
     pub unloaded: Vec<Unloaded>,
     /// The resident modules kept.
     pub kept: Vec<Kept>,
+    /// The modules loaded ahead of a predicted use ([`Adaptive::prewarm`](crate::Adaptive::prewarm)).
+    pub prewarmed: Vec<Name>,
 }
 
 impl SweepReport {

@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     pub(crate) hot_paths: AtomicUsize,
     /// Runtime time (ms) at which the last cooling window ended.
     pub(crate) cooled_until: AtomicU64,
+    /// Runtime time (ms) of the last sweep, 0 before the first: how far ahead a sweep
+    /// pre-warms (until the next one, if they keep their pace).
+    pub(crate) last_sweep: AtomicU64,
     /// Closes of unloaded modules that wait to be awaited (`Runtime::closes`).
     closing: Mutex<Vec<Closing>>,
     /// Where closes go instead, once set (`Runtime::spawn_closes`).
@@ -196,6 +199,9 @@ pub(crate) trait Entry: Send + Sync {
     fn guards(&self) -> usize;
     fn is_resident(&self) -> bool;
     fn unload(&self, shared: &Shared) -> Unload;
+    /// Loads the state ahead of a predicted use, if it is not resident and its load can run
+    /// here (not an async one); whether this loaded it.
+    fn prewarm(&self, shared: &Shared) -> Result<bool, Error>;
 
     fn stats(&self) -> ModuleStats {
         let info = self.info();
@@ -215,6 +221,7 @@ pub(crate) trait Entry: Send + Sync {
                 }
             }),
             loads,
+            prewarms: info.prewarms.load(Relaxed),
             unloads: info.unloads.load(Relaxed),
             last_use: (loads > 0).then(|| Duration::from_millis(info.last_use.load(Relaxed))),
             // A hot path holds a guard of its own: it shows as the pin it is.
@@ -268,6 +275,7 @@ impl Home {
                 ops: Mutex::default(),
                 hot_paths: AtomicUsize::new(0),
                 cooled_until: AtomicU64::new(0),
+                last_sweep: AtomicU64::new(0),
                 closing: Mutex::default(),
                 spawn: OnceLock::new(),
                 modules: Mutex::default(),

@@ -86,6 +86,9 @@ pub struct ModuleStats {
     pub bytes: Option<u64>,
     /// Times its state was built.
     pub loads: u64,
+    /// Of its loads, those the sweep made ahead of a predicted use
+    /// ([`Adaptive::prewarm`](crate::Adaptive::prewarm)): no caller waited for them.
+    pub prewarms: u64,
     /// Times its state was dropped.
     pub unloads: u64,
     /// Runtime time of its last use, if it was ever loaded.
@@ -114,6 +117,10 @@ pub struct Stats {
     pub at: Duration,
     /// States built.
     pub loads: u64,
+    /// Of the loads, those the sweep made ahead of a predicted use
+    /// ([`Adaptive::prewarm`](crate::Adaptive::prewarm)): `loads - prewarms` were on the
+    /// request path.
+    pub prewarms: u64,
     /// Loads that failed or panicked.
     pub load_failures: u64,
     /// States dropped.
@@ -241,9 +248,11 @@ impl Stats {
             .iter()
             .map(|module| {
                 let then = before.modules.iter().find(|m| m.name == module.name);
-                let (loads, unloads) = then.map_or((0, 0), |m| (m.loads, m.unloads));
+                let (loads, prewarms, unloads) =
+                    then.map_or((0, 0, 0), |m| (m.loads, m.prewarms, m.unloads));
                 ModuleStats {
                     loads: minus(module.loads, loads),
+                    prewarms: minus(module.prewarms, prewarms),
                     unloads: minus(module.unloads, unloads),
                     ..module.clone()
                 }
@@ -278,6 +287,7 @@ impl Stats {
         Stats {
             at: self.at,
             loads: minus(self.loads, before.loads),
+            prewarms: minus(self.prewarms, before.prewarms),
             load_failures: minus(self.load_failures, before.load_failures),
             unloads: minus(self.unloads, before.unloads),
             drop_panics: minus(self.drop_panics, before.drop_panics),

@@ -2,6 +2,7 @@
 //! and the same checks when a load makes room in the memory budget.
 
 use crate::def::Class;
+use crate::keepalive::Schedule;
 use crate::name::Name;
 use crate::outcome::{KeepReason, Kept, SweepReport, Unload, Unloaded};
 use crate::shared::{EntryRef, Shared};
@@ -26,6 +27,10 @@ pub(crate) struct Sweep {
     /// Bytes a load is about to add, when this is one making room for it.
     reserve: Option<u64>,
     candidates: Vec<(EntryRef, u64)>,
+    /// How far ahead this sweep pre-warms, in ms: the time since the last one.
+    lead: u64,
+    /// Modules not resident whose predicted next use comes before the next sweep.
+    prewarm: Vec<EntryRef>,
 }
 
 local! {
@@ -107,6 +112,19 @@ impl Sweep {
         // last refresh": count it as now, so the grace period is never cut short.
         let before = shared.time.recent();
         let now = shared.time.refresh();
+        let prewarms = reserve.is_none()
+            && shared
+                .config
+                .adaptive
+                .is_some_and(|adaptive| adaptive.prewarms().is_some());
+        let lead = match reserve {
+            // 0 is "no sweep yet": a first sweep does not know the pace.
+            None => match shared.last_sweep.swap(now.max(1), Relaxed) {
+                0 => 0,
+                last => now.saturating_sub(last),
+            },
+            Some(_) => 0,
+        };
         let mut sweep = Sweep {
             now,
             report: SweepReport {
@@ -118,9 +136,17 @@ impl Sweep {
             bytes: 0,
             reserve,
             candidates: Vec::new(),
+            lead,
+            prewarm: Vec::new(),
         };
-        for entry in entries.iter().filter(|entry| entry.is_resident()) {
+        for entry in entries {
             let info = entry.info();
+            if !entry.is_resident() {
+                if prewarms && sweep.warm_due(shared, entry) {
+                    sweep.prewarm.push(entry.clone());
+                }
+                continue;
+            }
             sweep.resident += 1;
             sweep.bytes += info.bytes.load(Relaxed);
             let stamp = info.last_use.load(Relaxed);
@@ -170,6 +196,9 @@ impl Sweep {
                     self.unload(shared, &entry);
                 }
             }
+        }
+        for entry in std::mem::take(&mut self.prewarm) {
+            self.prewarm(shared, &entry);
         }
         for reason in KeepReason::ALL {
             shared
@@ -242,6 +271,23 @@ impl Sweep {
         None
     }
 
+    /// Loads `entry` ahead of its predicted use, unless its last size would not fit in the
+    /// memory budget (a guess is no reason to unload another module). A failed load is
+    /// counted as one and leaves it unloaded; the next sweep in its window tries again.
+    fn prewarm(&mut self, shared: &Shared, entry: &EntryRef) {
+        let info = entry.info();
+        let needs = info.last_bytes.load(Relaxed);
+        let fits = shared
+            .config
+            .memory_budget
+            .is_none_or(|budget| self.bytes.saturating_add(needs) <= budget);
+        if fits && entry.prewarm(shared).unwrap_or(false) {
+            self.resident += 1;
+            self.bytes += info.bytes.load(Relaxed);
+            self.report.prewarmed.push(info.def.name().clone());
+        }
+    }
+
     fn keep(&mut self, module: &Name, reason: KeepReason) {
         self.blocked[reason as usize] += 1;
         self.report.kept.push(Kept {
@@ -258,24 +304,48 @@ impl Sweep {
     }
 
     fn within_grace(&self, shared: &Shared, entry: &EntryRef, last_use: u64) -> bool {
+        let idle = Duration::from_millis(self.now.saturating_sub(last_use));
+        let schedule = schedule(shared, entry);
+        idle < schedule.keep
+            || schedule.warm.is_some_and(|(warm, until)| {
+                idle + Duration::from_millis(self.lead) >= warm && idle < until
+            })
+    }
+
+    /// Whether `entry`, a module not resident, is due a pre-warm: a utility module used
+    /// before, whose schedule loads it again before the next sweep and keeps it past now.
+    fn warm_due(&self, shared: &Shared, entry: &EntryRef) -> bool {
         let info = entry.info();
-        let grace = info
-            .def
-            .grace_of()
-            .unwrap_or_else(|| match shared.config.adaptive {
-                Some(adaptive) => {
-                    // Without the counting allocator only the state's inline size is known:
-                    // treat the size as unknown rather than tiny.
-                    let measured = crate::memory::live_heap().is_some();
-                    let bytes = if measured {
-                        info.bytes.load(Relaxed)
-                    } else {
-                        0
-                    };
-                    adaptive.keep(&info.gaps, bytes)
-                }
-                None => shared.config.grace,
-            });
-        Duration::from_millis(self.now.saturating_sub(last_use)) < grace
+        if info.def.class_of() != Class::Utility || info.loads.load(Relaxed) == 0 {
+            return false;
+        }
+        let idle = Duration::from_millis(self.now.saturating_sub(info.last_use.load(Relaxed)));
+        schedule(shared, entry).warm.is_some_and(|(warm, until)| {
+            idle + Duration::from_millis(self.lead) >= warm && idle < until
+        })
+    }
+}
+
+/// What the rules do with `entry` while it is idle: a module's own grace period, the
+/// adaptive keep-alive's schedule, or the runtime's grace period.
+fn schedule(shared: &Shared, entry: &EntryRef) -> Schedule {
+    let info = entry.info();
+    if let Some(grace) = info.def.grace_of() {
+        return Schedule::keep(grace);
+    }
+    match shared.config.adaptive {
+        Some(adaptive) => {
+            // Without the counting allocator only the state's inline size is known: treat
+            // the size as unknown rather than tiny. A module not resident is as large as
+            // its last load was.
+            let measured = crate::memory::live_heap().is_some();
+            let bytes = if measured {
+                info.last_bytes.load(Relaxed)
+            } else {
+                0
+            };
+            adaptive.schedule(&info.gaps, bytes)
+        }
+        None => Schedule::keep(shared.config.grace),
     }
 }

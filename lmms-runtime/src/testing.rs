@@ -176,6 +176,7 @@ pub fn reset() -> Result<ManualClock, Error> {
     }
     shared.counters.reset();
     shared.cooled_until.store(0, Relaxed);
+    shared.last_sweep.store(0, Relaxed);
     clock.set(Duration::ZERO);
     Ok(clock)
 }
