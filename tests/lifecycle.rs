@@ -582,3 +582,86 @@ fn the_adaptive_keep_alive_keeps_a_periodic_module_worth_keeping() {
     }
     assert_eq!(m.stats().loads, 5);
 }
+
+/// An hourly module under pre-warming, swept every 10 s: `calls` uses an hour apart. The
+/// loader runs `on_load` with its count first (it may panic). Returns, for each use,
+/// whether the module was resident when it came and whether it was at the half hour.
+fn hourly_under_prewarming(
+    calls: usize,
+    on_load: impl Fn(usize) + Send + Sync + 'static,
+) -> (lmms::report::ModuleStats, Vec<(bool, bool)>, lmms::Stats) {
+    let clock = ManualClock::new();
+    let rt = Runtime::builder()
+        .clock(clock.clone())
+        .min_resident(0)
+        .adaptive(
+            lmms::Adaptive::default()
+                .load_worth_idle(secs(600))
+                .learn_from(3)
+                .prewarm(25),
+        )
+        .build()
+        .unwrap();
+    let count = AtomicUsize::new(0);
+    let m = rt
+        .register(ModuleDef::named("hourly"), move || {
+            on_load(count.fetch_add(1, Ordering::SeqCst));
+            vec![0u8; 1024]
+        })
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..calls {
+        let resident_at_call = m.is_resident();
+        drop(m.get().unwrap());
+        let mut resident_at_half = false;
+        for step in 1..=360 {
+            clock.advance(secs(10));
+            rt.sweep();
+            if step == 180 {
+                resident_at_half = m.is_resident();
+            }
+        }
+        seen.push((resident_at_call, resident_at_half));
+    }
+    (m.stats(), seen, rt.stats())
+}
+
+#[test]
+fn an_hourly_module_is_unloaded_between_uses_and_prewarmed_before_each() {
+    let (module, seen, stats) = hourly_under_prewarming(8, |_| {});
+    // Learning (3 gaps, kept its 10-minute break-even): a cold start at each call.
+    assert!(seen[..4].iter().all(|&(at_call, _)| !at_call), "{seen:?}");
+    // Then unloaded through the hour and loaded again before each call.
+    assert!(
+        seen[4..]
+            .iter()
+            .all(|&(at_call, at_half)| at_call && !at_half),
+        "{seen:?}"
+    );
+    // Four cold starts, and five pre-warms: one before each later call, and one after
+    // the last, for a call an hour on that never comes.
+    assert_eq!(module.prewarms, 5);
+    assert_eq!(module.loads, 9);
+    assert_eq!((stats.prewarms, stats.loads), (5, 9));
+    // A pre-warm is no use: the gaps stayed an hour long, or it would not have gone on.
+    assert_eq!(module.last_use, Some(secs(7 * 3600)));
+}
+
+#[test]
+fn a_prewarm_that_panics_or_calls_back_into_lmms_leaves_the_runtime_working() {
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| Runtime::builder().build().unwrap());
+    // The 5th load is the first pre-warm: it panics; the next one calls into a runtime.
+    let (module, seen, stats) = hourly_under_prewarming(8, |load| {
+        if load == 4 {
+            panic!("the pre-warm's loader panics");
+        }
+        let _ = runtime.stats();
+    });
+    // The panic was contained in the sweep, counted, and the module left unloaded: that
+    // call was a cold start; the sweep's next pre-warm, in the same window, may have run.
+    assert_eq!(stats.load_failures, 1);
+    assert_eq!(stats.sweep_panics, 0);
+    assert!(seen[5..].iter().all(|&(at_call, _)| at_call), "{seen:?}");
+    assert!(module.prewarms >= 3, "{module:?}");
+}

@@ -27,5 +27,7 @@ pub use crate::front::Front;
 pub use crate::hybrid::Hybrid;
 pub use crate::replay::{replay, Outcome, Policy};
 pub use crate::trace::{App, Function, Invocation, Trace};
-pub use crate::validate::{choose, halves, k_fold, priced, Fold, BREAK_EVENS, PRICES};
+pub use crate::validate::{
+    choose, halves, k_fold, prewarming, priced, Fold, BREAK_EVENS, PREWARM_PERCENT, PRICES,
+};
 pub use crate::verdict::Verdict;

@@ -60,6 +60,18 @@ pub struct Outcome {
     pub wall: Duration,
 }
 
+impl Outcome {
+    /// The loads on the request path: cold starts a caller waited for.
+    ///
+    /// ```
+    /// let outcome = lmms_replay::Outcome { loads: 10, prewarm_loads: 4, ..Default::default() };
+    /// assert_eq!(outcome.request_loads(), 6);
+    /// ```
+    pub fn request_loads(&self) -> u64 {
+        self.loads - self.prewarm_loads
+    }
+}
+
 /// Plays `trace` under `policy` until its last invocation has ended and one sweep period
 /// (10 s) has passed since its last start, whichever is later: past the trace's last
 /// minute when an invocation runs on beyond it, so that every invocation is played whole.

@@ -8,7 +8,8 @@
 //! is nearest the offline front along the loads axis (its loads over the fewest any policy
 //! could have at its idle memory-time). The chosen ones are then replayed on the held-out
 //! part beside fixed 30 s, fixed 10 min and the hybrid histogram, which nothing was chosen
-//! for.
+//! for, and beside the runtime's default ([`lmms::Adaptive::default`]), which is a stated
+//! rule and not chosen here either, with and without pre-warming ([`prewarming`]).
 
 use crate::front::Front;
 use crate::hybrid::Hybrid;
@@ -23,6 +24,20 @@ pub const PRICES: [f64; 6] = [1e4, 3e4, 1e5, 3e5, 1e6, 3e6];
 /// The candidate break-evens of the size-scaled price, in seconds.
 pub const BREAK_EVENS: [u64; 7] = [30, 60, 120, 300, 600, 1200, 2400];
 
+/// A pre-warm's price in the replay's pre-warming policy, in percent of a load a caller
+/// waits for ([`lmms::Adaptive::prewarm`]): stated, not chosen.
+pub const PREWARM_PERCENT: u8 = 25;
+
+/// The runtime's default adaptive policy with pre-warming on at [`PREWARM_PERCENT`].
+///
+/// ```
+/// let lmms_replay::Policy::Adaptive(adaptive) = lmms_replay::prewarming() else { unreachable!() };
+/// assert_eq!(adaptive.prewarms(), Some(lmms_replay::PREWARM_PERCENT));
+/// ```
+pub fn prewarming() -> Policy {
+    Policy::Adaptive(Adaptive::default().prewarm(PREWARM_PERCENT))
+}
+
 /// One held-out part: what was chosen without it, and each policy's run on it.
 #[derive(Clone, Debug)]
 pub struct Fold {
@@ -33,8 +48,11 @@ pub struct Fold {
     /// The size-scaled price's break-even chosen on the rest, in seconds.
     pub break_even: u64,
     /// The runs on the held-out part: fixed 30 s, fixed 10 min, the hybrid histogram,
-    /// adaptive at the chosen price, and adaptive at the chosen break-even, in that order.
+    /// adaptive at the chosen price, adaptive at the chosen break-even, the default
+    /// adaptive policy and the same with pre-warming, in that order.
     pub runs: Vec<(String, Outcome)>,
+    /// The offline front of the held-out part, to measure each run's distance from.
+    pub front: Front,
 }
 
 /// The adaptive policy at `mb_s` MB-s a load (MB of trace memory for a second), in the
@@ -117,6 +135,14 @@ fn judge(
             format!("adaptive, break-even {break_even} s"),
             scaled(break_even),
         ),
+        (
+            "adaptive, default".to_owned(),
+            Policy::Adaptive(Adaptive::default()),
+        ),
+        (
+            format!("adaptive, default, pre-warm {PREWARM_PERCENT}%"),
+            prewarming(),
+        ),
     ];
     let runs = policies
         .into_iter()
@@ -127,6 +153,7 @@ fn judge(
         price,
         break_even,
         runs,
+        front: Front::of(held_out),
     })
 }
 
@@ -144,7 +171,7 @@ fn judge(
 /// trace.invocations.sort_by_key(|i| i.at_ms);
 /// let folds = lmms_replay::k_fold(&trace, 2, 1024)?;
 /// assert_eq!(folds.len(), 2);
-/// assert!(folds.iter().all(|fold| fold.runs.len() == 5));
+/// assert!(folds.iter().all(|fold| fold.runs.len() == 7));
 /// # Ok::<(), lmms::Error>(())
 /// ```
 pub fn k_fold(trace: &Trace, k: usize, bytes_per_mb: u64) -> Result<Vec<Fold>, lmms::Error> {

@@ -50,6 +50,28 @@ impl Verdict {
     /// assert_eq!(Verdict::of(&run, &run), Verdict::Equal);
     /// ```
     pub fn of(run: &Outcome, other: &Outcome) -> Verdict {
+        Verdict::between((run.loads, run.idle_mb_s), (other.loads, other.idle_mb_s))
+    }
+
+    /// `run` against `other` counting only the loads on the request path
+    /// ([`Outcome::request_loads`]): what callers wait for, where pre-warming pays.
+    ///
+    /// ```
+    /// use lmms_replay::{Outcome, Verdict};
+    /// let warmed = Outcome { loads: 12, prewarm_loads: 8, idle_mb_s: 5.0, ..Outcome::default() };
+    /// let fixed = Outcome { loads: 10, idle_mb_s: 6.0, ..Outcome::default() };
+    /// assert!(!Verdict::of(&warmed, &fixed).dominates());
+    /// assert!(Verdict::on_request_path(&warmed, &fixed).dominates());
+    /// ```
+    pub fn on_request_path(run: &Outcome, other: &Outcome) -> Verdict {
+        Verdict::between(
+            (run.request_loads(), run.idle_mb_s),
+            (other.request_loads(), other.idle_mb_s),
+        )
+    }
+
+    /// `(loads, idle MB-s)` against another's.
+    fn between(run: (u64, f64), other: (u64, f64)) -> Verdict {
         use std::cmp::Ordering::*;
         let ratio = |a: f64, b: f64| {
             if b == 0.0 {
@@ -62,12 +84,9 @@ impl Verdict {
                 a / b
             }
         };
-        let loads = ratio(run.loads as f64, other.loads as f64);
-        let idle = ratio(run.idle_mb_s, other.idle_mb_s);
-        match (
-            run.loads.cmp(&other.loads),
-            run.idle_mb_s.total_cmp(&other.idle_mb_s),
-        ) {
+        let loads = ratio(run.0 as f64, other.0 as f64);
+        let idle = ratio(run.1, other.1);
+        match (run.0.cmp(&other.0), run.1.total_cmp(&other.1)) {
             (Equal, Equal) => Verdict::Equal,
             (Less | Equal, Less | Equal) => Verdict::Dominates { loads, idle },
             (Greater | Equal, Greater | Equal) => Verdict::Dominated { loads, idle },

@@ -62,13 +62,19 @@ pub struct Adaptive {
 }
 
 impl Default for Adaptive {
-    /// A load is worth keeping 128 MiB idle for 60 seconds; learn from 8 gaps at least;
-    /// never keep longer than 4 hours.
+    /// A load is worth keeping its own module idle for 5 minutes, whatever its size
+    /// ([`load_worth_idle`](Adaptive::load_worth_idle)); learn from 8 gaps at least; never
+    /// keep longer than 4 hours; no pre-warming.
+    ///
+    /// The rule: a load rebuilds what its module holds, so its price grows with the
+    /// module's size, and one break-even serves every module. Five minutes is the one
+    /// `lmms-replay --folds` chose most often on held-out parts of a real trace (on five of
+    /// seven), where a price in bytes was chosen differently on each part (BENCHMARKS.md).
     fn default() -> Self {
         Adaptive {
             price_bytes: 128 << 20,
-            price_time: Duration::from_secs(60),
-            scaled: false,
+            price_time: Duration::from_secs(300),
+            scaled: true,
             min_samples: 8,
             max_keep: Duration::from_secs(4 * 3600),
             prewarm: None,
@@ -78,7 +84,8 @@ impl Default for Adaptive {
 
 impl Adaptive {
     /// Sets the price of a load: as much as keeping `bytes` of state idle for `time`
-    /// (default 128 MiB for 60 s). A higher price keeps modules longer: fewer loads, more
+    /// (by default the price is [`load_worth_idle`](Adaptive::load_worth_idle)'s 5
+    /// minutes, scaled to each module). A higher price keeps modules longer: fewer loads, more
     /// idle memory. A module's size is the heap its load kept, measured with
     /// [`CountingAlloc`](crate::memory::CountingAlloc); without it every module counts as
     /// `bytes` large, and the break-even is `time` for all.
@@ -118,8 +125,10 @@ impl Adaptive {
     ///
     /// ```
     /// use std::time::Duration;
-    /// assert_eq!(lmms::Adaptive::default().break_even(0), Duration::from_secs(60));
-    /// assert_eq!(lmms::Adaptive::default().break_even(256 << 20), Duration::from_secs(30));
+    /// let priced = lmms::Adaptive::default().load_cost(128 << 20, Duration::from_secs(60));
+    /// assert_eq!(priced.break_even(0), Duration::from_secs(60));
+    /// assert_eq!(priced.break_even(256 << 20), Duration::from_secs(30));
+    /// assert_eq!(lmms::Adaptive::default().break_even(256 << 20), Duration::from_secs(300));
     /// ```
     pub fn break_even(&self, bytes: u64) -> Duration {
         if bytes == 0 || self.scaled {

@@ -166,6 +166,17 @@ fn policies(trace: &Trace, args: &Args) -> Vec<(String, Policy)> {
             lmms_replay::priced(mb_s, args.scale),
         ));
     }
+    policies.push((
+        "adaptive, default".into(),
+        Policy::Adaptive(lmms::Adaptive::default()),
+    ));
+    policies.push((
+        format!(
+            "adaptive, default, pre-warm {}%",
+            lmms_replay::PREWARM_PERCENT
+        ),
+        lmms_replay::prewarming(),
+    ));
     policies.push(("hybrid histogram".into(), Policy::Hybrid(Hybrid::default())));
     policies
 }
@@ -182,7 +193,7 @@ fn distance(outcome: &Outcome, front: &Front) -> (f64, f64) {
 
 fn table(runs: &[Run], front: &Front) {
     println!(
-        "\n{:<28} {:>9} {:>9} {:>14} {:>14} {:>10} {:>9} {:>18}",
+        "\n{:<32} {:>9} {:>9} {:>14} {:>14} {:>10} {:>9} {:>18} {:>14}",
         "policy",
         "loads",
         "pre-warm",
@@ -190,12 +201,13 @@ fn table(runs: &[Run], front: &Front) {
         "idle MB-s",
         "cache hits",
         "replay",
-        "÷ optimum: loads, idle"
+        "÷ optimum: loads, idle",
+        "request path"
     );
     for Run { name, outcome, .. } in runs {
         let (loads, idle) = distance(outcome, front);
         println!(
-            "{:<28} {:>9} {:>9} {:>14.3e} {:>14.3e} {:>10} {:>7.2} s {:>11.2}×, {:>5.2}×",
+            "{:<32} {:>9} {:>9} {:>14.3e} {:>14.3e} {:>10} {:>7.2} s {:>11.2}×, {:>5.2}× {:>13.2}×",
             name,
             outcome.loads,
             outcome.prewarm_loads,
@@ -205,13 +217,14 @@ fn table(runs: &[Run], front: &Front) {
             outcome.wall.as_secs_f64(),
             loads,
             idle,
+            outcome.request_loads() as f64 / front.loads_at(outcome.idle_mb_s),
         );
     }
     println!(
         "\nloads: every load, pre-warms included (`pre-warm`: loaded ahead of a predicted use, \
          which no caller waited for). ÷ optimum: loads over the fewest any policy could have at \
          the same idle MB-s, and idle MB-s over the least any could have with as many loads, \
-         knowing the future (the offline rent-or-buy front)."
+         knowing the future (the offline rent-or-buy front); request path: the loads callers waited for over the same fewest, where only pre-warming can go below 1."
     );
 }
 
@@ -230,23 +243,37 @@ fn validate(trace: &Trace, k: usize, scale: u64) -> Result<(), Box<dyn std::erro
             fold.name, fold.price, fold.break_even
         );
         for (name, outcome) in &fold.runs {
+            let at = fold.front.loads_at(outcome.idle_mb_s);
             println!(
-                "  {name:<30} loads {:>7} (pre-warm {:>5})  idle MB-s {:>10.3e}",
-                outcome.loads, outcome.prewarm_loads, outcome.idle_mb_s
+                "  {name:<34} loads {:>7} (on the request path {:>6})  idle MB-s {:>10.3e}  ÷ offline front at its idle: loads {:>5.2}×, request path {:>5.2}×",
+                outcome.loads,
+                outcome.request_loads(),
+                outcome.idle_mb_s,
+                outcome.loads as f64 / at,
+                outcome.request_loads() as f64 / at,
             );
         }
-        let [thirty, ten, hybrid, price, scaled] = [0, 1, 2, 3, 4].map(|i| &fold.runs[i].1);
-        for (name, learned) in [
-            ("adaptive, one price", price),
-            ("adaptive, scaled price", scaled),
-            ("hybrid histogram", hybrid),
-        ] {
+        let [thirty, ten] = [0, 1].map(|i| &fold.runs[i].1);
+        for (name, learned) in fold.runs.iter().skip(2) {
             println!(
                 "  {name} ÷ fixed 30 s: {}; ÷ fixed 10 min: {}",
                 Verdict::of(learned, thirty),
                 Verdict::of(learned, ten)
             );
+            if learned.prewarm_loads > 0 {
+                println!(
+                    "    on the request path ÷ fixed 30 s: {}; ÷ fixed 10 min: {}",
+                    Verdict::on_request_path(learned, thirty),
+                    Verdict::on_request_path(learned, ten)
+                );
+            }
         }
+        let needs = fold.front.loads_at(thirty.idle_mb_s);
+        let can = if needs > ten.loads as f64 { "no" } else { "a" };
+        println!(
+            "  at fixed 30 s's idle MB-s the offline keep-alive optimum needs {needs:.0} loads, fixed 10 min has {}: {can} keep-alive policy can dominate both here",
+            ten.loads
+        );
     }
     Ok(())
 }
@@ -295,6 +322,10 @@ fn compare(runs: &[Run], front: &Front) {
         for set in &fixed {
             let verdict = Verdict::of(&learned.outcome, &set.outcome);
             println!("{} ÷ {}: {verdict}", learned.name, set.name);
+            if learned.outcome.prewarm_loads > 0 {
+                let verdict = Verdict::on_request_path(&learned.outcome, &set.outcome);
+                println!("  on the request path: {verdict}");
+            }
         }
     }
     // Whether one policy could beat every fixed one at once: at the least idle of them,
