@@ -42,8 +42,9 @@ pub enum Policy {
 pub struct Outcome {
     /// Module loads, pre-warms included.
     pub loads: u64,
-    /// The loads a policy made ahead of a predicted use (the hybrid histogram's pre-warms):
-    /// `loads - prewarm_loads` were on the request path, cold starts a caller waited for.
+    /// The loads a policy made ahead of a predicted use (the hybrid histogram's pre-warms,
+    /// or the adaptive policy's with [`Adaptive::prewarm`]): `loads - prewarm_loads` were
+    /// on the request path, cold starts a caller waited for.
     pub prewarm_loads: u64,
     /// Resident state over trace time, in MB-seconds (trace MB, before scaling).
     pub resident_mb_s: f64,
