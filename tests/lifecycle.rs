@@ -425,6 +425,9 @@ fn configuration_errors_name_the_setting() {
         ("adaptive", "sometimes"),
         ("adaptive", "lots/60s"),
         ("adaptive", "128MiB/soon"),
+        ("adaptive", "on+prewarm=150%"),
+        ("adaptive", "on+warm"),
+        ("adaptive", "off+prewarm"),
     ] {
         match Runtime::builder().set(setting, value) {
             Err(Error::InvalidConfig { field, reason }) => {
@@ -445,6 +448,18 @@ fn configuration_errors_name_the_setting() {
         .unwrap()
         .set("adaptive", "off");
     assert_eq!(off.unwrap().build().unwrap().config().adaptive(), None);
+    for (value, prewarm) in [
+        ("on+prewarm", lmms::Adaptive::default().prewarm(25)),
+        (
+            "128MiB/60s + prewarm=40%",
+            lmms::Adaptive::default()
+                .load_cost(128 << 20, secs(60))
+                .prewarm(40),
+        ),
+    ] {
+        let rt = Runtime::builder().set("adaptive", value).unwrap().build();
+        assert_eq!(rt.unwrap().config().adaptive(), Some(prewarm), "{value}");
+    }
     let unknown = Runtime::builder().set("grase", "30s").unwrap_err();
     assert!(unknown.to_string().contains("`grase` is not a setting"));
     let rt = Runtime::builder()

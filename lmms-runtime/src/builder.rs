@@ -198,8 +198,9 @@ impl Builder {
     /// `memory_budget` (`"512MiB"`, `"2GB"`, `"1048576"`), `trim_threshold` (bytes, or
     /// `"off"`), `heat` (`"5,20,100"`), `max_hot_paths`, `cool_every`,
     /// `cache_keeps_modules` (`"true"`, `"false"`) and `adaptive` (`"on"`, `"off"`, or a
-    /// load's price as bytes per time, `"128MiB/60s"`: see [`Adaptive::load_cost`]). The
-    /// error names the setting and says what was wrong.
+    /// load's price as bytes per time, `"128MiB/60s"`: see [`Adaptive::load_cost`]; with
+    /// `"+prewarm"` after it to pre-warm at 25%, or `"+prewarm=40%"`: see
+    /// [`Adaptive::prewarm`]). The error names the setting and says what was wrong.
     ///
     /// ```
     /// let builder = lmms::Runtime::builder().set("grace", "2m")?.set("memory_budget", "64MiB")?;
@@ -207,6 +208,8 @@ impl Builder {
     ///
     /// let adaptive = lmms::Runtime::builder().set("adaptive", "1GiB/2m")?.build()?;
     /// assert_eq!(adaptive.config().adaptive().unwrap().break_even(0).as_secs(), 120);
+    /// let warmed = lmms::Runtime::builder().set("adaptive", "on+prewarm")?.build()?;
+    /// assert_eq!(warmed.config().adaptive().unwrap().prewarms(), Some(25));
     ///
     /// let err = lmms::Runtime::builder().set("grace", "-5s").unwrap_err();
     /// assert_eq!(err.to_string(), "invalid configuration for `grace`: `-5s` is negative; a duration counts up from zero");
@@ -247,34 +250,42 @@ impl Builder {
                 "off" | "none" => self.trim_threshold(None),
                 bytes => self.trim_threshold(Some(parse_bytes("trim_threshold", bytes)?)),
             },
-            "adaptive" => match value.trim() {
-                "off" | "none" => {
-                    let mut fixed = self;
-                    fixed.config.adaptive = None;
-                    fixed
-                }
-                "on" => self.adaptive(Adaptive::default()),
-                price => match price.split_once('/') {
-                    Some((bytes, time)) => {
-                        // Say which price the bad half came from.
-                        let whole = |error: Error| match error {
-                            Error::InvalidConfig { reason, .. } => {
-                                Error::invalid("adaptive", format!("in `{value}`: {reason}"))
-                            }
-                            other => other,
-                        };
-                        let bytes = parse_bytes("adaptive", bytes.trim()).map_err(whole)?;
-                        let time = parse_duration("adaptive", time.trim()).map_err(whole)?;
-                        self.adaptive(Adaptive::default().load_cost(bytes, time))
-                    }
-                    None => {
-                        return Err(Error::invalid(
-                            "adaptive",
-                            format!("`{value}` is not `on`, `off` or a load's price as bytes per time, like `128MiB/60s`"),
-                        ))
-                    }
-                },
-            },
+            "adaptive" => {
+                let (keep, prewarm) = match value.split_once('+') {
+                    Some((keep, prewarm)) => (keep, Some(parse_prewarm(value, prewarm)?)),
+                    None => (value, None),
+                };
+                let adaptive = match keep.trim() {
+                    "off" | "none" if prewarm.is_none() => None,
+                    "on" => Some(Adaptive::default()),
+                    price => match price.split_once('/') {
+                        Some((bytes, time)) => {
+                            // Say which price the bad half came from.
+                            let whole = |error: Error| match error {
+                                Error::InvalidConfig { reason, .. } => {
+                                    Error::invalid("adaptive", format!("in `{value}`: {reason}"))
+                                }
+                                other => other,
+                            };
+                            let bytes = parse_bytes("adaptive", bytes.trim()).map_err(whole)?;
+                            let time = parse_duration("adaptive", time.trim()).map_err(whole)?;
+                            Some(Adaptive::default().load_cost(bytes, time))
+                        }
+                        None => {
+                            return Err(Error::invalid(
+                                "adaptive",
+                                format!("`{value}` is not `on`, `off` or a load's price as bytes per time, like `128MiB/60s`, with `+prewarm` or `+prewarm=25%` after it to pre-warm"),
+                            ))
+                        }
+                    },
+                };
+                let mut set = self;
+                set.config.adaptive = match prewarm {
+                    Some(percent) => adaptive.map(|adaptive| adaptive.prewarm(percent)),
+                    None => adaptive,
+                };
+                set
+            }
             other => {
                 return Err(Error::InvalidConfig {
                     field: "setting",
@@ -344,6 +355,28 @@ impl Builder {
             ));
         }
         Ok(Runtime::new(self.config, self.clock))
+    }
+}
+
+/// The pre-warm part of an `adaptive` setting, after its `+`: `prewarm` (25%) or
+/// `prewarm=N%`, N from 0 to 100.
+fn parse_prewarm(value: &str, part: &str) -> Result<u8, Error> {
+    let bad = |why: &str| Error::invalid("adaptive", format!("in `{value}`: {why}"));
+    match part.trim().split_once('=') {
+        None if part.trim() == "prewarm" => Ok(25),
+        Some((name, percent)) if name.trim() == "prewarm" => {
+            let percent = percent.trim();
+            match percent.strip_suffix('%').unwrap_or(percent).trim().parse::<u8>() {
+                Ok(percent) if percent <= 100 => Ok(percent),
+                _ => Err(bad(&format!(
+                    "`{percent}` is not a share from 0% to 100% of a load's price"
+                ))),
+            }
+        }
+        _ => Err(bad(&format!(
+            "`{}` is not `prewarm` or `prewarm=25%`",
+            part.trim()
+        ))),
     }
 }
 

@@ -197,9 +197,6 @@ impl Sweep {
                 }
             }
         }
-        for entry in std::mem::take(&mut self.prewarm) {
-            self.prewarm(shared, &entry);
-        }
         for reason in KeepReason::ALL {
             shared
                 .counters
@@ -207,6 +204,11 @@ impl Sweep {
         }
         shared.counters.swept();
         shared.reclaimed(self.report.bytes_reclaimed());
+        // After the sweep's books are kept: a pre-warm runs a loader and sends events,
+        // user code that may unwind.
+        for entry in std::mem::take(&mut self.prewarm) {
+            self.prewarm(shared, &entry);
+        }
         // Sent once the module list's lock is long released: a subscriber may call lmms.
         #[cfg(feature = "tracing")]
         for kept in &self.report.kept {
