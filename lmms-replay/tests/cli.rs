@@ -196,14 +196,37 @@ fn folds_choose_the_price_on_the_rest_and_judge_each_part_held_out() {
     ] {
         assert!(stdout.contains(part), "{part} in {stdout}");
     }
+    // Each part: the chosen price and break-even, the default with and without
+    // pre-warming, and the hybrid histogram against the fixed policies; and whether any
+    // keep-alive could dominate both.
+    let verdicts = |learned: &str| {
+        stdout
+            .lines()
+            .filter(|line| line.starts_with(learned) && line.contains("÷ fixed 30 s: "))
+            .count()
+    };
     for learned in [
-        "adaptive, one price",
-        "adaptive, scaled price",
-        "hybrid histogram",
+        "  adaptive, load = ",
+        "  adaptive, break-even ",
+        "  adaptive, default ÷ ",
+        "  adaptive, default, pre-warm 25% ÷ ",
+        "  hybrid histogram ÷ ",
     ] {
-        let verdicts = format!("{learned} ÷ fixed 30 s: ");
-        assert_eq!(stdout.matches(&verdicts).count(), 4, "{stdout}");
+        assert_eq!(verdicts(learned), 4, "{learned} in {stdout}");
     }
+    // A run that pre-warmed is judged on the request path too (the two policies that
+    // can, on each part where they did).
+    assert!(
+        (1..=8).contains(&verdicts("    on the request path ÷ ")),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .matches("keep-alive policy can dominate both here")
+            .count(),
+        4,
+        "{stdout}"
+    );
     let refused = replay(&["--folds", "1", "/no/such/trace"]);
     assert_eq!(refused.status.code(), Some(2), "one fold holds nothing out");
 }
