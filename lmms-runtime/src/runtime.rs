@@ -246,6 +246,13 @@ impl Runtime {
     /// waived until the resident bytes fit (a load does the same before and after it
     /// runs, so the budget holds between sweeps too).
     ///
+    /// With the [adaptive keep-alive](crate::Adaptive), a module's grace period is the one
+    /// its own gaps chose; with [pre-warming](crate::Adaptive::prewarm), the sweep also
+    /// loads, after its unloads, each utility module not resident whose predicted next use
+    /// comes before the next sweep ([`SweepReport::prewarmed`]), and keeps it through the
+    /// window its gaps fall in. A pre-warm whose loader fails or panics is counted in
+    /// [`Stats::load_failures`] and leaves the module unloaded.
+    ///
     /// Calls stamp their module with the runtime's recent time, not the clock (see
     /// [`Clock`]). With a manual clock that is exact. With the system clock, a module used
     /// since the last refresh (a load, a sweep) counts as used now: the grace period is
