@@ -11,7 +11,19 @@ type Result = std::result::Result<(), Box<dyn std::error::Error>>;
 /// The colour of the run at `index` in the list of runs, the same in both charts, however
 /// many runs there are.
 fn color(index: usize) -> RGBColor {
-    const FIRST: [RGBColor; 6] = [RED, BLUE, GREEN, MAGENTA, CYAN, RGBColor(230, 140, 0)];
+    // Tableau 10: ten colours told apart at a glance (the default run lists nine).
+    const FIRST: [RGBColor; 10] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+    ];
     match FIRST.get(index) {
         Some(&color) => color,
         None => {
@@ -24,16 +36,26 @@ fn color(index: usize) -> RGBColor {
 /// The width of the legend, drawn beside the plot so that it never covers data.
 const LEGEND_WIDTH: u32 = 260;
 
-/// The legend: one line per entry, its mark drawn by `mark` at the line's left.
+/// How a legend entry is drawn: as the chart draws it.
+#[derive(Clone, Copy, PartialEq)]
+enum Mark {
+    Line,
+    Dot,
+    Ring,
+}
+
+/// The legend: one line per entry, its mark at the line's left.
 fn legend(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    entries: &[(String, RGBColor, bool)],
+    entries: &[(String, RGBColor, Mark)],
 ) -> Result {
     let style = ("sans-serif", 14).into_font();
-    for (i, (label, color, dot)) in entries.iter().enumerate() {
+    for (i, (label, color, mark)) in entries.iter().enumerate() {
         let y = 60 + 22 * i as i32;
-        if *dot {
+        if *mark == Mark::Dot {
             area.draw(&Circle::new((14, y), 5, color.filled()))?;
+        } else if *mark == Mark::Ring {
+            area.draw(&Circle::new((14, y), 5, color.stroke_width(2)))?;
         } else {
             area.draw(&PathElement::new(
                 vec![(4, y), (24, y)],
@@ -46,7 +68,8 @@ fn legend(
 }
 
 /// Loads (cold starts) against idle MB-s, log-log: each policy a point, the offline-optimal
-/// front a line. Down and left is better.
+/// front a line; a policy that pre-warms a second point, a ring, at its request-path loads
+/// (only pre-warming can go below the front). Down and left is better.
 pub fn pareto(path: &Path, runs: &[Run], front: &Front) -> Result {
     let root = SVGBackend::new(path, (900 + LEGEND_WIDTH, 600)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -60,8 +83,23 @@ pub fn pareto(path: &Path, runs: &[Run], front: &Front) -> Result {
             )
         })
         .collect();
-    let (x_min, x_max) = bounds(points.iter().map(|p| p.0));
-    let (y_min, y_max) = bounds(points.iter().map(|p| p.1));
+    // The request path of runs that pre-warmed: (run's index, point).
+    let request_path: Vec<(usize, (f64, f64))> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, run)| run.outcome.prewarm_loads > 0)
+        .map(|(index, run)| {
+            let loads = run.outcome.request_loads().max(1) as f64;
+            (index, (run.outcome.idle_mb_s.max(1.0), loads))
+        })
+        .collect();
+    let every = || {
+        points
+            .iter()
+            .chain(request_path.iter().map(|(_, point)| point))
+    };
+    let (x_min, x_max) = bounds(every().map(|p| p.0));
+    let (y_min, y_max) = bounds(every().map(|p| p.1));
     let mut chart = ChartBuilder::on(&plot)
         .caption("loads against idle memory-time", ("sans-serif", 20))
         .margin(16)
@@ -85,14 +123,24 @@ pub fn pareto(path: &Path, runs: &[Run], front: &Front) -> Result {
             .copied(),
         BLACK.stroke_width(1),
     ))?;
-    let mut entries = vec![("offline optimum".to_owned(), BLACK, false)];
+    let mut entries = vec![("offline optimum".to_owned(), BLACK, Mark::Line)];
     for (index, (run, &point)) in runs.iter().zip(&points).enumerate() {
         chart.draw_series(std::iter::once(Circle::new(
             point,
             6,
             color(index).filled(),
         )))?;
-        entries.push((run.name.clone(), color(index), true));
+        entries.push((run.name.clone(), color(index), Mark::Dot));
+    }
+    for &(index, point) in &request_path {
+        chart.draw_series(std::iter::once(Circle::new(
+            point,
+            6,
+            color(index).stroke_width(2),
+        )))?;
+    }
+    if !request_path.is_empty() {
+        entries.push(("ring: its request-path loads".to_owned(), BLACK, Mark::Ring));
     }
     legend(&side, &entries)?;
     root.present()?;
@@ -141,7 +189,7 @@ pub fn resident(path: &Path, runs: &[(usize, &Run)]) -> Result {
             }),
             color(index).stroke_width(2),
         ))?;
-        entries.push((run.name.clone(), color(index), false));
+        entries.push((run.name.clone(), color(index), Mark::Line));
     }
     legend(&side, &entries)?;
     root.present()?;
