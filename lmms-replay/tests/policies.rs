@@ -53,6 +53,27 @@ fn a_function_every_5_minutes_adaptive_keeps_it_fixed_30_s_reloads_it() {
 }
 
 #[test]
+fn a_function_every_hour_with_prewarming_waits_for_no_load_once_learned() {
+    let trace = periodic(3600 * SECOND, 24);
+    // A load worth 10 minutes of the app idle: not worth keeping it through the hour,
+    // worth pre-warming it in the window its gaps fall in (a quarter octave, 52–61 min).
+    let Policy::Adaptive(plain) = adaptive(600 * SECOND) else {
+        unreachable!()
+    };
+    let dropped = replay(&trace, &Policy::Adaptive(plain), 1024).unwrap();
+    let warmed = replay(&trace, &Policy::Adaptive(plain.prewarm(25)), 1024).unwrap();
+    // Learning from 3 gaps, the first 4 calls are cold starts; each later one finds the
+    // module pre-warmed by the sweep before it.
+    assert_eq!(dropped.request_loads(), 24);
+    assert_eq!(warmed.request_loads(), 4);
+    assert_eq!(warmed.prewarm_loads, 20);
+    // Unloaded through the hour, held only in the window before each call: far less idle
+    // memory than keeping it, more than dropping it.
+    let kept = replay(&trace, &Policy::Fixed(3700 * SECOND), 1024).unwrap();
+    assert!(dropped.idle_mb_s < warmed.idle_mb_s && warmed.idle_mb_s < kept.idle_mb_s / 4.0);
+}
+
+#[test]
 fn a_function_every_hour_adaptive_drops_it_at_once_once_learned() {
     let trace = periodic(3600 * SECOND, 24);
     let fixed = replay(&trace, &Policy::Fixed(30 * SECOND), 1024).unwrap();
