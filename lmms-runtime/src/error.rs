@@ -348,6 +348,14 @@ pub enum ExecError {
     },
 }
 
+/// A panic's message, and its payload dropped with any panic of its own `Drop` contained:
+/// a payload is user code too.
+pub(crate) fn into_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let message = panic_message(&*payload);
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+    message
+}
+
 /// A panic's message, when its payload is a string.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {

@@ -4,7 +4,7 @@
 
 use crate::def::OpDef;
 use crate::dispatch::RawDirect;
-use crate::error::{panic_message, Error};
+use crate::error::{into_message, Error};
 use crate::heat::Heat;
 use crate::outcome::Demotion;
 use crate::shared::{OpBinding, OpEntry, Shared};
@@ -62,10 +62,10 @@ impl OpCore {
 
     /// The error for a panic in this operation's body.
     #[cold]
-    pub(crate) fn panicked(&self, payload: &(dyn std::any::Any + Send)) -> Error {
+    pub(crate) fn panicked(&self, payload: Box<dyn std::any::Any + Send>) -> Error {
         Error::OperationPanicked {
             operation: self.def.to_string(),
-            message: panic_message(payload),
+            message: into_message(payload),
         }
     }
 

@@ -18,6 +18,13 @@ pub(crate) struct Info {
     pub(crate) loads: AtomicU64,
     /// Loads made ahead of a predicted use.
     pub(crate) prewarms: AtomicU64,
+    /// The `last_use` of the idle period it was last pre-warmed in (`u64::MAX`: none): a
+    /// module pre-warmed once in a period is kept through its window and not pre-warmed
+    /// again in it, whatever the sweeps' pace or an unload asked for meanwhile.
+    pub(crate) warmed_after: AtomicU64,
+    /// How long its last load took, in ms of the runtime's clock: how much earlier than
+    /// its predicted use a pre-warm must start.
+    pub(crate) load_ms: AtomicU64,
     pub(crate) unloads: AtomicU64,
     /// Heap bytes the current state kept when it was loaded.
     pub(crate) bytes: AtomicU64,
@@ -49,6 +56,8 @@ impl Info {
             last_use: AtomicU64::new(0),
             loads: AtomicU64::new(0),
             prewarms: AtomicU64::new(0),
+            warmed_after: AtomicU64::new(u64::MAX),
+            load_ms: AtomicU64::new(0),
             unloads: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             last_bytes: AtomicU64::new(0),
@@ -68,12 +77,14 @@ impl Info {
             &self.last_use,
             &self.loads,
             &self.prewarms,
+            &self.load_ms,
             &self.unloads,
             &self.bytes,
             &self.last_bytes,
         ] {
             count.store(0, Relaxed);
         }
+        self.warmed_after.store(u64::MAX, Relaxed);
         self.gaps.reset();
     }
 

@@ -1,7 +1,7 @@
 //! Calls by name with JSON arguments (feature `json`); the rules are in [`execute`]'s docs.
 
 use crate::cache::CachePolicy;
-use crate::error::{panic_message, Error, ExecError};
+use crate::error::{into_message, Error, ExecError};
 use crate::link::{AsyncJsonCall, JsonCall, OpLink, Param};
 use crate::lookup::lookup;
 use crate::operation::{Body, Op, Operation};
@@ -141,7 +141,7 @@ fn serialized<T: Serialize>(link: &OpLink, output: T) -> Result<Value, ExecError
         Ok(Ok(json)) if link.is_fallible() => return answer(link, json),
         Ok(Ok(json)) => return Ok(json),
         Ok(Err(error)) => error.to_string(),
-        Err(payload) => format!("its `Serialize` panicked: {}", panic_message(&*payload)),
+        Err(payload) => format!("its `Serialize` panicked: {}", into_message(payload)),
     };
     Err(ExecError::Output {
         operation: link.key(),
@@ -380,7 +380,7 @@ fn arguments<A: DeserializeOwned>(link: &OpLink, args: Value) -> Result<A, ExecE
     .unwrap_or_else(|payload| {
         Err(format!(
             "its `Deserialize` panicked: {}",
-            panic_message(&*payload)
+            into_message(payload)
         ))
     });
     read.map_err(|reason| {

@@ -205,8 +205,9 @@ impl Adaptive {
         self.prewarm
     }
 
-    /// What to do with an idle module of `bytes` with these gaps.
-    pub(crate) fn schedule(&self, gaps: &IdleGaps, bytes: u64) -> Schedule {
+    /// What to do with an idle module of `bytes` with these gaps; pre-warming only if it
+    /// is on and the module `can_prewarm` (the same for a module every time).
+    pub(crate) fn schedule(&self, gaps: &IdleGaps, bytes: u64, can_prewarm: bool) -> Schedule {
         let samples = gaps.samples.load(Relaxed);
         if samples < self.min_samples {
             // Nothing known yet: keep for the break-even, the rule that costs at most twice
@@ -218,7 +219,8 @@ impl Adaptive {
         let packed = if gaps.chosen_for.load(Acquire) == inputs {
             gaps.chosen.load(Relaxed)
         } else {
-            let packed = self.choose(gaps, bytes).pack();
+            let prewarm = self.prewarm.filter(|_| can_prewarm);
+            let packed = Adaptive { prewarm, ..*self }.choose(gaps, bytes).pack();
             gaps.chosen.store(packed, Relaxed);
             gaps.chosen_for.store(inputs, Release);
             packed
@@ -228,19 +230,18 @@ impl Adaptive {
         schedule
     }
 
-    /// The schedule that would have cost least over the gaps in `gaps`, its times bucket
-    /// bounds: keep-alive only, or (with pre-warming) kept for a while, unloaded, loaded
-    /// again at a bucket's lower bound and kept until a later bucket's upper bound.
+    /// The schedule that would have cost least over the gaps in `gaps`: keep-alive only, or
+    /// (with pre-warming) kept for a while, unloaded, loaded again at the start of a
+    /// bucket's span and kept until the end of a later one's (see [`IdleGaps::span`]).
     fn choose(&self, gaps: &IdleGaps, bytes: u64) -> Schedule {
         let counts: [u64; BUCKETS] = std::array::from_fn(|i| gaps.buckets[i].load(Relaxed));
+        let spans: [(u64, u64); BUCKETS] = std::array::from_fn(|i| gaps.span(i));
         // Costs in milliseconds of this module idle: a load costs its break-even. Each gap
-        // is taken at its bucket's middle; the last bucket, unbounded, is never kept.
+        // is taken at the middle of the shortest and longest its bucket has seen; the last
+        // bucket, unbounded, is never kept.
         let price = self.break_even(bytes).as_secs_f64() * 1000.0;
-        let bound = |bucket: usize| bounds(bucket).1 as f64;
-        let middle = |bucket: usize| {
-            let (low, high) = bounds(bucket);
-            (low + high) as f64 / 2.0
-        };
+        let bound = |bucket: usize| spans[bucket].1 as f64;
+        let middle = |bucket: usize| (spans[bucket].0 + spans[bucket].1) as f64 / 2.0;
         // `beyond[i]`: gaps in buckets `i` and up.
         let mut beyond = [0u64; BUCKETS + 1];
         for bucket in (0..BUCKETS).rev() {
@@ -258,7 +259,7 @@ impl Adaptive {
         let (mut best_cost, mut best) = (kept[0], Schedule::keep(Duration::ZERO));
         for (j, &cost) in kept.iter().enumerate().skip(1) {
             if cost < best_cost {
-                let keep = Duration::from_millis(bounds(j - 1).1);
+                let keep = Duration::from_millis(spans[j - 1].1);
                 (best_cost, best) = (cost, Schedule::keep(keep));
             }
         }
@@ -267,8 +268,8 @@ impl Adaptive {
         };
         let prewarm_price = price * f64::from(percent) / 100.0;
         let max_keep = self.max_keep.as_millis() as f64;
-        // Unloaded at bucket `j`'s lower bound (`kept[j]`), loaded again at bucket `b`'s,
-        // kept until bucket `e`'s upper bound: gaps in `j..b` are loads a caller waits for,
+        // Unloaded at the start of bucket `j` (`kept[j]`), loaded again at the start of
+        // bucket `b`'s span, kept until the end of bucket `e`'s: gaps in `j..b` are loads a caller waits for,
         // gaps from `b` on are pre-warmed (the load `kept[j]` counted for them becomes a
         // pre-warm), gaps past `e` are loads as well, after the whole window. The time
         // before the unload is the same either way, so the best `j` for each `b` is the
@@ -278,7 +279,7 @@ impl Adaptive {
             if kept[b - 1] < unload.0 {
                 unload = (kept[b - 1], b - 1);
             }
-            let warm = bounds(b).0 as f64;
+            let warm = spans[b].0 as f64;
             let base = unload.0 + beyond[b] as f64 * (prewarm_price - price);
             let mut window = 0.0;
             for e in b..BUCKETS - 1 {
@@ -288,13 +289,13 @@ impl Adaptive {
                 window += counts[e] as f64 * (middle(e) - warm);
                 let cost = base + window + beyond[e + 1] as f64 * (bound(e) - warm + price);
                 if cost < best_cost {
-                    let keep = if unload.1 == 0 { 0 } else { bounds(unload.1 - 1).1 };
+                    let keep = if unload.1 == 0 { 0 } else { spans[unload.1 - 1].1 };
                     best_cost = cost;
                     best = Schedule {
                         keep: Duration::from_millis(keep),
                         warm: Some((
-                            Duration::from_millis(bounds(b).0),
-                            Duration::from_millis(bounds(e).1),
+                            Duration::from_millis(spans[b].0),
+                            Duration::from_millis(spans[e].1),
                         )),
                     };
                 }
@@ -313,8 +314,8 @@ pub(crate) struct Schedule {
     pub(crate) warm: Option<(Duration, Duration)>,
 }
 
-/// A [`Schedule`]'s times are bucket bounds, multiples of this many ms, packed in 20 bits
-/// each (the longest bound is 2^17 of them).
+/// A [`Schedule`]'s times are packed in units of this many ms, 20 bits each (the longest
+/// bucket bound is 2^17 of them).
 const PACK_UNIT_MS: u64 = 1 << (FIRST_OCTAVE - STEPS.trailing_zeros());
 const PACK_BITS: u32 = 20;
 
@@ -323,10 +324,17 @@ impl Schedule {
         Schedule { keep, warm: None }
     }
 
+    /// Packed in units, the pre-warm rounded down and the ends of keeping up: a schedule
+    /// packed covers at least the gaps it was chosen for.
     fn pack(self) -> u64 {
-        let units = |time: Duration| (time.as_millis() as u64 / PACK_UNIT_MS).min((1 << PACK_BITS) - 1);
+        let units = |time: Duration, up: bool| {
+            let ms = time.as_millis() as u64 + if up { PACK_UNIT_MS - 1 } else { 0 };
+            (ms / PACK_UNIT_MS).min((1 << PACK_BITS) - 1)
+        };
         let (warm, until) = self.warm.unwrap_or_default();
-        units(self.keep) | units(warm) << PACK_BITS | units(until) << (2 * PACK_BITS)
+        units(self.keep, true)
+            | units(warm, false) << PACK_BITS
+            | units(until, true) << (2 * PACK_BITS)
     }
 
     fn unpack(packed: u64) -> Self {
@@ -340,6 +348,12 @@ impl Schedule {
         }
     }
 }
+
+/// The low 32 bits.
+const LOW: u64 = u32::MAX as u64;
+/// A bucket's shortest and longest gap before it has seen one: the shortest above any
+/// gap, the longest below.
+const NOTHING_SEEN: u64 = LOW;
 
 /// Bucket `i`'s gaps, in ms: `[low, high)`.
 fn bounds(bucket: usize) -> (u64, u64) {
@@ -356,6 +370,9 @@ fn bounds(bucket: usize) -> (u64, u64) {
 /// keep-alive last chosen from them.
 pub(crate) struct IdleGaps {
     buckets: [AtomicU64; BUCKETS],
+    /// The shortest and longest gap each bucket has seen, in ms, packed in the low and
+    /// high 32 bits (the last bucket's are clamped to 32 bits and never read).
+    seen: [AtomicU64; BUCKETS],
     /// Gaps recorded, all buckets together.
     samples: AtomicU64,
     /// The keep-alive last chosen, in ms, and a mix of the sample count and size it was
@@ -372,6 +389,7 @@ impl IdleGaps {
     pub(crate) const fn new() -> Self {
         IdleGaps {
             buckets: [const { AtomicU64::new(0) }; BUCKETS],
+            seen: [const { AtomicU64::new(NOTHING_SEEN) }; BUCKETS],
             samples: AtomicU64::new(0),
             chosen: AtomicU64::new(0),
             // Unreachable by a count under 2^24 (bits 40 up) mixed with a size under 1 TiB.
@@ -388,8 +406,32 @@ impl IdleGaps {
         let octave = 63 - ms.leading_zeros();
         let step = (ms >> (octave - STEPS.trailing_zeros())) as u32 - STEPS;
         let bucket = ((octave - FIRST_OCTAVE) * STEPS + step) as usize;
-        self.buckets[bucket.min(BUCKETS - 1)].fetch_add(1, Relaxed);
+        let bucket = bucket.min(BUCKETS - 1);
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        let ms = u64::from(u32::try_from(ms).unwrap_or(u32::MAX));
+        // A gap is recorded once per idle period: the loop is not contended.
+        let _ = self.seen[bucket].fetch_update(Relaxed, Relaxed, |seen| {
+            Some((seen & LOW).min(ms) | (seen >> 32).max(ms) << 32)
+        });
         self.samples.fetch_add(1, Relaxed);
+    }
+
+    /// Where a schedule may start and end in `bucket`: from a little before the shortest
+    /// gap it has seen to a little after the longest (a thirty-second of the gap either
+    /// side), within the bucket's bounds; the bounds themselves while it has seen none.
+    /// Bucket bounds are a quarter octave wide, a window that loose would hold a module
+    /// pre-warmed for up to a fifth of its gap.
+    fn span(&self, bucket: usize) -> (u64, u64) {
+        let (low, high) = bounds(bucket);
+        let seen = self.seen[bucket].load(Relaxed);
+        if seen == NOTHING_SEEN {
+            return (low, high);
+        }
+        let (shortest, longest) = (seen & LOW, seen >> 32);
+        (
+            shortest.saturating_sub(shortest / 32).max(low),
+            (longest + longest / 32 + 1).min(high),
+        )
     }
 
     /// No gap recorded (`lmms::testing`).
@@ -398,6 +440,9 @@ impl IdleGaps {
         let counts = [&self.samples, &self.chosen, &self.chosen_for];
         for count in self.buckets.iter().chain(counts) {
             count.store(0, Relaxed);
+        }
+        for seen in &self.seen {
+            seen.store(NOTHING_SEEN, Relaxed);
         }
     }
 }
@@ -409,7 +454,7 @@ mod tests {
     const MINUTE: u64 = 60_000;
 
     fn keep_of(adaptive: &Adaptive, gaps: &IdleGaps, bytes: u64) -> Duration {
-        let schedule = adaptive.schedule(gaps, bytes);
+        let schedule = adaptive.schedule(gaps, bytes, true);
         assert_eq!(schedule.warm, None, "no pre-warming unless asked");
         schedule.keep
     }
@@ -487,7 +532,7 @@ mod tests {
         // Hourly: unloaded at once, loaded again at the lower bound of the hour's bucket,
         // kept to its upper bound.
         let hourly = gaps(&[(60 * MINUTE, 10)]);
-        let schedule = adaptive.schedule(&hourly, 0);
+        let schedule = adaptive.schedule(&hourly, 0, true);
         let (warm, until) = schedule.warm.expect("an hourly module is pre-warmed");
         assert_eq!(schedule.keep, Duration::ZERO);
         let hour = Duration::from_secs(3600);
@@ -496,12 +541,12 @@ mod tests {
         // Bursts of calls seconds apart, then an hour's pause: kept through the bursts,
         // pre-warmed for the hour.
         let bursts = gaps(&[(5_000, 90), (60 * MINUTE, 10)]);
-        let schedule = adaptive.schedule(&bursts, 0);
+        let schedule = adaptive.schedule(&bursts, 0, true);
         assert!(schedule.keep >= Duration::from_secs(5) && schedule.keep < Duration::from_secs(60));
         assert!(schedule.warm.is_some_and(|(warm, _)| warm <= hour));
         // Gaps spread from a minute to hours: no window worth a pre-warm.
         let spread: Vec<(u64, usize)> = (1..=240).map(|minutes| (minutes * MINUTE, 1)).collect();
-        assert_eq!(adaptive.schedule(&gaps(&spread), 0).warm, None);
+        assert_eq!(adaptive.schedule(&gaps(&spread), 0, true).warm, None);
         // Without pre-warming, an hourly module is simply dropped.
         let plain = Adaptive::default().load_cost(1 << 20, Duration::from_secs(600));
         assert_eq!(keep_of(&plain, &gaps(&[(60 * MINUTE, 10)]), 0), Duration::ZERO);

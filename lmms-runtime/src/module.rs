@@ -3,7 +3,7 @@
 
 use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
 use crate::def::{Class, ModuleDef};
-use crate::error::{panic_message, BoxError, Error};
+use crate::error::{into_message, BoxError, Error};
 use crate::flight::{self, Failure, Flight, Leading, SharedError, Turn};
 use crate::info::Info;
 use crate::keepalive::IdleGaps;
@@ -304,7 +304,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 self.used(shared);
                 inner
             }
-            None => self.load(shared, false)?,
+            None => self.load(shared)?,
         };
         Ok(Guard {
             inner: ManuallyDrop::new(inner),
@@ -416,6 +416,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         let span = tracing::info_span!(target: "lmms", "lmms.load", module = %self.info.def.name(), class = ?self.info.def.class_of());
         #[cfg(feature = "tracing")]
         let started = std::time::Instant::now();
+        let asked = shared.time.refresh();
         self.make_room(shared);
         let root = leading.root();
         let mut future = None;
@@ -446,7 +447,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         .await;
         let failure = match built {
             Ok(Ok(state)) => {
-                let _bytes = self.record_load(shared, kept, false);
+                let _bytes = self.record_load(shared, kept, asked, false);
                 let inner = self.cell.publish(state);
                 leading.end(None);
                 self.fit(shared);
@@ -461,7 +462,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 return Ok(inner);
             }
             Ok(Err(error)) => Failure::Failed(Arc::new(error)),
-            Err(payload) => Failure::Panicked(panic_message(payload.as_ref())),
+            Err(payload) => Failure::Panicked(into_message(payload)),
         };
         leading.end(Some(failure.clone()));
         shared.counters.load_failed();
@@ -490,25 +491,31 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
 
     /// Books a load that kept `kept` bytes (on the loading thread, the state's box not
     /// included): the module's bytes, loads, idle gap and last use, and the runtime's
-    /// totals. Returns the bytes booked. A load `ahead` of a predicted use (a pre-warm) is
-    /// no use: the idle gap goes on until the next one, and is recorded then.
-    fn record_load(&self, shared: &Shared, kept: isize, ahead: bool) -> u64 {
+    /// totals. Returns the bytes booked. `asked`: the runtime's time when the load was
+    /// asked for, where the idle gap ended (not when the load is done: a slow load would
+    /// teach gaps longer than the calls keep). A load `ahead` of a predicted use (a
+    /// pre-warm) is no use: the idle gap goes on until the next one, and is recorded then.
+    fn record_load(&self, shared: &Shared, kept: isize, asked: u64, ahead: bool) -> u64 {
         // The cell boxes the state once the loader returns: count the box too.
         let kept = u64::try_from(kept).unwrap_or(0) + size_of::<T>() as u64;
         self.info.bytes.store(kept, Relaxed);
         self.info.last_bytes.store(kept, Relaxed);
         let now = shared.time.refresh();
+        self.info
+            .load_ms
+            .store(now.saturating_sub(asked), Relaxed);
         shared.counters.loaded(kept);
+        let last = self.info.last_use.load(Relaxed);
         if ahead {
             self.info.loads.fetch_add(1, Relaxed);
             self.info.prewarms.fetch_add(1, Relaxed);
+            self.info.warmed_after.store(last, Relaxed);
             shared.counters.prewarmed();
             return kept;
         }
         if self.info.loads.fetch_add(1, Relaxed) > 0 {
             // Loaded again: the time since its last use was an idle gap.
-            let last = self.info.last_use.load(Relaxed);
-            self.info.gaps.record(now.saturating_sub(last));
+            self.info.gaps.record(asked.saturating_sub(last));
         }
         self.info.last_use.store(now, Relaxed);
         kept
@@ -541,9 +548,22 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         }
     }
 
-    /// Loads the state: for a caller, or `ahead` of a predicted use (a pre-warm).
+    /// Loads the state for a caller.
     #[cold]
-    fn load<'a>(&'a self, shared: &'a Shared, ahead: bool) -> Result<CellGuard<'a, T>, Error> {
+    fn load<'a>(&'a self, shared: &'a Shared) -> Result<CellGuard<'a, T>, Error> {
+        self.load_here(shared, false).map(|(guard, _)| guard)
+    }
+
+    /// Loads the state, for a caller or `ahead` of a predicted use (a pre-warm), and says
+    /// whether this thread ran the loader (another's load may have been under way). A
+    /// pre-warm makes no room in the memory budget: the sweep that asks for it checks that
+    /// it fits, and undoes it if it did not.
+    #[cold]
+    fn load_here<'a>(
+        &'a self,
+        shared: &'a Shared,
+        ahead: bool,
+    ) -> Result<(CellGuard<'a, T>, bool), Error> {
         #[cfg(feature = "tracing")]
         let _span = tracing::info_span!(target: "lmms", "lmms.load", module = %self.info.def.name(), class = ?self.info.def.class_of()).entered();
         #[cfg(feature = "tracing")]
@@ -561,13 +581,16 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 })
             }
         };
-        self.make_room(shared);
+        let asked = shared.time.refresh();
+        if !ahead {
+            self.make_room(shared);
+        }
         let loaded_here = std::cell::Cell::new(false);
         let run = || {
             let (built, kept) = memory::measure_load(|| sweep::loading(load));
             if built.is_ok() {
                 loaded_here.set(true);
-                let _kept = self.record_load(shared, kept, ahead);
+                let _kept = self.record_load(shared, kept, asked, ahead);
                 #[cfg(feature = "tracing")]
                 loaded.set(Some((_kept, started.elapsed())));
             }
@@ -584,10 +607,10 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 "loaded"
             );
         }
-        if result.is_ok() && loaded_here.get() {
+        if result.is_ok() && loaded_here.get() && !ahead {
             self.fit(shared);
         }
-        result.map_err(|failure| {
+        result.map(|guard| (guard, loaded_here.get())).map_err(|failure| {
             let module = self.info.def.name().to_string();
             let error = match failure {
                 LoadFailure::Failed(source) => {
@@ -598,7 +621,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                     shared.counters.load_failed();
                     Error::LoadPanicked {
                         module,
-                        message: panic_message(payload.as_ref()),
+                        message: into_message(payload),
                     }
                 }
                 LoadFailure::Reentrant => self.reentrant(),
@@ -774,7 +797,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         let shared = self.runtime()?;
         let inner = match self.cell.try_get() {
             Some(inner) => inner,
-            None => self.load(shared, false)?,
+            None => self.load(shared)?,
         };
         Ok((inner, Pin::new(&self.info.hot)))
     }
@@ -865,16 +888,20 @@ impl<T: Send + Sync + 'static> Entry for ModuleCell<T> {
         self.unload_in(shared)
     }
 
+    fn can_prewarm(&self) -> bool {
+        !matches!(self.loader, Loader::Async(_))
+    }
+
     fn prewarm(&self, shared: &Shared) -> Result<bool, Error> {
-        if self.cell.is_loaded() || matches!(self.loader, Loader::Async(_)) {
+        if self.cell.is_loaded() || !self.can_prewarm() {
             return Ok(false);
         }
-        // A caller's load may run meanwhile, and this one wait for it: only a load made
-        // here counts.
-        let before = self.info.prewarms.load(Relaxed);
-        // The cell's guard, not a `Guard`: dropping it stamps no use.
-        drop(self.load(shared, true)?);
-        Ok(self.info.prewarms.load(Relaxed) > before)
+        // A caller's load (or another sweep's pre-warm) may run meanwhile, and this one wait
+        // for it: only a load made here counts. The cell's guard, not a `Guard`: dropping
+        // it stamps no use.
+        let (guard, loaded_here) = self.load_here(shared, true)?;
+        drop(guard);
+        Ok(loaded_here)
     }
 }
 

@@ -332,7 +332,7 @@ where
     #[inline]
     fn run(&self, state: &O::State, args: O::Args) -> Result<O::Output, Error> {
         panic::catch_unwind(AssertUnwindSafe(|| O::run(state, args)))
-            .map_err(|payload| self.core.panicked(&*payload))
+            .map_err(|payload| self.core.panicked(payload))
     }
 
     /// Steps 3 to 7 of the call flow: the guard, the body, the cache store, the count. The

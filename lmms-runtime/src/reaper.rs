@@ -51,13 +51,12 @@ impl Runtime {
                     // A panicking sweep is counted (`Stats::sweep_panics`) and reported;
                     // the next one runs as usual.
                     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| runtime.sweep())) {
-                        let message = crate::error::panic_message(&*payload);
+                        let message = crate::error::into_message(payload);
                         // The report itself goes through the same user code that panicked.
                         let _ = panic::catch_unwind(AssertUnwindSafe(|| {
                             crate::trace::event!(tracing::Level::WARN, error = %message, "a sweep of the reaper panicked; sweeping goes on");
                         }));
                         drop(message);
-                        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
                     }
                 }
             })

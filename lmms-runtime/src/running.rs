@@ -192,7 +192,7 @@ impl<O: Operation, C: CachePolicy<O::Args, O::Output>> Running<O, C> {
             match panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
                 Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
                 Ok(Poll::Pending) => Poll::Pending,
-                Err(payload) => Poll::Ready(Err(self.op.core.panicked(&*payload))),
+                Err(payload) => Poll::Ready(Err(self.op.core.panicked(payload))),
             }
         })
         .await

@@ -199,8 +199,10 @@ pub(crate) trait Entry: Send + Sync {
     fn guards(&self) -> usize;
     fn is_resident(&self) -> bool;
     fn unload(&self, shared: &Shared) -> Unload;
+    /// Whether the sweep can load it ahead of a predicted use: its load is not async.
+    fn can_prewarm(&self) -> bool;
     /// Loads the state ahead of a predicted use, if it is not resident and its load can run
-    /// here (not an async one); whether this loaded it.
+    /// here; whether this call loaded it.
     fn prewarm(&self, shared: &Shared) -> Result<bool, Error>;
 
     fn stats(&self) -> ModuleStats {

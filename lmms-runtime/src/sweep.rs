@@ -274,19 +274,27 @@ impl Sweep {
     }
 
     /// Loads `entry` ahead of its predicted use, unless its last size would not fit in the
-    /// memory budget (a guess is no reason to unload another module). A failed load is
-    /// counted as one and leaves it unloaded; the next sweep in its window tries again.
+    /// memory budget: a guess is no reason to unload another module, so a pre-warm that
+    /// comes in larger and does not fit is unloaded again. A failed load is counted as one
+    /// and leaves it unloaded; the next sweep in its window tries again.
     fn prewarm(&mut self, shared: &Shared, entry: &EntryRef) {
         let info = entry.info();
-        let needs = info.last_bytes.load(Relaxed);
-        let fits = shared
-            .config
-            .memory_budget
-            .is_none_or(|budget| self.bytes.saturating_add(needs) <= budget);
-        if fits && entry.prewarm(shared).unwrap_or(false) {
+        let fits = |bytes: u64| {
+            shared
+                .config
+                .memory_budget
+                .is_none_or(|budget| self.bytes.saturating_add(bytes) <= budget)
+        };
+        if !fits(info.last_bytes.load(Relaxed)) || !entry.prewarm(shared).unwrap_or(false) {
+            return;
+        }
+        let bytes = info.bytes.load(Relaxed);
+        if fits(bytes) {
             self.resident += 1;
-            self.bytes += info.bytes.load(Relaxed);
+            self.bytes += bytes;
             self.report.prewarmed.push(info.def.name().clone());
+        } else if let Unload::Unloaded { bytes } = entry.unload(shared) {
+            shared.reclaimed(bytes);
         }
     }
 
@@ -308,23 +316,38 @@ impl Sweep {
     fn within_grace(&self, shared: &Shared, entry: &EntryRef, last_use: u64) -> bool {
         let idle = Duration::from_millis(self.now.saturating_sub(last_use));
         let schedule = schedule(shared, entry);
+        let info = entry.info();
+        // Pre-warmed in this idle period: kept to the window's end, whatever this sweep's
+        // lead.
+        let warmed = info.warmed_after.load(Relaxed) == info.last_use.load(Relaxed);
         idle < schedule.keep
             || schedule.warm.is_some_and(|(warm, until)| {
-                idle + Duration::from_millis(self.lead) >= warm && idle < until
+                idle < until && (warmed || idle + self.ahead(entry) >= warm)
             })
     }
 
     /// Whether `entry`, a module not resident, is due a pre-warm: a utility module used
-    /// before, whose schedule loads it again before the next sweep and keeps it past now.
+    /// before and not pre-warmed since, whose schedule has it loaded before the next sweep
+    /// (its load started early enough to be done) and kept past now.
     fn warm_due(&self, shared: &Shared, entry: &EntryRef) -> bool {
         let info = entry.info();
-        if info.def.class_of() != Class::Utility || info.loads.load(Relaxed) == 0 {
+        let last_use = info.last_use.load(Relaxed);
+        if info.def.class_of() != Class::Utility
+            || info.loads.load(Relaxed) == 0
+            || info.warmed_after.load(Relaxed) == last_use
+        {
             return false;
         }
-        let idle = Duration::from_millis(self.now.saturating_sub(info.last_use.load(Relaxed)));
-        schedule(shared, entry).warm.is_some_and(|(warm, until)| {
-            idle + Duration::from_millis(self.lead) >= warm && idle < until
-        })
+        let idle = Duration::from_millis(self.now.saturating_sub(last_use));
+        schedule(shared, entry)
+            .warm
+            .is_some_and(|(warm, until)| idle + self.ahead(entry) >= warm && idle < until)
+    }
+
+    /// How far ahead of a predicted use this sweep loads `entry`: until the next sweep, if
+    /// they keep their pace, and the time its last load took.
+    fn ahead(&self, entry: &EntryRef) -> Duration {
+        Duration::from_millis(self.lead + entry.info().load_ms.load(Relaxed))
     }
 }
 
@@ -346,7 +369,7 @@ fn schedule(shared: &Shared, entry: &EntryRef) -> Schedule {
             } else {
                 0
             };
-            adaptive.schedule(&info.gaps, bytes)
+            adaptive.schedule(&info.gaps, bytes, entry.can_prewarm())
         }
         None => Schedule::keep(shared.config.grace),
     }
