@@ -212,6 +212,7 @@ pub mod __private {
 /// | name | kind | labels |
 /// |---|---|---|
 /// | `lmms_loads_total`, `lmms_unloads_total` | counter | `module` |
+/// | `lmms_prewarms_total` (of the loads, those made ahead of a predicted use) | counter | `module` |
 /// | `lmms_load_failures_total`, `lmms_sweeps_total` | counter | — |
 /// | `lmms_bytes_loaded_total`, `lmms_bytes_reclaimed_total` | counter | — |
 /// | `lmms_resident_modules`, `lmms_hot_paths` | gauge | — |

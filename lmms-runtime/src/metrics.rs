@@ -16,6 +16,8 @@ pub(crate) fn publish(stats: &Stats) {
     for module in &stats.modules {
         let name = module.name.to_string();
         metrics::counter!("lmms_loads_total", "module" => name.clone()).absolute(module.loads);
+        metrics::counter!("lmms_prewarms_total", "module" => name.clone())
+            .absolute(module.prewarms);
         metrics::counter!("lmms_unloads_total", "module" => name).absolute(module.unloads);
     }
     metrics::counter!("lmms_load_failures_total").absolute(stats.load_failures);

@@ -322,6 +322,13 @@ impl fmt::Display for Stats {
             Bytes(self.bytes_loaded),
             Bytes(self.bytes_reclaimed),
         )?;
+        if self.prewarms > 0 {
+            writeln!(
+                f,
+                "of the loads, {} pre-warms made ahead of a predicted use",
+                self.prewarms
+            )?;
+        }
         if self.drop_panics + self.cache.panics + self.sweep_panics > 0 {
             writeln!(
                 f,
