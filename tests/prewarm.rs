@@ -17,12 +17,19 @@ const MIB: usize = 1 << 20;
 const HOUR: Duration = Duration::from_secs(3600);
 const STEP: Duration = Duration::from_secs(10);
 
-fn runtime(builder: lmms::Builder) -> (Runtime, ManualClock) {
-    let clock = ManualClock::new();
-    let adaptive = Adaptive::default()
+/// A load worth 10 minutes of its module idle, learned from 3 gaps.
+fn adaptive() -> Adaptive {
+    Adaptive::default()
         .load_worth_idle(Duration::from_secs(600))
         .learn_from(3)
-        .prewarm(25);
+}
+
+fn runtime(builder: lmms::Builder) -> (Runtime, ManualClock) {
+    runtime_with(builder, adaptive().prewarm(25))
+}
+
+fn runtime_with(builder: lmms::Builder, adaptive: Adaptive) -> (Runtime, ManualClock) {
+    let clock = ManualClock::new();
     let runtime = builder
         .clock(clock.clone())
         .min_resident(0)
@@ -144,9 +151,14 @@ fn a_prewarm_never_unloads_another_module_even_when_it_comes_in_larger() {
 fn of_two_sweeps_at_once_only_the_one_that_loaded_reports_the_prewarm() {
     let (rt, clock) = runtime(Runtime::builder());
     let loads = AtomicUsize::new(0);
+    let (started, loading) = std::sync::mpsc::sync_channel::<()>(1);
     let m = rt
         .register(ModuleDef::named("slow"), move || {
             if loads.fetch_add(1, SeqCst) >= 4 {
+                // The pre-warm: says it has started, then stays in flight long enough for
+                // the second sweep to come and wait for it (if that one came later, it
+                // would find the module resident and the test would pass all the same).
+                let _ = started.send(());
                 std::thread::sleep(Duration::from_millis(200));
             }
             vec![0u8; 1024]
@@ -170,7 +182,7 @@ fn of_two_sweeps_at_once_only_the_one_that_loaded_reports_the_prewarm() {
         std::thread::spawn(move || rt.sweep())
     };
     // The second sweep, 5 s on, while the first's pre-warm is still loading: due as well.
-    std::thread::sleep(Duration::from_millis(50));
+    loading.recv_timeout(Duration::from_secs(10)).unwrap();
     clock.advance(Duration::from_secs(5));
     let second = rt.sweep();
     let first = first.join().unwrap();
@@ -230,19 +242,11 @@ fn prewarming_on_does_not_drop_the_keep_alive_of_a_module_it_cannot_prewarm() {
     // (the sweep cannot run an async module's load).
     let mut cold = Vec::new();
     for (cell, prewarm) in [(&KEPT, None), (&KEPT_WITH_PREWARMING_ON, Some(25))] {
-        let clock = ManualClock::new();
-        let mut adaptive = Adaptive::default()
-            .load_worth_idle(Duration::from_secs(600))
-            .learn_from(3);
-        if let Some(percent) = prewarm {
-            adaptive = adaptive.prewarm(percent);
-        }
-        let rt = Runtime::builder()
-            .clock(clock.clone())
-            .min_resident(0)
-            .adaptive(adaptive)
-            .build()
-            .unwrap();
+        let adaptive = match prewarm {
+            Some(percent) => adaptive().prewarm(percent),
+            None => adaptive(),
+        };
+        let (rt, clock) = runtime_with(Runtime::builder(), adaptive);
         rt.add(cell).unwrap();
         let mut loads_waited = 0;
         for _ in 0..30 {
@@ -286,4 +290,47 @@ fn a_loader_whose_panic_panics_again_when_dropped_is_an_error_not_a_panic() {
     }
     assert_eq!((fired.load(SeqCst), rt.stats().load_failures), (1, 1));
     assert!(!m.is_resident());
+}
+
+#[test]
+fn a_prewarm_whose_loader_panics_or_loads_a_sibling_and_sweeps_leaves_the_runtime_working() {
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    let (rt, clock) = runtime(Runtime::builder());
+    RUNTIME.set(rt.clone()).unwrap();
+    let sibling = rt
+        .register(ModuleDef::named("sibling"), || vec![0u8; 64])
+        .unwrap();
+    let loads = AtomicUsize::new(0);
+    let m = rt
+        .register(ModuleDef::named("hourly"), move || {
+            let load = loads.fetch_add(1, SeqCst);
+            // The 5th load is the first pre-warm: it panics. The ones after it load a
+            // sibling module and sweep, from inside the sweep that pre-warms.
+            if load == 4 {
+                panic!("the pre-warm's loader panics");
+            }
+            if load > 4 {
+                drop(sibling.get().unwrap());
+                RUNTIME.get().unwrap().sweep();
+            }
+            vec![0u8; 1024]
+        })
+        .unwrap();
+    let warm = on_the_hour(&rt, &clock, &m, 10);
+    let stats = rt.stats();
+    // Four cold starts while it learns. The fifth use's pre-warm panicked: contained in
+    // the sweep and counted, the module left unloaded and not tried again before that
+    // use, which was a cold start. Every pre-warm after it, sibling and nested sweep
+    // included, was in time.
+    assert_eq!((stats.load_failures, stats.sweep_panics), (1, 0));
+    assert_eq!(
+        warm,
+        [false, false, false, false, false, true, true, true, true, true]
+    );
+    assert_eq!(m.stats().prewarms, 5);
+    assert_eq!(m.stats().guards, 0);
+    assert_eq!(
+        rt.stats().modules.iter().map(|m| m.guards).sum::<usize>(),
+        0
+    );
 }

@@ -23,7 +23,9 @@ pub fn budget(memory_mib: u64, baseline: u64) -> Option<u64> {
 /// ([`lmms::Builder::from_env`]), and unless `LMMS_MEMORY_BUDGET` is set, a memory budget
 /// of [`budget`]`(AWS_LAMBDA_FUNCTION_MEMORY_SIZE, the process's resident set now)`.
 /// Outside Lambda (no `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, or no resident set to read) there
-/// is no default budget.
+/// is no default budget. Pre-warming (`LMMS_ADAPTIVE=on+prewarm`) is refused: a frozen
+/// sandbox runs nothing between invocations, so each sweep after one would pre-warm every
+/// module its schedule has due, in billed time, for a use that may never come.
 ///
 /// ```
 /// let runtime = lmms_lambda::runtime_from_env()?;
@@ -37,7 +39,18 @@ pub fn runtime_from_env() -> Result<lmms::Runtime, lmms::Error> {
             builder = builder.memory_budget(bytes);
         }
     }
-    builder.build()
+    let runtime = builder.build()?;
+    if let Some(percent) = runtime
+        .config()
+        .adaptive()
+        .and_then(|a| a.prewarm_percent())
+    {
+        return Err(lmms::Error::InvalidConfig {
+            field: "adaptive",
+            reason: format!("pre-warming ({percent}%) needs a process that runs between invocations, and a Lambda sandbox is frozen between them: drop `+prewarm` from LMMS_ADAPTIVE"),
+        });
+    }
+    Ok(runtime)
 }
 
 fn default_budget() -> Result<Option<u64>, lmms::Error> {

@@ -200,6 +200,8 @@ async fn after_invocation(emf: Option<(Arc<lmms::report::Emf>, lmms::Stats)>) {
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_default();
         eprintln!("lmms: the sweep after an invocation panicked: {message}");
+        // Its payload is user code too: a `Drop` that panics again is contained.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
     }
     runtime.closes().await;
     if let Some((emf, before)) = emf {

@@ -34,4 +34,16 @@ fn the_budget_comes_from_the_memory_size_and_a_bad_size_is_an_error_naming_it() 
             .memory_budget(),
         None
     );
+
+    // Pre-warming would load modules after each invocation for uses a frozen sandbox may
+    // never see: refused, naming the setting.
+    std::env::set_var("LMMS_ADAPTIVE", "on+prewarm");
+    let error = lmms_lambda::runtime_from_env().unwrap_err().to_string();
+    assert!(
+        error.starts_with("invalid configuration for `adaptive`: pre-warming (25%)"),
+        "{error}"
+    );
+    std::env::set_var("LMMS_ADAPTIVE", "on");
+    assert!(lmms_lambda::runtime_from_env().is_ok());
+    std::env::remove_var("LMMS_ADAPTIVE");
 }

@@ -69,7 +69,7 @@ impl Outcome {
     /// assert_eq!(outcome.request_loads(), 6);
     /// ```
     pub fn request_loads(&self) -> u64 {
-        self.loads - self.prewarm_loads
+        self.loads.saturating_sub(self.prewarm_loads)
     }
 }
 

@@ -32,7 +32,7 @@ pub const PREWARM_PERCENT: u8 = 25;
 ///
 /// ```
 /// let lmms_replay::Policy::Adaptive(adaptive) = lmms_replay::prewarming() else { unreachable!() };
-/// assert_eq!(adaptive.prewarms(), Some(lmms_replay::PREWARM_PERCENT));
+/// assert_eq!(adaptive.prewarm_percent(), Some(lmms_replay::PREWARM_PERCENT));
 /// ```
 pub fn prewarming() -> Policy {
     Policy::Adaptive(Adaptive::default().prewarm(PREWARM_PERCENT))

@@ -209,7 +209,7 @@ impl Builder {
     /// let adaptive = lmms::Runtime::builder().set("adaptive", "1GiB/2m")?.build()?;
     /// assert_eq!(adaptive.config().adaptive().unwrap().break_even(0).as_secs(), 120);
     /// let warmed = lmms::Runtime::builder().set("adaptive", "on+prewarm")?.build()?;
-    /// assert_eq!(warmed.config().adaptive().unwrap().prewarms(), Some(25));
+    /// assert_eq!(warmed.config().adaptive().unwrap().prewarm_percent(), Some(25));
     ///
     /// let err = lmms::Runtime::builder().set("grace", "-5s").unwrap_err();
     /// assert_eq!(err.to_string(), "invalid configuration for `grace`: `-5s` is negative; a duration counts up from zero");
@@ -256,7 +256,13 @@ impl Builder {
                     None => (value, None),
                 };
                 let adaptive = match keep.trim() {
-                    "off" | "none" if prewarm.is_none() => None,
+                    "off" | "none" if prewarm.is_some() => {
+                        return Err(Error::invalid(
+                            "adaptive",
+                            format!("in `{value}`: pre-warming is part of the adaptive keep-alive; turn it on (`on+prewarm`) or drop `+prewarm`"),
+                        ))
+                    }
+                    "off" | "none" => None,
                     "on" => Some(Adaptive::default()),
                     price => match price.split_once('/') {
                         Some((bytes, time)) => {
@@ -366,7 +372,12 @@ fn parse_prewarm(value: &str, part: &str) -> Result<u8, Error> {
         None if part.trim() == "prewarm" => Ok(25),
         Some((name, percent)) if name.trim() == "prewarm" => {
             let percent = percent.trim();
-            match percent.strip_suffix('%').unwrap_or(percent).trim().parse::<u8>() {
+            match percent
+                .strip_suffix('%')
+                .unwrap_or(percent)
+                .trim()
+                .parse::<u8>()
+            {
                 Ok(percent) if percent <= 100 => Ok(percent),
                 _ => Err(bad(&format!(
                     "`{percent}` is not a share from 0% to 100% of a load's price"

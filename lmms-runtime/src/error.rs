@@ -252,7 +252,6 @@ impl fmt::Display for Drift {
     }
 }
 
-
 /// Why a call by name did not return the operation's output.
 ///
 /// ```
@@ -352,8 +351,21 @@ pub enum ExecError {
 /// a payload is user code too.
 pub(crate) fn into_message(payload: Box<dyn std::any::Any + Send>) -> String {
     let message = panic_message(&*payload);
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+    drop_payload(payload);
     message
+}
+
+/// Runs `f`, whose panic is of no consequence (an event's subscriber, a report): the
+/// panic is contained, and so is its payload's `Drop`.
+pub(crate) fn quietly(f: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        drop_payload(payload);
+    }
+}
+
+/// Drops a panic's payload, containing a panic of its own `Drop`.
+pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
 }
 
 /// A panic's message, when its payload is a string.

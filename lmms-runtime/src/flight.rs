@@ -106,7 +106,11 @@ impl Flight {
                 }
                 if state.leader == 0 {
                     // A load polled inside another load's poll belongs to the same task.
-                    let leader = if root == 0 { cycle::next_number() } else { root };
+                    let leader = if root == 0 {
+                        cycle::next_number()
+                    } else {
+                        root
+                    };
                     state.leader = leader;
                     return Turn::Lead(Leading {
                         flight: self,

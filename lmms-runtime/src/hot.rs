@@ -42,7 +42,6 @@ pub(crate) struct OpCore {
     pub(crate) demotions: [AtomicU64; 2],
 }
 
-
 impl OpCore {
     pub(crate) const fn new(def: OpDef) -> Self {
         OpCore {
@@ -111,9 +110,14 @@ impl OpEntry for OpCore {
             cache.reset();
         }
         let counts = self.promotions.iter().chain(&self.demotions);
-        for count in [&self.calls, &self.cooled, &self.last_hot_use, &self.direct_hits]
-            .into_iter()
-            .chain(counts)
+        for count in [
+            &self.calls,
+            &self.cooled,
+            &self.last_hot_use,
+            &self.direct_hits,
+        ]
+        .into_iter()
+        .chain(counts)
         {
             count.store(0, Relaxed);
         }

@@ -18,9 +18,10 @@ pub(crate) struct Info {
     pub(crate) loads: AtomicU64,
     /// Loads made ahead of a predicted use.
     pub(crate) prewarms: AtomicU64,
-    /// The `last_use` of the idle period it was last pre-warmed in (`u64::MAX`: none): a
-    /// module pre-warmed once in a period is kept through its window and not pre-warmed
-    /// again in it, whatever the sweeps' pace or an unload asked for meanwhile.
+    /// The `last_use` of the idle period it was last pre-warmed (or tried) in, or reached
+    /// its pre-warm window resident in (`u64::MAX`: none): such a module is kept through
+    /// its window and not pre-warmed again in it, whatever the sweeps' pace or an unload
+    /// asked for meanwhile.
     pub(crate) warmed_after: AtomicU64,
     /// How long its last load took, in ms of the runtime's clock: how much earlier than
     /// its predicted use a pre-warm must start.
@@ -48,6 +49,12 @@ impl Info {
     /// demoted hot operation hands its direct calls' last use to the unload rules.
     pub(crate) fn touch(&self, at: u64) {
         self.last_use.fetch_max(at, Relaxed);
+    }
+
+    /// Whether it was pre-warmed (or tried), or reached its pre-warm window resident, in
+    /// the idle period since its last use.
+    pub(crate) fn warmed_this_period(&self) -> bool {
+        self.warmed_after.load(Relaxed) == self.last_use.load(Relaxed)
     }
 
     pub(crate) const fn new(def: ModuleDef) -> Self {

@@ -41,7 +41,11 @@ pub(crate) async fn contained<F: Future>(future: F) -> Result<F::Output, ()> {
         match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,
-            Err(_) => Poll::Ready(Err(())),
+            Err(payload) => {
+                // The payload is user code too: a `Drop` that panics again is contained.
+                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                Poll::Ready(Err(()))
+            }
         }
     })
     .await

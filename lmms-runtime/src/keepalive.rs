@@ -5,15 +5,20 @@
 //! Every time a module is used after being idle for a second or more — the time from the
 //! end of its last use to the start of this one, recorded when the use takes its guard or
 //! loads the module — the gap goes into a histogram with four buckets per doubling, from
-//! 1 s to about 9 hours (60 atomic counts and their total: recording is two relaxed adds).
+//! 1 s to about 9 hours (60 atomic counts, each bucket's shortest and longest gap, and their
+//! total: recording is two adds and a compare-and-swap, once per idle period).
 //!
 //! Keeping a module idle through a gap costs memory-time; unloading it costs a load at the
 //! next call. [`Adaptive::load_cost`] sets the exchange rate: a load is worth keeping
 //! `bytes` idle for some time. A module of that size is worth keeping through any gap
 //! shorter than that time (its break-even), a module twice the size through gaps half as
 //! long. At each sweep the keep-alive `K` is the one that would have cost least over the
-//! module's own gaps: `Σ min(gap, K) · size + loads(gaps > K) · price`, over `K` = 0 and each
-//! bucket's upper bound. A module called every 5 minutes is kept between calls; one called
+//! module's own gaps: `Σ min(gap, K) · size + loads(gaps > K) · price`, over `K` = 0 and the
+//! end of each bucket's span (a little past the longest gap it has seen). With pre-warming
+//! ([`Adaptive::prewarm`]) the same costs choose among schedules that unload a module and
+//! load it again before its next use. The costs take a sweep as instant: a real schedule
+//! starts up to one sweep interval early and ends up to one late, which matters for gaps
+//! not many times the sweeps' interval. A module called every 5 minutes is kept between calls; one called
 //! every hour, or at random, goes at the first sweep after its use, where a fixed grace
 //! period would have held it idle for nothing. Until a module has shown
 //! [`Adaptive::min_samples`] gaps it is kept for its break-even: the classic rent-or-buy
@@ -67,9 +72,10 @@ impl Default for Adaptive {
     /// keep longer than 4 hours; no pre-warming.
     ///
     /// The rule: a load rebuilds what its module holds, so its price grows with the
-    /// module's size, and one break-even serves every module. Five minutes is the one
-    /// `lmms-replay --folds` chose most often on held-out parts of a real trace (on five of
-    /// seven), where a price in bytes was chosen differently on each part (BENCHMARKS.md).
+    /// module's size, and one break-even serves every module (one price in bytes would make
+    /// a large module's load as cheap as a small one's). Five minutes is the break-even
+    /// `lmms-replay --folds` chooses most often on held-out parts of a real trace
+    /// (BENCHMARKS.md, issue 20).
     fn default() -> Self {
         Adaptive {
             price_bytes: 128 << 20,
@@ -183,12 +189,15 @@ impl Adaptive {
     /// invocations; modules with an [`AsyncLoad`](crate::AsyncLoad) state are not
     /// pre-warmed (the sweep has no executor to run their load on), nor is one whose load
     /// would not fit in the [memory budget](crate::Builder::memory_budget). A failed or
-    /// panicking pre-warm is counted as a failed load and leaves the module unloaded.
+    /// panicking pre-warm is counted as a failed load and leaves the module unloaded until
+    /// its next use: one try per idle period. A loader that loads another module while it
+    /// pre-warms loads that one as a use of it, as any load inside a loader is. `percent`
+    /// above 100 counts as 100.
     ///
     /// ```
     /// let adaptive = lmms::Adaptive::default().prewarm(25);
-    /// assert_eq!(adaptive.prewarms(), Some(25));
-    /// assert_eq!(lmms::Adaptive::default().prewarms(), None);
+    /// assert_eq!(adaptive.prewarm_percent(), Some(25));
+    /// assert_eq!(lmms::Adaptive::default().prewarm_percent(), None);
     /// ```
     pub fn prewarm(mut self, percent: u8) -> Self {
         self.prewarm = Some(percent.min(100));
@@ -199,16 +208,16 @@ impl Adaptive {
     /// [`prewarm`](Adaptive::prewarm) is on.
     ///
     /// ```
-    /// assert_eq!(lmms::Adaptive::default().prewarm(250).prewarms(), Some(100));
+    /// assert_eq!(lmms::Adaptive::default().prewarm(250).prewarm_percent(), Some(100));
     /// ```
-    pub fn prewarms(&self) -> Option<u8> {
+    pub fn prewarm_percent(&self) -> Option<u8> {
         self.prewarm
     }
 
     /// What to do with an idle module of `bytes` with these gaps; pre-warming only if it
     /// is on and the module `can_prewarm` (the same for a module every time).
     pub(crate) fn schedule(&self, gaps: &IdleGaps, bytes: u64, can_prewarm: bool) -> Schedule {
-        let samples = gaps.samples.load(Relaxed);
+        let samples = gaps.samples.load(Acquire);
         if samples < self.min_samples {
             // Nothing known yet: keep for the break-even, the rule that costs at most twice
             // the best choice for any one gap, however long it turns out to be.
@@ -289,7 +298,11 @@ impl Adaptive {
                 window += counts[e] as f64 * (middle(e) - warm);
                 let cost = base + window + beyond[e + 1] as f64 * (bound(e) - warm + price);
                 if cost < best_cost {
-                    let keep = if unload.1 == 0 { 0 } else { spans[unload.1 - 1].1 };
+                    let keep = if unload.1 == 0 {
+                        0
+                    } else {
+                        spans[unload.1 - 1].1
+                    };
                     best_cost = cost;
                     best = Schedule {
                         keep: Duration::from_millis(keep),
@@ -324,6 +337,17 @@ impl Schedule {
         Schedule { keep, warm: None }
     }
 
+    /// Whether a module idle for `idle` is in its pre-warm window, loading `ahead` of it.
+    pub(crate) fn in_window(&self, idle: Duration, ahead: Duration) -> bool {
+        self.warm
+            .is_some_and(|(warm, until)| idle + ahead >= warm && idle < until)
+    }
+
+    /// Whether a module idle for `idle` is before its pre-warm window's end.
+    pub(crate) fn before_end(&self, idle: Duration) -> bool {
+        self.warm.is_some_and(|(_, until)| idle < until)
+    }
+
     /// Packed in units, the pre-warm rounded down and the ends of keeping up: a schedule
     /// packed covers at least the gaps it was chosen for.
     fn pack(self) -> u64 {
@@ -339,7 +363,9 @@ impl Schedule {
 
     fn unpack(packed: u64) -> Self {
         let time = |field: u32| {
-            Duration::from_millis((packed >> (field * PACK_BITS) & ((1 << PACK_BITS) - 1)) * PACK_UNIT_MS)
+            Duration::from_millis(
+                (packed >> (field * PACK_BITS) & ((1 << PACK_BITS) - 1)) * PACK_UNIT_MS,
+            )
         };
         let (keep, warm, until) = (time(0), time(1), time(2));
         Schedule {
@@ -349,7 +375,7 @@ impl Schedule {
     }
 }
 
-/// The low 32 bits.
+/// A bucket's shortest gap, in the low half of its packed span.
 const LOW: u64 = u32::MAX as u64;
 /// A bucket's shortest and longest gap before it has seen one: the shortest above any
 /// gap, the longest below.
@@ -367,7 +393,7 @@ fn bounds(bucket: usize) -> (u64, u64) {
 }
 
 /// A module's idle gaps, as a histogram with [`STEPS`] buckets per doubling, and the
-/// keep-alive last chosen from them.
+/// schedule last chosen from them.
 pub(crate) struct IdleGaps {
     buckets: [AtomicU64; BUCKETS],
     /// The shortest and longest gap each bucket has seen, in ms, packed in the low and
@@ -375,7 +401,7 @@ pub(crate) struct IdleGaps {
     seen: [AtomicU64; BUCKETS],
     /// Gaps recorded, all buckets together.
     samples: AtomicU64,
-    /// The keep-alive last chosen, in ms, and a mix of the sample count and size it was
+    /// The schedule last chosen, packed, and a mix of the sample count and size it was
     /// chosen for. Two sweeps racing may both choose, or one read the other's fresher
     /// choice: either way the answer is one the inputs gave a moment ago.
     chosen: AtomicU64,
@@ -413,7 +439,9 @@ impl IdleGaps {
         let _ = self.seen[bucket].fetch_update(Relaxed, Relaxed, |seen| {
             Some((seen & LOW).min(ms) | (seen >> 32).max(ms) << 32)
         });
-        self.samples.fetch_add(1, Relaxed);
+        // Released after the bucket and its span: a sweep that reads this count reads them
+        // as they were when it was made.
+        self.samples.fetch_add(1, Release);
     }
 
     /// Where a schedule may start and end in `bucket`: from a little before the shortest
@@ -549,7 +577,10 @@ mod tests {
         assert_eq!(adaptive.schedule(&gaps(&spread), 0, true).warm, None);
         // Without pre-warming, an hourly module is simply dropped.
         let plain = Adaptive::default().load_cost(1 << 20, Duration::from_secs(600));
-        assert_eq!(keep_of(&plain, &gaps(&[(60 * MINUTE, 10)]), 0), Duration::ZERO);
+        assert_eq!(
+            keep_of(&plain, &gaps(&[(60 * MINUTE, 10)]), 0),
+            Duration::ZERO
+        );
     }
 
     #[test]

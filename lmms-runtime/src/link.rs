@@ -444,7 +444,11 @@ fn crate_of(module_path: &'static str) -> &'static str {
 #[cfg(feature = "json")]
 #[doc(hidden)]
 pub trait JsonCall: Sync {
-    fn call_json(&'static self, link: &OpLink, args: serde_json::Value) -> Result<serde_json::Value, ExecError>;
+    fn call_json(
+        &'static self,
+        link: &OpLink,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, ExecError>;
 }
 
 /// What a call by name needs of an `async fn` operation: implemented (in `json.rs`) for
@@ -457,7 +461,9 @@ pub trait AsyncJsonCall: Sync {
         &'static self,
         link: &'static OpLink,
         args: serde_json::Value,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<serde_json::Value, ExecError>> + Send>>;
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<serde_json::Value, ExecError>> + Send>,
+    >;
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ struct Registry {
 #[inline]
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry::index(OPERATIONS.static_slice(), MODULES.static_slice(), &TABLES))
+    REGISTRY
+        .get_or_init(|| Registry::index(OPERATIONS.static_slice(), MODULES.static_slice(), &TABLES))
 }
 
 /// An `(interface, name)` pair as a few machine words, read with a handful of loads: for
@@ -171,7 +172,8 @@ impl Registry {
         let mut names: HashMap<&str, &ModuleLink> = HashMap::new();
         for module in modules {
             if let Some(first) = names.insert(module.name(), module) {
-                let ((file, line), (first_file, first_line)) = (module.location(), first.location());
+                let ((file, line), (first_file, first_line)) =
+                    (module.location(), first.location());
                 drift.duplicates.push(format!(
                     "module `{}` ({first_file}:{first_line} and {file}:{line})",
                     module.name()

@@ -425,17 +425,19 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
             #[cfg(feature = "tracing")]
             let _entered = span.enter();
             let (polled, net) = memory::measure_load(|| {
-                sweep::loading(|| panic::catch_unwind(AssertUnwindSafe(|| {
-                    flight::polling(root, || {
-                        let running = future.get_or_insert_with(load);
-                        let polled = running.as_mut().poll(cx);
-                        if polled.is_ready() {
-                            // Inside the measure: the loader's own frame is not state.
-                            future = None;
-                        }
-                        polled
-                    })
-                })))
+                sweep::loading(|| {
+                    panic::catch_unwind(AssertUnwindSafe(|| {
+                        flight::polling(root, || {
+                            let running = future.get_or_insert_with(load);
+                            let polled = running.as_mut().poll(cx);
+                            if polled.is_ready() {
+                                // Inside the measure: the loader's own frame is not state.
+                                future = None;
+                            }
+                            polled
+                        })
+                    }))
+                })
             });
             kept = kept.wrapping_add(net);
             match polled {
@@ -501,9 +503,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         self.info.bytes.store(kept, Relaxed);
         self.info.last_bytes.store(kept, Relaxed);
         let now = shared.time.refresh();
-        self.info
-            .load_ms
-            .store(now.saturating_sub(asked), Relaxed);
+        self.info.load_ms.store(now.saturating_sub(asked), Relaxed);
         shared.counters.loaded(kept);
         let last = self.info.last_use.load(Relaxed);
         if ahead {
@@ -519,6 +519,19 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         }
         self.info.last_use.store(now, Relaxed);
         kept
+    }
+
+    /// A caller that found a pre-warm's load under way and waited for it: the pre-warm
+    /// recorded no gap, so the caller does (once, however many waited).
+    fn waited_for_prewarm(&self, asked: u64) {
+        let last = self.info.last_use.load(Relaxed);
+        let claimed = self
+            .info
+            .warmed_after
+            .compare_exchange(last, u64::MAX, Relaxed, Relaxed);
+        if claimed.is_ok() {
+            self.info.gaps.record(asked.saturating_sub(last));
+        }
     }
 
     /// Before a load: room in the memory budget for what this module's last load kept (a
@@ -537,14 +550,14 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         if !sweep::make_room(shared, 0) {
             shared.counters.over_budget();
             // Its subscriber's panic is contained: the load is done and counted.
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            crate::error::quietly(|| {
                 crate::trace::event!(
                     tracing::Level::WARN,
                     module = %self.info.def.name(),
                     bytes = self.info.bytes.load(Relaxed),
                     "loaded over the memory budget: no idle module was left to unload"
                 );
-            }));
+            });
         }
     }
 
@@ -609,6 +622,9 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         }
         if result.is_ok() && loaded_here.get() && !ahead {
             self.fit(shared);
+        }
+        if result.is_ok() && !loaded_here.get() && !ahead {
+            self.waited_for_prewarm(asked);
         }
         result.map(|guard| (guard, loaded_here.get())).map_err(|failure| {
             let module = self.info.def.name().to_string();
@@ -855,7 +871,11 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         });
         self.info.bytes.store(0, Relaxed);
         self.info.unloads.fetch_add(1, Relaxed);
-        shared.counters.unloaded(bytes, dropped.is_err());
+        let drop_panicked = dropped.is_err();
+        if let Err(payload) = dropped {
+            crate::error::drop_payload(payload);
+        }
+        shared.counters.unloaded(bytes, drop_panicked);
         crate::trace::event!(
             tracing::Level::INFO,
             module = %self.info.def.name(),
@@ -892,8 +912,11 @@ impl<T: Send + Sync + 'static> Entry for ModuleCell<T> {
         !matches!(self.loader, Loader::Async(_))
     }
 
-    fn prewarm(&self, shared: &Shared) -> Result<bool, Error> {
-        if self.cell.is_loaded() || !self.can_prewarm() {
+    fn prewarm(&self, shared: &Shared, last_use: u64) -> Result<bool, Error> {
+        if self.cell.is_loaded()
+            || !self.can_prewarm()
+            || self.info.last_use.load(Relaxed) != last_use
+        {
             return Ok(false);
         }
         // A caller's load (or another sweep's pre-warm) may run meanwhile, and this one wait
@@ -957,11 +980,11 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
             // The unload runs user code (the state's `Drop`, contained there, and a tracing
             // subscriber). A drop may run during an unwind, where a second panic aborts the
             // process: once the state is gone and counted, a panic is only a lost event.
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            crate::error::quietly(|| {
                 if let Unload::Unloaded { bytes } = self.module.unload_in(self.shared) {
                     self.shared.reclaimed(bytes);
                 }
-            }));
+            });
         }
     }
 }

@@ -30,8 +30,8 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where an operation's state comes from.
@@ -399,7 +399,6 @@ where
         };
         shared.bind_op(&self.core, module, self.cache.as_dyn())
     }
-
 
     #[cold]
     fn count_direct(&'static self) {

@@ -162,12 +162,7 @@ impl fmt::Display for SweepReport {
         }
         for (i, unloaded) in self.unloaded.iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
-            write!(
-                f,
-                "{sep}{} ({})",
-                unloaded.module,
-                Bytes(unloaded.bytes)
-            )?;
+            write!(f, "{sep}{} ({})", unloaded.module, Bytes(unloaded.bytes))?;
         }
         f.write_str(", kept ")?;
         if self.kept.is_empty() {

@@ -53,9 +53,9 @@ impl Runtime {
                     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| runtime.sweep())) {
                         let message = crate::error::into_message(payload);
                         // The report itself goes through the same user code that panicked.
-                        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                        crate::error::quietly(|| {
                             crate::trace::event!(tracing::Level::WARN, error = %message, "a sweep of the reaper panicked; sweeping goes on");
-                        }));
+                        });
                         drop(message);
                     }
                 }

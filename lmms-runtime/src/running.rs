@@ -93,10 +93,10 @@ where
     ) -> Result<Result<(&'static Shared, u64, C::Key), O::Output>, Error> {
         let shared = self.runtime()?;
         let now = shared.time.recent();
-        Ok(self.cache.lookup(args, now).map_or_else(
-            |key| Ok((shared, now, key)),
-            Err,
-        ))
+        Ok(self
+            .cache
+            .lookup(args, now)
+            .map_or_else(|key| Ok((shared, now, key)), Err))
     }
 
     fn running(

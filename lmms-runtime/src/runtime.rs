@@ -8,9 +8,9 @@ use crate::def::ModuleDef;
 use crate::error::{BoxError, Error};
 use crate::handle::Handle;
 use crate::hot;
+use crate::join;
 use crate::module::ModuleCell;
 use crate::operation::{Op, Operation};
-use crate::join;
 use crate::outcome::{Demotion, Kept, SweepReport, Unload, Unloaded};
 use crate::shared::{Closing, Home};
 use crate::stats::Stats;
@@ -323,7 +323,12 @@ impl Runtime {
     pub fn stats(&self) -> Stats {
         let shared = &self.home.shared;
         let now = Duration::from_millis(shared.time.refresh());
-        let modules = self.home.entries().iter().map(|entry| entry.stats()).collect();
+        let modules = self
+            .home
+            .entries()
+            .iter()
+            .map(|entry| entry.stats())
+            .collect();
         shared.counters.snapshot(
             now,
             modules,

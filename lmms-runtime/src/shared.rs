@@ -85,8 +85,10 @@ impl Shared {
     pub(crate) fn close_later(&self, closing: Closing) {
         match self.spawn.get() {
             Some(spawn) => {
-                let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spawn(closing)));
-                if spawned.is_err() {
+                let spawned =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spawn(closing)));
+                if let Err(payload) = spawned {
+                    crate::error::drop_payload(payload);
                     self.counters.close_panicked();
                 }
             }
@@ -201,9 +203,9 @@ pub(crate) trait Entry: Send + Sync {
     fn unload(&self, shared: &Shared) -> Unload;
     /// Whether the sweep can load it ahead of a predicted use: its load is not async.
     fn can_prewarm(&self) -> bool;
-    /// Loads the state ahead of a predicted use, if it is not resident and its load can run
-    /// here; whether this call loaded it.
-    fn prewarm(&self, shared: &Shared) -> Result<bool, Error>;
+    /// Loads the state ahead of the use predicted from `last_use`, if it was not used since,
+    /// is not resident and its load can run here; whether this call loaded it.
+    fn prewarm(&self, shared: &Shared, last_use: u64) -> Result<bool, Error>;
 
     fn stats(&self) -> ModuleStats {
         let info = self.info();

@@ -29,8 +29,9 @@ pub(crate) struct Sweep {
     candidates: Vec<(EntryRef, u64)>,
     /// How far ahead this sweep pre-warms, in ms: the time since the last one.
     lead: u64,
-    /// Modules not resident whose predicted next use comes before the next sweep.
-    prewarm: Vec<EntryRef>,
+    /// Modules not resident whose predicted next use comes before the next sweep, each
+    /// with the last use it was predicted from.
+    prewarm: Vec<(EntryRef, u64)>,
 }
 
 local! {
@@ -99,7 +100,8 @@ pub(crate) fn make_room(shared: &Shared, reserve: u64) -> bool {
         }
         fits
     }));
-    passes.unwrap_or_else(|_| {
+    passes.unwrap_or_else(|payload| {
+        crate::error::drop_payload(payload);
         shared.counters.sweep_panicked();
         true
     })
@@ -116,7 +118,7 @@ impl Sweep {
             && shared
                 .config
                 .adaptive
-                .is_some_and(|adaptive| adaptive.prewarms().is_some());
+                .is_some_and(|adaptive| adaptive.prewarm_percent().is_some());
         let lead = match reserve {
             // 0 is "no sweep yet": a first sweep does not know the pace.
             None => match shared.last_sweep.swap(now.max(1), Relaxed) {
@@ -143,7 +145,9 @@ impl Sweep {
             let info = entry.info();
             if !entry.is_resident() {
                 if prewarms && sweep.warm_due(shared, entry) {
-                    sweep.prewarm.push(entry.clone());
+                    sweep
+                        .prewarm
+                        .push((entry.clone(), info.last_use.load(Relaxed)));
                 }
                 continue;
             }
@@ -206,8 +210,8 @@ impl Sweep {
         shared.reclaimed(self.report.bytes_reclaimed());
         // After the sweep's books are kept: a pre-warm runs a loader and sends events,
         // user code that may unwind.
-        for entry in std::mem::take(&mut self.prewarm) {
-            self.prewarm(shared, &entry);
+        for (entry, last_use) in std::mem::take(&mut self.prewarm) {
+            self.prewarm(shared, &entry, last_use);
         }
         // Sent once the module list's lock is long released: a subscriber may call lmms.
         #[cfg(feature = "tracing")]
@@ -273,11 +277,13 @@ impl Sweep {
         None
     }
 
-    /// Loads `entry` ahead of its predicted use, unless its last size would not fit in the
-    /// memory budget: a guess is no reason to unload another module, so a pre-warm that
-    /// comes in larger and does not fit is unloaded again. A failed load is counted as one
-    /// and leaves it unloaded; the next sweep in its window tries again.
-    fn prewarm(&mut self, shared: &Shared, entry: &EntryRef) {
+    /// Loads `entry` ahead of the use predicted from its `last_use`, unless it was used
+    /// since (the prediction is stale) or its last size would not fit in the memory
+    /// budget: a guess is no reason to unload another module, so a pre-warm that comes in
+    /// larger and does not fit is unloaded again. A failed load is counted as one, leaves
+    /// it unloaded, and is not tried again before its next use (a loader that fails slowly
+    /// would hold up every sweep of its window).
+    fn prewarm(&mut self, shared: &Shared, entry: &EntryRef, last_use: u64) {
         let info = entry.info();
         let fits = |bytes: u64| {
             shared
@@ -285,7 +291,17 @@ impl Sweep {
                 .memory_budget
                 .is_none_or(|budget| self.bytes.saturating_add(bytes) <= budget)
         };
-        if !fits(info.last_bytes.load(Relaxed)) || !entry.prewarm(shared).unwrap_or(false) {
+        if !fits(info.last_bytes.load(Relaxed)) {
+            return;
+        }
+        let loaded = match entry.prewarm(shared, last_use) {
+            Ok(loaded) => loaded,
+            Err(_) => {
+                info.warmed_after.store(last_use, Relaxed);
+                false
+            }
+        };
+        if !loaded {
             return;
         }
         let bytes = info.bytes.load(Relaxed);
@@ -316,32 +332,36 @@ impl Sweep {
     fn within_grace(&self, shared: &Shared, entry: &EntryRef, last_use: u64) -> bool {
         let idle = Duration::from_millis(self.now.saturating_sub(last_use));
         let schedule = schedule(shared, entry);
+        if idle < schedule.keep {
+            return true;
+        }
         let info = entry.info();
-        // Pre-warmed in this idle period: kept to the window's end, whatever this sweep's
-        // lead.
-        let warmed = info.warmed_after.load(Relaxed) == info.last_use.load(Relaxed);
-        idle < schedule.keep
-            || schedule.warm.is_some_and(|(warm, until)| {
-                idle < until && (warmed || idle + self.ahead(entry) >= warm)
-            })
+        if info.warmed_this_period() {
+            // Pre-warmed, or reached its window resident: kept to the window's end,
+            // whatever this sweep's lead.
+            return schedule.before_end(idle);
+        }
+        let entered = schedule.in_window(idle, self.ahead(entry));
+        if entered {
+            info.warmed_after
+                .store(info.last_use.load(Relaxed), Relaxed);
+        }
+        entered
     }
 
     /// Whether `entry`, a module not resident, is due a pre-warm: a utility module used
-    /// before and not pre-warmed since, whose schedule has it loaded before the next sweep
-    /// (its load started early enough to be done) and kept past now.
+    /// before and not pre-warmed (nor tried) since, whose schedule has it loaded before
+    /// the next sweep (its load started early enough to be done) and kept past now.
     fn warm_due(&self, shared: &Shared, entry: &EntryRef) -> bool {
         let info = entry.info();
-        let last_use = info.last_use.load(Relaxed);
         if info.def.class_of() != Class::Utility
             || info.loads.load(Relaxed) == 0
-            || info.warmed_after.load(Relaxed) == last_use
+            || info.warmed_this_period()
         {
             return false;
         }
-        let idle = Duration::from_millis(self.now.saturating_sub(last_use));
-        schedule(shared, entry)
-            .warm
-            .is_some_and(|(warm, until)| idle + self.ahead(entry) >= warm && idle < until)
+        let idle = Duration::from_millis(self.now.saturating_sub(info.last_use.load(Relaxed)));
+        schedule(shared, entry).in_window(idle, self.ahead(entry))
     }
 
     /// How far ahead of a predicted use this sweep loads `entry`: until the next sweep, if

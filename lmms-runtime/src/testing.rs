@@ -142,11 +142,7 @@ pub fn begin() -> Result<Test, Error> {
 pub fn reset() -> Result<ManualClock, Error> {
     let home = global_on_a_manual_clock()?;
     let shared = &home.shared;
-    let clock = shared
-        .time
-        .manual()
-        .expect("checked to be manual")
-        .clone();
+    let clock = shared.time.manual().expect("checked to be manual").clone();
     let entries = home.entries();
     for entry in &entries {
         if let Some(reason) = held_by_the_caller(&**entry) {

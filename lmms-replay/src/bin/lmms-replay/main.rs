@@ -181,14 +181,23 @@ fn policies(trace: &Trace, args: &Args) -> Vec<(String, Policy)> {
     policies
 }
 
-/// How far a run is from the offline optimum, along each axis: its loads over the fewest
-/// possible at its idle memory-time, and its idle memory-time over the least possible with
-/// its loads.
-fn distance(outcome: &Outcome, front: &Front) -> (f64, f64) {
-    (
-        outcome.loads as f64 / front.loads_at(outcome.idle_mb_s),
-        outcome.idle_mb_s / front.idle_at(outcome.loads as f64),
-    )
+/// How far a run is from the offline optimum.
+struct Distance {
+    /// Its loads over the fewest possible at its idle memory-time.
+    loads: f64,
+    /// Its loads on the request path over the same fewest: below 1 only with pre-warming.
+    request: f64,
+    /// Its idle memory-time over the least possible with its loads.
+    idle: f64,
+}
+
+fn distance(outcome: &Outcome, front: &Front) -> Distance {
+    let fewest = front.loads_at(outcome.idle_mb_s);
+    Distance {
+        loads: outcome.loads as f64 / fewest,
+        request: outcome.request_loads() as f64 / fewest,
+        idle: outcome.idle_mb_s / front.idle_at(outcome.loads as f64),
+    }
 }
 
 fn table(runs: &[Run], front: &Front) {
@@ -205,7 +214,7 @@ fn table(runs: &[Run], front: &Front) {
         "request path"
     );
     for Run { name, outcome, .. } in runs {
-        let (loads, idle) = distance(outcome, front);
+        let distance = distance(outcome, front);
         println!(
             "{:<32} {:>9} {:>9} {:>14.3e} {:>14.3e} {:>10} {:>7.2} s {:>11.2}×, {:>5.2}× {:>13.2}×",
             name,
@@ -215,9 +224,9 @@ fn table(runs: &[Run], front: &Front) {
             outcome.idle_mb_s,
             outcome.cache_hits,
             outcome.wall.as_secs_f64(),
-            loads,
-            idle,
-            outcome.request_loads() as f64 / front.loads_at(outcome.idle_mb_s),
+            distance.loads,
+            distance.idle,
+            distance.request,
         );
     }
     println!(
@@ -243,14 +252,14 @@ fn validate(trace: &Trace, k: usize, scale: u64) -> Result<(), Box<dyn std::erro
             fold.name, fold.price, fold.break_even
         );
         for (name, outcome) in &fold.runs {
-            let at = fold.front.loads_at(outcome.idle_mb_s);
+            let distance = distance(outcome, &fold.front);
             println!(
                 "  {name:<34} loads {:>7} (on the request path {:>6})  idle MB-s {:>10.3e}  ÷ offline front at its idle: loads {:>5.2}×, request path {:>5.2}×",
                 outcome.loads,
                 outcome.request_loads(),
                 outcome.idle_mb_s,
-                outcome.loads as f64 / at,
-                outcome.request_loads() as f64 / at,
+                distance.loads,
+                distance.request,
             );
         }
         let [thirty, ten] = [0, 1].map(|i| &fold.runs[i].1);
@@ -353,7 +362,7 @@ fn best_three<'a>(runs: &'a [Run], front: &Front) -> Vec<(usize, &'a Run)> {
         .filter(|(_, run)| run.policy != Policy::Eager)
         .collect();
     ranked.sort_by(|(_, a), (_, b)| {
-        let loads = |run: &Run| distance(&run.outcome, front).0;
+        let loads = |run: &Run| distance(&run.outcome, front).loads;
         loads(a).total_cmp(&loads(b))
     });
     ranked.truncate(3);
