@@ -415,6 +415,13 @@ fn every_user_callback_may_panic_and_the_runtime_stays_consistent() {
         .clock(clock().clone())
         .min_resident(0)
         .grace(Duration::from_secs(1))
+        // Pre-warming on, so that sweeps run loaders too (a pre-warm's load is a sweep's).
+        .adaptive(
+            lmms::Adaptive::default()
+                .load_worth_idle(Duration::from_secs(2))
+                .learn_from(2)
+                .prewarm(25),
+        )
         .cool_every(Duration::from_secs(1))
         .max_hot_paths(2)
         .heat(Thresholds::new(2, 4, 8).unwrap())
@@ -459,8 +466,14 @@ fn every_user_callback_may_panic_and_the_runtime_stays_consistent() {
             PLAN.fired[index].load(SeqCst)
         );
     }
+    let prewarms = lmms::Runtime::global().stats().prewarms;
+    println!("  pre-warms (loaders the sweeps ran): {prewarms}");
     println!("  inconsistencies: {}", wrong.len());
     assert!(wrong.is_empty(), "{wrong:#?}");
+    assert!(
+        prewarms > 0,
+        "the sweeps never pre-warmed: the workload never reached it"
+    );
     for (index, kind) in KINDS.iter().enumerate() {
         assert!(
             PLAN.fired[index].load(SeqCst) > 0,
