@@ -369,7 +369,7 @@ pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
 }
 
 /// A panic's message, when its payload is a string.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {
