@@ -64,7 +64,7 @@ pub(crate) fn contain<R>(f: impl FnOnce() -> R) -> Option<R> {
 #[cold]
 fn contained(payload: Box<dyn Any + Send>) {
     // Dropping the payload runs user code too (its `Drop`): contain that as well.
-    crate::error::drop_payload(payload);
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
     let _ = MARK.try_with(|mark| {
         if mark.depth.get() > 0 {
             mark.panics.set(mark.panics.get() + 1);
