@@ -39,6 +39,12 @@ fn runtime_with(builder: lmms::Builder, adaptive: Adaptive) -> (Runtime, ManualC
     (runtime, clock)
 }
 
+/// A module of 1 KiB, to be used on the hour.
+fn hourly(rt: &Runtime) -> Handle<Vec<u8>> {
+    rt.register(ModuleDef::named("hourly"), || vec![0u8; 1024])
+        .unwrap()
+}
+
 /// Sweeps every 10 s until the clock reaches `to`.
 fn sweep_until(rt: &Runtime, clock: &ManualClock, to: Duration) {
     while clock.now() + STEP <= to {
@@ -88,9 +94,7 @@ fn until_prewarmed<T: Send + Sync + 'static>(
 #[test]
 fn a_prewarmed_module_stays_through_its_window_whatever_the_sweeps_pace() {
     let (rt, clock) = runtime(Runtime::builder());
-    let m = rt
-        .register(ModuleDef::named("hourly"), || vec![0u8; 1024])
-        .unwrap();
+    let m = hourly(&rt);
     until_prewarmed(&rt, &clock, &m);
     // Another sweep at once (an application's own, beside the reaper's): it must not undo
     // the pre-warm.
@@ -105,9 +109,7 @@ fn a_prewarmed_module_stays_through_its_window_whatever_the_sweeps_pace() {
 #[test]
 fn an_unload_asked_for_in_the_window_is_not_undone_by_another_prewarm() {
     let (rt, clock) = runtime(Runtime::builder());
-    let m = rt
-        .register(ModuleDef::named("hourly"), || vec![0u8; 1024])
-        .unwrap();
+    let m = hourly(&rt);
     until_prewarmed(&rt, &clock, &m);
     assert!(matches!(m.unload(), lmms::Unload::Unloaded { .. }));
     for _ in 0..6 {

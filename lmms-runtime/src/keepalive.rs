@@ -251,6 +251,9 @@ impl Adaptive {
         let price = self.break_even(bytes).as_secs_f64() * 1000.0;
         let bound = |bucket: usize| spans[bucket].1 as f64;
         let middle = |bucket: usize| (spans[bucket].0 + spans[bucket].1) as f64 / 2.0;
+        // Unloading at the start of bucket `j`: at once for the first, after the span of
+        // the one before it otherwise, in ms.
+        let unload_at = |j: usize| if j == 0 { 0 } else { spans[j - 1].1 };
         // `beyond[i]`: gaps in buckets `i` and up.
         let mut beyond = [0u64; BUCKETS + 1];
         for bucket in (0..BUCKETS).rev() {
@@ -261,14 +264,13 @@ impl Adaptive {
         let mut kept = [0.0f64; BUCKETS];
         let mut through = 0.0;
         for j in 0..BUCKETS {
-            let keep = if j == 0 { 0.0 } else { bound(j - 1) };
-            kept[j] = through + beyond[j] as f64 * (keep + price);
+            kept[j] = through + beyond[j] as f64 * (unload_at(j) as f64 + price);
             through += counts[j] as f64 * middle(j);
         }
         let (mut best_cost, mut best) = (kept[0], Schedule::keep(Duration::ZERO));
         for (j, &cost) in kept.iter().enumerate().skip(1) {
             if cost < best_cost {
-                let keep = Duration::from_millis(spans[j - 1].1);
+                let keep = Duration::from_millis(unload_at(j));
                 (best_cost, best) = (cost, Schedule::keep(keep));
             }
         }
@@ -278,8 +280,8 @@ impl Adaptive {
         let prewarm_price = price * f64::from(percent) / 100.0;
         let max_keep = self.max_keep.as_millis() as f64;
         // Unloaded at the start of bucket `j` (`kept[j]`), loaded again at the start of
-        // bucket `b`'s span, kept until the end of bucket `e`'s: gaps in `j..b` are loads a caller waits for,
-        // gaps from `b` on are pre-warmed (the load `kept[j]` counted for them becomes a
+        // bucket `b`'s span, kept until the end of bucket `e`'s: gaps in `j..b` are loads a
+        // caller waits for, gaps from `b` on are pre-warmed (the load `kept[j]` counted for them becomes a
         // pre-warm), gaps past `e` are loads as well, after the whole window. The time
         // before the unload is the same either way, so the best `j` for each `b` is the
         // cheapest `kept[j]` below it.
@@ -298,14 +300,9 @@ impl Adaptive {
                 window += counts[e] as f64 * (middle(e) - warm);
                 let cost = base + window + beyond[e + 1] as f64 * (bound(e) - warm + price);
                 if cost < best_cost {
-                    let keep = if unload.1 == 0 {
-                        0
-                    } else {
-                        spans[unload.1 - 1].1
-                    };
                     best_cost = cost;
                     best = Schedule {
-                        keep: Duration::from_millis(keep),
+                        keep: Duration::from_millis(unload_at(unload.1)),
                         warm: Some((
                             Duration::from_millis(spans[b].0),
                             Duration::from_millis(spans[e].1),

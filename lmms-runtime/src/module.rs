@@ -506,14 +506,14 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         self.info.load_ms.store(now.saturating_sub(asked), Relaxed);
         shared.counters.loaded(kept);
         let last = self.info.last_use.load(Relaxed);
+        let loaded_before = self.info.loads.fetch_add(1, Relaxed) > 0;
         if ahead {
-            self.info.loads.fetch_add(1, Relaxed);
             self.info.prewarms.fetch_add(1, Relaxed);
             self.info.warmed_after.store(last, Relaxed);
             shared.counters.prewarmed();
             return kept;
         }
-        if self.info.loads.fetch_add(1, Relaxed) > 0 {
+        if loaded_before {
             // Loaded again: the time since its last use was an idle gap.
             self.info.gaps.record(asked.saturating_sub(last));
         }
