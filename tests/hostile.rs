@@ -200,7 +200,7 @@ impl Load for SelfUnload {
     type Error = Infallible;
     fn load() -> Result<Self, Infallible> {
         if UNLOAD_FROM_LOADER.load(SeqCst) {
-            assert_eq!(SELF_UNLOAD.unload(), Unload::Kept(KeepReason::InUse));
+            assert_eq!(SELF_UNLOAD.unload(), Unload::Kept(KeepReason::Loading));
         }
         Ok(SelfUnload)
     }
@@ -208,7 +208,7 @@ impl Load for SelfUnload {
 static SELF_UNLOAD: ModuleCell<SelfUnload> = ModuleCell::new(ModuleDef::new("self_unload"));
 
 #[test]
-fn a_loader_that_unloads_its_own_module_is_told_it_is_in_use() {
+fn a_loader_that_unloads_its_own_module_is_told_it_is_loading() {
     within("unload from the loader", || {
         let (rt, _clock) = runtime();
         rt.add(&SELF_UNLOAD).unwrap();

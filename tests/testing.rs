@@ -109,3 +109,34 @@ fn a_nested_begin_on_the_thread_holding_the_turn_is_an_error_not_a_deadlock() {
     // The turn was let go: the next test begins.
     drop(testing::begin().unwrap());
 }
+
+#[lmms::module(name = "journal")]
+pub struct Journal;
+
+static JOURNAL_CLOSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl lmms::AsyncLoad for Journal {
+    type Error = std::convert::Infallible;
+    async fn load() -> Result<Self, Self::Error> {
+        Ok(Journal)
+    }
+    fn close(self) -> Option<lmms::Closing> {
+        Some(Box::pin(async {
+            JOURNAL_CLOSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }))
+    }
+}
+
+#[test]
+fn a_close_left_queued_by_one_test_does_not_reach_the_next() {
+    let executor = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let test = testing::begin().unwrap();
+    executor.block_on(Journal::get_async()).unwrap();
+    assert!(matches!(Journal::unload(), lmms::Unload::Unloaded { .. }));
+    assert_eq!(lmms::stats().closing, 1);
+    drop(test); // ends with its close queued
+    let _next = testing::begin().unwrap();
+    assert_eq!(lmms::stats().closing, 0, "the next test starts from nothing");
+    assert_eq!(executor.block_on(lmms::Runtime::global().closes()), 0);
+    assert_eq!(JOURNAL_CLOSED.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

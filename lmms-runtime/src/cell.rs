@@ -76,7 +76,7 @@ pub struct StateCell<T> {
     holders: [CachePadded<AtomicUsize>; STRIPES],
     /// Serialises loads and unloads; the fast path never touches it.
     lock: Mutex<()>,
-    /// The thread that is running this cell's loader right now (its token), or 0.
+    /// The load running this cell's loader right now (its number in `cycle`), or 0.
     loader: AtomicUsize,
     _owns: PhantomData<T>,
 }
@@ -142,10 +142,7 @@ impl<T> StateCell<T> {
         &self,
         load: impl FnOnce() -> Result<T, E>,
     ) -> Result<CellGuard<'_, T>, LoadFailure<E>> {
-        let me = thread_number();
-        let acting = acting_for();
-        let loader = self.loader.load(Relaxed);
-        if loader == me || (acting != 0 && loader == acting) {
+        if cycle::is_own(self.loader.load(Relaxed)) {
             return Err(LoadFailure::Reentrant);
         }
         let id = self as *const Self as usize;
@@ -156,24 +153,29 @@ impl<T> StateCell<T> {
             // module), waiting could close a cycle through that lock, which no record shows.
             Err(TryLockError::WouldBlock) if defer::inside() => return Err(LoadFailure::Reentrant),
             Err(TryLockError::WouldBlock) => {
-                let _waiting = cycle::Waiting::start(id, me, acting)
-                    .map_err(|cycle::Cycle| LoadFailure::Reentrant)?;
+                let _waiting =
+                    cycle::Waiting::start(id).map_err(|cycle::Cycle| LoadFailure::Reentrant)?;
                 crate::sync::lock(&self.lock)
             }
         };
         if let Some(guard) = self.try_get() {
             return Ok(guard);
         }
-        self.loader.store(me, Relaxed);
-        let loading = cycle::Loading::start(id, me);
-        let built = panic::catch_unwind(AssertUnwindSafe(load));
-        drop(loading);
+        let loading = cycle::Loading::start(id);
+        self.loader.store(loading.number(), Relaxed);
+        let built = panic::catch_unwind(AssertUnwindSafe(|| cycle::running(loading.number(), load)));
         self.loader.store(0, Relaxed);
+        drop(loading);
         match built {
             Ok(Ok(state)) => Ok(self.install(state)),
             Ok(Err(error)) => Err(LoadFailure::Failed(error)),
             Err(payload) => Err(LoadFailure::Panicked(payload)),
         }
+    }
+
+    /// Whether a load of this cell is running now (a snapshot).
+    pub fn is_loading(&self) -> bool {
+        self.loader.load(Relaxed) != 0
     }
 
     /// A guard on the state if it is loaded, waiting for an unload in progress to decide:
@@ -312,15 +314,6 @@ local! {
     static THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-local! {
-    /// The thread whose load this thread works for (see [`LoadScope`]), or 0.
-    static ACTING_FOR: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-fn acting_for() -> usize {
-    ACTING_FOR.try_with(std::cell::Cell::get).unwrap_or(0)
-}
-
 /// The loads running on a thread, to hand to the helper threads they wait for.
 ///
 /// A loader that hands work to another thread and waits for it (a scoped thread, a rayon
@@ -354,7 +347,8 @@ fn acting_for() -> usize {
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct LoadScope {
-    thread: usize,
+    /// The innermost load running where the scope was taken, or 0.
+    load: usize,
 }
 
 impl LoadScope {
@@ -366,15 +360,13 @@ impl LoadScope {
     /// assert_eq!(scope.enter(|| 1 + 1), 2);
     /// ```
     pub fn current() -> LoadScope {
-        match acting_for() {
-            0 => LoadScope {
-                thread: thread_number(),
-            },
-            thread => LoadScope { thread },
+        LoadScope {
+            load: cycle::current(),
         }
     }
 
-    /// Runs `f` on this thread as part of the scope's loads, for the duration of `f`.
+    /// Runs `f` on this thread as part of the scope's loads, for the duration of `f`: a
+    /// load it starts is a child of the scope's, and a wait it makes is the scope's.
     ///
     /// ```
     /// let scope = lmms::LoadScope::current();
@@ -384,19 +376,7 @@ impl LoadScope {
     /// assert_eq!(sum, 10);
     /// ```
     pub fn enter<R>(self, f: impl FnOnce() -> R) -> R {
-        /// Restores the thread's earlier scope, on return or unwind.
-        struct Restore(usize);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                let _ = ACTING_FOR.try_with(|acting| acting.set(self.0));
-            }
-        }
-        let _restore = Restore(
-            ACTING_FOR
-                .try_with(|acting| acting.replace(self.thread))
-                .unwrap_or(0),
-        );
-        f()
+        cycle::running(self.load, f)
     }
 }
 

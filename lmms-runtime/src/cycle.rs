@@ -1,30 +1,49 @@
-//! Load cycles across threads: which thread is running which cell's loader, and which cell
-//! each blocked thread waits for, so that a wait that would close a cycle is refused.
+//! The wait-for graph of loads: which load builds which cell, which load each started in,
+//! and which cells each load waits for, so that a wait that would close a cycle is refused.
 //!
-//! Within one thread a loader that reaches its own cell is caught by the cell's loader
-//! token. Across threads the same cycle is two loaders each waiting for the other's cell:
-//! thread 1 loads A, whose loader needs B, while thread 2 loads B, whose loader needs A.
-//! Each thread registers its load before running the loader and its wait before blocking,
-//! both under one lock; the last thread of a cycle to ask therefore finds the whole chain
-//! (the cell it wants is loaded by a thread that waits for a cell loaded by ... itself) and
-//! is answered "re-entrant" instead of blocking. Its loader fails, its cell's lock is
-//! released, and the others go on.
+//! Every load, sync or async, has a number of its own and a parent: the load that was
+//! running on the thread when it started (0 for none). A sync load runs its loader on the
+//! thread; an async load's loader runs in the polls of the task that leads it, so a load
+//! started inside another's poll (a loader that joins two gets, or calls `load_together`)
+//! is that load's child. [`current`] is the load whose code this thread runs now: set by
+//! [`running`] for a sync loader or one poll of an async one, and by a helper thread that
+//! entered a load's `LoadScope`.
 //!
-//! Async loads take part as tasks: a task's number is that of its outermost load (its
-//! root, see `flight`), drawn from the same counter as the threads' numbers, and one task
-//! may wait for several cells at once (a loader that joins two gets).
+//! A wait is re-entrant only when the load it waits for is the waiter's own or one of its
+//! ancestors: those cannot end before the waiter does. Siblings and cousins wait for each
+//! other. Across loads the same cycle is longer: A's loader waits for B, whose loader
+//! waits for A. A load cannot end before the loads it waits for, nor before its children
+//! (they run inside it), so the walk from the cell a load would wait for follows its
+//! loader, then every cell that loader or one of its descendants waits for, and refuses
+//! the wait if it reaches the waiter or an ancestor. Loads and waits are registered under
+//! one lock before anyone blocks, so the last wait of a cycle finds the whole chain.
 //!
-//! Cells and threads are numbers here: a cell's address (stable while it is registered) and
-//! a thread's or task's number. Only the slow path of a load touches this.
+//! Every wait lmms makes is here: a thread blocked on a sync cell's lock and a task
+//! waiting for an async load alike, so a cycle through both (a sync loader that blocks on
+//! an async module whose loader gets the sync one) is refused like any other. A wait made
+//! outside every load (`current() == 0`) is not recorded: nothing waits for such a caller.
+//!
+//! Cells and loads are numbers here: a cell's address (stable while it is registered) and a
+//! load's number. Only the slow path of a load touches this.
 
-use crate::sync::{AtomicUsize, Mutex, MutexGuard};
+use crate::sync::{local, AtomicUsize, Mutex, MutexGuard};
+use std::cell::Cell;
 use std::sync::atomic::Ordering::Relaxed;
+
+/// A load in progress.
+#[derive(Clone, Copy)]
+struct Running {
+    cell: usize,
+    load: usize,
+    /// The load it started in, or 0.
+    parent: usize,
+}
 
 #[derive(Default)]
 struct Graph {
-    /// (cell, thread): the thread is running the cell's loader.
-    loading: Vec<(usize, usize)>,
-    /// (thread, cell): the thread (or task) is blocked until the cell's loader is done.
+    loading: Vec<Running>,
+    /// (load, cell): the load (or a helper in its scope) is blocked until the cell's load
+    /// is done.
     waiting: Vec<(usize, usize)>,
 }
 
@@ -32,30 +51,54 @@ impl Graph {
     fn loader_of(&self, cell: usize) -> Option<usize> {
         self.loading
             .iter()
-            .find(|&&(loading, _)| loading == cell)
-            .map(|&(_, thread)| thread)
+            .find(|running| running.cell == cell)
+            .map(|running| running.load)
     }
 
-    /// Whether the chain of loads and waits from `cell` reaches `thread` (or `acting`, if
-    /// not 0): a depth-first walk, each waiting thread or task visited once.
-    fn leads_to(&self, cell: usize, thread: usize, acting: usize) -> bool {
+    fn parent_of(&self, load: usize) -> usize {
+        self.loading
+            .iter()
+            .find(|running| running.load == load)
+            .map_or(0, |running| running.parent)
+    }
+
+    /// Whether `ancestor` is `load` or one of the loads it started in.
+    fn within(&self, mut load: usize, ancestor: usize) -> bool {
+        // Parents are registered before their children, so the chain ends; the bound is
+        // for a graph that a bug left inconsistent.
+        for _ in 0..=self.loading.len() {
+            if load == 0 {
+                return false;
+            }
+            if load == ancestor {
+                return true;
+            }
+            load = self.parent_of(load);
+        }
+        false
+    }
+
+    /// Whether waiting for `cell` would wait, through loads and their waits, for `waiter`
+    /// or one of its ancestors: a depth-first walk, each load visited once.
+    fn leads_to(&self, cell: usize, waiter: usize) -> bool {
         let mut cells = vec![cell];
         let mut visited = Vec::new();
         while let Some(cell) = cells.pop() {
             let Some(loader) = self.loader_of(cell) else {
                 continue;
             };
-            if loader == thread || (acting != 0 && loader == acting) {
+            if self.within(waiter, loader) {
                 return true;
             }
             if visited.contains(&loader) {
                 continue;
             }
             visited.push(loader);
+            // The loader ends only once its own waits and its children's have.
             cells.extend(
                 self.waiting
                     .iter()
-                    .filter(|&&(waiting, _)| waiting == loader)
+                    .filter(|&&(waiting, _)| self.within(waiting, loader))
                     .map(|&(_, cell)| cell),
             );
         }
@@ -63,8 +106,7 @@ impl Graph {
     }
 }
 
-/// A number unique among live threads and async loads: a thread's, from 1 in the order
-/// threads first touch a cell, or an async load's.
+/// A number unique in the process: a load's, or a thread's (for its guard-count stripe).
 pub(crate) fn next_number() -> usize {
     crate::sync::global! {
         static NEXT: AtomicUsize = AtomicUsize::new(1);
@@ -82,28 +124,69 @@ fn graph() -> MutexGuard<'static, Graph> {
     crate::sync::lock(&GRAPH)
 }
 
-/// A thread's load of a cell, registered until dropped.
-pub(crate) struct Loading(usize);
+local! {
+    /// The load whose code this thread runs now (see the module docs), or 0.
+    static CURRENT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The load whose code this thread runs now, or 0.
+pub(crate) fn current() -> usize {
+    CURRENT.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Runs `f` as the code of `load` (a loader, one poll of one, or a helper in its scope);
+/// the thread's earlier load is restored on return or unwind.
+pub(crate) fn running<R>(load: usize, f: impl FnOnce() -> R) -> R {
+    /// Restores the thread's earlier load.
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = CURRENT.try_with(|current| current.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.try_with(|current| current.replace(load)).unwrap_or(0));
+    f()
+}
+
+/// Whether `load` is the load running here now or one of its ancestors: a wait for it
+/// would wait for itself.
+pub(crate) fn is_own(load: usize) -> bool {
+    let current = current();
+    load != 0 && (load == current || (current != 0 && graph().within(current, load)))
+}
+
+/// A load of a cell, registered until dropped.
+pub(crate) struct Loading {
+    load: usize,
+}
 
 impl Loading {
-    pub(crate) fn start(cell: usize, thread: usize) -> Loading {
-        graph().loading.push((cell, thread));
-        Loading(cell)
+    /// Registers a new load of `cell`, started in the load running here now.
+    pub(crate) fn start(cell: usize) -> Loading {
+        let load = next_number();
+        let parent = current();
+        graph().loading.push(Running { cell, load, parent });
+        Loading { load }
+    }
+
+    /// The load's number, to run its code under (see [`running`]).
+    pub(crate) fn number(&self) -> usize {
+        self.load
     }
 }
 
 impl Drop for Loading {
     fn drop(&mut self) {
         let mut graph = graph();
-        if let Some(at) = graph.loading.iter().position(|&(cell, _)| cell == self.0) {
+        if let Some(at) = graph.loading.iter().position(|running| running.load == self.load) {
             graph.loading.swap_remove(at);
         }
     }
 }
 
-/// A thread's (or task's) wait for a cell, registered until dropped.
+/// A load's wait for a cell, registered until dropped.
 pub(crate) struct Waiting {
-    thread: usize,
+    load: usize,
     cell: usize,
 }
 
@@ -111,23 +194,27 @@ pub(crate) struct Waiting {
 pub(crate) struct Cycle;
 
 impl Waiting {
-    /// Registers that `thread` is about to block on `cell`, unless the chain of waits from
-    /// `cell`'s loader leads back to `thread`, or to the thread whose loads it works for
-    /// (`acting`, 0 for none: see `LoadScope`).
-    pub(crate) fn start(cell: usize, thread: usize, acting: usize) -> Result<Waiting, Cycle> {
+    /// Registers that the load running here now is about to wait for `cell`, unless the
+    /// chain of waits from `cell`'s loader leads back to it or to one of its ancestors.
+    /// Outside every load there is nothing to register (`None`): nothing waits for it.
+    pub(crate) fn start(cell: usize) -> Result<Option<Waiting>, Cycle> {
+        let load = current();
+        if load == 0 {
+            return Ok(None);
+        }
         let mut graph = graph();
-        if graph.leads_to(cell, thread, acting) {
+        if graph.leads_to(cell, load) {
             return Err(Cycle);
         }
-        graph.waiting.push((thread, cell));
-        Ok(Waiting { thread, cell })
+        graph.waiting.push((load, cell));
+        Ok(Some(Waiting { load, cell }))
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
         let mut graph = graph();
-        let me = (self.thread, self.cell);
+        let me = (self.load, self.cell);
         if let Some(at) = graph.waiting.iter().position(|&wait| wait == me) {
             graph.waiting.swap_remove(at);
         }

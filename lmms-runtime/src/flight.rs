@@ -7,17 +7,16 @@
 //! waiter's answer). The lock here is held only to read or change the flight's state, never
 //! across an `.await`; waiters sleep on an [`Event`], which any executor can wake.
 //!
-//! A load that waits for another module's load is recorded in the wait-for graph of
-//! `cycle`, by the number of the task's outermost load (its *root*): two tasks whose
-//! loaders each wait for the other's module are told so instead of waiting for ever, and a
-//! loader that reaches its own module (directly, or through the loads it polls inline) is
-//! told at once.
+//! Each load has its own number in the wait-for graph of `cycle`, a child of the load whose
+//! poll started it; a load that waits for another module's load is recorded there, so
+//! that a wait for the waiter's own load or an ancestor's, directly or through other
+//! loads' waits on any task or thread, is refused instead of waiting for ever. Siblings
+//! (two gets joined in one loader) wait for each other as any two tasks do.
 
 use crate::cycle;
 use crate::error::BoxError;
-use crate::sync::{local, lock, Mutex};
+use crate::sync::{lock, Mutex};
 use event_listener::Event;
-use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -58,8 +57,8 @@ pub(crate) struct Flight {
 }
 
 struct State {
-    /// The root of the task running the load now, or 0 when none is.
-    leader: usize,
+    /// Whether a task runs the load now.
+    leading: bool,
     /// Loads that ran to their end, with a state or a failure; a cancelled one does not
     /// count.
     ended: u64,
@@ -74,7 +73,7 @@ pub(crate) enum Turn<'a> {
     /// A load this caller waited for ended: with this failure, or (`None`) with a state,
     /// which the caller looks for again (it may have been unloaded since).
     Ended(Option<Failure>),
-    /// Waiting would wait for this task's own load.
+    /// Waiting would wait for the waiter's own load or an ancestor's.
     Cycle,
 }
 
@@ -83,7 +82,7 @@ impl Flight {
         pub fn new() -> Self {
             Flight {
                 state: Mutex::new(State {
-                    leader: 0,
+                    leading: false,
                     ended: 0,
                     failure: None,
                 }),
@@ -96,7 +95,6 @@ impl Flight {
     /// graph) or a load it waited for has ended. Cancel-safe: a caller dropped while it
     /// waits leaves nothing behind.
     pub(crate) async fn turn(&self, cell: usize) -> Turn<'_> {
-        let root = root();
         let mut seen = None;
         loop {
             let listener = {
@@ -104,39 +102,32 @@ impl Flight {
                 if seen.is_some_and(|seen| seen != state.ended) {
                     return Turn::Ended(state.failure.clone());
                 }
-                if state.leader == 0 {
-                    // A load polled inside another load's poll belongs to the same task.
-                    let leader = if root == 0 {
-                        cycle::next_number()
-                    } else {
-                        root
-                    };
-                    state.leader = leader;
+                if !state.leading {
+                    state.leading = true;
                     return Turn::Lead(Leading {
                         flight: self,
-                        leader,
                         failure: None,
                         ended: false,
-                        _loading: cycle::Loading::start(cell, leader),
+                        // Registered before the lock is released: a waiter that sees the
+                        // flight led finds its load in the graph.
+                        loading: Some(cycle::Loading::start(cell)),
                     });
-                }
-                if root != 0 && state.leader == root {
-                    return Turn::Cycle;
                 }
                 seen.get_or_insert(state.ended);
                 // Listening before the lock is released: an end after this wakes it.
                 self.ended.listen()
             };
-            // Only a task inside a load can close a cycle: nothing waits for any other.
-            let _waiting = match root {
-                0 => None,
-                root => match cycle::Waiting::start(cell, root, 0) {
-                    Ok(waiting) => Some(waiting),
-                    Err(cycle::Cycle) => return Turn::Cycle,
-                },
+            let _waiting = match cycle::Waiting::start(cell) {
+                Ok(waiting) => waiting,
+                Err(cycle::Cycle) => return Turn::Cycle,
             };
             listener.await;
         }
+    }
+
+    /// Whether a task runs the load now (a snapshot).
+    pub(crate) fn is_leading(&self) -> bool {
+        lock(&self.state).leading
     }
 }
 
@@ -145,16 +136,17 @@ impl Flight {
 /// — it hands the turn to the next waiter; a cell is never left "loading".
 pub(crate) struct Leading<'a> {
     flight: &'a Flight,
-    leader: usize,
     failure: Option<Failure>,
     ended: bool,
-    _loading: cycle::Loading,
+    /// `Some` until dropped: out of the graph before the next leader is let in.
+    loading: Option<cycle::Loading>,
 }
 
 impl Leading<'_> {
-    /// The root this load's loader is polled under (see [`polling`]).
-    pub(crate) fn root(&self) -> usize {
-        self.leader
+    /// Runs one poll of the loader as this load's code (see `cycle::running`).
+    pub(crate) fn polling<R>(&self, poll: impl FnOnce() -> R) -> R {
+        let load = self.loading.as_ref().map_or(0, cycle::Loading::number);
+        cycle::running(load, poll)
     }
 
     /// Ends the load: with its failure, or with `None` once the state is in the cell.
@@ -167,7 +159,8 @@ impl Leading<'_> {
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
         let mut state = lock(&self.flight.state);
-        state.leader = 0;
+        drop(self.loading.take());
+        state.leading = false;
         if self.ended {
             state.ended += 1;
             state.failure = self.failure.take();
@@ -175,31 +168,4 @@ impl Drop for Leading<'_> {
         drop(state);
         self.flight.ended.notify(usize::MAX);
     }
-}
-
-local! {
-    /// The root of the load whose loader this thread is polling now, or 0.
-    static ROOT: Cell<usize> = const { Cell::new(0) };
-}
-
-fn root() -> usize {
-    ROOT.try_with(Cell::get).unwrap_or(0)
-}
-
-/// Runs `poll` (one poll of a loader) as part of the load rooted at `leader`, unless this
-/// thread is already polling a load: then it is part of that one, the task's outermost.
-pub(crate) fn polling<R>(leader: usize, poll: impl FnOnce() -> R) -> R {
-    /// Restores the thread's earlier root, on return or unwind.
-    struct Restore(usize);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = ROOT.try_with(|root| root.set(self.0));
-        }
-    }
-    let earlier = root();
-    let _restore = Restore(earlier);
-    if earlier == 0 {
-        let _ = ROOT.try_with(|root| root.set(leader));
-    }
-    poll()
 }

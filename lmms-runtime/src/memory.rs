@@ -148,20 +148,28 @@ pub(crate) fn measure<R>(f: impl FnOnce() -> R) -> (R, isize) {
 }
 
 std::thread_local! {
-    /// What loads on this thread kept in all, so that a load around them can take it off
-    /// its own: each load's bytes are its module's alone.
-    static LOADS_KEPT: Cell<isize> = const { Cell::new(0) };
+    /// What loads and unloads on this thread kept (or freed) in all, so that one around
+    /// them can take it off its own: each load's bytes are its module's alone, and so are
+    /// each unload's.
+    static NESTED: Cell<isize> = const { Cell::new(0) };
 }
 
-/// Runs a loader (or one poll of one) like [`measure`], less what loads nested in it kept:
-/// a loader that gets another module is charged its own state, not that module's, which
-/// is charged to that module's load.
-pub(crate) fn measure_load<R>(load: impl FnOnce() -> R) -> (R, isize) {
-    let before = LOADS_KEPT.with(Cell::get);
-    let (out, net) = measure(load);
-    let nested = LOADS_KEPT.with(Cell::get).wrapping_sub(before);
-    LOADS_KEPT.with(|kept| kept.set(before.wrapping_add(net)));
+/// Runs a loader (or one poll of one), or an unload's `Drop`, like [`measure`], less what
+/// loads and unloads nested in it kept or freed: a loader that gets another module is
+/// charged its own state, not that module's, and a `Drop` that loads a module again frees
+/// the state it drops, not that less the new one.
+pub(crate) fn measure_own<R>(f: impl FnOnce() -> R) -> (R, isize) {
+    let before = NESTED.with(Cell::get);
+    let (out, net) = measure(f);
+    let nested = NESTED.with(Cell::get).wrapping_sub(before);
+    NESTED.with(|kept| kept.set(before.wrapping_add(net)));
     (out, net.wrapping_sub(nested))
+}
+
+/// Books `bytes` this thread allocates for a load outside its [`measure_own`] (the box the
+/// cell puts the state in) as that load's, so that a measure around it leaves them out.
+pub(crate) fn also_nested(bytes: usize) {
+    NESTED.with(|kept| kept.set(kept.get().wrapping_add(signed(bytes))));
 }
 
 /// Hands memory the allocator keeps cached back to the operating system, so RSS falls

@@ -4,7 +4,7 @@
 use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
 use crate::def::{Class, ModuleDef};
 use crate::error::{into_message, BoxError, Error};
-use crate::flight::{self, Failure, Flight, Leading, SharedError, Turn};
+use crate::flight::{Failure, Flight, Leading, SharedError, Turn};
 use crate::info::Info;
 use crate::keepalive::IdleGaps;
 use crate::memory;
@@ -378,6 +378,10 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         shared: &'a Shared,
         load: fn() -> LoadFuture<T>,
     ) -> Result<Guard<'a, T>, Error> {
+        // Before the load's turn is taken, as a sync load makes it before its cell's lock:
+        // a `Drop` that room-making runs may get this module, and must not wait for a load
+        // its own thread leads.
+        self.make_room(shared);
         let inner = loop {
             if let Some(inner) = self.cell.try_get() {
                 self.used(shared);
@@ -417,17 +421,15 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         #[cfg(feature = "tracing")]
         let started = std::time::Instant::now();
         let asked = shared.time.refresh();
-        self.make_room(shared);
-        let root = leading.root();
         let mut future = None;
         let mut kept = 0isize;
         let built = std::future::poll_fn(|cx| {
             #[cfg(feature = "tracing")]
             let _entered = span.enter();
-            let (polled, net) = memory::measure_load(|| {
+            let (polled, net) = memory::measure_own(|| {
                 sweep::loading(|| {
                     panic::catch_unwind(AssertUnwindSafe(|| {
-                        flight::polling(root, || {
+                        leading.polling(|| {
                             let running = future.get_or_insert_with(load);
                             let polled = running.as_mut().poll(cx);
                             if polled.is_ready() {
@@ -498,7 +500,9 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// teach gaps longer than the calls keep). A load `ahead` of a predicted use (a
     /// pre-warm) is no use: the idle gap goes on until the next one, and is recorded then.
     fn record_load(&self, shared: &Shared, kept: isize, asked: u64, ahead: bool) -> u64 {
-        // The cell boxes the state once the loader returns: count the box too.
+        // The cell boxes the state once the loader returns, on this thread: count the box
+        // too, as this load's.
+        memory::also_nested(size_of::<T>());
         let kept = u64::try_from(kept).unwrap_or(0) + size_of::<T>() as u64;
         self.info.bytes.store(kept, Relaxed);
         self.info.last_bytes.store(kept, Relaxed);
@@ -600,7 +604,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         }
         let loaded_here = std::cell::Cell::new(false);
         let run = || {
-            let (built, kept) = memory::measure_load(|| sweep::loading(load));
+            let (built, kept) = memory::measure_own(|| sweep::loading(load));
             if built.is_ok() {
                 loaded_here.set(true);
                 let _kept = self.record_load(shared, kept, asked, ahead);
@@ -847,11 +851,17 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
             return Unload::Kept(reason);
         }
         let state = match self.cell.take() {
+            Take::Empty if self.flight.is_leading() => return Unload::Kept(KeepReason::Loading),
             Take::Empty => return Unload::NotResident,
+            Take::InUse if self.cell.is_loading() => return Unload::Kept(KeepReason::Loading),
             Take::InUse => return Unload::Kept(KeepReason::InUse),
             Take::Taken(state) => state,
         };
-        let (closed, freed) = memory::measure(|| {
+        // Off the books before user code runs: a `Drop` or a close may load this module
+        // again, and that load books its own bytes.
+        let booked = self.info.bytes.swap(0, Relaxed);
+        // Less what loads inside the `Drop` kept: the bytes freed are this state's alone.
+        let (closed, freed) = memory::measure_own(|| {
             panic::catch_unwind(AssertUnwindSafe(|| match self.close {
                 Some(close) => close(*state),
                 None => {
@@ -865,11 +875,10 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
             if let Some(closing) = closing {
                 // The state lives on in its close, and is freed when that ends: book what
                 // its load kept.
-                bytes = self.info.bytes.load(Relaxed);
+                bytes = booked;
                 shared.close_later(closing);
             }
         });
-        self.info.bytes.store(0, Relaxed);
         self.info.unloads.fetch_add(1, Relaxed);
         let drop_panicked = dropped.is_err();
         if let Err(payload) = dropped {

@@ -26,21 +26,26 @@ pub enum KeepReason {
     WithinGrace,
     /// Check 5: no more than the minimum number of modules are resident.
     AtMinimum,
+    /// Not resident yet: a load is in flight, and its state goes into the module when it
+    /// ends. An unload (or a [`shutdown`](crate::Runtime::shutdown)) cannot drop a state
+    /// that is not built; unload again once the load has ended.
+    Loading,
 }
 
 impl KeepReason {
-    /// Every reason, in the order the checks run.
+    /// Every reason: the checks in the order they run, then a load in flight.
     ///
     /// ```
-    /// assert_eq!(lmms::KeepReason::ALL.len(), 6);
+    /// assert_eq!(lmms::KeepReason::ALL.len(), 7);
     /// ```
-    pub const ALL: [KeepReason; 6] = [
+    pub const ALL: [KeepReason; 7] = [
         KeepReason::Core,
         KeepReason::InUse,
         KeepReason::Pinned,
         KeepReason::Dependents,
         KeepReason::WithinGrace,
         KeepReason::AtMinimum,
+        KeepReason::Loading,
     ];
 
     /// The reason in plain words.
@@ -56,6 +61,7 @@ impl KeepReason {
             KeepReason::Dependents => "dependents",
             KeepReason::WithinGrace => "within grace",
             KeepReason::AtMinimum => "at minimum",
+            KeepReason::Loading => "loading",
         }
     }
 }

@@ -413,7 +413,31 @@ impl Runtime {
     /// resident minimum, and awaits every close: what a process does before it exits (a
     /// Lambda function on `SIGTERM`). Hot paths are demoted (counted as cooled) and cached
     /// results dropped first, so only a guard or a pin still alive keeps a module; those
-    /// are in the report's `kept`.
+    /// are in the report's `kept`, and so is a module whose load is in flight
+    /// ([`KeepReason::Loading`](crate::KeepReason::Loading)): its state goes in when that
+    /// load ends, after the shutdown.
+    ///
+    /// # Bounding it
+    ///
+    /// The unloads happen before the first `.await`; then this waits for every close, and a
+    /// close that never ends makes it never return. Where the process has a deadline (a
+    /// Lambda function has about 500 ms after `SIGTERM`), race it against a timer, as
+    /// `lmms_lambda::shutdown` does: a timeout loses only the closes still running (their
+    /// states are dropped with them), and [`Stats::closing`](crate::Stats::closing) counts
+    /// what was left. A close that blocks its thread inside a poll cannot be cut short from
+    /// the same thread, by this or any timer.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let runtime = lmms::Runtime::builder().build()?;
+    /// let window = std::time::Duration::from_millis(500);
+    /// match tokio::time::timeout(window, runtime.shutdown()).await {
+    ///     Ok(report) => println!("{report}"),
+    ///     Err(_) => eprintln!("closes still running after {window:?}"),
+    /// }
+    /// # Ok::<(), lmms::Error>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

@@ -31,6 +31,8 @@ pub struct Blocked {
     pub within_grace: u64,
     /// Kept because no more than the minimum were resident.
     pub at_minimum: u64,
+    /// Not unloaded because its load was in flight.
+    pub loading: u64,
 }
 
 impl Blocked {
@@ -43,6 +45,7 @@ impl Blocked {
             dependents: count(KeepReason::Dependents),
             within_grace: count(KeepReason::WithinGrace),
             at_minimum: count(KeepReason::AtMinimum),
+            loading: count(KeepReason::Loading),
         }
     }
 
@@ -59,6 +62,7 @@ impl Blocked {
             KeepReason::Dependents => self.dependents,
             KeepReason::WithinGrace => self.within_grace,
             KeepReason::AtMinimum => self.at_minimum,
+            KeepReason::Loading => self.loading,
         }
     }
 }

@@ -125,8 +125,9 @@ pub fn begin() -> Result<Test, Error> {
 }
 
 /// Resets the global runtime: demotes every hot path, drops every cached result, unloads
-/// every module, sets heat and every counter to zero and the manual clock to zero; returns
-/// that clock. It first checks that nothing of the caller's holds a module (a guard, a pin
+/// every module, drops the closes still queued (a test that wants its closes run awaits
+/// [`Runtime::closes`](crate::Runtime::closes) before it ends), sets heat and every
+/// counter to zero and the manual clock to zero; returns that clock. It first checks that nothing of the caller's holds a module (a guard, a pin
 /// or a dependent alive) and, if something does, answers [`Error::ResetRefused`] naming the
 /// module, having reset nothing. A module held by what that check cannot see — a call in
 /// progress on another thread, or the caller's own (reset from a loader, or from a hot
@@ -166,6 +167,11 @@ pub fn reset() -> Result<ManualClock, Error> {
             module: kept.info().def.name().to_string(),
             reason: KeepReason::InUse.as_str(),
         });
+    }
+    // Closes queued by these unloads or left by the last test are dropped, not run: the
+    // test begins from nothing, and a close may need the executor that test ran on.
+    for closing in shared.take_closing() {
+        crate::error::quietly(|| drop(closing));
     }
     for entry in &entries {
         entry.info().reset();

@@ -1,0 +1,343 @@
+//! Async state under ordinary and hostile code (issue 27): loaders that join gets, waits that
+//! cross sync and async code, room-making that runs a `Drop` which gets a module, a `Drop`
+//! that loads its own module again, and what a shutdown says of loads still in flight.
+//!
+//! A test that would hang runs its scenario on a thread of its own and waits for it a
+//! minute: a bound, not a timing (a deadlock never ends).
+
+mod common;
+
+use common::{block_on, poll_once, MB};
+use lmms::memory::CountingAlloc;
+use lmms::{AsyncLoad, Error, KeepReason, Load, Module, Unload};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Barrier, LazyLock};
+use std::time::Duration;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// The tests that read byte figures take turns: the live heap is the process's.
+static HEAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `scenario` on a thread of its own and returns its answer, or fails the test if it
+/// has not answered within a minute.
+fn within_a_minute<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'static) -> R {
+    let (send, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(scenario());
+    });
+    answer
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the scenario deadlocked")
+}
+
+fn yield_once() -> common::YieldOnce {
+    common::YieldOnce::default()
+}
+
+// ------------------------------------------------- 1. joins inside a loader
+
+#[lmms::module(name = "joined_shared")]
+pub struct JoinedShared;
+
+impl AsyncLoad for JoinedShared {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        yield_once().await; // in flight when the second get asks
+        Ok(JoinedShared)
+    }
+}
+
+#[lmms::module(name = "joined_parent")]
+pub struct JoinedParent;
+
+impl AsyncLoad for JoinedParent {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        let (a, b) = tokio::join!(JoinedShared::get_async(), JoinedShared::get_async());
+        a?;
+        b?;
+        Ok(JoinedParent)
+    }
+}
+
+#[test]
+fn a_loader_that_joins_two_gets_of_one_module_loads_it_once() {
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(JoinedParent::cell()).unwrap();
+    runtime.add(JoinedShared::cell()).unwrap();
+    within_a_minute(|| block_on(JoinedParent::get_async()).map(drop)).unwrap();
+    assert!(JoinedParent::is_resident() && JoinedShared::is_resident());
+    assert_eq!(JoinedShared::cell().stats().loads, 1);
+}
+
+#[lmms::module(name = "together_parent")]
+pub struct TogetherParent;
+#[lmms::module(name = "together_b")]
+pub struct TogetherB;
+#[lmms::module(name = "together_c")]
+pub struct TogetherC;
+#[lmms::module(name = "together_d")]
+pub struct TogetherD;
+
+impl AsyncLoad for TogetherParent {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        lmms::load_together(&[TogetherB::cell(), TogetherC::cell() as &dyn lmms::Preload]).await?;
+        Ok(TogetherParent)
+    }
+}
+
+impl AsyncLoad for TogetherB {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        TogetherD::get_async().await?;
+        Ok(TogetherB)
+    }
+}
+
+impl AsyncLoad for TogetherC {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        TogetherD::get_async().await?;
+        Ok(TogetherC)
+    }
+}
+
+impl AsyncLoad for TogetherD {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        yield_once().await;
+        Ok(TogetherD)
+    }
+}
+
+#[test]
+fn loads_started_together_inside_a_loader_wait_for_their_shared_cousin() {
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(TogetherParent::cell()).unwrap();
+    runtime.add(TogetherB::cell()).unwrap();
+    runtime.add(TogetherC::cell()).unwrap();
+    runtime.add(TogetherD::cell()).unwrap();
+    within_a_minute(|| block_on(TogetherParent::get_async()).map(drop)).unwrap();
+    assert!(TogetherB::is_resident() && TogetherC::is_resident() && TogetherD::is_resident());
+    assert_eq!(TogetherD::cell().stats().loads, 1);
+}
+
+/// A sibling's load that reaches its parent is still a cycle: the parent is its ancestor.
+#[lmms::module(name = "ancestor_parent")]
+pub struct AncestorParent;
+#[lmms::module(name = "ancestor_child")]
+pub struct AncestorChild;
+
+impl AsyncLoad for AncestorParent {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        let (a, b) = tokio::join!(AncestorChild::get_async(), AncestorChild::get_async());
+        a?;
+        b?;
+        Ok(AncestorParent)
+    }
+}
+
+impl AsyncLoad for AncestorChild {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        yield_once().await;
+        AncestorParent::get_async().await?;
+        Ok(AncestorChild)
+    }
+}
+
+#[test]
+fn a_joined_load_that_reaches_its_parent_is_told_so() {
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(AncestorParent::cell()).unwrap();
+    runtime.add(AncestorChild::cell()).unwrap();
+    let answer = within_a_minute(|| block_on(AncestorParent::get_async()).map(drop));
+    let text = format!("{answer:?}");
+    assert!(text.contains("ReentrantLoad"), "{text}");
+    assert!(!AncestorParent::is_resident() && !AncestorChild::is_resident());
+}
+
+// ------------------------------------- 2. a cycle through sync and async waits
+
+#[lmms::module(name = "sync_blocks_on_async")]
+pub struct SyncBlocks;
+#[lmms::module(name = "async_gets_sync")]
+pub struct AsyncGets;
+
+static MIXED: LazyLock<Barrier> = LazyLock::new(|| Barrier::new(2));
+/// Each loader meets the other at the barrier on its first run only: once one is refused,
+/// the other thread may run the refused one's loader itself.
+static SYNC_FIRST: AtomicBool = AtomicBool::new(true);
+static ASYNC_FIRST: AtomicBool = AtomicBool::new(true);
+
+impl Load for SyncBlocks {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        if SYNC_FIRST.swap(false, SeqCst) {
+            MIXED.wait();
+        }
+        block_on(AsyncGets::get_async())?;
+        Ok(SyncBlocks)
+    }
+}
+
+impl AsyncLoad for AsyncGets {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        if ASYNC_FIRST.swap(false, SeqCst) {
+            MIXED.wait();
+        }
+        SyncBlocks::get()?;
+        Ok(AsyncGets)
+    }
+}
+
+#[test]
+fn a_cycle_through_a_sync_loader_blocking_on_an_async_module_is_refused() {
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(SyncBlocks::cell()).unwrap();
+    runtime.add(AsyncGets::cell()).unwrap();
+    let (sync, asynchronous) = within_a_minute(|| {
+        let sync = std::thread::spawn(|| SyncBlocks::get().map(drop));
+        let asynchronous = std::thread::spawn(|| block_on(AsyncGets::get_async()).map(drop));
+        (sync.join().unwrap(), asynchronous.join().unwrap())
+    });
+    let text = format!("{sync:?} {asynchronous:?}");
+    assert!(sync.is_err() && asynchronous.is_err(), "{text}");
+    assert!(text.contains("ReentrantLoad"), "{text}");
+    assert!(!SyncBlocks::is_resident() && !AsyncGets::is_resident());
+}
+
+// ----------------------------- 3. room-making whose `Drop` gets the module loading
+
+#[lmms::module(name = "budget_async")]
+pub struct BudgetAsync(Vec<u8>);
+#[lmms::module(name = "budget_drop_gets")]
+pub struct DropGets(Vec<u8>);
+
+impl AsyncLoad for BudgetAsync {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        yield_once().await;
+        Ok(BudgetAsync(vec![1; MB]))
+    }
+}
+
+impl Load for DropGets {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        Ok(DropGets(vec![1; MB]))
+    }
+}
+
+impl Drop for DropGets {
+    fn drop(&mut self) {
+        // A `Drop` that flushes through another module.
+        let _ = block_on(BudgetAsync::get_async());
+    }
+}
+
+#[test]
+fn room_made_for_an_async_load_never_runs_a_drop_that_waits_for_it() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let (_clock, runtime) = common::budgeted(3 * MB as u64 / 2);
+    runtime.add(BudgetAsync::cell()).unwrap();
+    runtime.add(DropGets::cell()).unwrap();
+    let got = within_a_minute(|| {
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tokio.block_on(async {
+            BudgetAsync::get_async().await?;
+            assert!(matches!(BudgetAsync::unload(), Unload::Unloaded { .. }));
+            DropGets::get()?;
+            // Room for `BudgetAsync` unloads `DropGets`, whose `Drop` gets `BudgetAsync`.
+            BudgetAsync::get_async().await.map(drop)
+        })
+    });
+    got.unwrap();
+    assert!(BudgetAsync::is_resident());
+    assert!(!DropGets::is_resident());
+}
+
+// ------------------------------------------- 6. a `Drop` that loads its own module
+
+#[lmms::module(name = "drop_reloads")]
+pub struct DropReloads(Vec<u8>);
+
+static RELOAD_ON_DROP: AtomicBool = AtomicBool::new(false);
+
+impl Load for DropReloads {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        Ok(DropReloads(vec![1; 256 * 1024]))
+    }
+}
+
+impl Drop for DropReloads {
+    fn drop(&mut self) {
+        if RELOAD_ON_DROP.swap(false, SeqCst) {
+            let _ = DropReloads::get();
+        }
+    }
+}
+
+#[test]
+fn a_drop_that_loads_its_own_module_again_keeps_the_books_true() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(DropReloads::cell()).unwrap();
+    drop(DropReloads::get().unwrap());
+    let loaded = DropReloads::cell().stats().bytes.unwrap();
+    assert!(loaded >= 256 * 1024, "{loaded}");
+    RELOAD_ON_DROP.store(true, SeqCst);
+    let Unload::Unloaded { bytes } = DropReloads::unload() else {
+        panic!("not unloaded")
+    };
+    assert_eq!(bytes, loaded, "the unload frees the state it dropped");
+    let stats = DropReloads::cell().stats();
+    assert!(stats.resident, "the `Drop` loaded it again");
+    assert_eq!(stats.bytes, Some(loaded), "the new load's bytes");
+    let totals = runtime.stats();
+    assert_eq!((totals.loads, totals.unloads), (2, 1));
+    assert_eq!(totals.bytes_loaded - totals.bytes_reclaimed, loaded);
+}
+
+// ------------------------------------------------------------ 7. shutdown
+
+#[lmms::module(name = "shutdown_in_flight")]
+pub struct InFlight;
+
+static IN_FLIGHT_OPEN: AtomicBool = AtomicBool::new(false);
+
+impl AsyncLoad for InFlight {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        std::future::poll_fn(|_| {
+            if IN_FLIGHT_OPEN.load(SeqCst) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        Ok(InFlight)
+    }
+}
+
+#[test]
+fn shutdown_reports_a_load_in_flight() {
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(InFlight::cell()).unwrap();
+    let mut load = Box::pin(InFlight::get_async());
+    assert!(poll_once(load.as_mut()).is_pending());
+    let report = block_on(runtime.shutdown());
+    assert_eq!(report.kept_because("shutdown_in_flight"), Some(KeepReason::Loading));
+    IN_FLIGHT_OPEN.store(true, SeqCst);
+    drop(block_on(load).unwrap());
+    assert!(InFlight::is_resident());
+}
