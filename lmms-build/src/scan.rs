@@ -7,7 +7,7 @@ use crate::error::Problem;
 use lmms_grammar::{CLASSES, CLASS_VARIANTS};
 use lmms_syntax::ast::{ModuleInput, OperationInput};
 use lmms_syntax::{attr, tidy, valid};
-use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use syn::ext::IdentExt as _;
@@ -139,8 +139,10 @@ pub fn walk(manifest_dir: &Path, cfg: &Cfg, roots: &[PathBuf]) -> Found {
     found
 }
 
-/// The stack of a scan worker: parsing follows the nesting of inline modules, which
-/// rustc accepts hundreds deep, further than a thread's default stack goes.
+/// The stack of a scan worker: syn's parser recurses through the nesting of an item's
+/// types and expressions, and `cfg` predicates nest too, which can go further than a
+/// thread's default stack. (The nesting of inline modules costs no stack: see
+/// [`parse_items`].)
 const WORKER_STACK: usize = 256 << 20;
 
 /// The most scan workers at once: each reserves a deep stack's address space.
@@ -210,28 +212,78 @@ struct Walker<'a> {
     entries: Vec<Entry>,
 }
 
-/// Where the items of one module are, for resolving the `mod` declarations among them.
+/// Where the walk is in a file: the file, and the inline modules open around the item at
+/// hand.
 struct Place<'a> {
     file: &'a Path,
-    /// Where `mod child;` looks for `child.rs` and `child/mod.rs`.
-    children: PathBuf,
-    /// Where `#[path = "..."]` is relative to.
-    path_base: PathBuf,
-    /// The Rust module path inside the crate (empty at the root).
-    module_path: Vec<String>,
+    /// A root, `mod.rs` or `#[path]` file: its children sit beside it.
+    mod_rs: bool,
+    /// The file's Rust module path inside the crate (empty at the root).
+    module_path: &'a [String],
+    /// The inline modules open, outermost first: a stack the walk pushes and pops, so a
+    /// module nested n deep costs one entry, where a copy of the path above it at every
+    /// level would grow with the square of the nesting.
+    inline: Vec<Inline>,
+}
+
+/// An inline module the walk is in.
+struct Inline {
+    name: String,
+    /// Its `#[path]`, which moves where the `mod child;` declarations inside it look.
+    path: Option<String>,
+}
+
+impl Place<'_> {
+    /// The name of the innermost module around the item (`None` at the crate root).
+    fn module_name(&self) -> Option<&str> {
+        self.inline
+            .last()
+            .map(|module| module.name.as_str())
+            .or_else(|| self.module_path.last().map(String::as_str))
+    }
+
+    /// The Rust module path of the items here.
+    fn module_path(&self) -> Vec<String> {
+        let inline = self.inline.iter().map(|module| module.name.clone());
+        self.module_path.iter().cloned().chain(inline).collect()
+    }
+
+    /// Where `mod child;` here looks for `child.rs` and `child/mod.rs` or, for a `#[path]`
+    /// on it, what that path is relative to. Worked out when a declaration asks, in one
+    /// pass over the open modules, rather than kept for every level.
+    fn dir(&self, for_path: bool) -> PathBuf {
+        let file_dir = self.file.parent().unwrap_or(Path::new(""));
+        let mut dir = file_dir.to_owned();
+        // In a file that is not a root, `mod.rs` or `#[path]` file, `a.rs`, the children
+        // are in `a/`; a `#[path]` is still from the file's directory.
+        let beside_the_file = self.mod_rs || for_path && self.inline.is_empty();
+        if !beside_the_file {
+            dir.push(self.file.file_stem().unwrap_or_default());
+        }
+        // An inline module's children live in a directory of its name inside its parent's,
+        // or at its `#[path]`, which rustc takes from the parent's: the file's directory at
+        // the top, the parent module's directory below. Inside an inline module both are
+        // the same directory.
+        for (level, module) in self.inline.iter().enumerate() {
+            match &module.path {
+                Some(path) => {
+                    if level == 0 {
+                        file_dir.clone_into(&mut dir);
+                    }
+                    dir.push(path);
+                }
+                None => dir.push(&module.name),
+            }
+        }
+        dir
+    }
 }
 
 impl Walker<'_> {
     /// One source file: `mod_rs` for a root, a `mod.rs` or a `#[path]` file, whose child
     /// modules sit beside it rather than in a directory named after it.
     fn file(&mut self, child: &Child) {
-        let Child {
-            path,
-            module_path,
-            mod_rs,
-            ..
-        } = child;
-        let (path, module_path, mod_rs) = (path.as_path(), module_path.clone(), *mod_rs);
+        let path = child.path.as_path();
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) => {
@@ -245,31 +297,45 @@ impl Walker<'_> {
                 return;
             }
         };
-        let items = match parse_items(&text) {
-            Ok(items) => items,
+        let events = match parse_items(&text) {
+            Ok(events) => events,
             Err(error) => {
                 self.syn_problems(path, error);
                 return;
             }
         };
-        let dir = path.parent().unwrap_or(Path::new("")).to_owned();
-        let children = if mod_rs {
-            dir.clone()
-        } else {
-            let stem = path.file_stem().unwrap_or_default();
-            dir.join(stem)
-        };
-        let place = Place {
+        let mut place = Place {
             file: path,
-            children,
-            path_base: dir,
-            module_path,
+            mod_rs: child.mod_rs,
+            module_path: &child.module_path,
+            inline: Vec::new(),
         };
-        self.items(items, &place);
+        self.items(events, &mut place);
     }
 
-    fn items(&mut self, items: Vec<syn::Item>, place: &Place<'_>) {
-        for item in items {
+    /// The file's items in source order, keeping `place.inline` to the modules open around
+    /// each: a loop, not recursion, so nesting costs no stack.
+    fn items(&mut self, events: Vec<Event>, place: &mut Place<'_>) {
+        let mut events = events.into_iter();
+        while let Some(event) = events.next() {
+            let item = match event {
+                Event::Open(module) => {
+                    if self.cfg.enabled(&module.attrs) {
+                        place.inline.push(Inline {
+                            name: module.ident.unraw().to_string(),
+                            path: path_attr(&module.attrs),
+                        });
+                    } else {
+                        skip_module(&mut events);
+                    }
+                    continue;
+                }
+                Event::Close => {
+                    place.inline.pop();
+                    continue;
+                }
+                Event::Item(item) => *item,
+            };
             let attrs = match &item {
                 syn::Item::Mod(item) => &item.attrs,
                 syn::Item::Fn(item) => &item.attrs,
@@ -288,47 +354,23 @@ impl Walker<'_> {
         }
     }
 
+    /// `mod name;`: the file it names, as a child to scan.
     fn module_decl(&mut self, module: syn::ItemMod, place: &Place<'_>) {
         let name = module.ident.unraw().to_string();
-        let mut module_path = place.module_path.clone();
+        let mut module_path = place.module_path();
         module_path.push(name.clone());
-        let path_attr = module.attrs.iter().find_map(|attr| match &attr.meta {
-            syn::Meta::NameValue(pair) if pair.path.is_ident("path") => match &pair.value {
-                syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(path),
-                    ..
-                }) => Some(path.value()),
-                _ => None,
-            },
-            _ => None,
-        });
-        if let Some((_, items)) = module.content {
-            // An inline module's children live in a directory of its name beside the file's
-            // children, or at its `#[path]`, which rustc takes from the file's directory.
-            let dir = path_attr.as_deref().map_or_else(
-                || place.children.join(&name),
-                |path| place.path_base.join(path),
-            );
-            let inner = Place {
-                file: place.file,
-                children: dir.clone(),
-                path_base: dir,
-                module_path,
-            };
-            self.items(items, &inner);
-            return;
-        }
-        if let Some(path) = path_attr {
+        if let Some(path) = path_attr(&module.attrs) {
             self.entries.push(Entry::Child(Child {
-                path: place.path_base.join(path),
+                path: place.dir(true).join(path),
                 module_path,
                 mod_rs: true,
                 ancestors: Vec::new(),
             }));
             return;
         }
-        let flat = place.children.join(format!("{name}.rs"));
-        let nested = place.children.join(&name).join("mod.rs");
+        let children = place.dir(false);
+        let flat = children.join(format!("{name}.rs"));
+        let nested = children.join(&name).join("mod.rs");
         if flat.is_file() {
             self.entries.push(Entry::Child(Child {
                 path: flat,
@@ -359,22 +401,21 @@ impl Walker<'_> {
     }
 
     fn operation(&mut self, item: syn::Item, place: &Place<'_>) {
-        let Some((args, item)) = strip(item, "operation") else {
+        let Some((args, item, attribute)) = strip(item, "operation") else {
             return;
         };
         let input = args.map(|args| OperationInput { args, item });
         let op = match input.and_then(|input| valid::operation(&input)) {
             Ok(op) => op,
-            Err(error) => return self.syn_problems(place.file, error),
+            // The macro's call site, where it reports what has no tokens of its own, is
+            // its attribute.
+            Err(error) => return self.syn_problems(place.file, placed(error, attribute)),
         };
         let func = &op.func;
-        let interface = op.interface.clone().unwrap_or_else(|| {
-            place
-                .module_path
-                .last()
-                .cloned()
-                .unwrap_or_else(|| "crate".to_owned())
-        });
+        let interface = op
+            .interface
+            .clone()
+            .unwrap_or_else(|| place.module_name().unwrap_or("crate").to_owned());
         self.entries.push(Entry::Operation(Operation {
             interface,
             name: op.name,
@@ -390,13 +431,14 @@ impl Walker<'_> {
     }
 
     fn module(&mut self, item: syn::Item, place: &Place<'_>) {
-        let Some((args, item)) = strip(item, "module") else {
+        let Some((args, item, attribute)) = strip(item, "module") else {
             return;
         };
         let input = args.map(|args| ModuleInput { args, item });
         let module = match input.and_then(|input| valid::module(&input)) {
             Ok(module) => module,
-            Err(error) => return self.syn_problems(place.file, error),
+            // As for an operation: the macro's call site is its attribute.
+            Err(error) => return self.syn_problems(place.file, placed(error, attribute)),
         };
         let ident = &module.ident;
         self.entries.push(Entry::Module(Module {
@@ -412,16 +454,16 @@ impl Walker<'_> {
         }));
     }
 
-    /// Every message of `error`, at its line and column in `file`.
+    /// Every message of `error`, at its line and column in `file`; one with no place in
+    /// the file is about the whole file (line 0), never its first character.
     fn syn_problems(&mut self, file: &Path, error: syn::Error) {
         for error in error {
-            let start = error.span().start();
-            let problem = Problem::new(
-                self.relative(file),
-                start.line,
-                start.column + 1,
-                error.to_string(),
-            );
+            let span = error.span();
+            let (line, column) = match span.source_text() {
+                Some(_) => (span.start().line, span.start().column + 1),
+                None => (0, 0),
+            };
+            let problem = Problem::new(self.relative(file), line, column, error.to_string());
             self.entries.push(Entry::Problem(problem));
         }
     }
@@ -430,6 +472,51 @@ impl Walker<'_> {
     fn relative(&self, path: &Path) -> String {
         relative_to(self.manifest_dir, path)
     }
+}
+
+/// Moves `events` past the end of the module just opened, whose content is compiled out.
+fn skip_module(events: &mut impl Iterator<Item = Event>) {
+    let mut depth = 1usize;
+    for event in events {
+        match event {
+            Event::Open(_) => depth += 1,
+            Event::Close if depth == 1 => return,
+            Event::Close => depth -= 1,
+            Event::Item(_) => {}
+        }
+    }
+}
+
+/// A `mod`'s `#[path = "..."]`.
+fn path_attr(attrs: &[syn::Attribute]) -> Option<String> {
+    attrs.iter().find_map(|attr| match &attr.meta {
+        syn::Meta::NameValue(pair) if pair.path.is_ident("path") => match &pair.value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(path),
+                ..
+            }) => Some(path.value()),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// `error` with each message that has no place in the file moved to `place`. Such a
+/// message is one at the end of tokens parsed on their own (an attribute's arguments, an
+/// item's tokens), which syn puts at `Span::call_site()`: in the attribute macro that is
+/// the attribute, in a build script it is nowhere.
+fn placed(error: syn::Error, place: Span) -> syn::Error {
+    error
+        .into_iter()
+        .map(|one| match one.span().source_text() {
+            Some(_) => one,
+            None => syn::Error::new(place, one),
+        })
+        .reduce(|mut all, one| {
+            all.combine(one);
+            all
+        })
+        .expect("a syn::Error has a message")
 }
 
 /// `path` relative to `manifest_dir` with `/` separators (absolute, if it lies outside).
@@ -444,15 +531,63 @@ fn relative_to(manifest_dir: &Path, path: &Path) -> String {
     format!("{root}{}", parts.join("/"))
 }
 
-/// The items of a file that the scan needs, parsed: `mod` declarations (an inline
-/// module's content filtered the same way) and items under an `#[lmms::...]` attribute,
-/// with function bodies left empty. Everything else is only lexed: build scripts run
-/// unoptimized, and parsing every item and every body's expressions was most of the
-/// scan's time. A file that does not lex is reported; an item the scan does not need is
-/// left for rustc to judge.
-fn parse_items(text: &str) -> syn::Result<Vec<syn::Item>> {
+/// One step through a file's `mod` tree, in source order.
+enum Event {
+    /// An item with an `#[lmms::...]` attribute (its body emptied), or a `mod name;`.
+    Item(Box<syn::Item>),
+    /// An inline module opens (without its content): the events up to its `Close` are in
+    /// it.
+    Open(syn::ItemMod),
+    /// The innermost open module ends.
+    Close,
+}
+
+/// The items of a file that the scan needs, parsed, as a flat run of events: `mod`
+/// declarations, inline modules opening and closing around their content (filtered the
+/// same way), and items under an `#[lmms::...]` attribute with function bodies left empty.
+/// Everything else is only lexed: build scripts run unoptimized, and parsing every item
+/// and every body's expressions was most of the scan's time. A file that does not lex is
+/// reported; an item the scan does not need is left for rustc to judge.
+///
+/// Inline modules are read with a stack of the pieces left at each level, not by
+/// recursion, so the nesting costs no stack however deep it goes (rustc itself takes a
+/// file nested thousands deep with a larger `RUST_MIN_STACK`).
+fn parse_items(text: &str) -> syn::Result<Vec<Event>> {
     let tokens: TokenStream = without_shebang(text).parse().map_err(syn::Error::from)?;
-    items_of_interest(tokens)
+    let mut events = Vec::new();
+    let mut errors = None;
+    let mut levels = vec![pieces(tokens).into_iter()];
+    while let Some(level) = levels.last_mut() {
+        let Some(piece) = level.next() else {
+            levels.pop();
+            if !levels.is_empty() {
+                events.push(Event::Close);
+            }
+            continue;
+        };
+        // An error at the end of the item's tokens has no place of its own: give it the
+        // item's.
+        let start = piece.first().map_or_else(Span::call_site, TokenTree::span);
+        let parsed = match kind(&piece) {
+            Kind::Other => continue,
+            Kind::Lmms => syn::parse2(empty_body(piece)).map(|item| Event::Item(Box::new(item))),
+            Kind::Mod => module_header(piece).map(|(module, content)| match content {
+                Some(content) => {
+                    levels.push(pieces(content).into_iter());
+                    Event::Open(module)
+                }
+                None => Event::Item(Box::new(syn::Item::Mod(module))),
+            }),
+        };
+        match parsed {
+            Ok(event) => events.push(event),
+            Err(error) => attr::push(&mut errors, placed(error, start)),
+        }
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(events),
+    }
 }
 
 /// The text with a first-line shebang (`#!/usr/bin/env ...`, not an inner attribute
@@ -466,40 +601,6 @@ fn without_shebang(text: &str) -> std::borrow::Cow<'_, str> {
     }
     let end = text.find('\n').unwrap_or(text.len());
     format!("{}{}", " ".repeat(end), &text[end..]).into()
-}
-
-fn items_of_interest(tokens: TokenStream) -> syn::Result<Vec<syn::Item>> {
-    let mut items = Vec::new();
-    let mut errors = None;
-    for piece in pieces(tokens) {
-        let start = piece.first().map(TokenTree::span);
-        let parsed = match kind(&piece) {
-            Kind::Other => continue,
-            Kind::Lmms => syn::parse2(empty_body(piece)),
-            Kind::Mod => inline_module(piece),
-        };
-        match parsed {
-            Ok(item) => items.push(item),
-            Err(error) => {
-                // An error at the end of the item's tokens has no place of its own: give it
-                // the item's.
-                match start {
-                    Some(start)
-                        if error.span().start() == proc_macro2::Span::call_site().start() =>
-                    {
-                        for one in error {
-                            attr::push(&mut errors, syn::Error::new(start, one));
-                        }
-                    }
-                    _ => attr::push(&mut errors, error),
-                }
-            }
-        }
-    }
-    match errors {
-        Some(errors) => Err(errors),
-        None => Ok(items),
-    }
 }
 
 /// What a piece of a file is, for the scan.
@@ -607,26 +708,31 @@ fn empty_body(mut piece: Vec<TokenTree>) -> TokenStream {
     piece.into_iter().collect()
 }
 
-/// A `mod` item; an inline module's content is filtered like a file's.
-fn inline_module(mut piece: Vec<TokenTree>) -> syn::Result<syn::Item> {
-    let body = match piece.last() {
-        Some(TokenTree::Group(body)) if body.delimiter() == Delimiter::Brace => body.clone(),
-        _ => return syn::parse2(piece.into_iter().collect()),
+/// A `mod` item, and an inline module's content apart (`None` for `mod name;`), for
+/// [`parse_items`] to read as it reads a file.
+fn module_header(mut piece: Vec<TokenTree>) -> syn::Result<(syn::ItemMod, Option<TokenStream>)> {
+    let braces = match piece.pop() {
+        Some(TokenTree::Group(braces)) if braces.delimiter() == Delimiter::Brace => braces,
+        last => {
+            piece.extend(last);
+            return syn::parse2(piece.into_iter().collect()).map(|module| (module, None));
+        }
     };
-    piece.pop();
     let mut semi = proc_macro2::Punct::new(';', proc_macro2::Spacing::Alone);
-    semi.set_span(body.span());
+    semi.set_span(braces.span());
     piece.push(TokenTree::Punct(semi));
     let mut module: syn::ItemMod = syn::parse2(piece.into_iter().collect())?;
     module.semi = None;
-    let content = items_of_interest(body.stream())?;
-    module.content = Some((syn::token::Brace(body.delim_span()), content));
-    Ok(syn::Item::Mod(module))
+    Ok((module, Some(braces.stream())))
 }
 
-/// The first `#[lmms::<name>(...)]` among `attrs`: its arguments, and the item without it
-/// (as the attribute macro receives it). `None` when there is no such attribute.
-fn strip(mut item: syn::Item, name: &str) -> Option<(syn::Result<Vec<attr::Arg>>, syn::Item)> {
+/// The first `#[lmms::<name>(...)]` among `attrs`: its arguments, the item without it
+/// (as the attribute macro receives it), and where the attribute is. `None` when there is
+/// no such attribute.
+fn strip(
+    mut item: syn::Item,
+    name: &str,
+) -> Option<(syn::Result<Vec<attr::Arg>>, syn::Item, Span)> {
     let attrs = match &mut item {
         syn::Item::Fn(item) => &mut item.attrs,
         syn::Item::Struct(item) => &mut item.attrs,
@@ -634,7 +740,9 @@ fn strip(mut item: syn::Item, name: &str) -> Option<(syn::Result<Vec<attr::Arg>>
         _ => return None,
     };
     let index = attrs.iter().position(|attr| is_lmms(attr, name))?;
-    let args = match attrs.remove(index).meta {
+    let attribute = attrs.remove(index);
+    let place = attribute.span();
+    let args = match attribute.meta {
         syn::Meta::Path(_) => Ok(Vec::new()),
         syn::Meta::List(list) => attr::parse(list.tokens),
         syn::Meta::NameValue(pair) => Err(syn::Error::new(
@@ -642,7 +750,7 @@ fn strip(mut item: syn::Item, name: &str) -> Option<(syn::Result<Vec<attr::Arg>>
             format!("write #[lmms::{name}(key = \"value\", ...)]"),
         )),
     };
-    Some((args, item))
+    Some((args, item, place))
 }
 
 /// `#[lmms::<name>]`: the build script recognises the attributes by that path.

@@ -326,3 +326,146 @@ fn a_path_on_an_inline_module_of_a_non_mod_rs_file_is_from_the_file_s_directory(
     ]);
     assert_eq!(found(dir.path()), ["paths.z"]);
 }
+
+#[test]
+fn an_attribute_argument_without_a_value_is_reported_at_the_attribute() {
+    // Where the attribute macro reports it: its arguments end before the `=`, and the
+    // macro's place for that is the attribute.
+    let dir = krate(&[(
+        "src/lib.rs",
+        "pub fn before() {}\n\n#[lmms::operation(name)]\npub fn after() {}\n",
+    )]);
+    assert_eq!(problems(dir.path()), ["src/lib.rs:3:1: expected `=`"]);
+}
+
+#[test]
+fn bad_attribute_shapes_are_reported_at_their_line_and_column() {
+    let dir = krate(&[
+        ("src/lib.rs", "mod ops;\n"),
+        (
+            "src/ops.rs",
+            concat!(
+                "#[lmms::operation(interface = \"ops\")]\n",
+                "pub fn fine() {}\n",
+                "\n",
+                "/// A value missing after its `=`.\n",
+                "    #[lmms::operation(cache_ttl = )]\n",
+                "pub fn no_value() {}\n",
+                "#[lmms::operation(cache_ttl = 5)]\n",
+                "pub fn not_a_string() {}\n",
+                "#[lmms::operation = \"x\"]\n",
+                "pub fn name_value() {}\n",
+                "pub mod outer {\n",
+                "    pub fn unrelated() {}\n",
+                "    pub mod inner {\n",
+                "        #[lmms::module(class)]\n",
+                "        pub struct State;\n",
+                "        #[lmms::operation(name = \"a\" \"b\")]\n",
+                "        pub fn two_values() {}\n",
+                "    }\n",
+                "}\n",
+            ),
+        ),
+    ]);
+    assert_eq!(
+        problems(dir.path()),
+        [
+            "src/ops.rs:5:5: unexpected end of input, expected an expression",
+            "src/ops.rs:7:31: expected a string literal, like `\"5m\"`",
+            "src/ops.rs:9:3: write #[lmms::operation(key = \"value\", ...)]",
+            "src/ops.rs:14:9: expected `=`",
+            "src/ops.rs:16:38: expected `,`",
+        ]
+    );
+}
+
+/// `src/lib.rs` with modules `m0` to `m{depth - 1}` nested inline, `bottom` at the bottom,
+/// an operation on the way back out at every level, and one after them all.
+fn nested_lib(depth: usize, bottom: &str) -> String {
+    let mut lib = String::new();
+    for level in 0..depth {
+        lib.push_str(&format!("pub mod m{level} {{\n"));
+    }
+    lib.push_str(bottom);
+    for level in (0..depth).rev() {
+        lib.push_str(&format!(
+            "#[lmms::operation(name = \"out{level}\")]\npub fn out() {{}}\n}}\n"
+        ));
+    }
+    lib.push_str("#[lmms::operation]\npub fn top() {}\n");
+    lib
+}
+
+#[test]
+fn modules_nested_thousands_deep_are_scanned_with_their_whole_path() {
+    let depth = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let moved = dir.path().join("src/moved");
+    let bottom = format!(
+        concat!(
+            "#[lmms::operation]\n",
+            "pub fn bottom() {{}}\n",
+            "#[cfg(feature = \"off\")]\n",
+            "pub mod off {{\n",
+            "    pub mod deeper {{\n",
+            "        #[lmms::operation]\n",
+            "        pub fn never() {{}}\n",
+            "    }}\n",
+            "    #[lmms::operation]\n",
+            "    pub fn never_either() {{}}\n",
+            "}}\n",
+            "#[lmms::operation]\n",
+            "pub fn after_off() {{}}\n",
+            "#[path = \"{}\"]\n",
+            "pub mod elsewhere {{\n",
+            "    pub mod leaf;\n",
+            "}}\n",
+        ),
+        moved.display().to_string().replace('\\', "/"),
+    );
+    std::fs::create_dir_all(&moved).unwrap();
+    std::fs::write(
+        moved.join("leaf.rs"),
+        "#[lmms::operation]\npub fn leaf_op() {}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src/lib.rs"), nested_lib(depth, &bottom)).unwrap();
+
+    let registry = Builder::new(dir.path())
+        .scan()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let ops: Vec<(String, usize)> = registry
+        .operations
+        .iter()
+        .map(|op| (format!("{}.{}", op.interface, op.name), op.line))
+        .collect();
+    let last = depth - 1;
+    assert_eq!(ops.len(), depth + 4, "{:?}", &ops[..4]);
+    assert_eq!(
+        ops[..4],
+        [
+            (format!("m{last}.bottom"), depth + 2),
+            (format!("m{last}.after_off"), depth + 13),
+            ("leaf.leaf_op".to_owned(), 2),
+            (format!("m{last}.out{last}"), depth + 19),
+        ]
+    );
+    // Each module's own operation, after its inner modules closed: the walk is back in it.
+    for (level, (key, _)) in ops[4..depth + 3].iter().enumerate() {
+        let level = last - 1 - level;
+        assert_eq!(*key, format!("m{level}.out{level}"));
+    }
+    assert_eq!(ops[depth + 3].0, "crate.top");
+    assert_eq!(registry.operations[2].file, "src/moved/leaf.rs");
+
+    // A `mod gone;` at the bottom is looked for in the directory of every module above it.
+    let dir = krate(&[("src/lib.rs", &nested_lib(depth, "    mod gone;\n"))]);
+    let modules: String = (0..depth).map(|level| format!("m{level}/")).collect();
+    assert_eq!(
+        problems(dir.path()),
+        [format!(
+            "src/lib.rs:{}:9: module `gone` is declared here, but neither src/{modules}gone.rs nor src/{modules}gone/mod.rs exists",
+            depth + 1
+        )]
+    );
+}
