@@ -376,7 +376,7 @@ fn module_names_are_unique_within_a_runtime() {
     let (rt, _) = runtime(0);
     rt.register(ModuleDef::named("twin"), || 0u8).unwrap();
     let err = rt.register(ModuleDef::named("twin"), || 1u8).err().unwrap();
-    assert!(matches!(err, Error::DuplicateModule { ref name } if name == "twin"));
+    assert!(matches!(err, Error::DuplicateModule { ref name, .. } if name == "twin"));
     assert_eq!(rt.stats().modules.len(), 1);
 }
 

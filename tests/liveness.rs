@@ -4,6 +4,7 @@
 //!
 //! A test that would hang runs its scenario on a thread of its own and waits for it a
 //! minute: a bound, not a timing (a deadlock never ends).
+#![allow(missing_docs)]
 
 mod common;
 
@@ -215,9 +216,9 @@ fn a_cycle_through_a_sync_loader_blocking_on_an_async_module_is_refused() {
 // ----------------------------- 3. room-making whose `Drop` gets the module loading
 
 #[lmms::module(name = "budget_async")]
-pub struct BudgetAsync(Vec<u8>);
+pub struct BudgetAsync(#[allow(dead_code)] Vec<u8>);
 #[lmms::module(name = "budget_drop_gets")]
-pub struct DropGets(Vec<u8>);
+pub struct DropGets(#[allow(dead_code)] Vec<u8>);
 
 impl AsyncLoad for BudgetAsync {
     type Error = Error;
@@ -267,7 +268,7 @@ fn room_made_for_an_async_load_never_runs_a_drop_that_waits_for_it() {
 // ------------------------------------------- 6. a `Drop` that loads its own module
 
 #[lmms::module(name = "drop_reloads")]
-pub struct DropReloads(Vec<u8>);
+pub struct DropReloads(#[allow(dead_code)] Vec<u8>);
 
 static RELOAD_ON_DROP: AtomicBool = AtomicBool::new(false);
 
@@ -340,4 +341,45 @@ fn shutdown_reports_a_load_in_flight() {
     IN_FLIGHT_OPEN.store(true, SeqCst);
     drop(block_on(load).unwrap());
     assert!(InFlight::is_resident());
+}
+
+// ----------------------------------------- 8. two linked modules of one name
+
+mod first {
+    #[lmms::module(name = "twin_module")]
+    pub struct Twin;
+    impl lmms::Load for Twin {
+        type Error = std::convert::Infallible;
+        fn load() -> Result<Self, Self::Error> {
+            Ok(Twin)
+        }
+    }
+}
+
+mod second {
+    #[lmms::module(name = "twin_module")]
+    pub struct Twin;
+    impl lmms::Load for Twin {
+        type Error = std::convert::Infallible;
+        fn load() -> Result<Self, Self::Error> {
+            Ok(Twin)
+        }
+    }
+}
+
+#[test]
+fn the_typed_call_names_both_places_of_two_modules_of_one_name() {
+    // The global runtime: the typed call binds each module to it on first use.
+    first::Twin::get().unwrap();
+    let error = second::Twin::get().err().expect("a second module of one name");
+    let Error::DuplicateModule { name, places } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(name, "twin_module");
+    let here = file!();
+    assert_eq!(places.len(), 2, "{places:?}");
+    assert!(places.iter().all(|place| place.starts_with(here)), "{places:?}");
+    assert_ne!(places[0], places[1]);
+    let text = error.to_string();
+    assert!(text.contains(&places[0]) && text.contains(&places[1]), "{text}");
 }

@@ -46,7 +46,7 @@ pub fn runtime_from_env() -> Result<lmms::Runtime, lmms::Error> {
         .and_then(|a| a.prewarm_percent())
     {
         return Err(lmms::Error::InvalidConfig {
-            field: "adaptive",
+            field: "LMMS_ADAPTIVE",
             reason: format!("pre-warming ({percent}%) needs a process that runs between invocations, and a Lambda sandbox is frozen between them: drop `+prewarm` from LMMS_ADAPTIVE"),
         });
     }

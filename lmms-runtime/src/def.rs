@@ -4,6 +4,7 @@
 use crate::error::Error;
 use crate::name::Name;
 use std::fmt;
+use std::panic::Location;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -72,6 +73,9 @@ pub struct ModuleDef {
     name: Name,
     class: Class,
     grace: Option<Duration>,
+    /// Where it was made: the `static` or the `#[lmms::module]` that declares the module,
+    /// or the call that registers a run-time one. Errors name it.
+    at: &'static Location<'static>,
 }
 
 impl ModuleDef {
@@ -80,11 +84,13 @@ impl ModuleDef {
     /// ```
     /// assert_eq!(lmms::ModuleDef::new("cache").name(), "cache");
     /// ```
+    #[track_caller]
     pub const fn new(name: &'static str) -> Self {
         ModuleDef {
             name: Name::new(name),
             class: Class::Utility,
             grace: None,
+            at: Location::caller(),
         }
     }
 
@@ -94,11 +100,13 @@ impl ModuleDef {
     /// let def = lmms::ModuleDef::named(format!("app-{}", 7));
     /// assert_eq!(def.name(), "app-7");
     /// ```
+    #[track_caller]
     pub fn named(name: impl Into<String>) -> Self {
         ModuleDef {
             name: Name::from(name.into()),
             class: Class::Utility,
             grace: None,
+            at: Location::caller(),
         }
     }
 
@@ -131,6 +139,19 @@ impl ModuleDef {
     /// ```
     pub fn name(&self) -> &Name {
         &self.name
+    }
+
+    /// Where the module is declared: the file and line of the `static` (or the
+    /// `#[lmms::module]`) that made this definition, or of the call that made it for a
+    /// module registered at run time.
+    ///
+    /// ```
+    /// static HTTP: lmms::ModuleDef = lmms::ModuleDef::new("http");
+    /// let (file, line) = HTTP.location();
+    /// assert!(file.ends_with(".rs") && line > 0);
+    /// ```
+    pub fn location(&self) -> (&'static str, u32) {
+        (self.at.file(), self.at.line())
     }
 
     /// The module's class.

@@ -66,16 +66,33 @@ pub enum Error {
     /// A configuration value is out of range or does not parse.
     #[error("invalid configuration for `{field}`: {reason}")]
     InvalidConfig {
-        /// The setting, by its builder method's name.
+        /// The setting, named where the value came from, so the user finds it where they
+        /// wrote it: the environment variable for a value read from the environment
+        /// (`LMMS_GRACE`, by [`Builder::from_env`](crate::Builder::from_env)); otherwise the
+        /// method that set it (`memory_budget`, `spawn_closes`), which is also the setting's
+        /// name in [`Builder::set`](crate::Builder::set); `testing` for `lmms::testing`.
+        ///
+        /// ```
+        /// std::env::set_var("LMMS_GRACE", "soon");
+        /// let err = lmms::Runtime::builder().from_env().unwrap_err();
+        /// assert!(matches!(err, lmms::Error::InvalidConfig { field: "LMMS_GRACE", .. }));
+        /// let err = lmms::Runtime::builder().set("grace", "soon").unwrap_err();
+        /// assert!(matches!(err, lmms::Error::InvalidConfig { field: "grace", .. }));
+        /// # std::env::remove_var("LMMS_GRACE");
+        /// ```
         field: &'static str,
         /// What was wrong with it.
         reason: String,
     },
-    /// A second module under a name the runtime already has.
-    #[error("a module named `{name}` is already registered with this runtime; module names must be unique (`lmms::registry::check_registry()` names the places of two linked modules of one name)")]
+    /// A second module under a name the runtime already has, or a static module that
+    /// already joined another runtime.
+    #[error("a module named `{name}` is already registered with this runtime ({}); module names must be unique", places.join(" and "))]
     DuplicateModule {
         /// The name both modules have.
         name: String,
+        /// Where each is declared, `file:line`: the one the runtime has first, then the one
+        /// refused (one place when a static module asks to join a second runtime).
+        places: Vec<String>,
     },
     /// [`Runtime::set_global`](crate::Runtime::set_global) after the global runtime was
     /// set or first used.

@@ -155,8 +155,7 @@ impl Runtime {
         T: Send + Sync + 'static,
         E: Into<BoxError>,
     {
-        let name = def.name().clone();
-        self.home.register(&name, |shared| {
+        self.home.register(&def.clone(), |shared| {
             let module = ModuleCell::with_loader(def, move || load().map_err(Into::into), shared);
             let handle = Handle::new(module, shared);
             let entry = handle.entry();
@@ -191,6 +190,7 @@ impl Runtime {
             (_, true) => Ok(()),
             (_, false) => Err(Error::DuplicateModule {
                 name: module.def().name().to_string(),
+                places: vec![crate::shared::place(module.def())],
             }),
         }
     }

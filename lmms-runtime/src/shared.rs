@@ -9,7 +9,7 @@ use crate::cache::ResultCache;
 use crate::clock::{Clock, Time};
 use crate::config::Config;
 use crate::counters::Counters;
-use crate::def::OpDef;
+use crate::def::{ModuleDef, OpDef};
 use crate::error::Error;
 use crate::info::Info;
 use crate::memory;
@@ -321,8 +321,9 @@ impl Home {
         if let Some(shared) = module.runtime().get() {
             return Ok((shared, false));
         }
-        let name = module.info().def.name();
-        modules.claim(name)?;
+        let def = &module.info().def;
+        let name = def.name();
+        modules.claim(def)?;
         let mut fresh = false;
         let bound = module.runtime().get_or_init(|| {
             fresh = true;
@@ -340,11 +341,11 @@ impl Home {
     /// no other module here has.
     pub(crate) fn register<H>(
         &self,
-        name: &Name,
+        def: &ModuleDef,
         make: impl FnOnce(&Arc<Shared>) -> (H, Arc<dyn Entry>),
     ) -> Result<H, Error> {
         let mut modules = lock(&self.shared.modules);
-        modules.claim(name)?;
+        modules.claim(def)?;
         let (handle, entry) = make(&self.shared);
         modules.entries.push(EntryRef::Shared(entry));
         Ok(handle)
@@ -370,13 +371,24 @@ impl Deref for Modules {
 }
 
 impl Modules {
-    fn claim(&mut self, name: &Name) -> Result<(), Error> {
-        if self.names.insert(name.clone()) {
-            Ok(())
-        } else {
-            Err(Error::DuplicateModule {
-                name: name.to_string(),
-            })
+    fn claim(&mut self, def: &ModuleDef) -> Result<(), Error> {
+        if self.names.insert(def.name().clone()) {
+            return Ok(());
         }
+        let first = self
+            .entries
+            .iter()
+            .map(|entry| &entry.info().def)
+            .find(|first| first.name() == def.name());
+        Err(Error::DuplicateModule {
+            name: def.name().to_string(),
+            places: first.into_iter().chain([def]).map(place).collect(),
+        })
     }
+}
+
+/// Where a module is declared, as `file:line`.
+pub(crate) fn place(def: &ModuleDef) -> String {
+    let (file, line) = def.location();
+    format!("{file}:{line}")
 }
