@@ -383,3 +383,52 @@ fn the_typed_call_names_both_places_of_two_modules_of_one_name() {
     let text = error.to_string();
     assert!(text.contains(&places[0]) && text.contains(&places[1]), "{text}");
 }
+
+// ------------------------ room-making runs a `Drop` that reads the runtime's figures
+
+#[lmms::module(name = "drop_reads_stats")]
+pub struct DropReadsStats(#[allow(dead_code)] Vec<u8>);
+#[lmms::module(name = "room_taker")]
+pub struct RoomTaker(#[allow(dead_code)] Vec<u8>);
+
+static STATS_OF: std::sync::OnceLock<&'static lmms::Runtime> = std::sync::OnceLock::new();
+
+impl Load for DropReadsStats {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        Ok(DropReadsStats(vec![1; MB]))
+    }
+}
+
+impl Drop for DropReadsStats {
+    fn drop(&mut self) {
+        // A `Drop` that logs the runtime's figures: it reads the module list.
+        if let Some(runtime) = STATS_OF.get() {
+            let _ = runtime.stats();
+        }
+    }
+}
+
+impl Load for RoomTaker {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        Ok(RoomTaker(vec![1; MB]))
+    }
+}
+
+#[test]
+fn room_making_runs_no_drop_under_the_module_list_lock() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let (_clock, runtime) = common::budgeted(3 * MB as u64 / 2);
+    let runtime: &'static lmms::Runtime = Box::leak(Box::new(runtime));
+    STATS_OF.set(runtime).unwrap();
+    runtime.add(DropReadsStats::cell()).unwrap();
+    runtime.add(RoomTaker::cell()).unwrap();
+    within_a_minute(|| {
+        drop(DropReadsStats::get()?);
+        // Over the budget once loaded: room-making unloads `DropReadsStats`.
+        RoomTaker::get().map(drop)
+    })
+    .unwrap();
+    assert!(RoomTaker::is_resident() && !DropReadsStats::is_resident());
+}

@@ -93,7 +93,10 @@ pub(crate) fn make_room(shared: &Shared, reserve: u64) -> bool {
         let mut fits = true;
         for _ in 0..PASSES {
             DEFERRED.with(|deferred| deferred.set(false));
-            fits = Sweep::classify(shared, &shared.modules(), Some(reserve)).make_room(shared);
+            // The module list's lock ends with the classification: the unloads run user
+            // `Drop`s, which may read the list (`Runtime::stats`) or add to it.
+            let sweep = Sweep::classify(shared, &shared.modules(), Some(reserve));
+            fits = sweep.make_room(shared);
             if !DEFERRED.with(Cell::get) {
                 break;
             }
