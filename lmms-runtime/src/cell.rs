@@ -138,9 +138,11 @@ impl<T> StateCell<T> {
     /// whose wait would close a cycle of loads (its own loader, directly or through other
     /// threads' loaders, waits for the loader it would wait for) gets
     /// [`LoadFailure::Reentrant`] instead of a deadlock.
+    ///
+    /// The loader returns the state boxed, so that a caller measuring it counts the box.
     pub fn load<E>(
         &self,
-        load: impl FnOnce() -> Result<T, E>,
+        load: impl FnOnce() -> Result<Box<T>, E>,
     ) -> Result<CellGuard<'_, T>, LoadFailure<E>> {
         if cycle::is_own(self.loader.load(Relaxed)) {
             return Err(LoadFailure::Reentrant);
@@ -193,7 +195,7 @@ impl<T> StateCell<T> {
     /// one that can fill the cell now, and have found it empty with
     /// [`get_settled`](StateCell::get_settled): an async module's cell is filled only here,
     /// by the one task that leads its load.
-    pub fn publish(&self, state: T) -> CellGuard<'_, T> {
+    pub fn publish(&self, state: Box<T>) -> CellGuard<'_, T> {
         let _lock = crate::sync::lock(&self.lock);
         debug_assert!(
             self.state.load(Relaxed).is_null(),
@@ -202,9 +204,9 @@ impl<T> StateCell<T> {
         self.install(state)
     }
 
-    /// Boxes `state` into the empty cell, under its lock, with a guard counted on it.
-    fn install(&self, state: T) -> CellGuard<'_, T> {
-        let state = NonNull::from(Box::leak(Box::new(state)));
+    /// Puts `state` into the empty cell, under its lock, with a guard counted on it.
+    fn install(&self, state: Box<T>) -> CellGuard<'_, T> {
+        let state = NonNull::from(Box::leak(state));
         let stripe = stripe();
         // Counted before it is published, so no unload can slip in between.
         self.holders[stripe].fetch_add(1, Acquire);

@@ -14,28 +14,52 @@
 //! drop(table);
 //! ```
 //!
-//! Without it the runtime still works; a module's bytes, the resident bytes and
-//! [`live_heap`] read as `None` (unknown), and the bytes an unload freed as 0.
+//! Without it the runtime still works, but nothing measures a module: a module's bytes,
+//! the resident bytes and [`live_heap`] read as `None` (unknown), the bytes an unload freed
+//! as 0, and a memory budget is refused (see
+//! [`Builder::memory_budget`](crate::Builder::memory_budget)).
+//!
+//! # What a module is charged
+//!
+//! A load is charged what the threads polling its loader kept, less what the loads nested
+//! in it kept (those are charged to their own modules), **plus what every other thread
+//! allocated and kept meanwhile outside any other load or unload**: the helper threads, the
+//! blocking pool (`tokio::task::spawn_blocking`), the rayon jobs the loader started. The
+//! allocator keeps one more count for that, of the bytes allocated by measured code (loads
+//! and unloads); the rest of the process-wide change over a load is the loader's helpers'.
+//! Other work that runs at the same time outside lmms (another request on another thread)
+//! is charged to the load too, which only errs on the side of unloading more; loads that
+//! overlap in time are each charged what the other's helpers allocated. An unload is
+//! measured on the thread that drops the state, which is where every byte of it is freed,
+//! wherever it was allocated: so the bytes an unload reports are exact, and the next load
+//! of that module makes room for them.
+//!
+//! Bytes are counted as the allocator holds them, not as asked for: on Linux with glibc, a
+//! block's usable size and its header (a 5-byte string takes a 32-byte chunk), so state of
+//! many small allocations is not undercounted. Elsewhere the requested sizes are counted.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
 
+/// Bytes held, process-wide.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+/// Bytes kept by measured code (loads and unloads), process-wide: see [`Window`].
+static MEASURED: AtomicIsize = AtomicIsize::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 std::thread_local! {
-    /// Bytes this thread allocated minus bytes it freed: what a loader on this thread
-    /// kept, whatever other threads do meanwhile.
+    /// Bytes this thread allocated minus bytes it freed.
     static NET: Cell<isize> = const { Cell::new(0) };
 }
 
-/// The system allocator, counting live heap bytes: process-wide, and per thread so that a
-/// load is charged exactly what its loader kept.
+/// The system allocator, counting the heap bytes it holds: process-wide, and per thread so
+/// that a load and an unload are charged what they kept or freed (see the
+/// [module docs](self) for how a load's helper threads are counted).
 ///
 /// It costs one relaxed atomic add per allocation and per free on top of the system
-/// allocator; a program that allocates heavily from many threads will feel that shared
-/// counter, so it is opt-in.
+/// allocator, and on Linux with glibc one `malloc_usable_size` call; a program that
+/// allocates heavily from many threads will feel that shared counter, so it is opt-in.
 ///
 /// ```
 /// #[global_allocator]
@@ -59,6 +83,25 @@ fn signed(size: usize) -> isize {
     isize::try_from(size).unwrap_or(isize::MAX)
 }
 
+/// The bytes the allocator holds for the block at `block`, asked for with `layout`: its
+/// usable size and its header, with glibc; the requested size elsewhere.
+#[inline]
+fn held(block: *mut u8, layout: Layout) -> isize {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let _ = layout;
+        // SAFETY: `block` is a live block of the system allocator (malloc's, as `System`
+        // is on this platform), which is all `malloc_usable_size` asks.
+        let usable = unsafe { libc::malloc_usable_size(block.cast()) };
+        signed(usable + size_of::<usize>())
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = block;
+        signed(layout.size())
+    }
+}
+
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged and
 // only counts what `System` reports; the counting neither allocates nor panics.
 unsafe impl GlobalAlloc for CountingAlloc {
@@ -66,7 +109,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: forwarded with the caller's guarantees.
         let block = unsafe { System.alloc(layout) };
         if !block.is_null() {
-            count(signed(layout.size()));
+            count(held(block, layout));
         }
         block
     }
@@ -75,22 +118,28 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: forwarded with the caller's guarantees.
         let block = unsafe { System.alloc_zeroed(layout) };
         if !block.is_null() {
-            count(signed(layout.size()));
+            count(held(block, layout));
         }
         block
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        // Read before the block is freed: its size goes with it.
+        let held = held(block, layout);
         // SAFETY: forwarded with the caller's guarantees.
         unsafe { System.dealloc(block, layout) };
-        count(-signed(layout.size()));
+        count(-held);
     }
 
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let before = held(block, layout);
         // SAFETY: forwarded with the caller's guarantees.
         let moved = unsafe { System.realloc(block, layout, new_size) };
         if !moved.is_null() {
-            count(signed(new_size) - signed(layout.size()));
+            // SAFETY: the caller guarantees that `new_size`, with `layout`'s alignment, is a
+            // valid layout.
+            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            count(held(moved, new_layout) - before);
         }
         moved
     }
@@ -148,28 +197,57 @@ pub(crate) fn measure<R>(f: impl FnOnce() -> R) -> (R, isize) {
 }
 
 std::thread_local! {
-    /// What loads and unloads on this thread kept (or freed) in all, so that one around
-    /// them can take it off its own: each load's bytes are its module's alone, and so are
-    /// each unload's.
-    static NESTED: Cell<isize> = const { Cell::new(0) };
+    /// What loads and unloads that ended on this thread booked in all (see [`book`]), so
+    /// that one around them takes it off its own.
+    static BOOKED: Cell<isize> = const { Cell::new(0) };
+    /// What measured code on this thread has added to [`MEASURED`] in all.
+    static ADDED: Cell<isize> = const { Cell::new(0) };
 }
 
 /// Runs a loader (or one poll of one), or an unload's `Drop`, like [`measure`], less what
-/// loads and unloads nested in it kept or freed: a loader that gets another module is
+/// the loads and unloads nested in it booked: a loader that gets another module is
 /// charged its own state, not that module's, and a `Drop` that loads a module again frees
-/// the state it drops, not that less the new one.
+/// the state it drops, not that less the new one. What `f` kept on this thread counts as
+/// measured for every [`Window`] open meanwhile.
 pub(crate) fn measure_own<R>(f: impl FnOnce() -> R) -> (R, isize) {
-    let before = NESTED.with(Cell::get);
+    let booked = BOOKED.with(Cell::get);
+    let added = ADDED.with(Cell::get);
     let (out, net) = measure(f);
-    let nested = NESTED.with(Cell::get).wrapping_sub(before);
-    NESTED.with(|kept| kept.set(before.wrapping_add(net)));
-    (out, net.wrapping_sub(nested))
+    // Code nested in `f` added its own share already.
+    let inner = ADDED.with(Cell::get).wrapping_sub(added);
+    MEASURED.fetch_add(net.wrapping_sub(inner), Relaxed);
+    ADDED.with(|total| total.set(added.wrapping_add(net)));
+    (out, net.wrapping_sub(BOOKED.with(Cell::get).wrapping_sub(booked)))
 }
 
-/// Books `bytes` this thread allocates for a load outside its [`measure_own`] (the box the
-/// cell puts the state in) as that load's, so that a measure around it leaves them out.
-pub(crate) fn also_nested(bytes: usize) {
-    NESTED.with(|kept| kept.set(kept.get().wrapping_add(signed(bytes))));
+/// Books `bytes` (negative for an unload) as a load's or an unload's, for whatever measure
+/// is open around it on this thread to take off its own.
+pub(crate) fn book(bytes: isize) {
+    BOOKED.with(|booked| booked.set(booked.get().wrapping_add(bytes)));
+}
+
+/// A load's span of time, for what the rest of the process allocated meanwhile.
+#[derive(Clone, Copy)]
+pub(crate) struct Window {
+    live: isize,
+    measured: isize,
+}
+
+impl Window {
+    /// Opens a window now.
+    pub(crate) fn open() -> Window {
+        Window {
+            live: LIVE.load(Relaxed),
+            measured: MEASURED.load(Relaxed),
+        }
+    }
+
+    /// Bytes kept since the window opened by code outside every load's and unload's
+    /// measure: the helper threads of the load the window is for, and whatever else ran.
+    pub(crate) fn unmeasured(&self) -> isize {
+        let live = LIVE.load(Relaxed).wrapping_sub(self.live);
+        live.wrapping_sub(MEASURED.load(Relaxed).wrapping_sub(self.measured))
+    }
 }
 
 /// Hands memory the allocator keeps cached back to the operating system, so RSS falls

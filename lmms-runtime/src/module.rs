@@ -422,7 +422,8 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         let started = std::time::Instant::now();
         let asked = shared.time.refresh();
         let mut future = None;
-        let mut kept = 0isize;
+        let window = memory::Window::open();
+        let mut own = 0isize;
         let built = std::future::poll_fn(|cx| {
             #[cfg(feature = "tracing")]
             let _entered = span.enter();
@@ -436,12 +437,13 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                                 // Inside the measure: the loader's own frame is not state.
                                 future = None;
                             }
-                            polled
+                            // Boxed inside the measure: the box is this load's too.
+                            polled.map(|built| built.map(Box::new))
                         })
                     }))
                 })
             });
-            kept = kept.wrapping_add(net);
+            own = own.wrapping_add(net);
             match polled {
                 Ok(Poll::Pending) => Poll::Pending,
                 Ok(Poll::Ready(built)) => Poll::Ready(Ok(built)),
@@ -451,7 +453,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         .await;
         let failure = match built {
             Ok(Ok(state)) => {
-                let _bytes = self.record_load(shared, kept, asked, false);
+                let _bytes = self.record_load(shared, own, window, asked, false);
                 let inner = self.cell.publish(state);
                 leading.end(None);
                 self.fit(shared);
@@ -493,17 +495,28 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         }
     }
 
-    /// Books a load that kept `kept` bytes (on the loading thread, the state's box not
-    /// included): the module's bytes, loads, idle gap and last use, and the runtime's
-    /// totals. Returns the bytes booked. `asked`: the runtime's time when the load was
-    /// asked for, where the idle gap ended (not when the load is done: a slow load would
-    /// teach gaps longer than the calls keep). A load `ahead` of a predicted use (a
+    /// Books a load whose polls kept `own` bytes on their threads (less nested loads'),
+    /// helped by what was allocated outside every measure since `window` opened (see
+    /// [`memory`]'s docs): the module's bytes, loads, idle gap and last use, and the
+    /// runtime's totals. Returns the bytes booked. `asked`: the runtime's time when the
+    /// load was asked for, where the idle gap ended (not when the load is done: a slow load
+    /// would teach gaps longer than the calls keep). A load `ahead` of a predicted use (a
     /// pre-warm) is no use: the idle gap goes on until the next one, and is recorded then.
-    fn record_load(&self, shared: &Shared, kept: isize, asked: u64, ahead: bool) -> u64 {
-        // The cell boxes the state once the loader returns, on this thread: count the box
-        // too, as this load's.
-        memory::also_nested(size_of::<T>());
-        let kept = u64::try_from(kept).unwrap_or(0) + size_of::<T>() as u64;
+    fn record_load(
+        &self,
+        shared: &Shared,
+        own: isize,
+        window: memory::Window,
+        asked: u64,
+        ahead: bool,
+    ) -> u64 {
+        // Without the counting allocator nothing was measured: the state's inline size is
+        // all there is to report (and no budget runs on it).
+        let kept = match memory::live_heap() {
+            Some(_) => own.wrapping_add(window.unmeasured()).max(0) as u64,
+            None => size_of::<T>() as u64,
+        };
+        memory::book(kept as isize);
         self.info.bytes.store(kept, Relaxed);
         self.info.last_bytes.store(kept, Relaxed);
         let now = shared.time.refresh();
@@ -604,10 +617,12 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         }
         let loaded_here = std::cell::Cell::new(false);
         let run = || {
-            let (built, kept) = memory::measure_own(|| sweep::loading(load));
+            let window = memory::Window::open();
+            // Boxed inside the measure: the box is this load's too.
+            let (built, own) = memory::measure_own(|| sweep::loading(load).map(Box::new));
             if built.is_ok() {
                 loaded_here.set(true);
-                let _kept = self.record_load(shared, kept, asked, ahead);
+                let _kept = self.record_load(shared, own, window, asked, ahead);
                 #[cfg(feature = "tracing")]
                 loaded.set(Some((_kept, started.elapsed())));
             }
@@ -870,6 +885,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                 }
             }))
         });
+        memory::book(freed);
         let mut bytes = u64::try_from(-freed).unwrap_or(0);
         let dropped = closed.map(|closing| {
             if let Some(closing) = closing {

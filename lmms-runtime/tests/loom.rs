@@ -46,7 +46,7 @@ impl Drop for Canary {
 /// A guard on the state, loading it with `load` if the cell is empty, as a module's get does.
 fn get<T>(cell: &StateCell<T>, load: impl FnOnce() -> T) -> CellGuard<'_, T> {
     cell.try_get()
-        .unwrap_or_else(|| match cell.load(|| Ok::<_, ()>(load())) {
+        .unwrap_or_else(|| match cell.load(|| Ok::<_, ()>(Box::new(load()))) {
             Ok(guard) => guard,
             Err(LoadFailure::Failed(()) | LoadFailure::Panicked(_) | LoadFailure::Reentrant) => {
                 panic!("load failed")

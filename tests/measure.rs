@@ -1,0 +1,154 @@
+//! Every byte a module's state owns, however it was built (issue 28): on the calling
+//! thread, on a helper thread, on tokio's blocking pool, as many small strings. The byte
+//! figure a load books is checked against what the unload frees and against what glibc
+//! itself says it holds (`mallinfo2`), not against lmms's own count alone.
+#![allow(missing_docs)]
+
+mod common;
+
+use lmms::memory::CountingAlloc;
+use lmms::{AsyncLoad, Error, Load, Module, Unload};
+use std::collections::HashMap;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// The tests read the process's heap: they take turns.
+static HEAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const SIZE: usize = 8 << 20;
+
+/// Bytes glibc holds for the program (in use in its arenas, and mapped for large blocks).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn glibc_in_use() -> i64 {
+    // SAFETY: `mallinfo2` has no preconditions.
+    let info = unsafe { libc::mallinfo2() };
+    (info.uordblks + info.hblkhd) as i64
+}
+
+/// Loads and unloads `M` on `runtime`'s tokio executor and returns (booked by the load,
+/// freed by the unload, what glibc's in-use bytes fell by over the unload).
+fn load_and_unload<M: Module>(tokio: &tokio::runtime::Runtime) -> (u64, u64, i64) {
+    tokio.block_on(M::cell().get_async()).map(drop).unwrap();
+    let booked = M::cell().stats().bytes.expect("measured");
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let before = glibc_in_use();
+    let Unload::Unloaded { bytes: freed } = M::cell().unload() else {
+        panic!("not unloaded")
+    };
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let fell = before - glibc_in_use();
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let fell = freed as i64;
+    (booked, freed, fell)
+}
+
+fn within_a_tenth(measured: f64, truth: f64) -> bool {
+    (0.9..=1.1).contains(&(measured / truth))
+}
+
+fn check<M: Module>(what: &str) {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(M::cell()).unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let (booked, freed, fell) = load_and_unload::<M>(&tokio);
+    assert!(
+        within_a_tenth(booked as f64, fell as f64),
+        "{what}: the load booked {booked} bytes, glibc's in-use bytes fell by {fell} at the unload"
+    );
+    assert!(
+        within_a_tenth(freed as f64, fell as f64),
+        "{what}: the unload reported {freed} bytes, glibc's in-use bytes fell by {fell}"
+    );
+}
+
+#[lmms::module(name = "built_here")]
+pub struct BuiltHere(#[allow(dead_code)] Vec<u8>);
+
+impl Load for BuiltHere {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        Ok(BuiltHere(vec![1; SIZE]))
+    }
+}
+
+#[test]
+fn state_built_on_the_loading_thread_is_counted() {
+    check::<BuiltHere>("the loading thread");
+}
+
+#[lmms::module(name = "built_by_a_helper")]
+pub struct BuiltByHelper(#[allow(dead_code)] Vec<u8>);
+
+impl Load for BuiltByHelper {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        let table = std::thread::scope(|s| s.spawn(|| vec![1u8; SIZE]).join().unwrap());
+        Ok(BuiltByHelper(table))
+    }
+}
+
+#[test]
+fn state_built_on_a_helper_thread_is_counted() {
+    check::<BuiltByHelper>("a scoped helper thread");
+}
+
+#[lmms::module(name = "built_blocking")]
+pub struct BuiltBlocking(#[allow(dead_code)] Vec<u8>);
+
+impl AsyncLoad for BuiltBlocking {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        let table = tokio::task::spawn_blocking(|| vec![1u8; SIZE]).await.unwrap();
+        Ok(BuiltBlocking(table))
+    }
+}
+
+#[test]
+fn state_built_on_the_blocking_pool_is_counted() {
+    check::<BuiltBlocking>("tokio's blocking pool");
+}
+
+#[lmms::module(name = "small_strings")]
+pub struct SmallStrings(#[allow(dead_code)] HashMap<String, String>);
+
+impl Load for SmallStrings {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        let map = (0..100_000)
+            .map(|i| (format!("k{i}"), format!("v{i}")))
+            .collect();
+        Ok(SmallStrings(map))
+    }
+}
+
+#[test]
+fn state_of_small_strings_is_counted_as_the_allocator_holds_it() {
+    check::<SmallStrings>("small strings");
+}
+
+#[lmms::module(name = "small_strings_blocking")]
+pub struct SmallStringsBlocking(#[allow(dead_code)] HashMap<String, String>);
+
+impl AsyncLoad for SmallStringsBlocking {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        let map = tokio::task::spawn_blocking(|| {
+            (0..100_000)
+                .map(|i| (format!("k{i}"), format!("v{i}")))
+                .collect()
+        })
+        .await
+        .unwrap();
+        Ok(SmallStringsBlocking(map))
+    }
+}
+
+#[test]
+fn small_strings_built_on_the_blocking_pool_are_counted() {
+    check::<SmallStringsBlocking>("small strings on the blocking pool");
+}
