@@ -351,3 +351,138 @@ fn async_operations_are_called_by_name_with_execute_async() {
     );
     assert_eq!(common::block_on(local_only::call(5)).unwrap(), 5);
 }
+
+// ------------------------------------------- a `Result` known by its type, not its spelling
+
+/// The answer of a failing call by name: the operation's error, or why it is not one.
+fn failure(answer: Result<serde_json::Value, ExecError>) -> serde_json::Value {
+    match answer {
+        Err(ExecError::Failed { error, .. }) => error,
+        other => panic!("expected the operation's error, got {other:?}"),
+    }
+}
+
+/// A `Result` behind an alias of the crate's own.
+type Reply = Result<u32, String>;
+
+/// Half of an even number.
+fn half(x: u32) -> Reply {
+    if x.is_multiple_of(2) {
+        Ok(x / 2)
+    } else {
+        Err(format!("{x} is odd"))
+    }
+}
+
+#[lmms::operation(interface = "spelling")]
+pub fn aliased(x: u32) -> Reply {
+    half(x)
+}
+
+#[lmms::operation(interface = "spelling")]
+pub async fn aliased_async(x: u32) -> Reply {
+    common::YieldOnce::default().await;
+    half(x)
+}
+
+/// `Result` imported under another name.
+mod renamed {
+    use std::result::Result as Outcome;
+
+    #[lmms::operation(interface = "spelling")]
+    pub fn renamed(x: u32) -> Outcome<u32, String> {
+        super::half(x)
+    }
+
+    #[lmms::operation(interface = "spelling")]
+    pub async fn renamed_async(x: u32) -> Outcome<u32, String> {
+        super::common::YieldOnce::default().await;
+        super::half(x)
+    }
+}
+
+/// A crate's own `Result<T>`, its error fixed, as `io::Result<T>` is.
+mod crate_style {
+    #[derive(Debug, serde::Serialize)]
+    pub struct Odd {
+        pub odd: u32,
+    }
+
+    pub type Result<T> = std::result::Result<T, Odd>;
+
+    #[lmms::operation(interface = "spelling")]
+    pub fn crate_style(x: u32) -> Result<u32> {
+        super::half(x).map_err(|_| Odd { odd: x })
+    }
+
+    #[lmms::operation(interface = "spelling")]
+    pub async fn crate_style_async(x: u32) -> Result<u32> {
+        super::common::YieldOnce::default().await;
+        crate_style(x)
+    }
+
+    #[lmms::operation(interface = "spelling")]
+    pub fn io_style(path: String) -> std::io::Result<u64> {
+        Ok(path.len() as u64)
+    }
+}
+
+/// A type of the crate's own that only looks like one: its answer by name is the value.
+mod lookalike {
+    #[derive(serde::Serialize)]
+    pub enum Result<T> {
+        Ok(T),
+        Err(String),
+    }
+
+    #[lmms::operation(interface = "spelling")]
+    pub fn lookalike(x: u32) -> Result<u32> {
+        match super::half(x) {
+            Ok(half) => Result::Ok(half),
+            Err(error) => Result::Err(error),
+        }
+    }
+}
+
+#[test]
+fn a_result_behind_an_alias_answers_its_value_or_an_error_by_name() {
+    for name in ["aliased", "renamed", "crate_style"] {
+        let call = |x: u32| lmms::execute("spelling", name, json!({ "x": x }));
+        let call_async = |x: u32| {
+            let name = format!("{name}_async");
+            common::block_on(lmms::execute_async("spelling", &name, json!({ "x": x })))
+        };
+        assert_eq!(call(8).unwrap(), json!(4), "{name}");
+        assert_eq!(call_async(8).unwrap(), json!(4), "{name}_async");
+        // A synchronous operation, called from async code.
+        let sync_from_async =
+            common::block_on(lmms::execute_async("spelling", name, json!({ "x": 6 })));
+        assert_eq!(sync_from_async.unwrap(), json!(3), "{name}");
+        let expected = match name {
+            "crate_style" => json!({ "odd": 7 }),
+            _ => json!("7 is odd"),
+        };
+        assert_eq!(failure(call(7)), expected, "{name}");
+        assert_eq!(failure(call_async(7)), expected, "{name}_async");
+        assert!(
+            lmms::registry::lookup("spelling", name)
+                .unwrap()
+                .is_fallible(),
+            "{name}"
+        );
+    }
+    assert!(lmms::registry::lookup("spelling", "io_style")
+        .unwrap()
+        .is_fallible());
+}
+
+#[test]
+fn a_type_that_only_looks_like_a_result_answers_its_value() {
+    assert!(!lmms::registry::lookup("spelling", "lookalike")
+        .unwrap()
+        .is_fallible());
+    assert_eq!(
+        lmms::execute("spelling", "lookalike", json!({ "x": 7 })).unwrap(),
+        json!({ "Err": "7 is odd" })
+    );
+}

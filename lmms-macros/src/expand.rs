@@ -66,13 +66,28 @@ fn expand_module(input: &ModuleInput, module: &valid::Module) -> TokenStream {
     } = module;
     let grace = grace_ms.map(|ms| quote! { .grace(::lmms::__private::Duration::from_millis(#ms)) });
     let line = quote_spanned!(ident.span()=> ::core::line!());
+    // The one place that asks whether the type says how to build its state, spanned at its
+    // name: everything else reaches the cell through `ModuleState`, and `Module`'s own
+    // `AsyncLoad` bound holds inside its impl (see `Loads`), so a module without `Load` is
+    // this one error.
+    let new_cell = quote_spanned!(ident.span()=> ::lmms::__private::new_cell::<#ident>);
     quote! {
         #item
 
-        impl ::lmms::__private::Module for #ident {
+        impl ::lmms::__private::Module for #ident
+        where
+            for<'a> #ident: ::lmms::__private::Loads,
+        {
             #[inline]
             fn cell() -> &'static ::lmms::__private::ModuleCell<Self> {
-                static CELL: ::lmms::__private::ModuleCell<#ident> = ::lmms::__private::ModuleCell::new(
+                <Self as ::lmms::__private::ModuleState>::cell()
+            }
+        }
+
+        impl ::lmms::__private::ModuleState for #ident {
+            #[inline]
+            fn cell() -> &'static ::lmms::__private::ModuleCell<Self> {
+                static CELL: ::lmms::__private::ModuleCell<#ident> = #new_cell(
                     ::lmms::__private::ModuleDef::new(#name)
                         .class(::lmms::__private::Class::#class)
                         #grace
@@ -97,21 +112,21 @@ fn expand_module(input: &ModuleInput, module: &valid::Module) -> TokenStream {
             #[allow(dead_code)]
             #[inline]
             #vis fn unload() -> ::lmms::__private::Unload {
-                <Self as ::lmms::__private::Module>::cell().unload()
+                <Self as ::lmms::__private::ModuleState>::cell().unload()
             }
 
             /// Whether this module's state is loaded now.
             #[allow(dead_code)]
             #[inline]
             #vis fn is_resident() -> bool {
-                <Self as ::lmms::__private::Module>::cell().is_resident()
+                <Self as ::lmms::__private::ModuleState>::cell().is_resident()
             }
 
             /// This module's figures: loads, bytes, guards alive, last use.
             #[allow(dead_code)]
             #[inline]
             #vis fn stats() -> ::lmms::__private::ModuleStats {
-                <Self as ::lmms::__private::Module>::cell().stats()
+                <Self as ::lmms::__private::ModuleState>::cell().stats()
             }
 
             /// A guard on this module's state, loading it first if needed (an
@@ -122,7 +137,7 @@ fn expand_module(input: &ModuleInput, module: &valid::Module) -> TokenStream {
                 ::lmms::__private::Guard<'static, Self>,
                 ::lmms::__private::Error,
             > {
-                <Self as ::lmms::__private::Module>::cell().get()
+                <Self as ::lmms::__private::ModuleState>::cell().get()
             }
 
             /// A guard on this module's state from async code, loading it first if
@@ -132,7 +147,7 @@ fn expand_module(input: &ModuleInput, module: &valid::Module) -> TokenStream {
                 ::lmms::__private::Guard<'static, Self>,
                 ::lmms::__private::Error,
             > {
-                <Self as ::lmms::__private::Module>::cell().get_async().await
+                <Self as ::lmms::__private::ModuleState>::cell().get_async().await
             }
         }
     }
@@ -155,7 +170,7 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
     let (state, source, state_arg) = match &op.state {
         Some(state) => (
             quote! { #state },
-            quote! { #private::Source::Module(<#state as #private::Module>::cell()) },
+            quote! { #private::Source::Module(<#state as #private::ModuleState>::cell()) },
             Some(quote! { state, }),
         ),
         None => (
@@ -167,18 +182,20 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
     let args = quote! { (#(#types,)*) };
     let (op_ty, op_new) = match op.cache_ms {
         Some(ms) => {
+            // A `Result`'s errors are not kept unless asked: one transient failure would
+            // otherwise be the answer for a whole TTL. Whether the output is one, its type
+            // says (`OutputProbe`), whatever the signature calls it.
+            let keep = if op.cache_errors {
+                quote! { ::core::option::Option::None }
+            } else {
+                quote! { <#private::OutputProbe<#output>>::KEEP }
+            };
             let cache = quote! {
                 #private::cached_by(
                     #private::Duration::from_millis(#ms),
                     #private::DEFAULT_CACHE_CAPACITY,
+                    #keep,
                 )
-            };
-            // A `Result`'s errors are not kept unless asked: one transient failure would
-            // otherwise be the answer for a whole TTL.
-            let cache = if is_result(output) && !op.cache_errors {
-                quote! { #cache.keep_if(#private::is_ok::<#output>) }
-            } else {
-                cache
             };
             (
                 quote! { #private::Op<#marker, #private::Cached<#args, #output, #marker>> },
@@ -265,6 +282,8 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
         #[allow(unused_imports)]
         #vis mod #fn_name {
             use super::*;
+            // `OutputProbe`'s fallback: the output's type answers whether it is a `Result`.
+            use #private::NotResult as _;
 
             #[doc(hidden)]
             pub struct #marker;
@@ -336,12 +355,10 @@ fn link(op: &valid::Operation) -> TokenStream {
             #line,
         )
     };
-    // By name, a `Result`'s `Ok` is the answer and its `Err` an error.
-    let new_link = if is_result(&op.output) {
-        quote! { #new_link.fallible() }
-    } else {
-        new_link
-    };
+    // By name, a `Result`'s `Ok` is the answer and its `Err` an error: the output's type
+    // says whether it is one (`OutputProbe`), whatever the signature calls it.
+    let output = &op.output;
+    let new_link = quote! { #new_link.fallible(<#private::OutputProbe<#output>>::IS_RESULT) };
     // Whether a call by name is compiled in is the facade's `json` feature, so its macro
     // decides; an async operation has no sync entry point to give it.
     let new_link = if op.is_async {
@@ -395,21 +412,11 @@ fn probe_check(ty: &syn::Type, probe: TokenStream, fallback: TokenStream) -> Tok
     }
 }
 
-/// A `Result` by its last path segment, with one type argument or two: `Result<T, E>`,
-/// and an alias such as `io::Result<T>` or a crate's own `Result<T>`. Such an operation's
-/// errors are not cached unless asked, and by name its `Err` is an error.
-fn is_result(ty: &syn::Type) -> bool {
-    let syn::Type::Path(path) = ty else {
-        return false;
-    };
-    path.path.segments.last().is_some_and(|last| {
-        last.ident == "Result" && matches!(last.arguments, syn::PathArguments::AngleBracketed(_))
-    })
-}
-
 /// `Result<T, E>` (by its last path segment, with two type arguments) as `(T, E)`: such an
-/// operation's `call` returns `Result<T, CallError<E>>`. An alias with one argument, like
-/// `io::Result<T>`, is taken as a plain output.
+/// operation's `call` returns `Result<T, CallError<E>>`. By its spelling, since `call`'s
+/// signature is written here, before any type is known: an alias (`Reply`, `io::Result<T>`)
+/// is a plain output to `call`, which hands it back whole. Whether its `Err` is an error by
+/// name, and whether a cache keeps it, the type decides (`OutputProbe`).
 fn split_result(ty: &syn::Type) -> Option<(&syn::Type, &syn::Type)> {
     let syn::Type::Path(path) = ty else {
         return None;

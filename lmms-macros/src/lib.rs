@@ -47,8 +47,9 @@ use proc_macro::TokenStream;
 /// It generates an `impl lmms::Module` (the type's static `lmms::ModuleCell`) and the
 /// associated functions `get`, `get_async`, `unload`, `is_resident` and `stats`. The type
 /// must implement `lmms::Load`, or `lmms::AsyncLoad` to build its state with `.await` (then
-/// get it with `get_async().await`, and its operations are `async fn`s), and cannot be
-/// generic (each module is one static).
+/// get it with `get_async().await`, and its operations are `async fn`s) — without either,
+/// one error at the type's name says so — and cannot be generic (each module is one
+/// static).
 #[proc_macro_attribute]
 pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::module(args.into(), input.into()).into()
@@ -85,7 +86,8 @@ pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
 /// - `cache_ttl`: cache results for this long (`"250ms"`, `"300s"`, `"5m"`, `"1h"`), keyed
 ///   by the arguments, up to 1,024 results; without it, nothing is cached. An operation
 ///   that returns a `Result` caches its `Ok` values only, so that one transient error is
-///   not the answer for a whole TTL;
+///   not the answer for a whole TTL — whatever the signature calls it (`Result<T, E>`, an
+///   alias, a renamed import, `io::Result<T>`): the output's type decides, not its name;
 /// - `cache_errors = "true"`: with `cache_ttl`, keep its `Err`s too.
 ///
 /// The shapes it takes:
@@ -95,9 +97,30 @@ pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
 /// - the other parameters are named plainly (`city: String`) and owned: only the state is
 ///   borrowed. A cached operation's arguments are its cache key: `Hash + Eq + Clone`, and its
 ///   output `Clone`;
-/// - a return type `Result<T, E>` makes `call` return `Result<T, lmms::CallError<E>>`: the
-///   operation's own error stays typed, lmms's failures arrive beside it, and the caller
-///   unwraps once. Any other return type `T` gives `Result<T, lmms::Error>`.
+/// - a return type written `Result<T, E>` (a path ending in `Result`, with two type
+///   arguments) makes `call` return `Result<T, lmms::CallError<E>>`: the operation's own
+///   error stays typed, lmms's failures arrive beside it, and the caller unwraps once. Any
+///   other return type `T` gives `Result<T, lmms::Error>`, and so does a `Result` spelled
+///   otherwise — an alias (`type Reply = Result<u32, String>`), a renamed import,
+///   `io::Result<T>`: `call`'s signature is written as the attribute expands, before any
+///   type is known, so it follows the spelling, and hands such a `Result` back whole inside
+///   its `Ok`. Everything else asks the type: called by name, any `Result`'s `Err` is an
+///   error, and a cache keeps its `Ok`s only.
+///
+/// ```
+/// type Reply = Result<u32, String>;
+///
+/// #[lmms::operation(interface = "math", cache_ttl = "5m")]
+/// fn half(x: u32) -> Reply {
+///     if x % 2 == 0 { Ok(x / 2) } else { Err(format!("{x} is odd")) }
+/// }
+///
+/// # fn main() -> Result<(), lmms::Error> {
+/// assert_eq!(half::call(8)?, Ok(4)); // `Result<Reply, lmms::Error>`
+/// assert_eq!(half::call(7)?, Err("7 is odd".to_owned())); // not kept: runs again next time
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// - an `async fn` gives an `async fn call`: the module's guard is held across the body's
 ///   awaits (the state cannot be unloaded under it; the future stays `Send`), heat and the

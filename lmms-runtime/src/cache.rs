@@ -358,12 +358,17 @@ impl<Args, Output> Cached<Args, Output> {
 }
 
 /// The cache `#[lmms::operation(cache_ttl = …)]` generates, which hands its outputs out by
-/// `Copier` (the operation's own [`CloneOutput`]).
+/// `Copier` (the operation's own [`CloneOutput`]) and keeps those `keep` says yes to, or all
+/// of them without one (the attribute gives a `Result`'s `is_ok`, unless told
+/// `cache_errors = "true"`).
 pub const fn cached_by<Args, Output, Copier>(
     ttl: Duration,
     capacity: u64,
+    keep: Option<fn(&Output) -> bool>,
 ) -> Cached<Args, Output, Copier> {
-    Cached::weighed_by(ttl, capacity, None)
+    let mut cache = Cached::weighed_by(ttl, capacity, None);
+    cache.keep = keep;
+    cache
 }
 
 impl<Args, Output, Copier> Cached<Args, Output, Copier> {

@@ -243,8 +243,8 @@ cfg_not_loom! {
         pub use crate::module::{Guard, Module, ModuleCell};
         pub use crate::operation::{Body, Op, Operation, Source};
         pub use crate::probe::{
-            is_ok, CachedOutput, LoadsWithoutAwait, NotModule, NotState, StateByReference, StateProbe,
-            SyncProbe,
+            new_cell, CachedOutput, Loads, LoadsWithoutAwait, ModuleState, NotModule, NotResult,
+            NotState, OutputProbe, StateByReference, StateProbe, SyncProbe,
         };
         pub use crate::outcome::Unload;
         pub use crate::running::Begin;

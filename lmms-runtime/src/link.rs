@@ -11,8 +11,8 @@ use crate::cache::CachePolicy;
 use crate::def::Class;
 #[cfg(feature = "json")]
 use crate::error::ExecError;
-use crate::module::Module;
 use crate::operation::{Op, Operation};
+use crate::probe::ModuleState;
 use crate::shared::OpEntry;
 use crate::stats::{ModuleStats, OpStats};
 use linkme::distributed_slice;
@@ -104,20 +104,24 @@ impl OpLink {
         self
     }
 
-    /// Marks an operation that returns a `Result`: by name, its `Ok` is the answer and its
-    /// `Err` an error.
+    /// Whether the operation returns a `Result`, as its output's type says (the attribute
+    /// asks the type, not its spelling): by name, its `Ok` is the answer and its `Err` an
+    /// error.
     #[doc(hidden)]
-    pub const fn fallible(mut self) -> Self {
-        self.fallible = true;
+    pub const fn fallible(mut self, fallible: bool) -> Self {
+        self.fallible = fallible;
         self
     }
 
-    /// Whether it returns a `Result` (by its signature): called by name, its `Err` comes
-    /// back as [`ExecError::Failed`](crate::ExecError::Failed) (feature `json`).
+    /// Whether it returns a `Result`, however the signature spells it (`Result<T, E>`, an
+    /// alias, a renamed import, `io::Result<T>`): called by name, its `Err` comes back as
+    /// [`ExecError::Failed`](crate::ExecError::Failed) (feature `json`).
     ///
     /// ```
+    /// type Half = Result<u32, String>;
+    ///
     /// #[lmms::operation(interface = "math")]
-    /// fn checked_half(x: u32) -> Result<u32, String> {
+    /// fn checked_half(x: u32) -> Half {
     ///     if x % 2 == 0 { Ok(x / 2) } else { Err(format!("{x} is odd")) }
     /// }
     ///
@@ -301,8 +305,10 @@ pub struct ModuleLink {
 }
 
 impl ModuleLink {
+    /// A module's entry; it reaches the cell without its `Load`, so that a module without one
+    /// is a single error, at its cell.
     #[doc(hidden)]
-    pub const fn new<T: Module>(
+    pub const fn new<T: ModuleState>(
         name: &'static str,
         class: Class,
         file: &'static str,
@@ -379,11 +385,11 @@ impl fmt::Debug for ModuleLink {
     }
 }
 
-fn stats_of<T: Module>() -> ModuleStats {
+fn stats_of<T: ModuleState>() -> ModuleStats {
     T::cell().stats()
 }
 
-fn bound<T: Module>() -> bool {
+fn bound<T: ModuleState>() -> bool {
     T::cell().is_bound()
 }
 
