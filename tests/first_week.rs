@@ -289,3 +289,34 @@ fn a_result_through_a_one_argument_alias_does_not_cache_its_errors() {
     assert!(matches!(aliased::flaky::call(1), Ok(Err(_))));
     assert_eq!(aliased::flaky::call(1).unwrap(), Ok(1));
 }
+
+/// This binary runs on the system allocator: nothing measures a module's bytes.
+#[test]
+fn a_budget_nothing_can_measure_is_refused_naming_where_it_was_set() {
+    let error = Runtime::builder()
+        .memory_budget(64 << 20)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(error, lmms::Error::InvalidConfig { field: "memory_budget", .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("nothing measures a module's bytes"),
+        "{error}"
+    );
+    let _turn = ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::env::set_var("LMMS_MEMORY_BUDGET", "64MiB");
+    let built = Runtime::builder().from_env().and_then(|builder| builder.build());
+    std::env::remove_var("LMMS_MEMORY_BUDGET");
+    assert!(
+        matches!(
+            built,
+            Err(lmms::Error::InvalidConfig {
+                field: "LMMS_MEMORY_BUDGET",
+                ..
+            })
+        ),
+        "{built:?}"
+    );
+}

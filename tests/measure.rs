@@ -152,3 +152,41 @@ impl AsyncLoad for SmallStringsBlocking {
 fn small_strings_built_on_the_blocking_pool_are_counted() {
     check::<SmallStringsBlocking>("small strings on the blocking pool");
 }
+
+#[lmms::module(name = "closed_later")]
+pub struct ClosedLater(Vec<u8>);
+
+impl AsyncLoad for ClosedLater {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        Ok(ClosedLater(vec![1; SIZE]))
+    }
+
+    fn close(self) -> Option<lmms::Closing> {
+        Some(Box::pin(async move {
+            tokio::task::yield_now().await; // a flush's I/O
+            drop(self.0);
+        }))
+    }
+}
+
+#[test]
+fn a_close_books_what_it_freed_when_it_ends() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(ClosedLater::cell()).unwrap();
+    let tokio = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    tokio.block_on(ClosedLater::get_async()).map(drop).unwrap();
+    let booked = ClosedLater::cell().stats().bytes.unwrap();
+    let Unload::Unloaded { bytes } = ClosedLater::unload() else {
+        panic!("not unloaded")
+    };
+    assert!(bytes < 1024, "the state lives on in its close: {bytes}");
+    let before = runtime.stats().bytes_reclaimed;
+    assert_eq!(tokio.block_on(runtime.closes()), 1);
+    let closed = runtime.stats().bytes_reclaimed - before;
+    assert!(
+        within_a_tenth(closed as f64, booked as f64),
+        "the close freed {closed} bytes of the {booked} its load booked"
+    );
+}

@@ -281,3 +281,79 @@ fn an_async_load_keeps_the_budget_too() {
     assert!(!LOCAL.is_resident());
     assert_eq!(runtime.stats().budget_unloads, 3);
 }
+
+/// A module of 1 MB with an operation on it, for the hot path against the budget.
+macro_rules! hot_megabyte {
+    ($state:ident, $module:ident, $op:ident, $static_op:ident, $name:literal) => {
+        struct $state(Vec<u8>);
+        impl Load for $state {
+            type Error = Infallible;
+            fn load() -> Result<Self, Infallible> {
+                Ok($state(vec![1; common::MB]))
+            }
+        }
+        static $module: ModuleCell<$state> = ModuleCell::new(ModuleDef::new($name));
+        struct $op;
+        impl lmms::op::Operation for $op {
+            type State = $state;
+            type Args = usize;
+            type Output = u8;
+            fn source() -> lmms::op::Source<$state> {
+                lmms::op::Source::Module(&$module)
+            }
+        }
+        impl lmms::op::Body for $op {
+            fn run(state: &$state, at: usize) -> u8 {
+                state.0[at]
+            }
+        }
+        static $static_op: lmms::op::Op<$op> =
+            lmms::op::Op::new(lmms::op::OpDef::new("budget", $name));
+    };
+}
+
+hot_megabyte!(HotA, HOT_A, ReadA, READ_A, "hot_a");
+hot_megabyte!(HotB, HOT_B, ReadB, READ_B, "hot_b");
+hot_megabyte!(HotC, HOT_C, ReadC, READ_C, "hot_c");
+
+#[test]
+fn the_budget_outranks_the_hot_path_least_recently_used_first() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder()
+        .clock(clock.clone())
+        .memory_budget(2_500_000)
+        .heat(lmms::Thresholds::new(2, 4, 8).unwrap())
+        .build()
+        .unwrap();
+    runtime.add(&HOT_A).unwrap();
+    runtime.add(&HOT_B).unwrap();
+    runtime.add(&HOT_C).unwrap();
+    runtime.add_op(&READ_A).unwrap();
+    runtime.add_op(&READ_B).unwrap();
+    runtime.add_op(&READ_C).unwrap();
+    // A, then B turn hot and pin their modules: 2 MB resident, both kept by their pins.
+    for at in 0..10 {
+        READ_A.call(at).unwrap();
+    }
+    clock.advance(Duration::from_secs(1));
+    for at in 0..10 {
+        READ_B.call(at).unwrap();
+    }
+    assert!(READ_A.is_hot() && READ_B.is_hot());
+    // C's load needs room that only A's and B's pins keep: A, used least recently, yields.
+    clock.advance(Duration::from_secs(1));
+    READ_C.call(0).unwrap();
+    assert!(!READ_A.is_hot(), "the least recently used hot path yielded");
+    assert!(READ_B.is_hot(), "one demotion made room");
+    assert!(!HOT_A.is_resident() && HOT_B.is_resident() && HOT_C.is_resident());
+    let stats = runtime.stats();
+    assert_eq!(stats.over_budget_loads, 0, "{stats}");
+    assert_eq!(stats.demotions, [0, 0, 1], "{stats}");
+    assert_eq!(READ_A.stats().demotions, [0, 0, 1]);
+    // The hot path comes back with use, room permitting.
+    for at in 0..10 {
+        READ_A.call(at).unwrap();
+    }
+    assert_eq!(READ_A.call(3).unwrap(), 1);
+}

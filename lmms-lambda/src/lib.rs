@@ -29,7 +29,8 @@
 //!   Lambda's shutdown window ([`shutdown`]).
 //!
 //! Install [`lmms::memory::CountingAlloc`] as the global allocator for the bytes to be
-//! real: without it the budget never binds and the EMF line has no byte figures.
+//! measured: without it nothing measures a module, so no budget is set (the start-up line
+//! says so) and the EMF line has no byte figures.
 
 #![deny(missing_docs)]
 
@@ -37,6 +38,6 @@ mod budget;
 mod lifecycle;
 mod run;
 
-pub use crate::budget::{budget, runtime_from_env, SHARE};
+pub use crate::budget::{budget, runtime_and_budget_from_env, runtime_from_env, Budget, SHARE};
 pub use crate::lifecycle::{Lifecycle, LifecycleFuture, LifecycleService};
 pub use crate::run::{run, shutdown, SHUTDOWN_WINDOW};

@@ -1,7 +1,7 @@
 //! The one line a function's `main` calls: the runtime from the environment, the
 //! lifecycle layer, and the shutdown on `SIGTERM`.
 
-use crate::budget::runtime_from_env;
+use crate::budget::runtime_and_budget_from_env;
 use crate::lifecycle::Lifecycle;
 use lambda_runtime::tower::Service;
 use lambda_runtime::{Diagnostic, IntoFunctionResponse, LambdaEvent};
@@ -14,9 +14,11 @@ use std::time::Duration;
 pub const SHUTDOWN_WINDOW: Duration = Duration::from_millis(450);
 
 /// Runs `handler` as `lambda_runtime::run` does, with lmms around it:
-/// - the global runtime is [`runtime_from_env`]'s (its memory budget from the function's
-///   memory size), unless the program set one, or used the global runtime (a module's
-///   `get`, `lmms::stats()`), before: then that one stays, and a line on stderr says so;
+/// - the global runtime is [`runtime_from_env`](crate::runtime_from_env)'s (its memory
+///   budget from the function's memory size), and one line on stderr says what budget it
+///   set and where it came from ([`Budget`](crate::Budget)), unless the program set one, or
+///   used the global runtime (a module's `get`, `lmms::stats()`), before: then that one
+///   stays, and the line says so;
 /// - after each invocation, the [`Lifecycle`] layer sweeps and prints the invocation's EMF
 ///   line;
 /// - on `SIGTERM` or `SIGINT` (Unix), [`shutdown`] unloads every module and awaits their
@@ -64,8 +66,9 @@ where
     D: Into<bytes::Bytes> + Send,
     E: Into<lambda_runtime::Error> + Send + Debug,
 {
-    match lmms::Runtime::set_global(runtime_from_env()?) {
-        Ok(()) => {}
+    let (runtime, budget) = runtime_and_budget_from_env()?;
+    match lmms::Runtime::set_global(runtime) {
+        Ok(()) => eprintln!("{budget}"),
         Err(lmms::Error::GlobalAlreadySet) => eprintln!(
             "lmms_lambda::run: the global runtime was set or used before; its settings stay (no memory budget from the function's memory size)"
         ),

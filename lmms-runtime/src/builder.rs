@@ -32,7 +32,7 @@ impl Runtime {
 /// let runtime = Runtime::builder()
 ///     .grace(Duration::from_secs(10))
 ///     .min_resident(2)
-///     .memory_budget(64 << 20)
+///     .trim_threshold(Some(4 << 20))
 ///     .clock(clock.clone())
 ///     .build()?;
 /// assert_eq!(runtime.config().min_resident(), 2);
@@ -43,6 +43,9 @@ impl Runtime {
 pub struct Builder {
     config: Config,
     clock: Clock,
+    /// Where the memory budget was set, for an error about it: the method, or the
+    /// environment variable it was read from.
+    budget_from: &'static str,
 }
 
 impl Builder {
@@ -131,34 +134,82 @@ impl Builder {
 
     /// A budget for the bytes resident modules hold (default: none), kept when a module
     /// loads and at every sweep, so that the peak, not only the state after a sweep, is
-    /// bounded. Before a module loads again, idle modules are unloaded least recently used
-    /// first until what its last load kept fits; a first load's size is known once it is
-    /// done, and the same happens right after it. A sweep that finds more resident does
-    /// the same. Either way the grace period and the resident minimum do not protect a
-    /// module, while one in use, pinned, depended on or core still stays: when nothing
-    /// else is left to unload, the load goes ahead over the budget (never an error),
-    /// counted in [`Stats::over_budget_loads`](crate::Stats::over_budget_loads) and
-    /// reported by a `WARN` event; the unloads it made are
-    /// [`Stats::budget_unloads`](crate::Stats::budget_unloads). So while loads run one at
-    /// a time and what is in use fits, the peak stays within the budget plus the largest
-    /// module; loads running at once on several threads may each add theirs before room is
-    /// made. A load inside another module's loader, or inside a `Drop` that room-making
-    /// runs, leaves room-making to the outer load, which looks again once it is done. Bytes
-    /// are measured by [`CountingAlloc`](crate::memory::CountingAlloc); without it only
-    /// each state's inline size (`size_of`) is counted, which is no measure of a module:
-    /// set a budget only with it installed.
+    /// bounded.
     ///
     /// ```
+    /// #[global_allocator] // what measures the bytes: required with a budget
+    /// static ALLOC: lmms::memory::CountingAlloc = lmms::memory::CountingAlloc;
+    ///
+    /// # fn main() -> Result<(), lmms::Error> {
     /// let rt = lmms::Runtime::builder().memory_budget(256 << 20).build()?;
-    /// # Ok::<(), lmms::Error>(())
+    /// # Ok(()) }
     /// ```
+    ///
+    /// # How it is kept
+    ///
+    /// Before a module loads again, idle modules are unloaded least recently used first
+    /// until what its last load kept fits; a first load's size is known once it is done,
+    /// and the same happens right after it. A sweep that finds more resident does the same.
+    /// Either way the grace period and the resident minimum do not protect a module. **The
+    /// budget outranks the hot path**: when only hot operations' pins keep the room a load
+    /// needs, the least recently used is demoted (counted in
+    /// [`Stats::demotions`](crate::Stats::demotions)`[2]`) and its module unloaded; the
+    /// path turns hot again with use, room permitting. A module in use, pinned by the
+    /// application ([`ModuleCell::pin`](crate::ModuleCell::pin)), depended on or core
+    /// still stays: when nothing else is left to unload, the load goes ahead over the
+    /// budget (never an error), counted in
+    /// [`Stats::over_budget_loads`](crate::Stats::over_budget_loads) and reported by a
+    /// `WARN` event; the unloads it made are
+    /// [`Stats::budget_unloads`](crate::Stats::budget_unloads).
+    ///
+    /// # What is counted
+    ///
+    /// The bytes [`CountingAlloc`](crate::memory::CountingAlloc) counts, as the allocator
+    /// holds them (with glibc, a block's usable size and header): what a load kept on the
+    /// threads that polled it, and what its helper threads (scoped threads, a blocking
+    /// pool, rayon) kept meanwhile; an unload is measured where it drops the state, so its
+    /// figure is exact and the next load of that module makes room for it (see
+    /// [`memory`](crate::memory) for the rule). Not counted: the process's baseline (code,
+    /// the executor, what `main` holds), thread stacks, and the allocator's free memory
+    /// not yet given back. Without the counting allocator nothing measures a module, and
+    /// [`build`](Builder::build) refuses the budget rather than keep it on `size_of`
+    /// figures.
+    ///
+    /// # Memory going back to the operating system
+    ///
+    /// Bytes freed by an unload leave the live heap at once; the
+    /// [trim threshold](Builder::trim_threshold) (on by default) has glibc hand them back
+    /// to the OS too, whichever thread allocated them, so the resident set falls with the
+    /// heap. With another allocator, use its own setting for returning memory (jemalloc's
+    /// `dirty_decay_ms`, mimalloc's `purge_delay`).
+    ///
+    /// # When the bound holds
+    ///
+    /// While loads run one at a time and what is in use or pinned by the application fits,
+    /// the modules' bytes stay within the budget plus the largest module (the one loading
+    /// before room is made for a first load). Loads running at once on several threads may
+    /// each add theirs before room is made, and a load inside another module's loader, or
+    /// inside a `Drop` that room-making runs, leaves room-making to the outer load, which
+    /// looks again once it is done. Under a memory limit (a Lambda function's memory size,
+    /// a container's), leave room beside the budget for the baseline, the requests' own
+    /// memory and the allocator's slack: `lmms_lambda` gives modules half of what the
+    /// limit leaves after the baseline.
     pub fn memory_budget(mut self, bytes: u64) -> Self {
         self.config.memory_budget = Some(bytes);
+        self.budget_from = "memory_budget";
         self
     }
 
     /// Unloads freeing at least this many bytes call the allocator's trim (glibc's
     /// `malloc_trim`) so that RSS falls with the live heap (default 1 MiB; `None` never).
+    ///
+    /// With glibc, a runtime built with a threshold also fixes malloc's trim and `mmap`
+    /// thresholds at glibc's documented defaults (128 KiB), once per process: glibc
+    /// otherwise raises them after the first large free and never trims the arena of a
+    /// thread other than the main one, so a module built on a helper thread or a blocking
+    /// pool would stay resident after its unload. Blocks of 128 KiB and more are then
+    /// always mapped on their own: a program that allocates and frees such blocks at a
+    /// high rate pays a system call for each; `None` leaves the allocator as it is.
     ///
     /// ```
     /// let rt = lmms::Runtime::builder().trim_threshold(None).build()?;
@@ -203,8 +254,8 @@ impl Builder {
     /// [`Adaptive::prewarm`]). The error names the setting and says what was wrong.
     ///
     /// ```
-    /// let builder = lmms::Runtime::builder().set("grace", "2m")?.set("memory_budget", "64MiB")?;
-    /// assert_eq!(builder.build()?.config().memory_budget(), Some(64 << 20));
+    /// let builder = lmms::Runtime::builder().set("grace", "2m")?.set("trim_threshold", "4MiB")?;
+    /// assert_eq!(builder.build()?.config().trim_threshold(), Some(4 << 20));
     ///
     /// let adaptive = lmms::Runtime::builder().set("adaptive", "1GiB/2m")?.build()?;
     /// assert_eq!(adaptive.config().adaptive().unwrap().break_even(0).as_secs(), 120);
@@ -329,10 +380,15 @@ impl Builder {
         .into_iter()
         .try_fold(self, |builder, (setting, variable)| {
             match std::env::var(variable) {
-                Ok(value) => builder.set(setting, &value).map_err(|error| match error {
-                    Error::InvalidConfig { reason, .. } => Error::invalid(variable, reason),
-                    other => other,
-                }),
+                Ok(value) => match builder.set(setting, &value) {
+                    Ok(builder) if setting == "memory_budget" => Ok(Builder {
+                        budget_from: variable,
+                        ..builder
+                    }),
+                    Ok(builder) => Ok(builder),
+                    Err(Error::InvalidConfig { reason, .. }) => Err(Error::invalid(variable, reason)),
+                    Err(other) => Err(other),
+                },
                 Err(std::env::VarError::NotPresent) => Ok(builder),
                 Err(std::env::VarError::NotUnicode(value)) => Err(Error::invalid(
                     variable,
@@ -356,8 +412,16 @@ impl Builder {
         }
         if self.config.memory_budget == Some(0) {
             return Err(Error::invalid(
-                "memory_budget",
+                self.budget_from,
                 "a budget of 0 bytes would unload every module; leave it unset for no budget",
+            ));
+        }
+        if self.config.memory_budget.is_some() && !crate::memory::counting() {
+            return Err(Error::invalid(
+                self.budget_from,
+                "nothing measures a module's bytes: install the counting allocator \
+                 (`#[global_allocator] static ALLOC: lmms::memory::CountingAlloc = \
+                 lmms::memory::CountingAlloc;`), or set no budget",
             ));
         }
         Ok(Runtime::new(self.config, self.clock))

@@ -6,6 +6,7 @@ use crate::memory;
 use crate::outcome::KeepReason;
 use crate::stats::{Blocked, ModuleStats, OpStats, Stats};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The runtime's running totals.
@@ -18,6 +19,8 @@ pub(crate) struct Counters {
     drop_panics: AtomicU64,
     bytes_loaded: AtomicU64,
     bytes_reclaimed: AtomicU64,
+    /// Bytes freed by closes as they ended, wherever they ran (a spawner's executor).
+    closed_bytes: Arc<AtomicU64>,
     sweeps: AtomicU64,
     sweep_panics: AtomicU64,
     budget_unloads: AtomicU64,
@@ -38,6 +41,7 @@ impl Counters {
             &self.drop_panics,
             &self.bytes_loaded,
             &self.bytes_reclaimed,
+            &self.closed_bytes,
             &self.sweeps,
             &self.sweep_panics,
             &self.budget_unloads,
@@ -70,6 +74,11 @@ impl Counters {
         if drop_panicked {
             self.drop_panics.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Where a close books the bytes it freed when it ends.
+    pub(crate) fn closed_bytes(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.closed_bytes)
     }
 
     /// A close awaited after its unload panicked: counted with the `Drop`s that panicked.
@@ -121,7 +130,7 @@ impl Counters {
             unloads: self.unloads.load(Relaxed),
             drop_panics: self.drop_panics.load(Relaxed),
             bytes_loaded: self.bytes_loaded.load(Relaxed),
-            bytes_reclaimed: self.bytes_reclaimed.load(Relaxed),
+            bytes_reclaimed: self.bytes_reclaimed.load(Relaxed) + self.closed_bytes.load(Relaxed),
             sweeps: self.sweeps.load(Relaxed),
             sweep_panics: self.sweep_panics.load(Relaxed),
             budget_unloads: self.budget_unloads.load(Relaxed),
@@ -142,8 +151,12 @@ impl Counters {
                     sum[2] + op.promotions[2],
                 ]
             }),
-            demotions: ops.iter().fold([0; 2], |sum, op| {
-                [sum[0] + op.demotions[0], sum[1] + op.demotions[1]]
+            demotions: ops.iter().fold([0; 3], |sum, op| {
+                [
+                    sum[0] + op.demotions[0],
+                    sum[1] + op.demotions[1],
+                    sum[2] + op.demotions[2],
+                ]
             }),
             cache: ops
                 .iter()

@@ -112,7 +112,7 @@ fn figures(stats: &Stats) -> Vec<(&'static str, &'static str, u64)> {
         (
             "Demotions",
             "Count",
-            stats.demotions[0] + stats.demotions[1],
+            stats.demotions.iter().sum(),
         ),
         ("Sweeps", "Count", stats.sweeps),
         ("BudgetUnloads", "Count", stats.budget_unloads),

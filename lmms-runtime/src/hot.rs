@@ -38,8 +38,8 @@ pub(crate) struct OpCore {
     pub(crate) binding: OpBinding,
     pub(crate) direct_hits: AtomicU64,
     pub(crate) promotions: [AtomicU64; 3],
-    /// Demotions by cause: cooled, evicted by the hot-path cap.
-    pub(crate) demotions: [AtomicU64; 2],
+    /// Demotions by cause: cooled, evicted by the hot-path cap, yielded to the budget.
+    pub(crate) demotions: [AtomicU64; 3],
 }
 
 impl OpCore {
@@ -55,7 +55,7 @@ impl OpCore {
             binding: OpBinding::new(),
             direct_hits: AtomicU64::new(0),
             promotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            demotions: [AtomicU64::new(0), AtomicU64::new(0)],
+            demotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
@@ -151,6 +151,7 @@ impl OpEntry for OpCore {
             demotions: [
                 self.demotions[0].load(Relaxed),
                 self.demotions[1].load(Relaxed),
+                self.demotions[2].load(Relaxed),
             ],
             cache: cache.map(|cache| cache.counts()),
             cache_entries: cache.map_or(0, |cache| cache.len()),
@@ -216,6 +217,7 @@ impl OpEntry for OpCore {
             why = match cause {
                 Demotion::Cooled => "cooled",
                 Demotion::Evicted => "evicted by the hot-path cap",
+                Demotion::Budget => "its module's room was needed in the memory budget",
             },
             "demoted"
         );
@@ -263,6 +265,31 @@ pub(crate) fn reserve(shared: &Shared, promoting: &'static dyn OpEntry) -> bool 
             None => std::thread::yield_now(),
         }
     }
+}
+
+/// Demotes the least recently used hot operation whose module a sweep could unload but
+/// for its pin (resident, not core, no guard beyond the hot paths' own): the memory budget
+/// outranks the hot path. Whether it demoted one.
+pub(crate) fn yield_to_budget(shared: &Shared) -> bool {
+    let unpinnable = |op: &&&'static dyn OpEntry| {
+        op.binding().module().is_some_and(|info| {
+            info.def.class_of() != crate::def::Class::Core && info.pins.load(Relaxed) == 0
+        })
+    };
+    let victim = shared
+        .ops()
+        .iter()
+        .filter(|op| op.is_hot())
+        .filter(unpinnable)
+        .min_by_key(|op| op.last_hot_use())
+        .copied();
+    let Some(victim) = victim else {
+        return false;
+    };
+    victim.demote(shared, Demotion::Budget);
+    // Its hold is released now, or once the direct calls in it have left.
+    crate::dispatch::drain();
+    true
 }
 
 /// Applies the cooling windows that ended since the last call: each halves the heat of

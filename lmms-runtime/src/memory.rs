@@ -40,7 +40,11 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// Bytes held, process-wide.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -157,6 +161,22 @@ pub fn live_heap() -> Option<u64> {
         .then(|| u64::try_from(LIVE.load(Relaxed)).unwrap_or(0))
 }
 
+/// Whether [`CountingAlloc`] is the global allocator: whether anything measures a
+/// module's bytes.
+///
+/// ```
+/// // Not in this doc test: it runs on the system allocator.
+/// assert!(!lmms::memory::counting());
+/// ```
+pub fn counting() -> bool {
+    if !INSTALLED.load(Relaxed) {
+        // One allocation through the global allocator tells: the counting one marks itself
+        // installed on its first.
+        drop(std::hint::black_box(Box::new(0u8)));
+    }
+    INSTALLED.load(Relaxed)
+}
+
 /// The process's resident set size in bytes, where the platform tells it (Linux:
 /// `/proc/self/statm`); `None` elsewhere.
 ///
@@ -226,6 +246,70 @@ pub(crate) fn book(bytes: isize) {
     BOOKED.with(|booked| booked.set(booked.get().wrapping_add(bytes)));
 }
 
+/// `close` (an async module's rest of an unload), measured: the bytes its polls and its drop
+/// free, wherever it runs, are added to `into` when it ends or is dropped unfinished.
+pub(crate) fn measure_close(
+    close: Pin<Box<dyn Future<Output = ()> + Send>>,
+    into: Arc<AtomicU64>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(MeasuredClose {
+        close: Some(close),
+        freed: 0,
+        into,
+    })
+}
+
+struct MeasuredClose {
+    /// `None` once ended: dropped inside the last poll's measure, where the state goes.
+    close: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    freed: isize,
+    into: Arc<AtomicU64>,
+}
+
+impl Future for MeasuredClose {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if this.close.is_none() {
+            return Poll::Ready(());
+        }
+        let (polled, kept) = measure_own(|| {
+            let polled = match this.close.as_mut() {
+                Some(close) => close.as_mut().poll(cx),
+                None => Poll::Ready(()),
+            };
+            if polled.is_ready() {
+                this.close = None;
+            }
+            polled
+        });
+        this.freed = this.freed.wrapping_sub(kept);
+        if polled.is_ready() {
+            this.book();
+        }
+        polled
+    }
+}
+
+impl MeasuredClose {
+    fn book(&mut self) {
+        book(-self.freed);
+        let freed = u64::try_from(std::mem::take(&mut self.freed)).unwrap_or(0);
+        self.into.fetch_add(freed, Relaxed);
+    }
+}
+
+impl Drop for MeasuredClose {
+    fn drop(&mut self) {
+        if let Some(close) = self.close.take() {
+            let ((), kept) = measure_own(|| drop(close));
+            self.freed = self.freed.wrapping_sub(kept);
+            self.book();
+        }
+    }
+}
+
 /// A load's span of time, for what the rest of the process allocated meanwhile.
 #[derive(Clone, Copy)]
 pub(crate) struct Window {
@@ -247,6 +331,30 @@ impl Window {
     pub(crate) fn unmeasured(&self) -> isize {
         let live = LIVE.load(Relaxed).wrapping_sub(self.live);
         live.wrapping_sub(MEASURED.load(Relaxed).wrapping_sub(self.measured))
+    }
+}
+
+/// Has the allocator hand memory back to the operating system as soon as it is freed,
+/// whichever thread allocated it; once per process.
+///
+/// glibc raises its trim and `mmap` thresholds after the first large free (up to 32 and
+/// 64 MiB), and trims a thread's arena only from its top as blocks are freed, never from
+/// `malloc_trim`: a module built on a helper thread and unloaded would stay in the
+/// process's resident set. Setting the two thresholds fixes them at glibc's documented
+/// defaults (128 KiB), so large blocks are mapped and unmapped on their own, and every
+/// arena gives back its free top. Other allocators and platforms: nothing to do here.
+pub(crate) fn give_back_promptly() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            const DEFAULT: libc::c_int = 128 * 1024;
+            // SAFETY: `mallopt` has no preconditions; it only changes two thresholds.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, DEFAULT);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, DEFAULT);
+            }
+        });
     }
 }
 

@@ -46,6 +46,6 @@ pub(crate) fn publish(stats: &Stats) {
         metrics::counter!("lmms_promotions_total", "operation" => name.clone())
             .absolute(op.promotions[1]);
         metrics::counter!("lmms_demotions_total", "operation" => name)
-            .absolute(op.demotions[0] + op.demotions[1]);
+            .absolute(op.demotions.iter().sum());
     }
 }

@@ -5,6 +5,7 @@ use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
 use crate::def::{Class, ModuleDef};
 use crate::error::{into_message, BoxError, Error};
 use crate::flight::{Failure, Flight, Leading, SharedError, Turn};
+use crate::hot;
 use crate::info::Info;
 use crate::keepalive::IdleGaps;
 use crate::memory;
@@ -556,7 +557,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     fn make_room(&self, shared: &Shared) {
         let needs = self.info.last_bytes.load(Relaxed);
         if needs > 0 {
-            sweep::make_room(shared, needs);
+            sweep::make_room(shared, needs, || hot::yield_to_budget(shared));
         }
     }
 
@@ -564,7 +565,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// modules are unloaded until it fits; a load that still does not fit went ahead, and
     /// is counted and reported.
     fn fit(&self, shared: &Shared) {
-        if !sweep::make_room(shared, 0) {
+        if !sweep::make_room(shared, 0, || hot::yield_to_budget(shared)) {
             shared.counters.over_budget();
             // Its subscriber's panic is contained: the load is done and counted.
             crate::error::quietly(|| {
@@ -874,7 +875,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         };
         // Off the books before user code runs: a `Drop` or a close may load this module
         // again, and that load books its own bytes.
-        let booked = self.info.bytes.swap(0, Relaxed);
+        self.info.bytes.store(0, Relaxed);
         // Less what loads inside the `Drop` kept: the bytes freed are this state's alone.
         let (closed, freed) = memory::measure_own(|| {
             panic::catch_unwind(AssertUnwindSafe(|| match self.close {
@@ -886,12 +887,10 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
             }))
         });
         memory::book(freed);
-        let mut bytes = u64::try_from(-freed).unwrap_or(0);
+        let bytes = u64::try_from(-freed).unwrap_or(0);
         let dropped = closed.map(|closing| {
             if let Some(closing) = closing {
-                // The state lives on in its close, and is freed when that ends: book what
-                // its load kept.
-                bytes = booked;
+                // The state lives on in its close, which books what it frees when it ends.
                 shared.close_later(closing);
             }
         });

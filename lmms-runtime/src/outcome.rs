@@ -87,7 +87,10 @@ pub enum Unload {
     /// The state was dropped; `bytes` of heap came back (0 without
     /// [`CountingAlloc`](crate::memory::CountingAlloc)).
     Unloaded {
-        /// Heap bytes freed by dropping the state.
+        /// Heap bytes freed by dropping the state, as measured where it was dropped. A
+        /// module with an async [`close`](crate::AsyncLoad::close) frees its state when the
+        /// close ends: this is what the unload freed before it, and
+        /// [`Stats::bytes_reclaimed`](crate::Stats::bytes_reclaimed) counts the rest then.
         bytes: u64,
     },
     /// There was no state to drop.
@@ -221,4 +224,6 @@ pub(crate) enum Demotion {
     Cooled = 0,
     /// The hot-path cap was reached and it was the least recently used.
     Evicted = 1,
+    /// A load needed room in the memory budget that only its module's pin kept from it.
+    Budget = 2,
 }

@@ -83,6 +83,7 @@ impl Shared {
     /// queues it for the next `Runtime::closes`. A spawner that panics loses the close,
     /// which is counted with the panicking `Drop`s.
     pub(crate) fn close_later(&self, closing: Closing) {
+        let closing = memory::measure_close(closing, self.counters.closed_bytes());
         match self.spawn.get() {
             Some(spawn) => {
                 let spawned =
@@ -271,6 +272,9 @@ static GLOBAL: OnceLock<Arc<Home>> = OnceLock::new();
 
 impl Home {
     pub(crate) fn new(config: Config, clock: Clock) -> Self {
+        if config.trim_threshold.is_some() {
+            memory::give_back_promptly();
+        }
         Home {
             shared: Arc::new(Shared {
                 config,

@@ -134,7 +134,8 @@ pub struct Stats {
     pub drop_panics: u64,
     /// Heap bytes kept by all loads.
     pub bytes_loaded: u64,
-    /// Heap bytes freed by all unloads.
+    /// Heap bytes freed by all unloads, as measured where each state was dropped: for a
+    /// module with an async close, when the close ended.
     pub bytes_reclaimed: u64,
     /// Sweeps run.
     pub sweeps: u64,
@@ -168,8 +169,9 @@ pub struct Stats {
     pub direct_hits: u64,
     /// Promotions to warm, hot and critical, in that order.
     pub promotions: [u64; 3],
-    /// Demotions from the direct path: cooled, then evicted by the hot-path cap.
-    pub demotions: [u64; 2],
+    /// Demotions from the direct path: cooled, evicted by the hot-path cap, then yielded
+    /// to the memory budget (a load needed the room its module's pin kept).
+    pub demotions: [u64; 3],
     /// Result cache totals over every operation.
     pub cache: CacheCounts,
     /// Every module's figures, in registration order.
@@ -215,8 +217,9 @@ pub struct OpStats {
     pub direct_hits: u64,
     /// Promotions to warm, hot and critical.
     pub promotions: [u64; 3],
-    /// Demotions from the direct path: cooled, then evicted by the hot-path cap.
-    pub demotions: [u64; 2],
+    /// Demotions from the direct path: cooled, evicted by the hot-path cap, then yielded
+    /// to the memory budget (a load needed the room its module's pin kept).
+    pub demotions: [u64; 3],
     /// Its result cache's totals, if it has one.
     pub cache: Option<CacheCounts>,
     /// Results cached now.
@@ -279,7 +282,7 @@ impl Stats {
                     direct_hits: minus(op.direct_hits, then.direct_hits),
                     calls_total: minus(op.calls_total, then.calls_total),
                     promotions: [promotions[0], promotions[1], promotions[2]],
-                    demotions: [demotions[0], demotions[1]],
+                    demotions: [demotions[0], demotions[1], demotions[2]],
                     cache: op.cache.map(|c| c.since(&then.cache.unwrap_or_default())),
                     ..op.clone()
                 }
@@ -304,7 +307,7 @@ impl Stats {
             blocked: Blocked::by(blocked),
             direct_hits: minus(self.direct_hits, before.direct_hits),
             promotions: [promotions[0], promotions[1], promotions[2]],
-            demotions: [demotions[0], demotions[1]],
+            demotions: [demotions[0], demotions[1], demotions[2]],
             cache: self.cache.since(&before.cache),
             modules,
             ops,
@@ -381,7 +384,7 @@ impl fmt::Display for Stats {
         if !self.ops.is_empty() {
             writeln!(
                 f,
-                "hot paths: {} now, {} direct calls counted, promotions warm {} hot {} critical {}, demotions cooled {} evicted {}; cache: {} hits, {} misses, {} expired, {} evicted",
+                "hot paths: {} now, {} direct calls counted, promotions warm {} hot {} critical {}, demotions cooled {} evicted {} for the budget {}; cache: {} hits, {} misses, {} expired, {} evicted",
                 self.hot_paths,
                 self.direct_hits,
                 self.promotions[0],
@@ -389,6 +392,7 @@ impl fmt::Display for Stats {
                 self.promotions[2],
                 self.demotions[0],
                 self.demotions[1],
+                self.demotions[2],
                 self.cache.hits,
                 self.cache.misses,
                 self.cache.expired,

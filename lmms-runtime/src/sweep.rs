@@ -80,7 +80,11 @@ const PASSES: usize = 4;
 /// User code it runs (a state's `Drop`, a `tracing` layer) may panic: the panic is
 /// contained and counted as a sweep's ([`Stats::sweep_panics`](crate::Stats)), and the load
 /// goes ahead.
-pub(crate) fn make_room(shared: &Shared, reserve: u64) -> bool {
+///
+/// Still over once nothing idle is left, it asks `yield_hot` to demote a hot operation
+/// (see `hot::yield_to_budget`) and looks again: the budget outranks the hot path, which is
+/// only an optimisation.
+pub(crate) fn make_room(shared: &Shared, reserve: u64, mut yield_hot: impl FnMut() -> bool) -> bool {
     if shared.config.memory_budget.is_none() {
         return true;
     }
@@ -90,18 +94,25 @@ pub(crate) fn make_room(shared: &Shared, reserve: u64) -> bool {
     }
     let _busy = Busy::enter();
     let passes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut fits = true;
-        for _ in 0..PASSES {
+        let mut looks = 0;
+        // A demotion per look at most, and a bound for a hot path promoted again
+        // meanwhile by another thread.
+        let mut demotions = shared.config.max_hot_paths;
+        loop {
             DEFERRED.with(|deferred| deferred.set(false));
             // The module list's lock ends with the classification: the unloads run user
             // `Drop`s, which may read the list (`Runtime::stats`) or add to it.
             let sweep = Sweep::classify(shared, &shared.modules(), Some(reserve));
-            fits = sweep.make_room(shared);
-            if !DEFERRED.with(Cell::get) {
-                break;
+            let fits = sweep.make_room(shared);
+            if DEFERRED.with(Cell::get) && looks < PASSES {
+                looks += 1;
+                continue;
             }
+            if fits || demotions == 0 || !yield_hot() {
+                return fits;
+            }
+            demotions -= 1;
         }
-        fits
     }));
     passes.unwrap_or_else(|payload| {
         crate::error::drop_payload(payload);
