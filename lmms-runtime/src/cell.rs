@@ -155,8 +155,10 @@ impl<T> StateCell<T> {
             // module), waiting could close a cycle through that lock, which no record shows.
             Err(TryLockError::WouldBlock) if defer::inside() => return Err(LoadFailure::Reentrant),
             Err(TryLockError::WouldBlock) => {
-                let _waiting =
-                    cycle::Waiting::start(id).map_err(|cycle::Cycle| LoadFailure::Reentrant)?;
+                // The load holding the lock (0 for an unload, which waits for nothing).
+                let awaited = self.loader.load(Relaxed);
+                let _waiting = cycle::Waiting::start(id, awaited)
+                    .map_err(|cycle::Cycle| LoadFailure::Reentrant)?;
                 crate::sync::lock(&self.lock)
             }
         };

@@ -42,9 +42,17 @@ struct Running {
 #[derive(Default)]
 struct Graph {
     loading: Vec<Running>,
-    /// (load, cell): the load (or a helper in its scope) is blocked until the cell's load
-    /// is done.
-    waiting: Vec<(usize, usize)>,
+    waiting: Vec<Wait>,
+}
+
+/// A load (or a helper in its scope) blocked until a load of a cell is done.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Wait {
+    load: usize,
+    cell: usize,
+    /// The load of `cell` it waits for: once that one has ended, the wait waits for no
+    /// later load of the cell, though it stays registered until its waiter runs again.
+    awaited: usize,
 }
 
 impl Graph {
@@ -80,11 +88,11 @@ impl Graph {
 
     /// Whether waiting for `cell` would wait, through loads and their waits, for `waiter`
     /// or one of its ancestors: a depth-first walk, each load visited once.
-    fn leads_to(&self, cell: usize, waiter: usize) -> bool {
-        let mut cells = vec![cell];
+    fn leads_to(&self, cell: usize, awaited: usize, waiter: usize) -> bool {
+        let mut cells = vec![(cell, awaited)];
         let mut visited = Vec::new();
-        while let Some(cell) = cells.pop() {
-            let Some(loader) = self.loader_of(cell) else {
+        while let Some((cell, awaited)) = cells.pop() {
+            let Some(loader) = self.loader_of(cell).filter(|&loader| loader == awaited) else {
                 continue;
             };
             if self.within(waiter, loader) {
@@ -98,8 +106,8 @@ impl Graph {
             cells.extend(
                 self.waiting
                     .iter()
-                    .filter(|&&(waiting, _)| self.within(waiting, loader))
-                    .map(|&(_, cell)| cell),
+                    .filter(|wait| self.within(wait.load, loader))
+                    .map(|wait| (wait.cell, wait.awaited)),
             );
         }
         false
@@ -185,37 +193,39 @@ impl Drop for Loading {
 }
 
 /// A load's wait for a cell, registered until dropped.
-pub(crate) struct Waiting {
-    load: usize,
-    cell: usize,
-}
+pub(crate) struct Waiting(Wait);
 
 /// Waiting would close a cycle of loads.
 pub(crate) struct Cycle;
 
 impl Waiting {
-    /// Registers that the load running here now is about to wait for `cell`, unless the
-    /// chain of waits from `cell`'s loader leads back to it or to one of its ancestors.
-    /// Outside every load there is nothing to register (`None`): nothing waits for it.
-    pub(crate) fn start(cell: usize) -> Result<Option<Waiting>, Cycle> {
+    /// Registers that the load running here now is about to wait for `cell`'s load
+    /// `awaited`, unless the chain of waits from it leads back to the waiter or to one of
+    /// its ancestors. Outside every load there is nothing to register (`None`): nothing
+    /// waits for it.
+    pub(crate) fn start(cell: usize, awaited: usize) -> Result<Option<Waiting>, Cycle> {
         let load = current();
         if load == 0 {
             return Ok(None);
         }
         let mut graph = graph();
-        if graph.leads_to(cell, load) {
+        if graph.leads_to(cell, awaited, load) {
             return Err(Cycle);
         }
-        graph.waiting.push((load, cell));
-        Ok(Some(Waiting { load, cell }))
+        let wait = Wait {
+            load,
+            cell,
+            awaited,
+        };
+        graph.waiting.push(wait);
+        Ok(Some(Waiting(wait)))
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
         let mut graph = graph();
-        let me = (self.load, self.cell);
-        if let Some(at) = graph.waiting.iter().position(|&wait| wait == me) {
+        if let Some(at) = graph.waiting.iter().position(|&wait| wait == self.0) {
             graph.waiting.swap_remove(at);
         }
     }

@@ -57,12 +57,13 @@ pub(crate) struct Flight {
 }
 
 struct State {
-    /// Whether a task runs the load now.
-    leading: bool,
+    /// The number of the load a task runs now (see `cycle`), or 0 when none runs.
+    leader: usize,
     /// Loads that ran to their end, with a state or a failure; a cancelled one does not
     /// count.
     ended: u64,
-    /// How the last ended load failed, if it did.
+    /// How the last ended load failed, if it did: the answer of the tasks that waited for
+    /// that load, and of no other.
     failure: Option<Failure>,
 }
 
@@ -82,7 +83,7 @@ impl Flight {
         pub fn new() -> Self {
             Flight {
                 state: Mutex::new(State {
-                    leading: false,
+                    leader: 0,
                     ended: 0,
                     failure: None,
                 }),
@@ -99,25 +100,34 @@ impl Flight {
         loop {
             let listener = {
                 let mut state = lock(&self.state);
-                if seen.is_some_and(|seen| seen != state.ended) {
-                    return Turn::Ended(state.failure.clone());
+                match seen {
+                    // The load waited for ended, and it was the last to.
+                    Some(seen) if state.ended == seen + 1 => {
+                        return Turn::Ended(state.failure.clone())
+                    }
+                    // Later loads ended too: how the awaited one ended is not known, so
+                    // the caller looks again rather than answer with another's failure.
+                    Some(seen) if state.ended != seen => return Turn::Ended(None),
+                    _ => {}
                 }
-                if !state.leading {
-                    state.leading = true;
+                if state.leader == 0 {
+                    // Registered before the lock is released: a waiter that sees the
+                    // flight led finds its load in the graph.
+                    let loading = cycle::Loading::start(cell);
+                    state.leader = loading.number();
                     return Turn::Lead(Leading {
                         flight: self,
                         failure: None,
                         ended: false,
-                        // Registered before the lock is released: a waiter that sees the
-                        // flight led finds its load in the graph.
-                        loading: Some(cycle::Loading::start(cell)),
+                        loading: Some(loading),
                     });
                 }
                 seen.get_or_insert(state.ended);
                 // Listening before the lock is released: an end after this wakes it.
-                self.ended.listen()
+                (self.ended.listen(), state.leader)
             };
-            let _waiting = match cycle::Waiting::start(cell) {
+            let (listener, awaited) = listener;
+            let _waiting = match cycle::Waiting::start(cell, awaited) {
                 Ok(waiting) => waiting,
                 Err(cycle::Cycle) => return Turn::Cycle,
             };
@@ -127,7 +137,7 @@ impl Flight {
 
     /// Whether a task runs the load now (a snapshot).
     pub(crate) fn is_leading(&self) -> bool {
-        lock(&self.state).leading
+        lock(&self.state).leader != 0
     }
 }
 
@@ -160,7 +170,7 @@ impl Drop for Leading<'_> {
     fn drop(&mut self) {
         let mut state = lock(&self.flight.state);
         drop(self.loading.take());
-        state.leading = false;
+        state.leader = 0;
         if self.ended {
             state.ended += 1;
             state.failure = self.failure.take();

@@ -51,7 +51,10 @@ pub trait Load: Sized + Send + Sync + 'static {
     /// other loaders on any thread, gets [`Error::ReentrantLoad`]. A loader that hands work
     /// to a helper thread and waits for it should let the helper [`enter`](crate::LoadScope::enter)
     /// its [`LoadScope`](crate::LoadScope), or a helper that asks for this module waits for
-    /// a load that waits for it.
+    /// a load that waits for it. A loader that blocks on an async module
+    /// (`block_on(M::get_async())`) blocks its thread: if the task that runs this load also
+    /// leads `M`'s load (both in one `load_together` or `join!`), nothing can poll it, and
+    /// the two wait for ever; get async modules from an [`AsyncLoad`] loader instead.
     fn load() -> Result<Self, Self::Error>;
 }
 
@@ -379,10 +382,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         shared: &'a Shared,
         load: fn() -> LoadFuture<T>,
     ) -> Result<Guard<'a, T>, Error> {
-        // Before the load's turn is taken, as a sync load makes it before its cell's lock:
-        // a `Drop` that room-making runs may get this module, and must not wait for a load
-        // its own thread leads.
-        self.make_room(shared);
+        let mut room_made = false;
         let inner = loop {
             if let Some(inner) = self.cell.try_get() {
                 self.used(shared);
@@ -393,6 +393,16 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
                     // Loaded by the load that ended between our look and our turn, or kept
                     // by an unload that was deciding when we looked.
                     Some(inner) => break inner,
+                    // Room is made by the caller that leads, and outside its turn, as a sync
+                    // load makes it before its cell's lock: a `Drop` that room-making runs
+                    // may get this module, and must not wait for a load its own thread
+                    // leads; a caller that only waits makes none, as its `Drop`s could wait
+                    // for the leader, which this thread cannot poll meanwhile.
+                    None if !room_made && self.needs_room(shared) => {
+                        drop(leading);
+                        self.make_room(shared);
+                        room_made = true;
+                    }
                     None => break self.load_async(shared, load, leading).await?,
                 },
                 Turn::Ended(None) => {}
@@ -514,7 +524,9 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         // Without the counting allocator nothing was measured: the state's inline size is
         // all there is to report (and no budget runs on it).
         let kept = match memory::live_heap() {
-            Some(_) => own.wrapping_add(window.unmeasured()).max(0) as u64,
+            // Other threads freeing memory meanwhile are no reason to charge less than
+            // the load's own threads kept.
+            Some(_) => own.wrapping_add(window.unmeasured().max(0)).max(0) as u64,
             None => size_of::<T>() as u64,
         };
         memory::book(kept as isize);
@@ -550,6 +562,11 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         if claimed.is_ok() {
             self.info.gaps.record(asked.saturating_sub(last));
         }
+    }
+
+    /// Whether a load would make room first: a budget is set and the module's size known.
+    fn needs_room(&self, shared: &Shared) -> bool {
+        shared.config.memory_budget.is_some() && self.info.last_bytes.load(Relaxed) > 0
     }
 
     /// Before a load: room in the memory budget for what this module's last load kept (a
@@ -878,13 +895,15 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         self.info.bytes.store(0, Relaxed);
         // Less what loads inside the `Drop` kept: the bytes freed are this state's alone.
         let (closed, freed) = memory::measure_own(|| {
-            panic::catch_unwind(AssertUnwindSafe(|| match self.close {
-                Some(close) => close(*state),
-                None => {
-                    drop(state);
-                    None
-                }
-            }))
+            dropping(&self.info, || {
+                panic::catch_unwind(AssertUnwindSafe(|| match self.close {
+                    Some(close) => close(*state),
+                    None => {
+                        drop(state);
+                        None
+                    }
+                }))
+            })
         });
         memory::book(freed);
         let bytes = u64::try_from(-freed).unwrap_or(0);
@@ -952,6 +971,30 @@ impl<T: Send + Sync + 'static> Entry for ModuleCell<T> {
     }
 }
 
+std::thread_local! {
+    /// The module (its bookkeeping's address) whose state this thread drops now, or 0.
+    static DROPPING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `drop` (a state's `Drop` or close) as the dropping of `info`'s module on this
+/// thread; the thread's earlier mark is restored on return or unwind.
+fn dropping<R>(info: &Info, drop: impl FnOnce() -> R) -> R {
+    /// Restores the earlier mark.
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = DROPPING.try_with(|dropping| dropping.set(self.0));
+        }
+    }
+    let me = info as *const Info as usize;
+    let _restore = Restore(DROPPING.try_with(|dropping| dropping.replace(me)).unwrap_or(0));
+    drop()
+}
+
+fn is_dropping(info: &Info) -> bool {
+    DROPPING.try_with(std::cell::Cell::get).unwrap_or(0) == info as *const Info as usize
+}
+
 /// Access to a module's state for as long as it lives; the state cannot be unloaded
 /// meanwhile. `Send` (when the state is `Sync`), so it can be held across `.await`.
 ///
@@ -1000,7 +1043,12 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
         }
         // SAFETY: dropped exactly once, here, and `inner` is not used after.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
-        if info.def.class_of() == Class::Feature && self.module.cell.holders() == 0 {
+        // Not when this thread is dropping this module's state: a guard its `Drop` took
+        // would unload what that `Drop` loaded again, whose `Drop` would do the same.
+        if info.def.class_of() == Class::Feature
+            && self.module.cell.holders() == 0
+            && !is_dropping(info)
+        {
             // The unload runs user code (the state's `Drop`, contained there, and a tracing
             // subscriber). A drop may run during an unwind, where a second panic aborts the
             // process: once the state is gone and counted, a panic is only a lost event.
