@@ -298,16 +298,26 @@ fn a_budget_nothing_can_measure_is_refused_naming_where_it_was_set() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(error, lmms::Error::InvalidConfig { field: "memory_budget", .. }),
+        matches!(
+            error,
+            lmms::Error::InvalidConfig {
+                field: "memory_budget",
+                ..
+            }
+        ),
         "{error}"
     );
     assert!(
-        error.to_string().contains("nothing measures a module's bytes"),
+        error
+            .to_string()
+            .contains("nothing measures a module's bytes"),
         "{error}"
     );
     let _turn = ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     std::env::set_var("LMMS_MEMORY_BUDGET", "64MiB");
-    let built = Runtime::builder().from_env().and_then(|builder| builder.build());
+    let built = Runtime::builder()
+        .from_env()
+        .and_then(|builder| builder.build());
     std::env::remove_var("LMMS_MEMORY_BUDGET");
     assert!(
         matches!(

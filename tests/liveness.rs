@@ -302,14 +302,23 @@ fn a_drop_that_loads_its_own_module_again_keeps_the_books_true() {
     // A load is charged what other threads kept meanwhile too (the file's other tests, here):
     // the figures agree within what they may have allocated, not to the byte.
     let close = |a: u64, b: u64| a.abs_diff(b) <= 16 * 1024;
-    assert!(close(bytes, loaded), "the unload frees the state it dropped: {bytes} of {loaded}");
+    assert!(
+        close(bytes, loaded),
+        "the unload frees the state it dropped: {bytes} of {loaded}"
+    );
     let stats = DropReloads::cell().stats();
     assert!(stats.resident, "the `Drop` loaded it again");
     let reloaded = stats.bytes.unwrap();
-    assert!(close(reloaded, loaded), "the new load's bytes: {reloaded} of {loaded}");
+    assert!(
+        close(reloaded, loaded),
+        "the new load's bytes: {reloaded} of {loaded}"
+    );
     let totals = runtime.stats();
     assert_eq!((totals.loads, totals.unloads), (2, 1));
-    assert_eq!(totals.bytes_loaded - totals.bytes_reclaimed, reloaded + loaded - bytes);
+    assert_eq!(
+        totals.bytes_loaded - totals.bytes_reclaimed,
+        reloaded + loaded - bytes
+    );
 }
 
 // ------------------------------------------------------------ 7. shutdown
@@ -341,7 +350,10 @@ fn shutdown_reports_a_load_in_flight() {
     let mut load = Box::pin(InFlight::get_async());
     assert!(poll_once(load.as_mut()).is_pending());
     let report = block_on(runtime.shutdown());
-    assert_eq!(report.kept_because("shutdown_in_flight"), Some(KeepReason::Loading));
+    assert_eq!(
+        report.kept_because("shutdown_in_flight"),
+        Some(KeepReason::Loading)
+    );
     IN_FLIGHT_OPEN.store(true, SeqCst);
     drop(block_on(load).unwrap());
     assert!(InFlight::is_resident());
@@ -375,17 +387,25 @@ mod second {
 fn the_typed_call_names_both_places_of_two_modules_of_one_name() {
     // The global runtime: the typed call binds each module to it on first use.
     first::Twin::get().unwrap();
-    let error = second::Twin::get().err().expect("a second module of one name");
+    let error = second::Twin::get()
+        .err()
+        .expect("a second module of one name");
     let Error::DuplicateModule { name, places } = &error else {
         panic!("{error:?}")
     };
     assert_eq!(name, "twin_module");
     let here = file!();
     assert_eq!(places.len(), 2, "{places:?}");
-    assert!(places.iter().all(|place| place.starts_with(here)), "{places:?}");
+    assert!(
+        places.iter().all(|place| place.starts_with(here)),
+        "{places:?}"
+    );
     assert_ne!(places[0], places[1]);
     let text = error.to_string();
-    assert!(text.contains(&places[0]) && text.contains(&places[1]), "{text}");
+    assert!(
+        text.contains(&places[0]) && text.contains(&places[1]),
+        "{text}"
+    );
 }
 
 // ------------------------ room-making runs a `Drop` that reads the runtime's figures
@@ -497,10 +517,16 @@ fn a_wait_for_a_load_that_ended_is_not_a_wait_for_the_next() {
         })
     });
     let text = format!("{first:?} {w:?} {second:?}");
-    assert!(format!("{first:?}").contains("the backend is down"), "{text}");
+    assert!(
+        format!("{first:?}").contains("the backend is down"),
+        "{text}"
+    );
     assert!(w.is_ok() && second.is_ok(), "{text}");
     let saw = STALE_W_SAW.lock().unwrap().clone().unwrap();
-    assert!(saw.contains("the backend is down"), "W saw its own load's failure: {saw}");
+    assert!(
+        saw.contains("the backend is down"),
+        "W saw its own load's failure: {saw}"
+    );
 }
 
 #[lmms::module(name = "waiter_room_a")]

@@ -103,7 +103,9 @@ pub struct BuiltBlocking(#[allow(dead_code)] Vec<u8>);
 impl AsyncLoad for BuiltBlocking {
     type Error = Error;
     async fn load() -> Result<Self, Error> {
-        let table = tokio::task::spawn_blocking(|| vec![1u8; SIZE]).await.unwrap();
+        let table = tokio::task::spawn_blocking(|| vec![1u8; SIZE])
+            .await
+            .unwrap();
         Ok(BuiltBlocking(table))
     }
 }
@@ -175,7 +177,9 @@ fn a_close_books_what_it_freed_when_it_ends() {
     let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
     let (runtime, _clock) = common::quick_runtime();
     runtime.add(ClosedLater::cell()).unwrap();
-    let tokio = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     tokio.block_on(ClosedLater::get_async()).map(drop).unwrap();
     let booked = ClosedLater::cell().stats().bytes.unwrap();
     let Unload::Unloaded { bytes } = ClosedLater::unload() else {

@@ -49,10 +49,7 @@ fn loads_and_unloads_record_the_state_bytes_and_the_heap_returns() {
         "heap {before} -> {after}"
     );
     let stats = runtime.stats();
-    assert_eq!(
-        (stats.bytes_loaded, stats.bytes_reclaimed),
-        (loaded, bytes)
-    );
+    assert_eq!((stats.bytes_loaded, stats.bytes_reclaimed), (loaded, bytes));
 }
 
 #[test]

@@ -129,14 +129,20 @@ impl lmms::AsyncLoad for Journal {
 
 #[test]
 fn a_close_left_queued_by_one_test_does_not_reach_the_next() {
-    let executor = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let executor = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let test = testing::begin().unwrap();
     executor.block_on(Journal::get_async()).unwrap();
     assert!(matches!(Journal::unload(), lmms::Unload::Unloaded { .. }));
     assert_eq!(lmms::stats().closing, 1);
     drop(test); // ends with its close queued
     let _next = testing::begin().unwrap();
-    assert_eq!(lmms::stats().closing, 0, "the next test starts from nothing");
+    assert_eq!(
+        lmms::stats().closing,
+        0,
+        "the next test starts from nothing"
+    );
     assert_eq!(executor.block_on(lmms::Runtime::global().closes()), 0);
     assert_eq!(JOURNAL_CLOSED.load(std::sync::atomic::Ordering::SeqCst), 0);
 }

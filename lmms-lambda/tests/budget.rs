@@ -20,7 +20,12 @@ fn the_budget_comes_from_the_memory_size_and_a_bad_size_is_an_error_naming_it() 
         matches!(source, lmms_lambda::Budget::MemorySize { bytes, memory_mib: 512, .. } if bytes == budget),
         "{source:?}"
     );
-    assert!(source.to_string().contains("(AWS_LAMBDA_FUNCTION_MEMORY_SIZE)"), "{source}");
+    assert!(
+        source
+            .to_string()
+            .contains("(AWS_LAMBDA_FUNCTION_MEMORY_SIZE)"),
+        "{source}"
+    );
 
     // `LMMS_MEMORY_BUDGET` wins.
     std::env::set_var("LMMS_MEMORY_BUDGET", "64MiB");

@@ -11,7 +11,9 @@ fn no_budget_is_set_on_figures_nothing_measures_and_the_line_says_why() {
     assert_eq!(runtime.config().memory_budget(), None);
     assert_eq!(budget, lmms_lambda::Budget::Unmeasured { memory_mib: 512 });
     assert!(
-        budget.to_string().contains("install the counting allocator"),
+        budget
+            .to_string()
+            .contains("install the counting allocator"),
         "{budget}"
     );
     std::env::set_var("LMMS_MEMORY_BUDGET", "64MiB");
@@ -19,7 +21,9 @@ fn no_budget_is_set_on_figures_nothing_measures_and_the_line_says_why() {
     std::env::remove_var("LMMS_MEMORY_BUDGET");
     std::env::remove_var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
     assert!(
-        error.starts_with("invalid configuration for `LMMS_MEMORY_BUDGET`: nothing measures a module's bytes"),
+        error.starts_with(
+            "invalid configuration for `LMMS_MEMORY_BUDGET`: nothing measures a module's bytes"
+        ),
         "{error}"
     );
 }

@@ -12,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+pub mod advise;
 pub mod azure2019;
 pub mod azure2021;
 mod error;

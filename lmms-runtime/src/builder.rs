@@ -386,7 +386,9 @@ impl Builder {
                         ..builder
                     }),
                     Ok(builder) => Ok(builder),
-                    Err(Error::InvalidConfig { reason, .. }) => Err(Error::invalid(variable, reason)),
+                    Err(Error::InvalidConfig { reason, .. }) => {
+                        Err(Error::invalid(variable, reason))
+                    }
                     Err(other) => Err(other),
                 },
                 Err(std::env::VarError::NotPresent) => Ok(builder),

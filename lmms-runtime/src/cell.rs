@@ -167,7 +167,8 @@ impl<T> StateCell<T> {
         }
         let loading = cycle::Loading::start(id);
         self.loader.store(loading.number(), Relaxed);
-        let built = panic::catch_unwind(AssertUnwindSafe(|| cycle::running(loading.number(), load)));
+        let built =
+            panic::catch_unwind(AssertUnwindSafe(|| cycle::running(loading.number(), load)));
         self.loader.store(0, Relaxed);
         drop(loading);
         match built {

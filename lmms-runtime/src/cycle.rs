@@ -152,7 +152,11 @@ pub(crate) fn running<R>(load: usize, f: impl FnOnce() -> R) -> R {
             let _ = CURRENT.try_with(|current| current.set(self.0));
         }
     }
-    let _restore = Restore(CURRENT.try_with(|current| current.replace(load)).unwrap_or(0));
+    let _restore = Restore(
+        CURRENT
+            .try_with(|current| current.replace(load))
+            .unwrap_or(0),
+    );
     f()
 }
 
@@ -186,7 +190,11 @@ impl Loading {
 impl Drop for Loading {
     fn drop(&mut self) {
         let mut graph = graph();
-        if let Some(at) = graph.loading.iter().position(|running| running.load == self.load) {
+        if let Some(at) = graph
+            .loading
+            .iter()
+            .position(|running| running.load == self.load)
+        {
             graph.loading.swap_remove(at);
         }
     }

@@ -109,11 +109,7 @@ fn figures(stats: &Stats) -> Vec<(&'static str, &'static str, u64)> {
         ("CacheHits", "Count", stats.cache.hits),
         ("CacheMisses", "Count", stats.cache.misses),
         ("Promotions", "Count", stats.promotions[1]),
-        (
-            "Demotions",
-            "Count",
-            stats.demotions.iter().sum(),
-        ),
+        ("Demotions", "Count", stats.demotions.iter().sum()),
         ("Sweeps", "Count", stats.sweeps),
         ("BudgetUnloads", "Count", stats.budget_unloads),
         ("OverBudgetLoads", "Count", stats.over_budget_loads),

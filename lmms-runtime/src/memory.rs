@@ -237,7 +237,10 @@ pub(crate) fn measure_own<R>(f: impl FnOnce() -> R) -> (R, isize) {
     let inner = ADDED.with(Cell::get).wrapping_sub(added);
     MEASURED.fetch_add(net.wrapping_sub(inner), Relaxed);
     ADDED.with(|total| total.set(added.wrapping_add(net)));
-    (out, net.wrapping_sub(BOOKED.with(Cell::get).wrapping_sub(booked)))
+    (
+        out,
+        net.wrapping_sub(BOOKED.with(Cell::get).wrapping_sub(booked)),
+    )
 }
 
 /// Books `bytes` (negative for an unload) as a load's or an unload's, for whatever measure

@@ -907,11 +907,15 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         });
         memory::book(freed);
         let bytes = u64::try_from(-freed).unwrap_or(0);
-        let dropped = closed.map(|closing| {
-            if let Some(closing) = closing {
-                // The state lives on in its close, which books what it frees when it ends.
-                shared.close_later(closing);
+        let dropped = closed.map(|closing| match closing {
+            // The state lives on in its close, which books what it frees when it ends.
+            Some(closing) => shared.close_later(closing),
+            // Measured where the state went, whatever threads built it: the room its next
+            // load makes.
+            None if memory::live_heap().is_some() && bytes > 0 => {
+                self.info.last_bytes.store(bytes, Relaxed);
             }
+            None => {}
         });
         self.info.unloads.fetch_add(1, Relaxed);
         let drop_panicked = dropped.is_err();
@@ -987,7 +991,11 @@ fn dropping<R>(info: &Info, drop: impl FnOnce() -> R) -> R {
         }
     }
     let me = info as *const Info as usize;
-    let _restore = Restore(DROPPING.try_with(|dropping| dropping.replace(me)).unwrap_or(0));
+    let _restore = Restore(
+        DROPPING
+            .try_with(|dropping| dropping.replace(me))
+            .unwrap_or(0),
+    );
     drop()
 }
 

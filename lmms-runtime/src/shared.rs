@@ -225,6 +225,10 @@ pub(crate) trait Entry: Send + Sync {
                     0
                 }
             }),
+            size: memory::live_heap()
+                .filter(|_| loads > 0)
+                .map(|_| info.last_bytes.load(Relaxed)),
+            load_time: (loads > 0).then(|| Duration::from_millis(info.load_ms.load(Relaxed))),
             loads,
             prewarms: info.prewarms.load(Relaxed),
             unloads: info.unloads.load(Relaxed),

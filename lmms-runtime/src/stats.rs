@@ -88,6 +88,13 @@ pub struct ModuleStats {
     /// Heap bytes its state kept when loaded (0 when not resident); `None` without
     /// [`CountingAlloc`](crate::memory::CountingAlloc), the only way to measure them.
     pub bytes: Option<u64>,
+    /// The bytes of its state when last measured, resident or not: what its last unload
+    /// freed (exact: measured where the state was dropped), or what its last load kept if
+    /// it has not been unloaded since. The room its next load makes in the memory budget;
+    /// `None` without the counting allocator or before its first load.
+    pub size: Option<u64>,
+    /// How long its last load took, in the runtime's time (`None` before its first).
+    pub load_time: Option<Duration>,
     /// Times its state was built.
     pub loads: u64,
     /// Of its loads, those the sweep made ahead of a predicted use

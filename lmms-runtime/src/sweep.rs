@@ -84,7 +84,11 @@ const PASSES: usize = 4;
 /// Still over once nothing idle is left, it asks `yield_hot` to demote a hot operation
 /// (see `hot::yield_to_budget`) and looks again: the budget outranks the hot path, which is
 /// only an optimisation.
-pub(crate) fn make_room(shared: &Shared, reserve: u64, mut yield_hot: impl FnMut() -> bool) -> bool {
+pub(crate) fn make_room(
+    shared: &Shared,
+    reserve: u64,
+    mut yield_hot: impl FnMut() -> bool,
+) -> bool {
     if shared.config.memory_budget.is_none() {
         return true;
     }

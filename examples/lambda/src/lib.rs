@@ -10,6 +10,8 @@
 //! `SIGTERM`. `tests/lambda.py` runs it under `cargo lambda watch` against a local
 //! `moto_server`; the README says how to deploy it.
 
+pub mod twelve;
+
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{json, Value};
 use std::convert::Infallible;

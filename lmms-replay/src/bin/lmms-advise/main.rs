@@ -1,0 +1,263 @@
+//! `lmms-advise`: which Lambda memory size to choose, from one run's measured modules and a
+//! request log, before deploying (see `lmms_replay::advise`).
+//!
+//! ```text
+//! cargo run --release -p lmms-replay --bin lmms-advise -- \
+//!     --modules stats.json --trace requests.jsonl --baseline-mib 12 --max-extra-ms 500
+//! ```
+
+use clap::Parser;
+use lmms::memory::CountingAlloc;
+use lmms_replay::advise::{self, Module, Process, Request, Sized};
+use plotters::prelude::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+// The replay's budget weighs each module by the bytes its load allocated.
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Predicts, for each Lambda memory size, the extra loads lmms makes under the budget it
+/// sets there, the time they add and the GB-seconds billed, and the smallest size whose
+/// extra time stays under a bound.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// The modules as a run measured them: `lmms::stats()` serialised to JSON (feature
+    /// `serde`), whose modules give `name`, `size` and `load_time`.
+    #[arg(long)]
+    modules: PathBuf,
+    /// The requests, one JSON object a line: `{"use": ["m0", "m4"], "ms": 3.5}`, the
+    /// modules each uses (by name) and its own run time in ms, loads not included.
+    #[arg(long)]
+    trace: PathBuf,
+    /// The process's resident memory at start, in MiB: the `lmms_lambda` start-up line's.
+    #[arg(long)]
+    baseline_mib: f64,
+    /// The allocator's slack over the modules' counted bytes.
+    #[arg(long, default_value_t = 0.05)]
+    slack: f64,
+    /// The extra time that loads may add over the whole trace, in ms.
+    #[arg(long, default_value_t = 1000.0)]
+    max_extra_ms: f64,
+    /// The first size, in MiB (Lambda's smallest is 128).
+    #[arg(long, default_value_t = 128)]
+    from: u64,
+    /// The step between sizes, in MiB (Lambda's memory sizes go by 1 MiB; 64 keeps the
+    /// table short).
+    #[arg(long, default_value_t = 64)]
+    step: u64,
+    /// Where the chart goes.
+    #[arg(long, default_value = "target/lmms-advise")]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match advise(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("lmms-advise: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Error = Box<dyn std::error::Error>;
+
+fn advise(args: &Args) -> Result<(), Error> {
+    let modules = read_modules(&args.modules)?;
+    let requests = read_requests(&args.trace, &modules)?;
+    let process = Process {
+        baseline: (args.baseline_mib * f64::from(1 << 20)) as u64,
+        slack: args.slack,
+    };
+    let table = advise::sizes(&modules, &requests, process, args.from, args.step)?;
+    let eager_mib = advise::eager_mib(&modules, process);
+    let eager_billed: Duration = requests.iter().map(|request| request.duration).sum();
+    let eager_gb_s = eager_mib as f64 / 1024.0 * eager_billed.as_secs_f64();
+    println!(
+        "{} requests over {} modules ({} MiB); an eager build needs {eager_mib} MiB and bills {eager_gb_s:.3} GB-s",
+        requests.len(),
+        modules.len(),
+        modules.iter().map(|m| m.bytes).sum::<u64>() >> 20,
+    );
+    println!("| memory | budget | loads | extra loads | extra time | GB-s | saved against eager | fits |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for sized in &table {
+        println!(
+            "| {} MiB | {} | {} | {} | {:.0} ms | {:.3} | {:.0}% | {} |",
+            sized.memory_mib,
+            sized
+                .budget
+                .map_or("none".into(), |bytes| format!("{} MiB", bytes >> 20)),
+            sized.loads,
+            sized.extra_loads,
+            sized.extra_time.as_secs_f64() * 1000.0,
+            sized.gb_seconds,
+            100.0 * (1.0 - sized.gb_seconds / eager_gb_s.max(f64::MIN_POSITIVE)),
+            if sized.fits() { "yes" } else { "no: killed" },
+        );
+    }
+    let bound = Duration::from_secs_f64(args.max_extra_ms.max(0.0) / 1000.0);
+    match advise::smallest(&table, bound) {
+        Some(best) => println!(
+            "choose {} MiB: {} extra loads add {:.0} ms (bound {:.0} ms), {:.3} GB-s against the eager build's {:.3} at {eager_mib} MiB",
+            best.memory_mib,
+            best.extra_loads,
+            best.extra_time.as_secs_f64() * 1000.0,
+            args.max_extra_ms,
+            best.gb_seconds,
+            eager_gb_s,
+        ),
+        None => println!(
+            "no size up to {eager_mib} MiB keeps the extra time under {:.0} ms",
+            args.max_extra_ms
+        ),
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let chart = args.out.join("memory-sizes.svg");
+    draw(&table, &chart)?;
+    println!("chart: {}", chart.display());
+    Ok(())
+}
+
+/// The modules of a serialised `lmms::stats()`.
+fn read_modules(path: &Path) -> Result<Vec<Module>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let stats: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    let list = stats["modules"].as_array().ok_or_else(|| {
+        format!(
+            "{}: no `modules` list (a serialised `lmms::stats()`)",
+            path.display()
+        )
+    })?;
+    list.iter()
+        .enumerate()
+        .map(|(i, module)| {
+            let field = |name: &str| format!("{}: modules[{i}] has no `{name}`", path.display());
+            let name = module["name"].as_str().ok_or_else(|| field("name"))?;
+            let bytes = module["size"].as_u64().ok_or_else(|| field("size"))?;
+            let load = &module["load_time"];
+            let secs = load["secs"].as_u64().ok_or_else(|| field("load_time"))?;
+            let nanos = load["nanos"].as_u64().unwrap_or(0);
+            Ok(Module {
+                name: name.to_owned(),
+                bytes,
+                load: Duration::from_secs(secs) + Duration::from_nanos(nanos),
+            })
+        })
+        .collect::<Result<_, String>>()
+        .map_err(Into::into)
+}
+
+/// The requests of a JSON-lines log, their modules by name.
+fn read_requests(path: &Path, modules: &[Module]) -> Result<Vec<Request>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            let at = format!("{}:{}", path.display(), n + 1);
+            let request: Value =
+                serde_json::from_str(line).map_err(|e| format!("{at}: not JSON: {e}"))?;
+            let uses = request["use"]
+                .as_array()
+                .ok_or_else(|| format!("{at}: no `use` list"))?
+                .iter()
+                .map(|name| {
+                    let name = name.as_str().unwrap_or_default();
+                    modules
+                        .iter()
+                        .position(|module| module.name == name)
+                        .ok_or_else(|| {
+                            format!("{at}: `use`: no module named `{name}` in the modules")
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let ms = request["ms"]
+                .as_f64()
+                .filter(|ms| *ms >= 0.0)
+                .ok_or_else(|| {
+                    format!("{at}: `ms` must be the request's own run time, a number of ms")
+                })?;
+            Ok(Request {
+                uses,
+                duration: Duration::from_secs_f64(ms / 1000.0),
+            })
+        })
+        .collect::<Result<_, String>>()
+        .map_err(Into::into)
+}
+
+/// GB-seconds and the extra time against the memory size.
+fn draw(table: &[Sized], path: &Path) -> Result<(), Error> {
+    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let sizes =
+        table.first().map_or(0, |s| s.memory_mib)..table.last().map_or(1, |s| s.memory_mib + 1);
+    let gb_s = table.iter().map(|s| s.gb_seconds).fold(0.0, f64::max) * 1.1 + 1e-9;
+    let extra = table
+        .iter()
+        .map(|s| s.extra_time.as_secs_f64())
+        .fold(0.0, f64::max)
+        * 1.1
+        + 1e-9;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "GB-seconds billed and the time extra loads add, by memory size",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .right_y_label_area_size(60)
+        .build_cartesian_2d(sizes.clone(), 0.0..gb_s)?
+        .set_secondary_coord(sizes, 0.0..extra);
+    chart
+        .configure_mesh()
+        .x_desc("memory size (MiB)")
+        .y_desc("GB-seconds")
+        .draw()?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("extra time (s)")
+        .draw()?;
+    let blue = RGBColor(31, 119, 180);
+    let orange = RGBColor(255, 127, 14);
+    chart
+        .draw_series(LineSeries::new(
+            table.iter().map(|s| (s.memory_mib, s.gb_seconds)),
+            blue.stroke_width(2),
+        ))?
+        .label("GB-seconds")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue));
+    chart
+        .draw_secondary_series(LineSeries::new(
+            table
+                .iter()
+                .map(|s| (s.memory_mib, s.extra_time.as_secs_f64())),
+            orange.stroke_width(2),
+        ))?
+        .label("extra time (s)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange));
+    chart
+        .draw_series(
+            table
+                .iter()
+                .filter(|s| !s.fits())
+                .map(|s| Cross::new((s.memory_mib, s.gb_seconds), 6, RED)),
+        )?
+        .label("killed: the peak does not fit")
+        .legend(|(x, y)| Cross::new((x + 10, y), 6, RED));
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
