@@ -21,6 +21,9 @@ pub struct Module {
     pub bytes: u64,
     /// How long a load takes ([`lmms::report::ModuleStats::load_time`]).
     pub load: Duration,
+    /// How long an unload takes ([`lmms::report::ModuleStats::unload_time`]): a request
+    /// pays it when room is made for its load.
+    pub unload: Duration,
 }
 
 /// One request: the modules it uses, held together, and how long it runs besides loads.
@@ -49,8 +52,9 @@ pub struct Sized {
     pub billed: Duration,
     /// GB-seconds billed: the size times the billed time.
     pub gb_seconds: f64,
-    /// The process's predicted peak: its baseline, the most module bytes held at once
-    /// (a load's included), and the allocator's slack on them.
+    /// The process's predicted peak: its baseline, and the most module bytes the replay
+    /// held at once (the live heap's high-water mark: a load before room is made for it
+    /// included) with the allocator's slack on them.
     pub peak: u64,
 }
 
@@ -71,10 +75,13 @@ impl Sized {
     }
 }
 
-/// What the process holds besides its modules, and how much more than their counted bytes
-/// the allocator keeps for them.
+/// What the process holds besides its modules, how much more than their counted bytes
+/// the allocator keeps for them, and what handing freed memory back to the OS costs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Process {
+    /// What handing memory back to the OS took, on average ([`lmms::Stats::trim_time`]
+    /// over [`lmms::Stats::trims`]): a request pays it once when room is made for it.
+    pub trim: Duration,
     /// Resident bytes at start, before any module loads (the `lmms_lambda` start-up
     /// line's baseline).
     pub baseline: u64,
@@ -94,14 +101,14 @@ pub struct Process {
 ///
 /// # fn main() -> Result<(), lmms::Error> {
 /// let modules = vec![
-///     Module { name: "a".into(), bytes: 20 << 20, load: Duration::from_millis(30) },
-///     Module { name: "b".into(), bytes: 20 << 20, load: Duration::from_millis(30) },
+///     Module { name: "a".into(), bytes: 20 << 20, load: Duration::from_millis(30), unload: Duration::ZERO },
+///     Module { name: "b".into(), bytes: 20 << 20, load: Duration::from_millis(30), unload: Duration::ZERO },
 /// ];
 /// let requests: Vec<Request> = [0, 1, 0, 1]
 ///     .iter()
 ///     .map(|&m| Request { uses: vec![m], duration: Duration::from_millis(5) })
 ///     .collect();
-/// let process = Process { baseline: 10 << 20, slack: 0.05 };
+/// let process = Process { trim: Duration::ZERO, baseline: 10 << 20, slack: 0.05 };
 /// // 64 MiB leave a budget of 27 MiB: the two modules take turns.
 /// let small = at_size(&modules, &requests, process, 64)?;
 /// assert_eq!((small.loads, small.extra_loads), (4, 2));
@@ -139,28 +146,44 @@ pub fn at_size(
         })
         .collect::<Result<_, _>>()?;
     let mut billed = Duration::ZERO;
-    let mut held_peak = 0u64;
+    let unloads = |handles: &[Handle<Vec<u8>>]| -> Vec<u64> {
+        handles
+            .iter()
+            .map(|handle| handle.stats().unloads)
+            .collect()
+    };
+    // The replay's own heap: what is above it is the modules'.
+    let floor = lmms::memory::live_heap().unwrap_or(0);
+    lmms::memory::reset_peak();
     for request in requests {
         let mut guards: Vec<Guard<'_, Vec<u8>>> = Vec::new();
         let mut spent = request.duration;
+        let before = unloads(&handles);
         for &module in &request.uses {
             let (Some(handle), Some(measured)) = (handles.get(module), modules.get(module)) else {
                 continue;
             };
             if !handle.is_resident() {
-                // The peak of a load: what is resident as it starts, and what it builds.
-                let resident = runtime.stats().resident_bytes.unwrap_or(0);
-                held_peak = held_peak.max(resident + measured.bytes);
                 spent += measured.load;
             }
             guards.push(handle.get()?);
-            held_peak = held_peak.max(runtime.stats().resident_bytes.unwrap_or(0));
+        }
+        // The unloads room-making made for this request's loads, which it waited for, and
+        // the memory they handed back.
+        let mut made_room = false;
+        for ((after, before), module) in unloads(&handles).iter().zip(before).zip(modules) {
+            made_room |= *after > before;
+            spent += module.unload * u32::try_from(after - before).unwrap_or(u32::MAX);
+        }
+        if made_room {
+            spent += process.trim;
         }
         billed += spent;
         clock.advance(spent);
         drop(guards);
         runtime.sweep();
     }
+    let held = lmms::memory::peak_heap().unwrap_or(0).saturating_sub(floor);
     let loads = runtime.stats().loads;
     let used = requests
         .iter()
@@ -177,7 +200,7 @@ pub fn at_size(
         extra_time: mean_load * u32::try_from(extra_loads).unwrap_or(u32::MAX),
         billed,
         gb_seconds: memory_mib as f64 / 1024.0 * billed.as_secs_f64(),
-        peak: process.baseline + (held_peak as f64 * (1.0 + process.slack)) as u64,
+        peak: process.baseline + (held as f64 * (1.0 + process.slack)) as u64,
     })
 }
 
@@ -201,9 +224,9 @@ fn mean_load(modules: &[Module], used: &std::collections::BTreeSet<usize>) -> Du
 /// static ALLOC: lmms::memory::CountingAlloc = lmms::memory::CountingAlloc;
 ///
 /// # fn main() -> Result<(), lmms::Error> {
-/// let modules = vec![Module { name: "a".into(), bytes: 100 << 20, load: Duration::from_millis(50) }];
+/// let modules = vec![Module { name: "a".into(), bytes: 100 << 20, load: Duration::from_millis(50), unload: Duration::ZERO }];
 /// let requests = vec![Request { uses: vec![0], duration: Duration::from_millis(5) }];
-/// let table = sizes(&modules, &requests, Process { baseline: 10 << 20, slack: 0.05 }, 128, 64)?;
+/// let table = sizes(&modules, &requests, Process { trim: Duration::ZERO, baseline: 10 << 20, slack: 0.05 }, 128, 64)?;
 /// assert_eq!(table.first().unwrap().memory_mib, 128);
 /// assert!(table.last().unwrap().memory_mib >= 115);
 /// # Ok(()) }
@@ -232,8 +255,8 @@ pub fn sizes(
 ///
 /// ```
 /// use lmms_replay::advise::{eager_mib, Module, Process};
-/// let modules = vec![Module { name: "a".into(), bytes: 90 << 20, load: Default::default() }];
-/// assert_eq!(eager_mib(&modules, Process { baseline: 10 << 20, slack: 0.0 }), 100);
+/// let modules = vec![Module { name: "a".into(), bytes: 90 << 20, load: Default::default(), unload: Default::default() }];
+/// assert_eq!(eager_mib(&modules, Process { trim: Default::default(), baseline: 10 << 20, slack: 0.0 }), 100);
 /// ```
 pub fn eager_mib(modules: &[Module], process: Process) -> u64 {
     let bytes: u64 = modules.iter().map(|module| module.bytes).sum();

@@ -25,6 +25,8 @@ pub(crate) struct Counters {
     sweep_panics: AtomicU64,
     budget_unloads: AtomicU64,
     over_budget_loads: AtomicU64,
+    trims: AtomicU64,
+    trim_nanos: AtomicU64,
     blocked: [AtomicU64; KeepReason::ALL.len()],
 }
 
@@ -46,6 +48,8 @@ impl Counters {
             &self.sweep_panics,
             &self.budget_unloads,
             &self.over_budget_loads,
+            &self.trims,
+            &self.trim_nanos,
         ]
         .into_iter()
         .chain(blocked)
@@ -109,6 +113,13 @@ impl Counters {
         self.over_budget_loads.fetch_add(1, Relaxed);
     }
 
+    /// Freed memory handed back to the OS, which took `took`.
+    pub(crate) fn trimmed(&self, took: Duration) {
+        self.trims.fetch_add(1, Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.trim_nanos.fetch_add(nanos, Relaxed);
+    }
+
     pub(crate) fn sweep_panicked(&self) {
         self.sweep_panics.fetch_add(1, Relaxed);
     }
@@ -135,6 +146,8 @@ impl Counters {
             sweep_panics: self.sweep_panics.load(Relaxed),
             budget_unloads: self.budget_unloads.load(Relaxed),
             over_budget_loads: self.over_budget_loads.load(Relaxed),
+            trims: self.trims.load(Relaxed),
+            trim_time: Duration::from_nanos(self.trim_nanos.load(Relaxed)),
             blocked: Blocked::by(blocked),
             resident_modules: modules.iter().filter(|m| m.resident).count(),
             // Unknown without the counting allocator, even with no module to sum.

@@ -26,6 +26,9 @@ pub(crate) struct Info {
     /// How long its last load took, in ms of the runtime's clock: how much earlier than
     /// its predicted use a pre-warm must start.
     pub(crate) load_ms: AtomicU64,
+    /// How long its last unload took to drop the state (or hand it to its close), in ms of
+    /// the runtime's clock.
+    pub(crate) unload_ms: AtomicU64,
     pub(crate) unloads: AtomicU64,
     /// Heap bytes the current state kept when it was loaded.
     pub(crate) bytes: AtomicU64,
@@ -65,6 +68,7 @@ impl Info {
             prewarms: AtomicU64::new(0),
             warmed_after: AtomicU64::new(u64::MAX),
             load_ms: AtomicU64::new(0),
+            unload_ms: AtomicU64::new(0),
             unloads: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             last_bytes: AtomicU64::new(0),
@@ -85,6 +89,7 @@ impl Info {
             &self.loads,
             &self.prewarms,
             &self.load_ms,
+            &self.unload_ms,
             &self.unloads,
             &self.bytes,
             &self.last_bytes,

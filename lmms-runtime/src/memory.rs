@@ -48,6 +48,8 @@ use std::task::{Context, Poll};
 
 /// Bytes held, process-wide.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+/// The most bytes held at once since the start or the last [`reset_peak`].
+static PEAK: AtomicIsize = AtomicIsize::new(0);
 /// Bytes kept by measured code (loads and unloads), process-wide: see [`Window`].
 static MEASURED: AtomicIsize = AtomicIsize::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -74,7 +76,12 @@ std::thread_local! {
 pub struct CountingAlloc;
 
 fn count(delta: isize) {
-    LIVE.fetch_add(delta, Relaxed);
+    let live = LIVE.fetch_add(delta, Relaxed).wrapping_add(delta);
+    // A load of a line that is rarely written: the peak moves only while the heap grows
+    // past it.
+    if live > PEAK.load(Relaxed) {
+        PEAK.fetch_max(live, Relaxed);
+    }
     // `try_with` cannot fail for a const-initialised `Cell` (it has no destructor); it is
     // used anyway because an allocator must never panic.
     let _ = NET.try_with(|net| net.set(net.get().wrapping_add(delta)));
@@ -159,6 +166,28 @@ pub fn live_heap() -> Option<u64> {
     INSTALLED
         .load(Relaxed)
         .then(|| u64::try_from(LIVE.load(Relaxed)).unwrap_or(0))
+}
+
+/// The most heap bytes the process held at once since it started or since the last
+/// [`reset_peak`], if [`CountingAlloc`] is the global allocator: what decides whether it
+/// fits in a memory limit, where [`live_heap`] says only what it holds now.
+///
+/// ```
+/// assert_eq!(lmms::memory::peak_heap(), None); // the system allocator here
+/// ```
+pub fn peak_heap() -> Option<u64> {
+    live_heap().map(|_| u64::try_from(PEAK.load(Relaxed)).unwrap_or(0))
+}
+
+/// Starts a new [`peak_heap`] from what the heap holds now, and returns the peak until
+/// now (`None` without [`CountingAlloc`]): the peak of one stretch of work.
+///
+/// ```
+/// assert_eq!(lmms::memory::reset_peak(), None);
+/// ```
+pub fn reset_peak() -> Option<u64> {
+    let peak = PEAK.swap(LIVE.load(Relaxed), Relaxed);
+    live_heap().map(|_| u64::try_from(peak).unwrap_or(0))
 }
 
 /// Whether [`CountingAlloc`] is the global allocator: whether anything measures a

@@ -893,6 +893,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         // Off the books before user code runs: a `Drop` or a close may load this module
         // again, and that load books its own bytes.
         self.info.bytes.store(0, Relaxed);
+        let began = shared.time.refresh();
         // Less what loads inside the `Drop` kept: the bytes freed are this state's alone.
         let (closed, freed) = memory::measure_own(|| {
             dropping(&self.info, || {
@@ -906,6 +907,10 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
             })
         });
         memory::book(freed);
+        let ended = shared.time.refresh();
+        self.info
+            .unload_ms
+            .store(ended.saturating_sub(began), Relaxed);
         let bytes = u64::try_from(-freed).unwrap_or(0);
         let dropped = closed.map(|closing| match closing {
             // The state lives on in its close, which books what it frees when it ends.

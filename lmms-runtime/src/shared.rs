@@ -110,7 +110,9 @@ impl Shared {
     /// Hands memory back to the OS after unloads that freed `bytes`, if that is enough.
     pub(crate) fn reclaimed(&self, bytes: u64) {
         if self.config.trim_threshold.is_some_and(|at| bytes >= at) {
+            let began = std::time::Instant::now();
             memory::trim();
+            self.counters.trimmed(began.elapsed());
         }
     }
 
@@ -229,6 +231,8 @@ pub(crate) trait Entry: Send + Sync {
                 .filter(|_| loads > 0)
                 .map(|_| info.last_bytes.load(Relaxed)),
             load_time: (loads > 0).then(|| Duration::from_millis(info.load_ms.load(Relaxed))),
+            unload_time: (info.unloads.load(Relaxed) > 0)
+                .then(|| Duration::from_millis(info.unload_ms.load(Relaxed))),
             loads,
             prewarms: info.prewarms.load(Relaxed),
             unloads: info.unloads.load(Relaxed),

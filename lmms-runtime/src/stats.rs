@@ -95,6 +95,9 @@ pub struct ModuleStats {
     pub size: Option<u64>,
     /// How long its last load took, in the runtime's time (`None` before its first).
     pub load_time: Option<Duration>,
+    /// How long its last unload took to drop the state (or hand it to its close), in the
+    /// runtime's time (`None` before its first).
+    pub unload_time: Option<Duration>,
     /// Times its state was built.
     pub loads: u64,
     /// Of its loads, those the sweep made ahead of a predicted use
@@ -156,6 +159,13 @@ pub struct Stats {
     /// Loads that took resident state over the memory budget because no idle module was
     /// left to unload: each went ahead (a load is never refused for the budget).
     pub over_budget_loads: u64,
+    /// Times freed memory was handed back to the OS after unloads
+    /// ([`Builder::trim_threshold`](crate::Builder::trim_threshold)): once per sweep or
+    /// room-making that freed enough, once per unload asked for by name.
+    pub trims: u64,
+    /// What those took in all: glibc's trim walks every free block, so state of many
+    /// small allocations costs most to give back.
+    pub trim_time: Duration,
     /// Unloads refused, by the check that refused them.
     pub blocked: Blocked,
     /// Modules resident now.
@@ -311,6 +321,8 @@ impl Stats {
             sweep_panics: minus(self.sweep_panics, before.sweep_panics),
             budget_unloads: minus(self.budget_unloads, before.budget_unloads),
             over_budget_loads: minus(self.over_budget_loads, before.over_budget_loads),
+            trims: minus(self.trims, before.trims),
+            trim_time: self.trim_time.saturating_sub(before.trim_time),
             blocked: Blocked::by(blocked),
             direct_hits: minus(self.direct_hits, before.direct_hits),
             promotions: [promotions[0], promotions[1], promotions[2]],

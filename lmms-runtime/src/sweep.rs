@@ -67,6 +67,15 @@ pub(crate) fn loading<R>(load: impl FnOnce() -> R) -> R {
     load()
 }
 
+/// Bytes unloads freed, handed back to the OS when dropped, unwinding included.
+struct Reclaimed<'a>(&'a Shared, u64);
+
+impl Drop for Reclaimed<'_> {
+    fn drop(&mut self) {
+        self.0.reclaimed(self.1);
+    }
+}
+
 /// How many times a make-room looks again when a `Drop` it ran loaded a module.
 const PASSES: usize = 4;
 
@@ -244,6 +253,8 @@ impl Sweep {
     fn make_room(mut self, shared: &Shared) -> bool {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.sort_by_key(|&(_, last_use)| last_use);
+        // Handed back to the OS once for all the unloads: a trim walks every free block.
+        let mut reclaimed = Reclaimed(shared, 0);
         for (entry, _) in candidates {
             if !self.over_budget(shared) {
                 break;
@@ -256,7 +267,7 @@ impl Sweep {
             })) {
                 Ok(Some(bytes)) => {
                     shared.counters.budget_unloaded(1);
-                    shared.reclaimed(bytes);
+                    reclaimed.1 += bytes;
                 }
                 Ok(None) => {}
                 Err(payload) => {

@@ -80,9 +80,26 @@ pub fn build(i: usize) -> State {
     }
 }
 
-/// The modules a request uses: `{"use": [3, 7], "key": 12}`; an index out of range is
-/// an error naming it.
-pub fn request(event: &Value) -> Result<(Vec<usize>, u64), String> {
+/// What a request asks: the modules it uses, a key to read, and how long it waits on I/O
+/// besides (`{"use": [3, 7], "key": 12, "work_ms": 20}`).
+pub struct Request {
+    /// The modules it uses, held at once.
+    pub used: Vec<usize>,
+    /// What it reads of each.
+    pub key: u64,
+    /// Its own time, waiting as on a database or an API.
+    pub work: std::time::Duration,
+}
+
+impl Request {
+    /// The request's I/O, awaited.
+    pub async fn work(&self) {
+        tokio::time::sleep(self.work).await;
+    }
+}
+
+/// The request of an event; an index out of range is an error naming it.
+pub fn request(event: &Value) -> Result<Request, String> {
     let used = event["use"]
         .as_array()
         .ok_or("the request has no `use` list of module indices")?
@@ -95,7 +112,11 @@ pub fn request(event: &Value) -> Result<(Vec<usize>, u64), String> {
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((used, event["key"].as_u64().unwrap_or(0)))
+    Ok(Request {
+        used,
+        key: event["key"].as_u64().unwrap_or(0),
+        work: std::time::Duration::from_millis(event["work_ms"].as_u64().unwrap_or(0)),
+    })
 }
 
 /// The answer: what the request read, and how long the handler took since `started`, in

@@ -11,6 +11,8 @@ thread, on tokio's blocking pool, on a helper thread and as small strings.
     python3 examples/lambda/tests/memory_limit.py --smallest  # the smallest limit (16 MiB
                                                               # steps) at which each build
                                                               # serves the whole mix
+    python3 examples/lambda/tests/memory_limit.py --advise    # lmms-advise's prediction
+                                                              # against the cgroup
 
 The function runs against `cargo lambda watch --only-lambda-apis` (the runtime API) and
 every request goes through `cargo lambda invoke`. It needs root (it creates the cgroups, v2
@@ -38,7 +40,8 @@ BUILDS = ("twelve-eager", "twelve-lazylock", "twelve")
 
 def mix(requests=REQUESTS, seed=28):
     """Requests with locality: most use one of the three modules used last, some a module
-    at random; three in ten use a second module too, held at once with the first."""
+    at random; three in ten use a second module too, held at once with the first. Each
+    waits 10 to 40 ms on I/O besides, as a request to a database or an API does."""
     rng = random.Random(seed)
     recent = [0, 4, 8]
     out = []
@@ -54,7 +57,7 @@ def mix(requests=REQUESTS, seed=28):
                 recent.remove(module)
             recent.insert(0, module)
         del recent[3:]
-        out.append({"use": used, "key": rng.randrange(1 << 20)})
+        out.append({"use": used, "key": rng.randrange(1 << 20), "work_ms": rng.randrange(10, 40)})
     return out
 
 
@@ -139,7 +142,7 @@ def invoke(port, event, function):
     return json.loads(out)
 
 
-def run(services, build, limit_mib, requests, settings=None):
+def run(services, build, limit_mib, requests, settings=None, dump=False):
     """Serves `requests` with `build` in a cgroup of `limit_mib`: how many it answered,
     whether it was killed, the cgroup's peak, and the lmms build's figures."""
     binary = os.path.join(lambda_env.EXAMPLE, "target", "release", build)
@@ -151,7 +154,18 @@ def run(services, build, limit_mib, requests, settings=None):
     env.update(AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(limit_mib), **(settings or {}))
     # Into the cgroup before it runs anything: the shell writes its pid, then becomes it.
     function = lambda_env.start(["sh", "-c", f'echo $$ > {group.procs()} && exec "$0"', binary], log, env=env)
+    # The process's own memory once it waits for its first request: its anonymous pages
+    # (heap, stacks), which a memory limit cannot reclaim, unlike its code's.
+    time.sleep(0.5)
+    baseline_anon = None
+    try:
+        with open(f"/proc/{function.pid}/status") as status:
+            baseline_anon = next(int(line.split()[1]) for line in status if line.startswith("RssAnon:")) / 1024
+    except (OSError, StopIteration):
+        pass
     answered = 0
+    handler_ms = []
+    stats = None
     started = time.perf_counter()
     try:
         for event in requests:
@@ -161,7 +175,10 @@ def run(services, build, limit_mib, requests, settings=None):
             if "sum" not in reply:
                 fail(f"{build}: {event} answered {reply}")
             answered += 1
+            handler_ms.append(reply["ms"])
         seconds = time.perf_counter() - started
+        if dump and function.poll() is None:
+            stats = invoke(services.invoke_port, {"stats": True, "unload": True}, function)
         killed = function.poll() is not None
     finally:
         lambda_env.stop(function)
@@ -176,6 +193,12 @@ def run(services, build, limit_mib, requests, settings=None):
         "budget_unloads": sum(line.get("BudgetUnloads", 0) for line in emf),
         "over_budget_loads": sum(line.get("OverBudgetLoads", 0) for line in emf),
         "startup": startup[0] if startup else None,
+        "handler_ms": handler_ms,
+        "baseline_anon_mib": baseline_anon,
+        "loads_by_request": [line.get("Loads", 0) for line in emf],
+        "stats": stats,
+        # What Lambda bills: the memory size times the handlers' time.
+        "gb_seconds": limit_mib / 1024 * sum(handler_ms) / 1000,
     }
 
 
@@ -224,9 +247,60 @@ def smallest(services, build, requests, settings=None, low=32, high=320):
     return fits
 
 
+def advise(services):
+    """`lmms-advise`'s prediction from one unconstrained run (its stats dump and request
+    log), checked against the cgroup: the smallest size, and the GB-seconds at it and at
+    the test's 128 MiB."""
+    import re
+    import statistics
+    requests = mix()
+    free = run(services, "twelve", 1024, requests, dump=True)
+    if free["answered"] != len(requests) or free["stats"] is None:
+        fail(f"the unconstrained run did not serve the mix: {describe(free)}")
+    work = services.work
+    modules = os.path.join(work, "stats.json")
+    with open(modules, "w") as f:
+        json.dump(free["stats"], f)
+    # A request's own time: its handler's, when it loaded nothing (the loads are the
+    # advisor's to add); the median of those for the requests that loaded.
+    quiet = [ms for ms, loads in zip(free["handler_ms"], free["loads_by_request"]) if loads == 0]
+    typical = statistics.median(quiet)
+    trace = os.path.join(work, "requests.jsonl")
+    with open(trace, "w") as f:
+        for event, ms, loads in zip(requests, free["handler_ms"], free["loads_by_request"]):
+            f.write(json.dumps({"use": [f"m{i}" for i in event["use"]], "ms": ms if loads == 0 else typical}) + "\n")
+    if free["baseline_anon_mib"] is None:
+        fail("the function's anonymous memory at start could not be read")
+    repo = os.path.dirname(os.path.dirname(lambda_env.EXAMPLE))
+    advised = subprocess.run(
+        ["cargo", "run", "--quiet", "--release", "-p", "lmms-replay", "--bin", "lmms-advise", "--",
+         "--modules", modules, "--trace", trace, "--baseline-mib", f"{free['baseline_anon_mib']:.2f}",
+         "--from", "32", "--step", "16", "--max-extra-ms", "1e12", "--out", os.path.join(repo, "target", "lmms-advise")],
+        capture_output=True, text=True, cwd=repo,
+    )
+    if advised.returncode != 0:
+        fail(f"lmms-advise: {advised.stderr}")
+    print(advised.stdout)
+    rows = {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"^\| (\d+) MiB \|[^|]*\|[^|]*\|[^|]*\|[^|]*\| ([0-9.]+) \|", advised.stdout, re.M)}
+    predicted = int(re.search(r"choose (\d+) MiB", advised.stdout).group(1))
+    found = smallest(services, "twelve", requests)
+    if found is None:
+        fail("no limit served the mix")
+    measured = found["limit_mib"]
+    at_test = run(services, "twelve", LIMIT_MIB, requests)
+    print(f"smallest size: predicted {predicted} MiB, measured {measured} MiB: {predicted / measured:.2f}")
+    print(f"GB-s at {measured} MiB: predicted {rows.get(measured, float('nan')):.4f}, measured {found['gb_seconds']:.4f}: "
+          f"{rows.get(measured, float('nan')) / found['gb_seconds']:.2f}")
+    print(f"GB-s at {LIMIT_MIB} MiB: predicted {rows.get(LIMIT_MIB, float('nan')):.4f}, measured {at_test['gb_seconds']:.4f}: "
+          f"{rows.get(LIMIT_MIB, float('nan')) / at_test['gb_seconds']:.2f}")
+    print(f"loads at {LIMIT_MIB} MiB: measured {at_test['loads']}")
+
+
 def main():
     with lambda_env.Services(watch_args=["--only-lambda-apis"]) as services:
-        if "--smallest" in sys.argv:
+        if "--advise" in sys.argv:
+            advise(services)
+        elif "--smallest" in sys.argv:
             requests = mix()
             for build, settings in [("twelve-eager", None), ("twelve-lazylock", None),
                                     ("twelve", None), ("twelve", {"LMMS_MAX_HOT_PATHS": "0"})]:

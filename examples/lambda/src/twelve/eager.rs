@@ -20,8 +20,13 @@ async fn main() -> Result<(), Error> {
         let states = Arc::clone(&states);
         async move {
             let started = std::time::Instant::now();
-            let (used, key) = twelve::request(&event.payload)?;
-            let sum = used.iter().map(|&i| states[i].read(key)).sum();
+            let request = twelve::request(&event.payload)?;
+            let sum = request
+                .used
+                .iter()
+                .map(|&i| states[i].read(request.key))
+                .sum();
+            request.work().await;
             Ok::<_, Error>(twelve::answer(sum, started))
         }
     }))

@@ -23,8 +23,13 @@ static STATES: [LazyLock<State>; twelve::MODULES] = [
 
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let started = std::time::Instant::now();
-    let (used, key) = twelve::request(&event.payload)?;
-    let sum = used.iter().map(|&i| STATES[i].read(key)).sum();
+    let request = twelve::request(&event.payload)?;
+    let sum = request
+        .used
+        .iter()
+        .map(|&i| STATES[i].read(request.key))
+        .sum();
+    request.work().await;
     Ok(twelve::answer(sum, started))
 }
 

@@ -100,20 +100,40 @@ async fn hold(i: usize) -> Result<Box<dyn Send>, lmms::Error> {
 
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     // What `lmms-advise` reads: each module's measured size and load time.
+    // With `"unload": true`, every module is unloaded first, one by one as room-making
+    // would: each module's size is then exact (measured where it was dropped), and its
+    // unload's and the memory's return to the OS known.
     if event.payload["stats"] == true {
+        if event.payload["unload"] == true {
+            let _ = [
+                M0::unload(),
+                M1::unload(),
+                M2::unload(),
+                M3::unload(),
+                M4::unload(),
+                M5::unload(),
+                M6::unload(),
+                M7::unload(),
+                M8::unload(),
+                M9::unload(),
+                M10::unload(),
+                M11::unload(),
+            ];
+        }
         return Ok(serde_json::to_value(lmms::stats())?);
     }
     let started = std::time::Instant::now();
-    let (used, key) = twelve::request(&event.payload)?;
+    let request = twelve::request(&event.payload)?;
     let mut sum = 0;
     // The first module stays held while the request uses the others.
-    let _first = match used.first() {
+    let _first = match request.used.first() {
         Some(&first) => Some(hold(first).await?),
         None => None,
     };
-    for &i in &used {
-        sum += call(i, key).await?;
+    for &i in &request.used {
+        sum += call(i, request.key).await?;
     }
+    request.work().await;
     Ok(twelve::answer(sum, started))
 }
 

@@ -33,11 +33,16 @@ struct Args {
     /// modules each uses (by name) and its own run time in ms, loads not included.
     #[arg(long)]
     trace: PathBuf,
-    /// The process's resident memory at start, in MiB: the `lmms_lambda` start-up line's.
+    /// The process's own memory at start, before any module loads, in MiB: its anonymous
+    /// pages (`RssAnon` in `/proc/<pid>/status`), which a memory limit cannot reclaim. The
+    /// `lmms_lambda` start-up line's resident set is an upper bound: it also counts the
+    /// code's pages, which the kernel drops under a limit before it kills.
     #[arg(long)]
     baseline_mib: f64,
-    /// The allocator's slack over the modules' counted bytes.
-    #[arg(long, default_value_t = 0.05)]
+    /// The allocator's slack over the modules' counted bytes, as a share. The counting
+    /// allocator counts what the allocator holds for each block already; raise it for
+    /// state that leaves the heap fragmented.
+    #[arg(long, default_value_t = 0.0)]
     slack: f64,
     /// The extra time that loads may add over the whole trace, in ms.
     #[arg(long, default_value_t = 1000.0)]
@@ -68,15 +73,21 @@ fn main() -> ExitCode {
 type Error = Box<dyn std::error::Error>;
 
 fn advise(args: &Args) -> Result<(), Error> {
-    let modules = read_modules(&args.modules)?;
+    let (modules, trim) = read_modules(&args.modules)?;
     let requests = read_requests(&args.trace, &modules)?;
     let process = Process {
+        trim,
         baseline: (args.baseline_mib * f64::from(1 << 20)) as u64,
         slack: args.slack,
     };
     let table = advise::sizes(&modules, &requests, process, args.from, args.step)?;
     let eager_mib = advise::eager_mib(&modules, process);
-    let eager_billed: Duration = requests.iter().map(|request| request.duration).sum();
+    // An eager build pays every load once, in its init (billed, at its size), and no more.
+    let eager_billed: Duration = requests
+        .iter()
+        .map(|request| request.duration)
+        .sum::<Duration>()
+        + modules.iter().map(|module| module.load).sum::<Duration>();
     let eager_gb_s = eager_mib as f64 / 1024.0 * eager_billed.as_secs_f64();
     println!(
         "{} requests over {} modules ({} MiB); an eager build needs {eager_mib} MiB and bills {eager_gb_s:.3} GB-s",
@@ -84,11 +95,11 @@ fn advise(args: &Args) -> Result<(), Error> {
         modules.len(),
         modules.iter().map(|m| m.bytes).sum::<u64>() >> 20,
     );
-    println!("| memory | budget | loads | extra loads | extra time | GB-s | saved against eager | fits |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| memory | budget | loads | extra loads | extra time | GB-s | saved against eager | predicted peak | fits |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for sized in &table {
         println!(
-            "| {} MiB | {} | {} | {} | {:.0} ms | {:.3} | {:.0}% | {} |",
+            "| {} MiB | {} | {} | {} | {:.0} ms | {:.3} | {:.0}% | {:.1} MiB | {} |",
             sized.memory_mib,
             sized
                 .budget
@@ -98,6 +109,7 @@ fn advise(args: &Args) -> Result<(), Error> {
             sized.extra_time.as_secs_f64() * 1000.0,
             sized.gb_seconds,
             100.0 * (1.0 - sized.gb_seconds / eager_gb_s.max(f64::MIN_POSITIVE)),
+            sized.peak as f64 / f64::from(1 << 20),
             if sized.fits() { "yes" } else { "no: killed" },
         );
     }
@@ -124,8 +136,9 @@ fn advise(args: &Args) -> Result<(), Error> {
     Ok(())
 }
 
-/// The modules of a serialised `lmms::stats()`.
-fn read_modules(path: &Path) -> Result<Vec<Module>, Error> {
+/// The modules of a serialised `lmms::stats()`, and what handing memory back took on
+/// average in that run.
+fn read_modules(path: &Path) -> Result<(Vec<Module>, Duration), Error> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let stats: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
@@ -135,23 +148,36 @@ fn read_modules(path: &Path) -> Result<Vec<Module>, Error> {
             path.display()
         )
     })?;
-    list.iter()
+    let trims = u32::try_from(stats["trims"].as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
+    let trim = duration(&stats["trim_time"]).unwrap_or_default() / trims.max(1);
+    let modules = list
+        .iter()
         .enumerate()
+        // A module never loaded in the run has no size to go by; a request that uses it is
+        // an error naming it.
+        .filter(|(_, module)| !module["size"].is_null())
         .map(|(i, module)| {
             let field = |name: &str| format!("{}: modules[{i}] has no `{name}`", path.display());
             let name = module["name"].as_str().ok_or_else(|| field("name"))?;
             let bytes = module["size"].as_u64().ok_or_else(|| field("size"))?;
-            let load = &module["load_time"];
-            let secs = load["secs"].as_u64().ok_or_else(|| field("load_time"))?;
-            let nanos = load["nanos"].as_u64().unwrap_or(0);
+            let load = duration(&module["load_time"]).ok_or_else(|| field("load_time"))?;
+            // A module never unloaded in the run: its unloads taken as free.
+            let unload = duration(&module["unload_time"]).unwrap_or_default();
             Ok(Module {
                 name: name.to_owned(),
                 bytes,
-                load: Duration::from_secs(secs) + Duration::from_nanos(nanos),
+                load,
+                unload,
             })
         })
-        .collect::<Result<_, String>>()
-        .map_err(Into::into)
+        .collect::<Result<_, String>>()?;
+    Ok((modules, trim))
+}
+
+/// A serialised `Duration` (`{"secs": 1, "nanos": 5}`), if there is one.
+fn duration(value: &Value) -> Option<Duration> {
+    let secs = value["secs"].as_u64()?;
+    Some(Duration::from_secs(secs) + Duration::from_nanos(value["nanos"].as_u64().unwrap_or(0)))
 }
 
 /// The requests of a JSON-lines log, their modules by name.
