@@ -24,14 +24,19 @@ static ALLOC: lmms::memory::CountingAlloc = lmms::memory::CountingAlloc;
 
 const SIZE: usize = 24 << 20;
 
+/// A table built on the loading thread.
 #[lmms::module(name = "loading_thread")]
 pub struct LoadingThread(#[allow(dead_code)] Vec<u8>);
+/// A table built on a scoped helper thread.
 #[lmms::module(name = "helper_thread")]
 pub struct HelperThread(#[allow(dead_code)] Vec<u8>);
+/// A table built on tokio's blocking pool.
 #[lmms::module(name = "blocking_pool")]
 pub struct BlockingPool(#[allow(dead_code)] Vec<u8>);
+/// Small strings built on the loading thread.
 #[lmms::module(name = "small_strings")]
 pub struct SmallStrings(#[allow(dead_code)] HashMap<String, String>);
+/// Small strings built on tokio's blocking pool.
 #[lmms::module(name = "small_strings_pool")]
 pub struct SmallStringsPool(#[allow(dead_code)] HashMap<String, String>);
 

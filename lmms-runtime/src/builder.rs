@@ -204,12 +204,14 @@ impl Builder {
     /// `malloc_trim`) so that RSS falls with the live heap (default 1 MiB; `None` never).
     ///
     /// With glibc, a runtime built with a threshold also fixes malloc's trim and `mmap`
-    /// thresholds at glibc's documented defaults (128 KiB), once per process: glibc
-    /// otherwise raises them after the first large free and never trims the arena of a
-    /// thread other than the main one, so a module built on a helper thread or a blocking
-    /// pool would stay resident after its unload. Blocks of 128 KiB and more are then
-    /// always mapped on their own: a program that allocates and frees such blocks at a
-    /// high rate pays a system call for each; `None` leaves the allocator as it is.
+    /// thresholds at glibc's documented defaults (128 KiB) and turns its fast bins off,
+    /// once per process: glibc otherwise raises the thresholds after the first large free
+    /// and never trims the arena of a thread other than the main one, so a module built on
+    /// a helper thread or a blocking pool would stay resident after its unload, and small
+    /// blocks would wait in the fast bins until a trim that walks them all (tens of ms for
+    /// a map of small strings). Blocks of 128 KiB and more are then always mapped on their
+    /// own: a program that allocates and frees such blocks at a high rate pays a system
+    /// call for each; `None` leaves the allocator as it is.
     ///
     /// ```
     /// let rt = lmms::Runtime::builder().trim_threshold(None).build()?;
