@@ -33,6 +33,13 @@ fn within_a_minute<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'sta
         .expect("the scenario deadlocked")
 }
 
+/// A tokio executor on the calling thread, as a Lambda function's `main` often has.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
 fn yield_once() -> common::YieldOnce {
     common::YieldOnce::default()
 }
@@ -231,8 +238,12 @@ impl AsyncLoad for BudgetAsync {
 impl Load for DropGets {
     type Error = Error;
     fn load() -> Result<Self, Error> {
-        Ok(DropGets(vec![1; MB]))
+        Ok(DropGets(megabyte()))
     }
+}
+
+fn megabyte() -> Vec<u8> {
+    vec![1; MB]
 }
 
 impl Drop for DropGets {
@@ -249,9 +260,7 @@ fn room_made_for_an_async_load_never_runs_a_drop_that_waits_for_it() {
     runtime.add(BudgetAsync::cell()).unwrap();
     runtime.add(DropGets::cell()).unwrap();
     let got = within_a_minute(|| {
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let tokio = current_thread();
         tokio.block_on(async {
             BudgetAsync::get_async().await?;
             assert!(matches!(BudgetAsync::unload(), Unload::Unloaded { .. }));
@@ -499,9 +508,7 @@ fn a_wait_for_a_load_that_ended_is_not_a_wait_for_the_next() {
     runtime.add(StaleW::cell()).unwrap();
     runtime.add(StaleC::cell()).unwrap();
     let (first, w, second) = within_a_minute(|| {
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let tokio = current_thread();
         tokio.block_on(async {
             let first = tokio::spawn(async { StaleC::get_async().await.map(drop) });
             let w = tokio::spawn(async { StaleW::get_async().await.map(drop) });
@@ -549,7 +556,7 @@ impl AsyncLoad for WaiterRoomA {
 impl Load for WaiterRoomD {
     type Error = Error;
     fn load() -> Result<Self, Error> {
-        Ok(WaiterRoomD(vec![1; MB]))
+        Ok(WaiterRoomD(megabyte()))
     }
 }
 
@@ -568,9 +575,7 @@ fn a_caller_that_only_waits_for_a_load_makes_no_room_for_it() {
     runtime.add(WaiterRoomA::cell()).unwrap();
     runtime.add(WaiterRoomD::cell()).unwrap();
     let (waiter, leader) = within_a_minute(|| {
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let tokio = current_thread();
         tokio.block_on(async {
             WAITER_ROOM_GATE.store(true, SeqCst);
             WaiterRoomA::get_async().await?; // its size is known from now on
