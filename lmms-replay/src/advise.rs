@@ -82,9 +82,12 @@ pub struct Process {
     /// What handing memory back to the OS took, on average ([`lmms::Stats::trim_time`]
     /// over [`lmms::Stats::trims`]): a request pays it once when room is made for it.
     pub trim: Duration,
-    /// Resident bytes at start, before any module loads (the `lmms_lambda` start-up
-    /// line's baseline).
+    /// The process's own memory at start, before any module loads: its anonymous pages,
+    /// which a memory limit cannot reclaim (code pages it can). The peak's floor.
     pub baseline: u64,
+    /// Its resident set at start, code pages included: what `lmms_lambda` sets the budget
+    /// from (the start-up line's figure).
+    pub start_rss: u64,
     /// The allocator's slack over the modules' counted bytes, as a share (0.05: 5%).
     pub slack: f64,
 }
@@ -108,7 +111,7 @@ pub struct Process {
 ///     .iter()
 ///     .map(|&m| Request { uses: vec![m], duration: Duration::from_millis(5) })
 ///     .collect();
-/// let process = Process { trim: Duration::ZERO, baseline: 10 << 20, slack: 0.05 };
+/// let process = Process { trim: Duration::ZERO, baseline: 10 << 20, start_rss: 10 << 20, slack: 0.05 };
 /// // 64 MiB leave a budget of 27 MiB: the two modules take turns.
 /// let small = at_size(&modules, &requests, process, 64)?;
 /// assert_eq!((small.loads, small.extra_loads), (4, 2));
@@ -124,7 +127,7 @@ pub fn at_size(
     process: Process,
     memory_mib: u64,
 ) -> Result<Sized, lmms::Error> {
-    let budget = lmms_lambda::budget(memory_mib, process.baseline);
+    let budget = lmms_lambda::budget(memory_mib, process.start_rss);
     let clock = ManualClock::new();
     let mut builder = Runtime::builder()
         .clock(clock.clone())
@@ -226,7 +229,7 @@ fn mean_load(modules: &[Module], used: &std::collections::BTreeSet<usize>) -> Du
 /// # fn main() -> Result<(), lmms::Error> {
 /// let modules = vec![Module { name: "a".into(), bytes: 100 << 20, load: Duration::from_millis(50), unload: Duration::ZERO }];
 /// let requests = vec![Request { uses: vec![0], duration: Duration::from_millis(5) }];
-/// let table = sizes(&modules, &requests, Process { trim: Duration::ZERO, baseline: 10 << 20, slack: 0.05 }, 128, 64)?;
+/// let table = sizes(&modules, &requests, Process { trim: Duration::ZERO, baseline: 10 << 20, start_rss: 10 << 20, slack: 0.05 }, 128, 64)?;
 /// assert_eq!(table.first().unwrap().memory_mib, 128);
 /// assert!(table.last().unwrap().memory_mib >= 115);
 /// # Ok(()) }
@@ -256,7 +259,7 @@ pub fn sizes(
 /// ```
 /// use lmms_replay::advise::{eager_mib, Module, Process};
 /// let modules = vec![Module { name: "a".into(), bytes: 90 << 20, load: Default::default(), unload: Default::default() }];
-/// assert_eq!(eager_mib(&modules, Process { trim: Default::default(), baseline: 10 << 20, slack: 0.0 }), 100);
+/// assert_eq!(eager_mib(&modules, Process { trim: Default::default(), baseline: 10 << 20, start_rss: 10 << 20, slack: 0.0 }), 100);
 /// ```
 pub fn eager_mib(modules: &[Module], process: Process) -> u64 {
     let bytes: u64 = modules.iter().map(|module| module.bytes).sum();

@@ -209,7 +209,7 @@ def describe(result):
     if result["build"] == "twelve":
         extra = f", {result['loads']} loads ({result['budget_unloads']} budget unloads, {result['over_budget_loads']} over budget)"
     return (f"{result['build']} in {result['limit_mib']} MiB: answered {result['answered']} of {REQUESTS}, "
-            f"{fate}, peak {peak}{extra}")
+            f"{fate}, peak {peak}, {result['gb_seconds']:.3f} GB-s{extra}")
 
 
 def test(services):
@@ -271,10 +271,14 @@ def advise(services):
             f.write(json.dumps({"use": [f"m{i}" for i in event["use"]], "ms": ms if loads == 0 else typical}) + "\n")
     if free["baseline_anon_mib"] is None:
         fail("the function's anonymous memory at start could not be read")
+    start_rss = re.search(r"after the process's (\d+) MiB at start", free["startup"] or "")
+    if start_rss is None:
+        fail(f"no resident set in the start-up line: {free['startup']!r}")
     repo = os.path.dirname(os.path.dirname(lambda_env.EXAMPLE))
     advised = subprocess.run(
         ["cargo", "run", "--quiet", "--release", "-p", "lmms-replay", "--bin", "lmms-advise", "--",
          "--modules", modules, "--trace", trace, "--baseline-mib", f"{free['baseline_anon_mib']:.2f}",
+         "--start-rss-mib", start_rss.group(1),
          "--from", "32", "--step", "16", "--max-extra-ms", "1e12", "--out", os.path.join(repo, "target", "lmms-advise")],
         capture_output=True, text=True, cwd=repo,
     )
@@ -300,6 +304,10 @@ def main():
     with lambda_env.Services(watch_args=["--only-lambda-apis"]) as services:
         if "--advise" in sys.argv:
             advise(services)
+        elif "--at" in sys.argv:
+            # One build at one size: `--at twelve-lazylock 256`.
+            at = sys.argv.index("--at")
+            print(describe(run(services, sys.argv[at + 1], int(sys.argv[at + 2]), mix())))
         elif "--smallest" in sys.argv:
             requests = mix()
             for build, settings in [("twelve-eager", None), ("twelve-lazylock", None),

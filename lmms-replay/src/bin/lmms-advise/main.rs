@@ -39,6 +39,10 @@ struct Args {
     /// code's pages, which the kernel drops under a limit before it kills.
     #[arg(long)]
     baseline_mib: f64,
+    /// The process's resident set at start, in MiB, which `lmms_lambda` sets the budget
+    /// from: the start-up line's "the process's N MiB at start" (default: the baseline).
+    #[arg(long)]
+    start_rss_mib: Option<f64>,
     /// The allocator's slack over the modules' counted bytes, as a share. The counting
     /// allocator counts what the allocator holds for each block already; raise it for
     /// state that leaves the heap fragmented.
@@ -78,6 +82,7 @@ fn advise(args: &Args) -> Result<(), Error> {
     let process = Process {
         trim,
         baseline: (args.baseline_mib * f64::from(1 << 20)) as u64,
+        start_rss: (args.start_rss_mib.unwrap_or(args.baseline_mib) * f64::from(1 << 20)) as u64,
         slack: args.slack,
     };
     let table = advise::sizes(&modules, &requests, process, args.from, args.step)?;
