@@ -69,7 +69,7 @@ def warm_invocations(binary, env, invoke_url, count=300):
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 21
     with lambda_env.Services(watch_args=["--only-lambda-apis"]) as services:
-        target = os.path.join(lambda_env.EXAMPLE, "target", "release")
+        target = lambda_env.release_dir()
         env = dict(os.environ, **services.function_env, **lambda_env.runtime_api_env(services))
         invoke_url = f"http://127.0.0.1:{services.invoke_port}/2015-03-31/functions/_/invocations"
         figures = {"smart-home": [], "smart-home-eager": []}

@@ -16,6 +16,13 @@ EXAMPLE = os.path.dirname(HERE)
 TABLE = "lmms-devices"
 
 
+def release_dir():
+    """Where `cargo build --release` put the example's binaries: under `CARGO_TARGET_DIR`
+    when it is set, as cargo does."""
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(EXAMPLE, "target")
+    return os.path.join(os.path.abspath(target), "release")
+
+
 def fail(message):
     print(f"FAIL: {message}", file=sys.stderr)
     sys.exit(1)

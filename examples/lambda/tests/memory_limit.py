@@ -145,7 +145,7 @@ def invoke(port, event, function):
 def run(services, build, limit_mib, requests, settings=None, dump=False):
     """Serves `requests` with `build` in a cgroup of `limit_mib`: how many it answered,
     whether it was killed, the cgroup's peak, and the lmms build's figures."""
-    binary = os.path.join(lambda_env.EXAMPLE, "target", "release", build)
+    binary = os.path.join(lambda_env.release_dir(), build)
     if not os.path.exists(binary):
         fail(f"{binary} is not built: cargo build --release --bins in examples/lambda")
     group = Cgroup(f"lmms-test-{os.getpid()}-{build}-{limit_mib}", limit_mib)
