@@ -71,6 +71,14 @@ class Cgroup:
         if os.path.exists(f"{v2}/cgroup.controllers") and "memory" in open(f"{v2}/cgroup.controllers").read().split():
             self.path = f"{v2}/{name}"
             self.version = 2
+            # A child gets the memory controller only if its parent hands it down.
+            control = f"{v2}/cgroup.subtree_control"
+            if "memory" not in open(control).read().split():
+                try:
+                    with open(control, "w") as f:
+                        f.write("+memory")
+                except OSError as error:
+                    fail(f"cannot enable the memory controller for child cgroups ({control}): {error}")
             self._make()
             self._write("memory.max", limit)
             self._write("memory.swap.max", "0", optional=True)
