@@ -194,3 +194,120 @@ fn a_close_books_what_it_freed_when_it_ends() {
         "the close freed {closed} bytes of the {booked} its load booked"
     );
 }
+
+// ------------------------- loads and unloads overlapping on two threads (an outside review)
+
+static STEP1: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static STEP2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn wait(flag: &std::sync::atomic::AtomicBool) {
+    while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+fn raise(flag: &std::sync::atomic::AtomicBool) {
+    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[lmms::module(name = "overlap_tiny")]
+pub struct OverlapTiny(#[allow(dead_code)] Vec<u8>);
+#[lmms::module(name = "overlap_big")]
+pub struct OverlapBig(#[allow(dead_code)] Vec<u8>);
+
+impl Load for OverlapTiny {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        wait(&STEP1); // the other thread's loader holds its 8 MiB, still loading
+        Ok(OverlapTiny(vec![1; 1000]))
+    }
+}
+
+impl Load for OverlapBig {
+    type Error = Error;
+    fn load() -> Result<Self, Error> {
+        let table = vec![1u8; SIZE];
+        raise(&STEP1);
+        wait(&STEP2); // until the tiny load is done
+        Ok(OverlapBig(table))
+    }
+}
+
+/// Another thread's load in flight is that load's, not the helpers' of a load that ends
+/// meanwhile.
+#[test]
+fn a_load_is_not_charged_another_threads_load_in_flight() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(OverlapTiny::cell()).unwrap();
+    runtime.add(OverlapBig::cell()).unwrap();
+    let big = std::thread::spawn(|| OverlapBig::get().map(drop));
+    OverlapTiny::get().map(drop).unwrap();
+    raise(&STEP2);
+    big.join().unwrap().unwrap();
+    let tiny = OverlapTiny::cell().stats().bytes.unwrap();
+    let big = OverlapBig::cell().stats().bytes.unwrap();
+    assert!(
+        tiny < 64 * 1024,
+        "the 1,000-byte state was charged {tiny} bytes"
+    );
+    assert!(
+        within_a_tenth(big as f64, SIZE as f64),
+        "the 8 MiB state was charged {big}"
+    );
+}
+
+#[lmms::module(name = "close_frees_then_panics")]
+pub struct CloseFreesThenPanics(Vec<u8>);
+
+impl AsyncLoad for CloseFreesThenPanics {
+    type Error = Error;
+    async fn load() -> Result<Self, Error> {
+        Ok(CloseFreesThenPanics(vec![1; SIZE]))
+    }
+
+    fn close(mut self) -> Option<lmms::Closing> {
+        Some(Box::pin(async move {
+            drop(std::mem::take(&mut self.0));
+            panic!("the connection was reset after the flush");
+        }))
+    }
+}
+
+/// A close that panics has still freed what it freed before the panic.
+#[test]
+fn a_close_that_panics_books_what_it_freed() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let (runtime, _clock) = common::quick_runtime();
+    runtime.add(CloseFreesThenPanics::cell()).unwrap();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    tokio
+        .block_on(CloseFreesThenPanics::get_async())
+        .map(drop)
+        .unwrap();
+    let booked = CloseFreesThenPanics::cell().stats().bytes.unwrap();
+    assert!(matches!(
+        CloseFreesThenPanics::unload(),
+        Unload::Unloaded { .. }
+    ));
+    let before = runtime.stats().bytes_reclaimed;
+    // A quiet panic: the default hook's backtrace would allocate its debug info inside the
+    // close's measure, which is not what the close kept.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let closes = tokio.block_on(runtime.closes());
+    std::panic::set_hook(hook);
+    assert_eq!(closes, 1);
+    let stats = runtime.stats();
+    assert_eq!(
+        stats.drop_panics, 1,
+        "the close's panic is contained and counted"
+    );
+    let closed = stats.bytes_reclaimed - before;
+    assert!(
+        within_a_tenth(closed as f64, booked as f64),
+        "the close freed {closed} bytes of the {booked} its load booked"
+    );
+}

@@ -359,3 +359,38 @@ fn the_budget_outranks_the_hot_path_least_recently_used_first() {
     }
     assert_eq!(READ_A.call(3).unwrap(), 1);
 }
+
+hot_megabyte!(HotD, HOT_D, ReadD, READ_D, "hot_d");
+hot_megabyte!(HotE, HOT_E, ReadE, READ_E, "hot_e");
+
+/// A hot path whose module the application holds in use is no room to gain: it is not
+/// demoted for a load that cannot fit anyway.
+#[test]
+fn the_budget_demotes_no_hot_path_whose_module_stays_anyway() {
+    let _turn = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let clock = ManualClock::new();
+    let runtime = Runtime::builder()
+        .clock(clock.clone())
+        .memory_budget(1_500_000)
+        .heat(lmms::Thresholds::new(2, 4, 8).unwrap())
+        .build()
+        .unwrap();
+    runtime.add(&HOT_D).unwrap();
+    runtime.add(&HOT_E).unwrap();
+    runtime.add_op(&READ_D).unwrap();
+    runtime.add_op(&READ_E).unwrap();
+    let held = HOT_D.get().unwrap();
+    for at in 0..10 {
+        READ_D.call(at).unwrap();
+    }
+    assert!(READ_D.is_hot());
+    READ_E.call(0).unwrap();
+    assert!(
+        READ_D.is_hot(),
+        "demoting it would have freed nothing: it is in use"
+    );
+    let stats = runtime.stats();
+    assert_eq!(stats.demotions, [0, 0, 0], "{stats}");
+    assert_eq!(stats.over_budget_loads, 1, "{stats}");
+    drop(held);
+}

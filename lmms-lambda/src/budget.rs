@@ -89,7 +89,7 @@ impl std::fmt::Display for Budget {
                 f,
                 "lmms: memory budget {} MiB for modules: half of the {} MiB that the function's {memory_mib} MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) leave after the process's {} MiB at start",
                 mib(bytes),
-                memory_mib.saturating_sub(mib(baseline)),
+                mib((memory_mib << 20).saturating_sub(baseline)),
                 mib(baseline),
             ),
             Budget::Unmeasured { memory_mib } => write!(

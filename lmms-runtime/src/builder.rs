@@ -153,8 +153,9 @@ impl Builder {
     /// Either way the grace period and the resident minimum do not protect a module. **The
     /// budget outranks the hot path**: when only hot operations' pins keep the room a load
     /// needs, the least recently used is demoted (counted in
-    /// [`Stats::demotions`](crate::Stats::demotions)`[2]`) and its module unloaded; the
-    /// path turns hot again with use, room permitting. A module in use, pinned by the
+    /// [`Stats::demotions`](crate::Stats::demotions)`[2]`) and its module unloaded; a path
+    /// whose module something else keeps is left alone. A demoted path turns hot again as
+    /// any does: its heat cools, then rises with use. A module in use, pinned by the
     /// application ([`ModuleCell::pin`](crate::ModuleCell::pin)), depended on or core
     /// still stays: when nothing else is left to unload, the load goes ahead over the
     /// budget (never an error), counted in

@@ -267,14 +267,14 @@ pub(crate) fn reserve(shared: &Shared, promoting: &'static dyn OpEntry) -> bool 
     }
 }
 
-/// Demotes the least recently used hot operation whose module a sweep could unload but
-/// for its pin (resident, not core, no guard beyond the hot paths' own): the memory budget
-/// outranks the hot path. Whether it demoted one.
-pub(crate) fn yield_to_budget(shared: &Shared) -> bool {
+/// Demotes the least recently used hot operation of one of `held`, the modules (their
+/// bookkeeping's addresses) that room-making found kept by hot paths alone: the memory
+/// budget outranks the hot path. Whether it demoted one.
+pub(crate) fn yield_to_budget(shared: &Shared, held: &[usize]) -> bool {
     let unpinnable = |op: &&&'static dyn OpEntry| {
-        op.binding().module().is_some_and(|info| {
-            info.def.class_of() != crate::def::Class::Core && info.pins.load(Relaxed) == 0
-        })
+        op.binding()
+            .module()
+            .is_some_and(|info| held.contains(&(info as *const _ as usize)))
     };
     let victim = shared
         .ops()

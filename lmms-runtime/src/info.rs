@@ -143,6 +143,15 @@ impl Info {
     }
 
     /// The first of unload checks 2 and 3 that holds the module, if any.
+    /// Whether hot operations' pins are all that keep it (no pin of the application's, no
+    /// dependent): demoting them would let it go.
+    pub(crate) fn held_by_hot_paths_alone(&self, config: &Config) -> bool {
+        self.hot.load(Relaxed) > 0
+            && self.pins.load(Relaxed) == 0
+            && self.dependents.load(Relaxed) == 0
+            && !(config.cache_keeps_modules && self.cached() > 0)
+    }
+
     pub(crate) fn held(&self, config: &Config) -> Option<KeepReason> {
         if self.pins.load(Relaxed) > 0 || self.hot.load(Relaxed) > 0 {
             Some(KeepReason::Pinned)

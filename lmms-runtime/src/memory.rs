@@ -23,16 +23,18 @@
 //!
 //! A load is charged what the threads polling its loader kept, less what the loads nested
 //! in it kept (those are charged to their own modules), **plus what every other thread
-//! allocated and kept meanwhile outside any other load or unload**: the helper threads, the
-//! blocking pool (`tokio::task::spawn_blocking`), the rayon jobs the loader started. The
-//! allocator keeps one more count for that, of the bytes allocated by measured code (loads
-//! and unloads); the rest of the process-wide change over a load is the loader's helpers'.
-//! Other work that runs at the same time outside lmms (another request on another thread)
-//! is charged to the load too, which only errs on the side of unloading more; loads that
-//! overlap in time are each charged what the other's helpers allocated. An unload is
-//! measured on the thread that drops the state, which is where every byte of it is freed,
-//! wherever it was allocated: so the bytes an unload reports are exact, and the next load
-//! of that module makes room for them.
+//! kept meanwhile outside any load or unload**: the helper threads, the blocking pool
+//! (`tokio::task::spawn_blocking`), the rayon jobs the loader started. The allocator keeps
+//! one more count for that: what threads inside a load or an unload allocate and free, as
+//! they do it, so another thread's load or unload in flight is never taken for a helper;
+//! the rest of the process-wide change over a load is its helpers'. Other work that runs
+//! at the same time outside lmms (another request on another thread) moves the figure
+//! too: what it allocates is charged to the load, what it frees is taken off the helpers'
+//! share (never off what the load's own threads kept), and loads that overlap in time
+//! are each charged what the other's helpers allocated. An unload is measured on the
+//! thread that drops the state, which is where every byte of it is freed, wherever it was
+//! allocated: so the bytes an unload reports are exact, and the next load of that module
+//! makes room for them.
 //!
 //! Bytes are counted as the allocator holds them, not as asked for: on Linux with glibc, a
 //! block's usable size and its header (a 5-byte string takes a 32-byte chunk), so state of
@@ -57,6 +59,9 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 std::thread_local! {
     /// Bytes this thread allocated minus bytes it freed.
     static NET: Cell<isize> = const { Cell::new(0) };
+    /// How many measures (loads' polls, unloads) this thread is inside: while above 0,
+    /// what it allocates or frees is measured code's, counted in [`MEASURED`] as it happens.
+    static MEASURING: Cell<u32> = const { Cell::new(0) };
 }
 
 /// The system allocator, counting the heap bytes it holds: process-wide, and per thread so
@@ -85,6 +90,11 @@ fn count(delta: isize) {
     // `try_with` cannot fail for a const-initialised `Cell` (it has no destructor); it is
     // used anyway because an allocator must never panic.
     let _ = NET.try_with(|net| net.set(net.get().wrapping_add(delta)));
+    // Counted as it happens, not when the measure ends: a window that closes while
+    // another thread's load is in flight must not take that load's bytes for its helpers'.
+    if MEASURING.try_with(Cell::get).unwrap_or(0) > 0 {
+        MEASURED.fetch_add(delta, Relaxed);
+    }
     if !INSTALLED.load(Relaxed) {
         INSTALLED.store(true, Relaxed);
     }
@@ -198,12 +208,14 @@ pub fn reset_peak() -> Option<u64> {
 /// assert!(!lmms::memory::counting());
 /// ```
 pub fn counting() -> bool {
-    if !INSTALLED.load(Relaxed) {
-        // One allocation through the global allocator tells: the counting one marks itself
-        // installed on its first.
-        drop(std::hint::black_box(Box::new(0u8)));
-    }
-    INSTALLED.load(Relaxed)
+    // One allocation through the global allocator tells: only the counting one moves this
+    // thread's count (a `CountingAlloc` called by hand beside another global allocator
+    // does not make it the one that sees the modules' allocations).
+    let before = thread_net();
+    let probe = std::hint::black_box(Box::new(0u64));
+    let counted = thread_net() != before;
+    drop(probe);
+    counted
 }
 
 /// The process's resident set size in bytes, where the platform tells it (Linux:
@@ -249,8 +261,6 @@ std::thread_local! {
     /// What loads and unloads that ended on this thread booked in all (see [`book`]), so
     /// that one around them takes it off its own.
     static BOOKED: Cell<isize> = const { Cell::new(0) };
-    /// What measured code on this thread has added to [`MEASURED`] in all.
-    static ADDED: Cell<isize> = const { Cell::new(0) };
 }
 
 /// Runs a loader (or one poll of one), or an unload's `Drop`, like [`measure`], less what
@@ -259,13 +269,18 @@ std::thread_local! {
 /// the state it drops, not that less the new one. What `f` kept on this thread counts as
 /// measured for every [`Window`] open meanwhile.
 pub(crate) fn measure_own<R>(f: impl FnOnce() -> R) -> (R, isize) {
+    /// Leaves the measure on return or unwind.
+    struct Inside;
+    impl Drop for Inside {
+        fn drop(&mut self) {
+            let _ = MEASURING.try_with(|depth| depth.set(depth.get().saturating_sub(1)));
+        }
+    }
     let booked = BOOKED.with(Cell::get);
-    let added = ADDED.with(Cell::get);
+    let _ = MEASURING.try_with(|depth| depth.set(depth.get() + 1));
+    let inside = Inside;
     let (out, net) = measure(f);
-    // Code nested in `f` added its own share already.
-    let inner = ADDED.with(Cell::get).wrapping_sub(added);
-    MEASURED.fetch_add(net.wrapping_sub(inner), Relaxed);
-    ADDED.with(|total| total.set(added.wrapping_add(net)));
+    drop(inside);
     (
         out,
         net.wrapping_sub(BOOKED.with(Cell::get).wrapping_sub(booked)),
@@ -306,21 +321,29 @@ impl Future for MeasuredClose {
         if this.close.is_none() {
             return Poll::Ready(());
         }
+        // A close that panics has freed what it freed before: counted, then the panic goes
+        // on to whoever polls (the closes' await contains it).
         let (polled, kept) = measure_own(|| {
-            let polled = match this.close.as_mut() {
-                Some(close) => close.as_mut().poll(cx),
-                None => Poll::Ready(()),
-            };
-            if polled.is_ready() {
-                this.close = None;
-            }
-            polled
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let polled = match this.close.as_mut() {
+                    Some(close) => close.as_mut().poll(cx),
+                    None => Poll::Ready(()),
+                };
+                if polled.is_ready() {
+                    this.close = None;
+                }
+                polled
+            }))
         });
         this.freed = this.freed.wrapping_sub(kept);
-        if polled.is_ready() {
-            this.book();
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(())) => {
+                this.book();
+                Poll::Ready(())
+            }
+            Err(payload) => std::panic::resume_unwind(payload),
         }
-        polled
     }
 }
 

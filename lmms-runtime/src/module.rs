@@ -574,7 +574,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     fn make_room(&self, shared: &Shared) {
         let needs = self.info.last_bytes.load(Relaxed);
         if needs > 0 {
-            sweep::make_room(shared, needs, || hot::yield_to_budget(shared));
+            sweep::make_room(shared, needs, |held| hot::yield_to_budget(shared, held));
         }
     }
 
@@ -582,7 +582,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// modules are unloaded until it fits; a load that still does not fit went ahead, and
     /// is counted and reported.
     fn fit(&self, shared: &Shared) {
-        if !sweep::make_room(shared, 0, || hot::yield_to_budget(shared)) {
+        if !sweep::make_room(shared, 0, |held| hot::yield_to_budget(shared, held)) {
             shared.counters.over_budget();
             // Its subscriber's panic is contained: the load is done and counted.
             crate::error::quietly(|| {

@@ -90,7 +90,7 @@ pub struct ModuleStats {
     pub bytes: Option<u64>,
     /// The bytes of its state when last measured, resident or not: what its last unload
     /// freed (exact: measured where the state was dropped), or what its last load kept if
-    /// it has not been unloaded since. The room its next load makes in the memory budget;
+    /// it has not been unloaded since or hands its state to an async close. The room its next load makes in the memory budget;
     /// `None` without the counting allocator or before its first load.
     pub size: Option<u64>,
     /// How long its last load took, in the runtime's time (`None` before its first).

@@ -2,6 +2,7 @@
 //! and the same checks when a load makes room in the memory budget.
 
 use crate::def::Class;
+use crate::info::Info;
 use crate::keepalive::Schedule;
 use crate::name::Name;
 use crate::outcome::{KeepReason, Kept, SweepReport, Unload, Unloaded};
@@ -27,6 +28,9 @@ pub(crate) struct Sweep {
     /// Bytes a load is about to add, when this is one making room for it.
     reserve: Option<u64>,
     candidates: Vec<(EntryRef, u64)>,
+    /// Making room: the modules (their bookkeeping's addresses) that only hot operations'
+    /// pins keep, none of them in use.
+    hot_held: Vec<usize>,
     /// How far ahead this sweep pre-warms, in ms: the time since the last one.
     lead: u64,
     /// Modules not resident whose predicted next use comes before the next sweep, each
@@ -90,13 +94,14 @@ const PASSES: usize = 4;
 /// contained and counted as a sweep's ([`Stats::sweep_panics`](crate::Stats)), and the load
 /// goes ahead.
 ///
-/// Still over once nothing idle is left, it asks `yield_hot` to demote a hot operation
-/// (see `hot::yield_to_budget`) and looks again: the budget outranks the hot path, which is
+/// Still over once nothing idle is left, it asks `yield_hot` to demote a hot operation of
+/// one of the modules that only hot paths keep (their bookkeeping's addresses; see
+/// `hot::yield_to_budget`) and looks again: the budget outranks the hot path, which is
 /// only an optimisation.
 pub(crate) fn make_room(
     shared: &Shared,
     reserve: u64,
-    mut yield_hot: impl FnMut() -> bool,
+    mut yield_hot: impl FnMut(&[usize]) -> bool,
 ) -> bool {
     if shared.config.memory_budget.is_none() {
         return true;
@@ -115,13 +120,14 @@ pub(crate) fn make_room(
             DEFERRED.with(|deferred| deferred.set(false));
             // The module list's lock ends with the classification: the unloads run user
             // `Drop`s, which may read the list (`Runtime::stats`) or add to it.
-            let sweep = Sweep::classify(shared, &shared.modules(), Some(reserve));
+            let mut sweep = Sweep::classify(shared, &shared.modules(), Some(reserve));
+            let hot_held = std::mem::take(&mut sweep.hot_held);
             let fits = sweep.make_room(shared);
             if DEFERRED.with(Cell::get) && looks < PASSES {
                 looks += 1;
                 continue;
             }
-            if fits || demotions == 0 || !yield_hot() {
+            if fits || demotions == 0 || hot_held.is_empty() || !yield_hot(&hot_held) {
                 return fits;
             }
             demotions -= 1;
@@ -165,6 +171,7 @@ impl Sweep {
             bytes: 0,
             reserve,
             candidates: Vec::new(),
+            hot_held: Vec::new(),
             lead,
             prewarm: Vec::new(),
         };
@@ -188,6 +195,12 @@ impl Sweep {
                 _ if entry.guards() > info.hot.load(Relaxed) => Some(KeepReason::InUse),
                 _ => info.held(&shared.config),
             };
+            if reserve.is_some()
+                && reason == Some(KeepReason::Pinned)
+                && info.held_by_hot_paths_alone(&shared.config)
+            {
+                sweep.hot_held.push(info as *const Info as usize);
+            }
             match reason {
                 Some(reason) => sweep.keep(info.def.name(), reason),
                 None => sweep.candidates.push((entry.clone(), last_use)),
