@@ -121,14 +121,26 @@ class Cgroup:
         return f"{self.path}/cgroup.procs"
 
     def remove(self):
-        for _ in range(50):
+        """Removes the cgroup once its last process has left it: an OOM-killed one can take
+        seconds to exit and give back its memory."""
+        deadline = time.time() + 60
+        while True:
             try:
                 os.rmdir(self.path)
                 return
             except FileNotFoundError:
                 return
-            except OSError:
-                time.sleep(0.1)  # its last process is still exiting
+            except OSError as error:
+                if time.time() > deadline:
+                    fail(f"cannot remove the cgroup {self.path}: {error}")
+                if self.version == 1:
+                    # Uncharges what the dead process left cached, so that v1 lets it go.
+                    try:
+                        with open(f"{self.path}/memory.force_empty", "w") as f:
+                            f.write("0")
+                    except OSError:
+                        pass
+                time.sleep(0.2)
 
 
 def invoke(port, event, function):
