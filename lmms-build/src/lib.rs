@@ -62,6 +62,7 @@
 mod cfg;
 mod emit;
 mod error;
+mod items;
 mod manifest;
 mod scan;
 
