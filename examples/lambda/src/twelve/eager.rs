@@ -18,17 +18,7 @@ async fn main() -> Result<(), Error> {
     let states: Arc<Vec<State>> = Arc::new(states);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let states = Arc::clone(&states);
-        async move {
-            let started = std::time::Instant::now();
-            let request = twelve::request(&event.payload)?;
-            let sum = request
-                .used
-                .iter()
-                .map(|&i| states[i].read(request.key))
-                .sum();
-            request.work().await;
-            Ok::<_, Error>(twelve::answer(sum, started))
-        }
+        async move { Ok::<_, Error>(twelve::serve(&event.payload, |i| &states[i]).await?) }
     }))
     .await
 }
