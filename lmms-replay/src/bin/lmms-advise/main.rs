@@ -37,19 +37,19 @@ struct Args {
     /// pages (`RssAnon` in `/proc/<pid>/status`), which a memory limit cannot reclaim. The
     /// `lmms_lambda` start-up line's resident set is an upper bound: it also counts the
     /// code's pages, which the kernel drops under a limit before it kills.
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative)]
     baseline_mib: f64,
     /// The process's resident set at start, in MiB, which `lmms_lambda` sets the budget
     /// from: the start-up line's "the process's N MiB at start" (default: the baseline).
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative)]
     start_rss_mib: Option<f64>,
     /// The allocator's slack over the modules' counted bytes, as a share. The counting
     /// allocator counts what the allocator holds for each block already; raise it for
     /// state that leaves the heap fragmented.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
     slack: f64,
     /// The extra time that loads may add over the whole trace, in ms.
-    #[arg(long, default_value_t = 1000.0)]
+    #[arg(long, default_value_t = 1000.0, value_parser = non_negative)]
     max_extra_ms: f64,
     /// The first size, in MiB (Lambda's smallest is 128).
     #[arg(long, default_value_t = 128)]
@@ -61,6 +61,15 @@ struct Args {
     /// Where the chart goes.
     #[arg(long, default_value = "target/lmms-advise")]
     out: PathBuf,
+}
+
+/// A number of zero or more, for sizes, shares and times.
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        Ok(_) => Err(format!("`{text}` must be a number of zero or more")),
+        Err(error) => Err(format!("`{text}` is not a number: {error}")),
+    }
 }
 
 fn main() -> ExitCode {
