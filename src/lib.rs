@@ -205,9 +205,13 @@ pub mod __private {
 ///
 /// **metrics** (feature `metrics`): at the end of every sweep (or on
 /// `Runtime::publish_metrics`) the snapshot goes through the `metrics` facade, to whatever
-/// exporter the application installed (Prometheus, StatsD, CloudWatch); counters are set
-/// to their absolute totals, gauges to their values now, never per call. Labels are
-/// bounded by the modules and operations the program declares.
+/// exporter the application installed (Prometheus, StatsD, CloudWatch), never per call:
+/// each counter is incremented by what it gained since the last publication (a recorder
+/// that keeps totals sums them; one that prints and resets at each flush, as
+/// `metrics_cloudwatch_embedded` does, prints the interval's), gauges are set to their
+/// values now. Labels are bounded by the modules and operations the program declares. On
+/// Lambda, `lmms-lambda`'s feature `metrics` puts an invocation's figures, unlabelled, on
+/// the application's own `metrics_cloudwatch_embedded` line instead.
 ///
 /// | name | kind | labels |
 /// |---|---|---|

@@ -1,12 +1,14 @@
 //! The layer around a function's invocations: after each one, a sweep and the invocation's
-//! CloudWatch EMF line.
+//! report.
 
 use lambda_runtime::tower::{Layer, Service};
+use crate::report::{Books, Invocation, Sink};
 use lambda_runtime::LambdaInvocation;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 /// What the layer's service returns, as `lambda_runtime`'s own layers do.
@@ -14,13 +16,27 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A `tower` layer for [`lambda_runtime::Runtime::layer`]: after each invocation has
 /// posted its response, it sweeps the global lmms runtime (idle modules are unloaded, their
-/// closes awaited) and prints the invocation's figures as one CloudWatch EMF line
-/// ([`lmms::report::Emf`], [`lmms::Stats::since`]).
+/// closes awaited) and reports what lmms did as one CloudWatch EMF line on stdout
+/// ([`lmms::report::Emf`]), or through the `metrics` facade ([`Lifecycle::through_metrics`]).
 ///
 /// The sweep runs after the response is posted and before the runtime asks Lambda for the
 /// next invocation: the caller does not wait for it, and it ends before Lambda freezes the
 /// sandbox (a frozen sandbox runs nothing, so a sweep left for later would run only when the
 /// next invocation thaws it). Its time counts in the invocation's billed duration.
+///
+/// A line reports what lmms did since the line before ([`lmms::report::figures`]: loads,
+/// unloads, bytes, cache hits ...), so that overlapping invocations (a concurrent runner)
+/// report each event once, each module's latest load time as `LoadMs`, and the invocation's
+/// `RequestId` and `XRayTraceId` as properties. The first line also says `ColdStart: 1`
+/// and what the init loaded before the layer was built (`InitLoads`, `InitBytesLoaded`,
+/// `InitLoadMs`).
+///
+/// This layer is the part of [`Function`](crate::Function) for a function that builds its
+/// own `lambda_runtime::Runtime`; the rest becomes the function's job: set the global
+/// runtime from the environment first (`lmms::Runtime::set_global(lmms_lambda::runtime_from_env()?)`:
+/// the `LMMS_*` settings and the memory budget), and on `SIGTERM` call
+/// [`shutdown`](crate::shutdown) from `lambda_runtime::spawn_graceful_shutdown_handler`'s hook,
+/// before or after its own work:
 ///
 /// ```no_run
 /// use lambda_runtime::{service_fn, Error, LambdaEvent, Runtime};
@@ -31,6 +47,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// #[tokio::main]
 /// async fn main() -> Result<(), Error> {
+///     lmms::Runtime::set_global(lmms_lambda::runtime_from_env()?)?;
+///     lambda_runtime::spawn_graceful_shutdown_handler(|| async {
+///         lmms_lambda::shutdown().await;
+///     })
+///     .await;
 ///     Runtime::new(service_fn(handler))
 ///         .layer(lmms_lambda::Lifecycle::new().dimension("stage", "prod"))
 ///         .run()
@@ -39,7 +60,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Lifecycle {
-    emf: Option<Arc<lmms::report::Emf>>,
+    sink: Sink,
 }
 
 impl Lifecycle {
@@ -63,34 +84,95 @@ impl Lifecycle {
     pub fn in_namespace(namespace: &str) -> Self {
         let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
         Lifecycle {
-            emf: Some(Arc::new(
+            sink: Sink::Line(
                 lmms::report::Emf::new(namespace).dimension("function", function),
-            )),
+                None,
+            ),
         }
     }
 
-    /// Adds a dimension to the EMF lines.
+    /// Adds a dimension to the EMF lines (nothing when they go through the `metrics`
+    /// facade, whose recorder has dimensions of its own).
     ///
     /// ```
     /// let layer = lmms_lambda::Lifecycle::new().dimension("stage", "prod");
     /// # let _ = layer;
     /// ```
     pub fn dimension(self, name: &str, value: &str) -> Self {
-        Lifecycle {
-            emf: self
-                .emf
-                .map(|emf| Arc::new((*emf).clone().dimension(name, value))),
+        match self.sink {
+            Sink::Line(emf, writer) => Lifecycle {
+                sink: Sink::Line(emf.dimension(name, value), writer),
+            },
+            sink => Lifecycle { sink },
         }
     }
 
-    /// Sweeps without printing EMF lines.
+    /// Writes the EMF lines to `writer` (a file, a log pipe) instead of stdout, where
+    /// CloudWatch Logs reads them on Lambda.
+    ///
+    /// ```
+    /// let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    /// let layer = lmms_lambda::Lifecycle::new().to_writer(lines.clone());
+    /// # let _ = layer;
+    /// ```
+    pub fn to_writer(self, writer: Arc<Mutex<impl Write + Send + 'static>>) -> Self {
+        match self.sink {
+            Sink::Line(emf, _) => Lifecycle {
+                sink: Sink::Line(emf, Some(writer)),
+            },
+            sink => Lifecycle { sink },
+        }
+    }
+
+    /// Sweeps without reporting.
     ///
     /// ```
     /// let layer = lmms_lambda::Lifecycle::new().without_emf();
     /// # let _ = layer;
     /// ```
     pub fn without_emf(self) -> Self {
-        Lifecycle { emf: None }
+        Lifecycle {
+            sink: Sink::Nothing,
+        }
+    }
+
+    /// Reports through the [`metrics`](https://docs.rs/metrics) facade instead of a line
+    /// of its own (feature `metrics`), so that a function that prints its metrics with
+    /// `metrics_cloudwatch_embedded` has lmms's on the same line: each figure of the EMF
+    /// line as `lmms.` and its name (`lmms.Loads`, `lmms.BytesLoaded`,
+    /// `lmms.ResidentBytes`, `lmms.LoadMs` ...), counts as counters, levels as gauges,
+    /// load times as histograms. The application's layer that flushes the recorder must
+    /// wrap this one (be added after it), so that it flushes after the sweep;
+    /// [`Function::metrics`](crate::Function::metrics) does that.
+    ///
+    /// ```
+    /// # #[cfg(feature = "metrics")] {
+    /// use lambda_runtime::{service_fn, Error, LambdaEvent, Runtime};
+    /// use metrics_cloudwatch_embedded::lambda::MetricsLayer;
+    ///
+    /// async fn handler(event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, Error> {
+    ///     Ok(event.payload)
+    /// }
+    ///
+    /// # async fn main_() -> Result<(), Error> {
+    /// let metrics = metrics_cloudwatch_embedded::Builder::new()
+    ///     .cloudwatch_namespace("smart-home")
+    ///     .lambda_cold_start_metric("ColdStart")
+    ///     .with_lambda_request_id("RequestId")
+    ///     .init()?;
+    /// Runtime::new(service_fn(handler))
+    ///     .layer(lmms_lambda::Lifecycle::new().through_metrics())
+    ///     .layer(MetricsLayer::new(metrics))
+    ///     .run()
+    ///     .await
+    /// # }
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn through_metrics(self) -> Self {
+        Lifecycle {
+            sink: Sink::Metrics,
+        }
     }
 }
 
@@ -103,15 +185,19 @@ impl Default for Lifecycle {
 impl<S> Layer<S> for Lifecycle {
     type Service = LifecycleService<S>;
 
+    /// The service around `inner`; what lmms did before this call (the init: modules
+    /// loaded in `main`) is reported with the first invocation.
     fn layer(&self, inner: S) -> LifecycleService<S> {
         LifecycleService {
             inner,
-            emf: self.emf.clone(),
+            books: Arc::new(Books::start(self.sink.clone())),
         }
     }
 }
 
-/// The service [`Lifecycle`] wraps a function's invocations in.
+/// The service [`Lifecycle`] wraps a function's invocations in. Its clones (one per
+/// concurrent worker) share what has been reported, so that overlapping invocations
+/// report each event once.
 ///
 /// ```
 /// use lambda_runtime::tower::Layer;
@@ -121,7 +207,7 @@ impl<S> Layer<S> for Lifecycle {
 #[derive(Clone, Debug)]
 pub struct LifecycleService<S> {
     inner: S,
-    emf: Option<Arc<lmms::report::Emf>>,
+    books: Arc<Books>,
 }
 
 impl<S> Service<LambdaInvocation> for LifecycleService<S>
@@ -137,11 +223,13 @@ where
     }
 
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        // The figures before, for the EMF line's "what this invocation did".
-        let emf = self.emf.clone().map(|emf| (emf, lmms::stats()));
+        let ids = Invocation {
+            request_id: invocation.context.request_id.clone(),
+            xray_trace_id: invocation.context.xray_trace_id.clone(),
+        };
         LifecycleFuture {
             invoked: self.inner.call(invocation),
-            emf,
+            books: Some((self.books.clone(), ids)),
             result: None,
             after: None,
         }
@@ -150,7 +238,7 @@ where
 
 pin_project_lite::pin_project! {
     /// An invocation through [`LifecycleService`]: the inner service's future (the handler
-    /// and the response posted), then the sweep, its closes and the EMF line. It is `Send`
+    /// and the response posted), then the sweep, its closes and the report. It is `Send`
     /// when the inner future is.
     ///
     /// ```
@@ -160,7 +248,7 @@ pin_project_lite::pin_project! {
     pub struct LifecycleFuture<F> {
         #[pin]
         invoked: F,
-        emf: Option<(Arc<lmms::report::Emf>, lmms::Stats)>,
+        books: Option<(Arc<Books>, Invocation)>,
         result: Option<Result<(), BoxError>>,
         after: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     }
@@ -176,7 +264,7 @@ impl<F: Future<Output = Result<(), BoxError>>> Future for LifecycleFuture<F> {
                 return Poll::Pending;
             };
             *this.result = Some(result);
-            *this.after = Some(Box::pin(after_invocation(this.emf.take())));
+            *this.after = Some(Box::pin(after_invocation(this.books.take())));
         }
         let Some(after) = this.after.as_mut() else {
             unreachable!("set above")
@@ -188,23 +276,30 @@ impl<F: Future<Output = Result<(), BoxError>>> Future for LifecycleFuture<F> {
     }
 }
 
-/// The sweep, its closes and the EMF line. A sweep that panics (in a `tracing` layer or a
-/// `metrics` recorder it ran) is reported and the function goes on: lmms counts it and
-/// stays consistent, and one invocation's bookkeeping is no reason to lose the sandbox.
-async fn after_invocation(emf: Option<(Arc<lmms::report::Emf>, lmms::Stats)>) {
+/// The sweep, its closes and the report. A sweep or a report that panics (in a `tracing`
+/// layer or a `metrics` recorder it ran) is reported and the function goes on: lmms counts
+/// it and stays consistent, and one invocation's bookkeeping is no reason to lose the
+/// sandbox.
+async fn after_invocation(books: Option<(Arc<Books>, Invocation)>) {
     let runtime = lmms::Runtime::global();
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| runtime.sweep())) {
+    contained("the sweep after an invocation", || {
+        runtime.sweep();
+    });
+    runtime.closes().await;
+    if let Some((books, invocation)) = books {
+        contained("the report of an invocation", || books.report(&invocation));
+    }
+}
+
+fn contained(what: &str, f: impl FnOnce()) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
         let message = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        eprintln!("lmms: the sweep after an invocation panicked: {message}");
+        eprintln!("lmms: {what} panicked: {message}");
         // Its payload is user code too: a `Drop` that panics again is contained.
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-    }
-    runtime.closes().await;
-    if let Some((emf, before)) = emf {
-        println!("{}", emf.line(&runtime.stats().since(&before)));
     }
 }

@@ -70,7 +70,37 @@ impl Emf {
     /// assert!(line.contains(r#""Timestamp":1700000000000"#));
     /// ```
     pub fn line_at(&self, stats: &Stats, timestamp_ms: u64) -> String {
-        let metrics = figures(stats);
+        let metrics: Vec<(String, &str, Value)> = figures(stats)
+            .into_iter()
+            .map(|figure| (figure.name.to_owned(), figure.unit, figure.value.into()))
+            .collect();
+        self.document(&metrics, &[], timestamp_ms)
+    }
+
+    /// A line of `metrics` (name, CloudWatch unit, a number or an array of up to 100
+    /// numbers) and `properties` (members CloudWatch Logs keeps with the line but makes no
+    /// metric of: a request id, a trace id), stamped `timestamp_ms`: what a caller with
+    /// figures of its own beside a snapshot's ([`figures`]) prints.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let emf = lmms::report::Emf::new("lmms");
+    /// let line = emf.document(
+    ///     &[("ColdStart".into(), "Count", json!(1)), ("LoadMs".into(), "Milliseconds", json!([12, 3]))],
+    ///     &[("RequestId".into(), json!("8f5e"))],
+    ///     1_700_000_000_000,
+    /// );
+    /// let parsed: serde_json::Value = serde_json::from_str(&line)?;
+    /// assert_eq!(parsed["LoadMs"], json!([12, 3]));
+    /// assert_eq!(parsed["RequestId"], "8f5e");
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn document(
+        &self,
+        metrics: &[(String, &str, Value)],
+        properties: &[(String, Value)],
+        timestamp_ms: u64,
+    ) -> String {
         let mut root = Map::new();
         root.insert(
             "_aws".into(),
@@ -86,42 +116,85 @@ impl Emf {
                 }],
             }),
         );
+        for (name, value) in properties {
+            root.insert(name.clone(), value.clone());
+        }
         for (name, value) in &self.dimensions {
             root.insert(name.clone(), Value::from(value.as_str()));
         }
         for (name, _, value) in metrics {
-            root.insert(name.into(), Value::from(value));
+            root.insert(name.clone(), value.clone());
         }
         Value::Object(root).to_string()
     }
 }
 
-/// The metrics of a snapshot: name, CloudWatch unit, value.
-fn figures(stats: &Stats) -> Vec<(&'static str, &'static str, u64)> {
+/// One figure of a [`Stats`] snapshot as CloudWatch takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Figure {
+    /// The metric's name: `Loads`, `BytesLoaded`, `ResidentBytes` ...
+    pub name: &'static str,
+    /// Its CloudWatch unit: `Count` or `Bytes`.
+    pub unit: &'static str,
+    /// Its value.
+    pub value: u64,
+    /// Whether it is a level now (resident modules, bytes, heap, RSS, hot paths) rather
+    /// than a count of events, which [`Stats::since`] gives for an interval.
+    pub level: bool,
+}
+
+/// The figures an EMF line carries for `stats` ([`Emf::line`]): loads, load failures,
+/// unloads, bytes loaded and reclaimed, resident modules and bytes, live heap and RSS where
+/// measured, hot paths, cache hits and misses, promotions and demotions, sweeps.
+///
+/// ```
+/// let figures = lmms::report::figures(&lmms::stats());
+/// assert!(figures.iter().any(|figure| figure.name == "Loads" && !figure.level));
+/// ```
+pub fn figures(stats: &Stats) -> Vec<Figure> {
+    let count = |name, value| Figure {
+        name,
+        unit: "Count",
+        value,
+        level: false,
+    };
+    let bytes = |name, value| Figure {
+        name,
+        unit: "Bytes",
+        value,
+        level: false,
+    };
+    let level = |name, unit, value| Figure {
+        name,
+        unit,
+        value,
+        level: true,
+    };
     let mut figures = vec![
-        ("Loads", "Count", stats.loads),
-        ("LoadFailures", "Count", stats.load_failures),
-        ("Unloads", "Count", stats.unloads),
-        ("BytesLoaded", "Bytes", stats.bytes_loaded),
-        ("BytesReclaimed", "Bytes", stats.bytes_reclaimed),
-        ("ResidentModules", "Count", stats.resident_modules as u64),
-        ("HotPaths", "Count", stats.hot_paths as u64),
-        ("CacheHits", "Count", stats.cache.hits),
-        ("CacheMisses", "Count", stats.cache.misses),
-        ("Promotions", "Count", stats.promotions[1]),
-        ("Demotions", "Count", stats.demotions.iter().sum()),
-        ("Sweeps", "Count", stats.sweeps),
-        ("BudgetUnloads", "Count", stats.budget_unloads),
-        ("OverBudgetLoads", "Count", stats.over_budget_loads),
+        count("Loads", stats.loads),
+        count("LoadFailures", stats.load_failures),
+        count("Unloads", stats.unloads),
+        bytes("BytesLoaded", stats.bytes_loaded),
+        bytes("BytesReclaimed", stats.bytes_reclaimed),
+        level("ResidentModules", "Count", stats.resident_modules as u64),
+        level("HotPaths", "Count", stats.hot_paths as u64),
+        count("CacheHits", stats.cache.hits),
+        count("CacheMisses", stats.cache.misses),
+        count("Promotions", stats.promotions[1]),
+        count("Demotions", stats.demotions.iter().sum()),
+        count("Sweeps", stats.sweeps),
+        count("BudgetUnloads", stats.budget_unloads),
+        count("OverBudgetLoads", stats.over_budget_loads),
     ];
-    if let Some(bytes) = stats.resident_bytes {
-        figures.push(("ResidentBytes", "Bytes", bytes));
+    if let Some(value) = stats.resident_bytes {
+        figures.push(level("ResidentBytes", "Bytes", value));
     }
-    if let Some(heap) = stats.live_heap {
-        figures.push(("LiveHeap", "Bytes", heap));
+    if let Some(value) = stats.live_heap {
+        figures.push(level("LiveHeap", "Bytes", value));
     }
-    if let Some(rss) = stats.rss {
-        figures.push(("Rss", "Bytes", rss));
+    if let Some(value) = stats.rss {
+        figures.push(level("Rss", "Bytes", value));
     }
     figures
 }

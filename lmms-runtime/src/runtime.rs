@@ -306,7 +306,7 @@ impl Runtime {
     /// ```
     #[cfg(feature = "metrics")]
     pub fn publish_metrics(&self) {
-        crate::metrics::publish(&self.stats());
+        crate::metrics::publish(&self.home.shared.published, || self.stats());
     }
 
     /// A snapshot of the runtime's figures and of every module's.

@@ -54,6 +54,10 @@ pub(crate) struct Shared {
     /// Every module bound here: here rather than in [`Home`] so that a load can make room
     /// in the memory budget.
     modules: Mutex<Modules>,
+    /// The figures last published through the `metrics` facade, which gets what each
+    /// count gained since.
+    #[cfg(feature = "metrics")]
+    pub(crate) published: Mutex<Option<crate::stats::Stats>>,
 }
 
 impl Shared {
@@ -295,6 +299,8 @@ impl Home {
                 closing: Mutex::default(),
                 spawn: OnceLock::new(),
                 modules: Mutex::default(),
+                #[cfg(feature = "metrics")]
+                published: Mutex::default(),
             }),
         }
     }
