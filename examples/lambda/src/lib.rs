@@ -12,7 +12,8 @@
 
 pub mod twelve;
 
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::LambdaEvent;
+use lmms_lambda::HandlerError;
 use serde_json::{json, Value};
 use std::convert::Infallible;
 
@@ -152,7 +153,17 @@ const ROUTES: &[(&str, &str, &str, &str)] = &[
 ///
 /// An unknown directive or a bad payload gets an Alexa `ErrorResponse` that says what was
 /// wrong; the function itself does not fail, so Lambda does not retry it.
-pub async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+///
+/// The function's own tools call an operation directly instead, `{"operation":
+/// "weather.forecast", "args": {"day": 2}}`: its output is the response, and an error
+/// fails the invocation, with Lambda's `errorType` saying which kind
+/// (`lmms.UnknownOperation`, `lmms.BadArguments`, `lmms.OperationFailed`).
+pub async fn handler(event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
+    if let Some(operation) = event.payload["operation"].as_str() {
+        let (interface, name) = operation.split_once('.').unwrap_or(("", operation));
+        let args = event.payload["args"].clone();
+        return Ok(lmms::execute_async(interface, name, args).await?);
+    }
     Ok(respond(&event.payload).await)
 }
 

@@ -38,18 +38,30 @@ class Function:
         self.watch = watch
         self.seen = 0
 
-    def invoke(self, event):
-        """`cargo lambda invoke`, and the EMF line the invocation printed."""
-        done = subprocess.run(
+    def call(self, event):
+        """`cargo lambda invoke`: the finished process."""
+        return subprocess.run(
             ["cargo", "lambda", "invoke", "smart-home",
              "--invoke-address", "127.0.0.1", "--invoke-port", str(self.port),
              "--data-ascii", json.dumps(event), "--output-format", "json"],
             capture_output=True, text=True, timeout=600,
         )
+
+    def invoke(self, event):
+        """`cargo lambda invoke`, and the EMF line the invocation printed."""
+        done = self.call(event)
         if done.returncode != 0:
             fail(f"cargo lambda invoke {event}: {done.stderr}\n{read(self.log)[-4000:]}")
         response = json.loads(done.stdout)
         return response, self.emf()
+
+    def error_type(self, event):
+        """The `errorType` of an invocation that fails, as `cargo lambda invoke` reports it."""
+        done = self.call(event)
+        if done.returncode == 0 or not done.stderr.startswith("Error: "):
+            fail(f"cargo lambda invoke {event} should fail: {done.stdout} {done.stderr}")
+        self.emf()
+        return done.stderr.splitlines()[0].removeprefix("Error: ")
 
     def emf(self):
         """The next EMF line in the function's log: printed after the response is posted, so
@@ -103,7 +115,21 @@ def response(reply):
 def main():
     with Services(settings={"LMMS_GRACE": f"{GRACE_S}s"}) as services:
         run(Function(services.invoke_port, services.log, services.watch.pid))
+    # Provisioned concurrency runs the init ahead of the first request: the client is
+    # built there, and the first line reports it as the init's.
+    with Services(settings={"AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"}) as services:
+        provisioned(Function(services.invoke_port, services.log, services.watch.pid))
     print("all checks passed")
+
+
+def provisioned(function):
+    reply, emf = function.invoke(directive("Alexa.PowerController", "TurnOn",
+                                           {"room": "hall", "brightness": 40}))
+    check(response(reply) == ("Response", {"room": "hall", "brightness": 40}),
+          "a provisioned function's first request", reply)
+    check(emf["ColdStart"] == 1 and emf["InitLoads"] == 1 and emf["InitBytesLoaded"] > 0
+          and len(emf["InitLoadMs"]) == 1 and emf["Loads"] == 0,
+          "the client was loaded in the init, and the first line says so", emf)
 
 
 def run(function):
@@ -112,14 +138,17 @@ def run(function):
                                            {"room": "kitchen", "brightness": 80}))
     check(response(reply) == ("Response", {"room": "kitchen", "brightness": 80}),
           "the first request writes through the SDK", reply)
-    check(emf["Loads"] == 1 and emf["BytesLoaded"] > 0 and emf["ResidentModules"] == 1,
-          "the first request loads one module, its bytes measured", emf)
+    check(emf["Loads"] == 1 and emf["BytesLoaded"] > 0 and emf["ResidentModules"] == 1
+          and len(emf["LoadMs"]) == 1,
+          "the first request loads one module, its bytes and time measured", emf)
+    check(emf["ColdStart"] == 1 and emf["InitLoads"] == 0 and emf["RequestId"],
+          "the first line is the cold start's, with nothing loaded in the init", emf)
 
     # Warm: the client is reused.
     reply, emf = function.invoke(directive("Alexa.PowerController", "ReportState", {"room": "kitchen"}))
     check(response(reply) == ("Response", {"room": "kitchen", "brightness": 80}),
           "a warm request reads what the first wrote", reply)
-    check(emf["Loads"] == 0, "a warm request loads nothing", emf)
+    check(emf["Loads"] == 0 and "ColdStart" not in emf, "a warm request loads nothing", emf)
 
     # The large table, then a cache hit.
     reply, emf = function.invoke(directive("Alexa.WeatherReport", "Forecast", {"day": 2}))
@@ -146,6 +175,15 @@ def run(function):
     check(response(reply) == ("ErrorResponse", {"type": "NO_SUCH_ENDPOINT",
                                                 "message": "lights.get failed: no lights in `attic`"}),
           "an operation that fails is an error, not a success", reply)
+
+    # The function's own tools call operations directly: an error fails the invocation,
+    # and Lambda's errorType says which kind.
+    check(function.error_type({"operation": "weather.forcast", "args": {}}) == "lmms.UnknownOperation",
+          "errorType: an unknown operation")
+    check(function.error_type({"operation": "weather.forecast", "args": {"day": "x"}}) == "lmms.BadArguments",
+          "errorType: bad arguments")
+    check(function.error_type({"operation": "lights.get", "args": {"room": "attic"}}) == "lmms.OperationFailed",
+          "errorType: an operation that failed")
 
     # A feature module: built for its directive, unloaded right after.
     reply, emf = function.invoke(directive("Alexa.EnergyReport", "Report", {"days": 7}))
@@ -179,9 +217,13 @@ def run(function):
     deadline = time.time() + 10
     while time.time() < deadline and "lmms shutdown:" not in read(function.log):
         time.sleep(0.1)
-    shutdown = [line for line in read(function.log).splitlines() if line.startswith("lmms shutdown:")]
+    lines = read(function.log).splitlines()
+    shutdown = [line for line in lines if line.startswith("lmms shutdown:")]
     check(shutdown and shutdown[0].startswith("lmms shutdown: unloaded 2 modules") and shutdown[0].endswith(", 0 kept"),
           "SIGTERM unloads every module", shutdown)
+    hook = [i for i, line in enumerate(lines) if line == "smart-home: the shutdown hook ran"]
+    check(len(hook) == 1 and hook[0] < lines.index(shutdown[0]),
+          "the function's own shutdown hook runs, before lmms unloads", lines[-6:])
     check(read(function.log).count("devices: the DynamoDB client is closed") == 2,
           "and awaits the client's close")
 

@@ -139,5 +139,9 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lmms_lambda::run(service_fn(handler)).await
+    // `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once where it is set (Lambda Managed
+    // Instances), one at a time where it is not.
+    lmms_lambda::Function::from_env()?
+        .run_concurrent(service_fn(handler))
+        .await
 }
