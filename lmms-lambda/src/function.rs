@@ -97,7 +97,8 @@ impl Function {
         })
     }
 
-    /// Runs `hook` on `SIGTERM`, before lmms unloads the modules (so that the hook may
+    /// Runs `hook` on `SIGTERM` (and so has Lambda send it, even to a function whose
+    /// modules all load synchronously), before lmms unloads the modules (so that the hook may
     /// still flush through them), within the same [`SHUTDOWN_WINDOW`](crate::SHUTDOWN_WINDOW):
     /// a hook that panics is reported and lmms's shutdown still runs; one that takes the
     /// whole window leaves lmms's closes unawaited. Use this rather than calling
@@ -197,7 +198,9 @@ impl Function {
         #[cfg(feature = "metrics")]
         if let Some(collector) = metrics {
             return runtime
-                .layer(metrics_cloudwatch_embedded::lambda::MetricsLayer::new(collector))
+                .layer(metrics_cloudwatch_embedded::lambda::MetricsLayer::new(
+                    collector,
+                ))
                 .run()
                 .await;
         }
@@ -249,18 +252,23 @@ impl Function {
             .await
     }
 
-    /// What both runners do first: the shutdown on `SIGTERM`. Lambda sends `SIGTERM` only
-    /// to a function with an extension, so this registers `lambda_runtime`'s no-op one; a
+    /// What both runners do first: the shutdown on `SIGTERM`, where there is something to
+    /// do then: a hook, or a module that loads with `.await` and so may have a close to
+    /// await. (A synchronous module's `Drop` frees memory that the process's exit frees
+    /// too; one with an effect outside the process belongs in a close or the hook.)
+    /// Lambda sends `SIGTERM` only to a function with an extension, so this registers
+    /// `lambda_runtime`'s no-op one, which costs a request to Lambda in the init; a
     /// registration that fails (another handler registered it first) is reported and the
     /// function runs without.
     async fn start(self) -> (Lifecycle, Option<Collector>) {
         #[cfg(unix)]
-        {
+        if self.hook.is_some() || lmms::registry::modules().any(|m| m.loads_async()) {
             let hook = self.hook;
-            let registered = tokio::spawn(lambda_runtime::spawn_graceful_shutdown_handler(
-                move || on_sigterm(hook),
-            ))
-            .await;
+            let registered =
+                tokio::spawn(lambda_runtime::spawn_graceful_shutdown_handler(move || {
+                    on_sigterm(hook)
+                }))
+                .await;
             if let Err(error) = registered {
                 eprintln!("lmms: no shutdown on SIGTERM: {error}");
             }

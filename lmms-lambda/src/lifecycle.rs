@@ -1,13 +1,13 @@
 //! The layer around a function's invocations: after each one, a sweep and the invocation's
 //! report.
 
-use lambda_runtime::tower::{Layer, Service};
 use crate::report::{Books, Invocation, Sink};
+use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 use std::future::Future;
+use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 

@@ -101,7 +101,10 @@ impl Books {
             let interval = now.since(&last.stats);
             last.stats = now;
             let init = last.init.take();
-            (interval, init.filter(|_| !COLD_START_REPORTED.swap(true, Relaxed)))
+            (
+                interval,
+                init.filter(|_| !COLD_START_REPORTED.swap(true, Relaxed)),
+            )
         };
         let metrics = metrics(&interval, init.as_ref());
         match &self.sink {
@@ -139,7 +142,12 @@ fn metrics(interval: &Stats, init: Option<&Stats>) -> Vec<Metric> {
     if let Some(init) = init {
         metrics.push(("ColdStart".into(), "Count", Value::from(1), false));
         metrics.push(("InitLoads".into(), "Count", Value::from(init.loads), false));
-        metrics.push(("InitBytesLoaded".into(), "Bytes", init.bytes_loaded.into(), false));
+        metrics.push((
+            "InitBytesLoaded".into(),
+            "Bytes",
+            init.bytes_loaded.into(),
+            false,
+        ));
         if let Some(times) = load_times(init) {
             metrics.push(("InitLoadMs".into(), "Milliseconds", times, false));
         }

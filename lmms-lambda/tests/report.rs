@@ -134,17 +134,39 @@ async fn reports_are_valid_emf_with_the_init_and_each_load_once() {
 
     assert_eq!(cold["ColdStart"], 1);
     assert_eq!(cold["InitLoads"], 1, "the table, loaded in the init");
-    assert!(cold["InitBytesLoaded"].as_u64().unwrap() >= 1 << 20, "{cold}");
+    assert!(
+        cold["InitBytesLoaded"].as_u64().unwrap() >= 1 << 20,
+        "{cold}"
+    );
     assert_eq!(cold["InitLoadMs"].as_array().unwrap().len(), 1);
     assert_eq!(cold["Loads"], 1, "the rates, loaded by the first request");
     assert_eq!(cold["LoadMs"].as_array().unwrap().len(), 1);
     assert_eq!(cold["RequestId"], "8f5e-first");
-    assert_eq!(cold["XRayTraceId"], "Root=1-5759e988-bd862e3fe1be46a994272793");
-    assert_eq!(cold["_aws"]["CloudWatchMetrics"][0]["Namespace"], "smart-home");
-    for name in ["ColdStart", "InitLoads", "InitLoadMs", "LoadMs", "Loads", "ResidentBytes"] {
+    assert_eq!(
+        cold["XRayTraceId"],
+        "Root=1-5759e988-bd862e3fe1be46a994272793"
+    );
+    assert_eq!(
+        cold["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "smart-home"
+    );
+    for name in [
+        "ColdStart",
+        "InitLoads",
+        "InitLoadMs",
+        "LoadMs",
+        "Loads",
+        "ResidentBytes",
+    ] {
         assert!(metric_names(cold).contains(&name), "{name} in {cold}");
     }
-    for name in ["ColdStart", "InitLoads", "InitBytesLoaded", "InitLoadMs", "LoadMs"] {
+    for name in [
+        "ColdStart",
+        "InitLoads",
+        "InitBytesLoaded",
+        "InitLoadMs",
+        "LoadMs",
+    ] {
         assert!(!metric_names(warm).contains(&name), "{name} in {warm}");
         assert!(warm.get(name).is_none(), "{name} in {warm}");
     }
@@ -166,6 +188,9 @@ async fn reports_are_valid_emf_with_the_init_and_each_load_once() {
     left.await.unwrap().unwrap();
     let overlapped = lines(&written);
     assert_eq!(overlapped.len(), 2);
-    let loads: u64 = overlapped.iter().map(|line| line["Loads"].as_u64().unwrap()).sum();
+    let loads: u64 = overlapped
+        .iter()
+        .map(|line| line["Loads"].as_u64().unwrap())
+        .sum();
     assert_eq!(loads, 2, "left and right, once each: {overlapped:?}");
 }

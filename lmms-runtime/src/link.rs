@@ -300,6 +300,7 @@ pub struct ModuleLink {
     class: Class,
     stats: fn() -> ModuleStats,
     bound: fn() -> bool,
+    loads_async: fn() -> bool,
     file: &'static str,
     line: u32,
 }
@@ -319,6 +320,7 @@ impl ModuleLink {
             class,
             stats: stats_of::<T>,
             bound: bound::<T>,
+            loads_async: loads_async::<T>,
             file,
             line,
         }
@@ -332,6 +334,17 @@ impl ModuleLink {
     /// ```
     pub fn is_bound(&self) -> bool {
         (self.bound)()
+    }
+
+    /// Whether it loads with `.await` ([`AsyncLoad`](crate::AsyncLoad)): then it may
+    /// have a close to await when it is unloaded, which a synchronous module never has.
+    ///
+    /// ```
+    /// let closes = lmms::registry::modules().any(|m| m.loads_async());
+    /// # let _ = closes;
+    /// ```
+    pub fn loads_async(&self) -> bool {
+        (self.loads_async)()
     }
 
     /// Its name.
@@ -391,6 +404,10 @@ fn stats_of<T: ModuleState>() -> ModuleStats {
 
 fn bound<T: ModuleState>() -> bool {
     T::cell().is_bound()
+}
+
+fn loads_async<T: ModuleState>() -> bool {
+    T::cell().loads_async()
 }
 
 /// A crate's operations as `lmms-build` found them in its sources: what

@@ -812,6 +812,11 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         self.runtime.get().is_some()
     }
 
+    /// Whether its state is built with `.await`, and so may have a close.
+    pub(crate) fn loads_async(&self) -> bool {
+        self.close.is_some()
+    }
+
     /// The runtime this static module is bound to, binding it to the global one if it
     /// has none.
     #[inline]

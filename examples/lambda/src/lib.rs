@@ -168,6 +168,17 @@ pub async fn handler(event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
 }
 
 async fn respond(directive: &Value) -> Value {
+    match route(directive) {
+        Ok((interface, operation, payload)) => {
+            answer(lmms::execute_async(interface, operation, payload).await)
+        }
+        Err(unrouted) => unrouted,
+    }
+}
+
+/// The operation `(interface, name)` a directive routes to, and its arguments; an Alexa
+/// `ErrorResponse` for a directive with no route.
+pub fn route(directive: &Value) -> Result<(&'static str, &'static str, Value), Value> {
     let header = &directive["directive"]["header"];
     let namespace = header["namespace"].as_str().unwrap_or_default();
     let name = header["name"].as_str().unwrap_or_default();
@@ -175,13 +186,22 @@ async fn respond(directive: &Value) -> Value {
         .iter()
         .find(|route| route.0 == namespace && route.1 == name)
     else {
-        return error(
+        return Err(error(
             "INVALID_DIRECTIVE",
             format!("no handler for `{namespace}.{name}`"),
-        );
+        ));
     };
-    let payload = directive["directive"]["payload"].clone();
-    match lmms::execute_async(interface, operation, payload).await {
+    Ok((
+        interface,
+        operation,
+        directive["directive"]["payload"].clone(),
+    ))
+}
+
+/// An operation's result as the Alexa response: its value, or an `ErrorResponse` whose
+/// type says what was wrong.
+pub fn answer(result: Result<Value, lmms::ExecError>) -> Value {
+    match result {
         Ok(value) => json!({
             "event": {
                 "header": {"namespace": "Alexa", "name": "Response"},

@@ -6,11 +6,33 @@ use serde_json::{Map, Value};
 
 /// The units a metric definition may name.
 const UNITS: &[&str] = &[
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
-    "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
-    "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second",
-    "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second",
-    "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
 ];
 
 /// The spec's limits: a log event's size, dimensions per set, metrics per directive,
@@ -25,7 +47,10 @@ const MAX_NAME: usize = 1024;
 pub fn violations(line: &str) -> Vec<String> {
     let mut found = Vec::new();
     if line.len() > MAX_EVENT_BYTES {
-        found.push(format!("{} bytes, over the log event's {MAX_EVENT_BYTES}", line.len()));
+        found.push(format!(
+            "{} bytes, over the log event's {MAX_EVENT_BYTES}",
+            line.len()
+        ));
     }
     if line.contains('\n') {
         found.push("a document must be one log event: one line".into());
@@ -42,29 +67,45 @@ pub fn violations(line: &str) -> Vec<String> {
     };
     match aws.get("Timestamp") {
         Some(Value::Number(n)) if n.is_u64() => {}
-        other => found.push(format!("_aws.Timestamp must be milliseconds since the epoch, not {other:?}")),
+        other => found.push(format!(
+            "_aws.Timestamp must be milliseconds since the epoch, not {other:?}"
+        )),
     }
     let Some(directives) = aws.get("CloudWatchMetrics").and_then(Value::as_array) else {
         found.push("_aws.CloudWatchMetrics must be an array".into());
         return found;
     };
     for (i, directive) in directives.iter().enumerate() {
-        check_directive(root, directive, &format!("CloudWatchMetrics[{i}]"), &mut found);
+        check_directive(
+            root,
+            directive,
+            &format!("CloudWatchMetrics[{i}]"),
+            &mut found,
+        );
     }
     found
 }
 
-fn check_directive(root: &Map<String, Value>, directive: &Value, at: &str, found: &mut Vec<String>) {
+fn check_directive(
+    root: &Map<String, Value>,
+    directive: &Value,
+    at: &str,
+    found: &mut Vec<String>,
+) {
     let Some(directive) = directive.as_object() else {
         found.push(format!("{at} must be an object"));
         return;
     };
     match directive.get("Namespace").and_then(Value::as_str) {
         Some(namespace) if valid_name(namespace) => {}
-        other => found.push(format!("{at}.Namespace must be a name of 1 to {MAX_NAME} characters, not {other:?}")),
+        other => found.push(format!(
+            "{at}.Namespace must be a name of 1 to {MAX_NAME} characters, not {other:?}"
+        )),
     }
     match directive.get("Dimensions").and_then(Value::as_array) {
-        None => found.push(format!("{at}.Dimensions must be an array of dimension sets")),
+        None => found.push(format!(
+            "{at}.Dimensions must be an array of dimension sets"
+        )),
         Some(sets) => {
             for (j, set) in sets.iter().enumerate() {
                 let Some(keys) = set.as_array() else {
@@ -72,7 +113,10 @@ fn check_directive(root: &Map<String, Value>, directive: &Value, at: &str, found
                     continue;
                 };
                 if keys.len() > MAX_DIMENSIONS {
-                    found.push(format!("{at}.Dimensions[{j}] has {} dimensions, over {MAX_DIMENSIONS}", keys.len()));
+                    found.push(format!(
+                        "{at}.Dimensions[{j}] has {} dimensions, over {MAX_DIMENSIONS}",
+                        keys.len()
+                    ));
                 }
                 for key in keys {
                     match key.as_str().map(|key| (key, root.get(key))) {
@@ -84,11 +128,16 @@ fn check_directive(root: &Map<String, Value>, directive: &Value, at: &str, found
         }
     }
     let Some(metrics) = directive.get("Metrics").and_then(Value::as_array) else {
-        found.push(format!("{at}.Metrics must be an array of metric definitions"));
+        found.push(format!(
+            "{at}.Metrics must be an array of metric definitions"
+        ));
         return;
     };
     if metrics.len() > MAX_METRICS {
-        found.push(format!("{at}.Metrics has {} definitions, over {MAX_METRICS}", metrics.len()));
+        found.push(format!(
+            "{at}.Metrics has {} definitions, over {MAX_METRICS}",
+            metrics.len()
+        ));
     }
     for (k, metric) in metrics.iter().enumerate() {
         let at = format!("{at}.Metrics[{k}]");
@@ -103,11 +152,19 @@ fn check_directive(root: &Map<String, Value>, directive: &Value, at: &str, found
         }
         if let Some(resolution) = metric.get("StorageResolution") {
             if resolution != 1 && resolution != 60 {
-                found.push(format!("{at}.StorageResolution must be 1 or 60, not {resolution}"));
+                found.push(format!(
+                    "{at}.StorageResolution must be 1 or 60, not {resolution}"
+                ));
             }
         }
-        let Some(name) = metric.get("Name").and_then(Value::as_str).filter(|n| valid_name(n)) else {
-            found.push(format!("{at}.Name must be a name of 1 to {MAX_NAME} characters"));
+        let Some(name) = metric
+            .get("Name")
+            .and_then(Value::as_str)
+            .filter(|n| valid_name(n))
+        else {
+            found.push(format!(
+                "{at}.Name must be a name of 1 to {MAX_NAME} characters"
+            ));
             continue;
         };
         match root.get(name) {

@@ -123,6 +123,7 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
         return Ok(serde_json::to_value(lmms::stats())?);
     }
     let started = std::time::Instant::now();
+    let in_flight = InFlight::enter();
     let request = twelve::request(&event.payload)?;
     let mut sum = 0;
     // The first module stays held while the request uses the others.
@@ -134,7 +135,27 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
         sum += call(i, request.key).await?;
     }
     request.work().await;
-    Ok(twelve::answer(sum, started))
+    let mut answer = twelve::answer(sum, started);
+    answer["in_flight"] = in_flight.0.into();
+    Ok(answer)
+}
+
+/// How many invocations the handler runs at once, this one included, counted at its
+/// start: more than one only under a concurrent runner (`tests/concurrency.py`).
+struct InFlight(usize);
+
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl InFlight {
+    fn enter() -> InFlight {
+        InFlight(IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[tokio::main]
