@@ -50,12 +50,28 @@ fn each_flush_prints_what_lmms_did_since_the_last() {
     count::call(1).unwrap();
     lmms::sweep();
     let first = flush(collector);
-    assert_eq!(find(&first, "lmms_loads_total", inventory), Some(1), "{first:?}");
-    assert_eq!(find(&first, "lmms_sweeps_total", None), Some(1), "{first:?}");
+    assert_eq!(
+        find(&first, "lmms_loads_total", inventory),
+        Some(1),
+        "{first:?}"
+    );
+    assert_eq!(
+        find(&first, "lmms_sweeps_total", None),
+        Some(1),
+        "{first:?}"
+    );
 
     // A second sweep and nothing loaded: one more sweep, no load.
     lmms::sweep();
     let second = flush(collector);
-    assert_eq!(find(&second, "lmms_sweeps_total", None), Some(1), "{second:?}");
-    assert_eq!(find(&second, "lmms_loads_total", inventory), None, "{second:?}");
+    assert_eq!(
+        find(&second, "lmms_sweeps_total", None),
+        Some(1),
+        "{second:?}"
+    );
+    assert_eq!(
+        find(&second, "lmms_loads_total", inventory),
+        None,
+        "{second:?}"
+    );
 }

@@ -9,6 +9,7 @@ use lambda_runtime::tower::Service;
 use lambda_runtime::{Diagnostic, IntoFunctionResponse, LambdaEvent};
 use std::fmt::Debug;
 use std::future::Future;
+use std::io::Write;
 
 /// A Lambda function with lmms around its handler, built in `main` in three steps:
 ///
@@ -76,19 +77,19 @@ impl Function {
     /// ```
     pub fn from_env() -> Result<Function, lmms::Error> {
         let (runtime, budget) = runtime_and_budget_from_env()?;
-        match lmms::Runtime::set_global(runtime) {
-            Ok(()) => eprintln!("{budget}"),
+        let line = match lmms::Runtime::set_global(runtime) {
+            Ok(()) => budget.to_string(),
             Err(lmms::Error::GlobalAlreadySet) => {
                 let kept = match lmms::Runtime::global().config().memory_budget() {
                     Some(bytes) => format!("memory budget {} MiB", bytes >> 20),
                     None => "no memory budget".to_owned(),
                 };
-                eprintln!(
-                    "lmms: the global runtime was set or used before lmms_lambda::Function::from_env(); its settings stay ({kept})"
-                );
+                format!("lmms: the global runtime was set or used before lmms_lambda::Function::from_env(); its settings stay ({kept})")
             }
             Err(other) => return Err(other),
-        }
+        };
+        // One write, which stderr's pieces-as-they-come would make a dozen of.
+        let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
         Ok(Function {
             lifecycle: Lifecycle::new(),
             hook: None,

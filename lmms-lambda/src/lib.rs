@@ -40,7 +40,7 @@
 //!   `errorType` say `lmms.UnknownOperation`, `lmms.BadArguments`, `lmms.OperationFailed`
 //!   ([`error_type`]);
 //! - **concurrent invocations** on Lambda Managed Instances (feature `concurrency-tokio`,
-//!   [`Function::run_concurrent`]).
+//!   `Function::run_concurrent`).
 //!
 //! Install [`lmms::memory::CountingAlloc`] as the global allocator, as above, for the bytes
 //! to be measured: without it nothing measures a module, so no budget is set (the start-up

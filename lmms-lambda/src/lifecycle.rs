@@ -17,7 +17,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A `tower` layer for [`lambda_runtime::Runtime::layer`]: after each invocation has
 /// posted its response, it sweeps the global lmms runtime (idle modules are unloaded, their
 /// closes awaited) and reports what lmms did as one CloudWatch EMF line on stdout
-/// ([`lmms::report::Emf`]), or through the `metrics` facade ([`Lifecycle::through_metrics`]).
+/// ([`lmms::report::Emf`]), or through the `metrics` facade (`Lifecycle::through_metrics`,
+/// feature `metrics`).
 ///
 /// The sweep runs after the response is posted and before the runtime asks Lambda for the
 /// next invocation: the caller does not wait for it, and it ends before Lambda freezes the

@@ -65,3 +65,34 @@ async fn shutdown_by(deadline: Instant) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(f: impl Future<Output = ()> + Send + 'static) -> Option<Hook> {
+        Some(Box::new(move || Box::pin(f)))
+    }
+
+    // The global runtime is the test binary's: one test runs the three hooks in turn.
+    #[tokio::test(start_paused = true)]
+    async fn a_hook_that_panics_or_hangs_leaves_lmms_its_shutdown() {
+        let runtime = lmms::Runtime::global();
+        let module = runtime
+            .register(lmms::ModuleDef::named("hooked"), || vec![1u8; 64])
+            .unwrap();
+        for (name, hook) in [
+            ("panics", hook(async { panic!("the hook's own bug") })),
+            ("hangs", hook(std::future::pending())),
+            ("returns", hook(async {})),
+        ] {
+            drop(module.get().unwrap());
+            assert!(module.is_resident(), "{name}");
+            on_sigterm(hook).await;
+            assert!(
+                !module.is_resident(),
+                "the module is unloaded after a hook that {name}"
+            );
+        }
+    }
+}

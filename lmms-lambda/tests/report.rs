@@ -51,6 +51,7 @@ impl lmms::Load for Left {
     }
 }
 
+/// The other.
 #[lmms::module(name = "right")]
 pub struct Right(Vec<u8>);
 
@@ -77,8 +78,8 @@ impl Service<lambda_runtime::LambdaInvocation> for Gated {
 
     fn call(&mut self, invocation: lambda_runtime::LambdaInvocation) -> Self::Future {
         match &invocation.body[..] {
-            b"left" => drop(Left::get().unwrap()),
-            _ => drop(Right::get().unwrap()),
+            b"left" => assert_eq!(Left::get().unwrap().0[0], 3),
+            _ => assert_eq!(Right::get().unwrap().0[0], 4),
         }
         let (send, receive) = oneshot::channel();
         self.0.lock().unwrap().push(send);
@@ -114,12 +115,12 @@ fn metric_names(line: &Value) -> Vec<&str> {
 #[tokio::test(flavor = "current_thread")]
 async fn reports_are_valid_emf_with_the_init_and_each_load_once() {
     let _clock = common::global_runtime();
-    drop(Table::get().unwrap()); // the init, in `main`
+    assert_eq!(Table::get().unwrap().0.len(), 1 << 20); // the init, in `main`
     let written = Arc::new(Mutex::new(Vec::new()));
     let layer = lmms_lambda::Lifecycle::in_namespace("smart-home").to_writer(written.clone());
     let mut service = layer.layer(Handler(|body: &[u8]| {
         if body == b"rates" {
-            drop(Rates::get().unwrap());
+            assert_eq!(Rates::get().unwrap().0[0], 2);
         }
     }));
 

@@ -11,7 +11,7 @@ configuration chain takes most of a cold start) and one that does not (a forecas
 (`echo-lmms` against `echo-plain`, `lambda_runtime::run` alone): at start-up, to the first
 response, and per warm invocation. Every kind alternated, median of N each (default 21):
 
-    python3 examples/lambda/tests/coldstart.py [N]
+    python3 examples/lambda/tests/coldstart.py [N] [--echo]   # --echo: run()'s cost alone
 
 The emulator is `cargo lambda watch --only-lambda-apis`; each cold start is a fresh
 function process that this script starts against it, invokes once and stops; the
@@ -81,12 +81,14 @@ def median(values):
 
 
 def main():
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 21
+    numbers = [arg for arg in sys.argv[1:] if arg.isdigit()]
+    runs = int(numbers[0]) if numbers else 21
+    echo_only = "--echo" in sys.argv[1:]
     with lambda_env.Services(watch_args=["--only-lambda-apis"]) as services:
         target = lambda_env.release_dir()
         env = dict(os.environ, **services.function_env, **lambda_env.runtime_api_env(services))
         invoke_url = f"http://127.0.0.1:{services.invoke_port}/2015-03-31/functions/_/invocations"
-        kinds = {"needs the client": NEEDS_CLIENT, "skips it": SKIPS_CLIENT}
+        kinds = {} if echo_only else {"needs the client": NEEDS_CLIENT, "skips it": SKIPS_CLIENT}
         cold = {(kind, name): [] for kind in kinds for name in FUNCTIONS}
         echo = {name: [] for name in ECHOES}
         for _ in range(runs):
@@ -101,8 +103,9 @@ def main():
                 warm.setdefault(name, []).extend(
                     warm_invocations(os.path.join(target, name), env, invoke_url, {"ping": 1}, 200))
     print(f"cold starts through `cargo lambda watch --only-lambda-apis`, median of {runs} each, alternated")
-    print("| first request | function | first response (ms) | peak RSS, VmHWM (MiB) |")
-    print("|---|---|---|---|")
+    if kinds:
+        print("| first request | function | first response (ms) | peak RSS, VmHWM (MiB) |")
+        print("|---|---|---|---|")
     for kind in kinds:
         medians = {}
         for name in FUNCTIONS:
