@@ -19,8 +19,10 @@ python3 benches/build_cost.py --registry 20
 python3 benches/build_cost.py --large 3
 echo "== the memory budget over a request replay"
 cargo run -q --release --example budget_replay
-echo "== the Lambda function: cold starts through the emulator, lmms vs eager (needs cargo-lambda and moto)"
+echo "== the Lambda function: cold starts through the emulator, lmms vs eager vs lazy, and run()'s own cost (needs cargo-lambda and moto)"
 (cd examples/lambda && cargo build -q --release --bins) && python3 examples/lambda/tests/coldstart.py 21
+echo "== four invocations at once ÷ one at a time, and the peak against the budget (root: a cgroup)"
+python3 examples/lambda/tests/concurrency.py --figures
 echo "== the Lambda adapter's cost per invocation"
 cargo bench -q -p lmms-lambda --bench adapter
 echo "== a real trace: the Azure Functions 2019 sample under seven unload policies"
