@@ -49,6 +49,27 @@ fn a_bad_environment_variable_is_named_in_the_error() {
     );
 }
 
+#[test]
+fn a_zero_cooling_window_from_the_environment_names_the_variable() {
+    let _turn = ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::env::set_var("LMMS_COOL_EVERY", "0ms");
+    let result = Runtime::builder()
+        .from_env()
+        .and_then(|builder| builder.build());
+    std::env::remove_var("LMMS_COOL_EVERY");
+    let error = result.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            lmms::Error::InvalidConfig {
+                field: "LMMS_COOL_EVERY",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn a_variable_that_is_not_text_is_refused_not_ignored() {

@@ -13,9 +13,10 @@ pub const SHARE: f64 = 0.5;
 /// // A 512 MiB function whose process starts at 12 MiB: modules may hold 250 MiB.
 /// assert_eq!(lmms_lambda::budget(512, 12 << 20), Some(250 << 20));
 /// assert_eq!(lmms_lambda::budget(128, 200 << 20), None);
+/// assert_eq!(lmms_lambda::budget(u64::MAX, 0), None); // no such memory size
 /// ```
 pub fn budget(memory_mib: u64, baseline: u64) -> Option<u64> {
-    let left = (memory_mib << 20).checked_sub(baseline)?;
+    let left = memory_mib.checked_mul(1 << 20)?.checked_sub(baseline)?;
     Some((left as f64 * SHARE) as u64).filter(|&bytes| bytes > 0)
 }
 
@@ -89,7 +90,7 @@ impl std::fmt::Display for Budget {
                 f,
                 "lmms: memory budget {} MiB for modules: half of the {} MiB that the function's {memory_mib} MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) leave after the process's {} MiB at start",
                 mib(bytes),
-                mib((memory_mib << 20).saturating_sub(baseline)),
+                mib(memory_mib.saturating_mul(1 << 20).saturating_sub(baseline)),
                 mib(baseline),
             ),
             Budget::Unmeasured { memory_mib } => write!(

@@ -28,7 +28,9 @@ use std::fmt;
 /// ```
 pub struct HandlerError {
     error_type: String,
-    error: lambda_runtime::Error,
+    /// The error's text, rendered where it converts: inside the handler, where
+    /// `lambda_runtime` contains a `Display` that panics, not where it reports the error.
+    message: String,
 }
 
 impl HandlerError {
@@ -44,7 +46,7 @@ impl HandlerError {
     pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Self {
         HandlerError {
             error_type: error_type.into(),
-            error: message.into().into(),
+            message: message.into(),
         }
     }
 
@@ -61,7 +63,7 @@ impl HandlerError {
     pub fn from_boxed(error: lambda_runtime::Error) -> Self {
         HandlerError {
             error_type: error_type(&*error).unwrap_or_else(|| "lambda_runtime::Error".into()),
-            error,
+            message: error.to_string(),
         }
     }
 
@@ -82,7 +84,7 @@ impl<E: StdError + Send + Sync + 'static> From<E> for HandlerError {
             error_type(&error).unwrap_or_else(|| std::any::type_name::<E>().to_owned());
         HandlerError {
             error_type,
-            error: Box::new(error),
+            message: error.to_string(),
         }
     }
 }
@@ -91,20 +93,22 @@ impl From<HandlerError> for Diagnostic {
     fn from(error: HandlerError) -> Self {
         Diagnostic {
             error_type: error.error_type,
-            error_message: error.error.to_string(),
+            error_message: error.message,
         }
     }
 }
 
 impl fmt::Display for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.error, f)
+        f.write_str(&self.message)
     }
 }
 
 impl fmt::Debug for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {:?}", self.error_type, self.error)
+        // Not the error's own `Debug`, which would be user code run where `lambda_runtime`
+        // logs the error, outside its panic guard.
+        write!(f, "{}: {}", self.error_type, self.message)
     }
 }
 
@@ -125,14 +129,11 @@ impl fmt::Debug for HandlerError {
 /// assert_eq!(lmms_lambda::error_type(&std::fmt::Error), None);
 /// ```
 pub fn error_type(error: &(dyn StdError + 'static)) -> Option<String> {
-    let mut next = Some(error);
-    while let Some(error) = next {
-        if let Some(found) = lmms_type(error) {
-            return Some(found);
-        }
-        next = error.source();
-    }
-    None
+    // At most this many links: a chain that loops (a `source` that returns itself) ends.
+    const MOST_SOURCES: usize = 32;
+    std::iter::successors(Some(error), |&error| error.source())
+        .take(MOST_SOURCES)
+        .find_map(lmms_type)
 }
 
 fn lmms_type(error: &(dyn StdError + 'static)) -> Option<String> {

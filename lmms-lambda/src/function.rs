@@ -57,7 +57,7 @@ pub struct Function {
     lifecycle: Lifecycle,
     hook: Option<Hook>,
     #[cfg(feature = "metrics")]
-    metrics: Option<&'static metrics_cloudwatch_embedded::Collector>,
+    metrics: Option<crate::report::Collector>,
 }
 
 impl Function {
@@ -126,7 +126,7 @@ impl Function {
     ///
     /// ```
     /// let function = lmms_lambda::Function::from_env()?
-    ///     .lifecycle(lmms_lambda::Lifecycle::in_namespace("smart-home").dimension("stage", "prod"));
+    ///     .lifecycle(lmms_lambda::Lifecycle::in_namespace("smart-home")?.dimension("stage", "prod")?);
     /// # drop(function);
     /// # Ok::<(), lmms::Error>(())
     /// ```
@@ -136,9 +136,11 @@ impl Function {
     }
 
     /// Puts lmms's figures on the application's `metrics_cloudwatch_embedded` line (feature
-    /// `metrics`): they go through the `metrics` facade ([`Lifecycle::through_metrics`])
-    /// and `collector` flushes after each invocation's sweep, as its own `run` would,
-    /// with its request id, trace id and cold-start metric.
+    /// `metrics`), whatever [`Function::lifecycle`] says about lines: they go through the
+    /// `metrics` facade ([`Lifecycle::through_metrics`]) and `collector` is flushed after
+    /// each invocation's sweep, as its own `run` would, with the invocation's request id
+    /// and trace id and the cold-start metric it was built with; with
+    /// [`Function::run_concurrent`] too, one invocation's flush at a time.
     ///
     /// ```no_run
     /// # #[cfg(feature = "metrics")]
@@ -157,7 +159,6 @@ impl Function {
     /// ```
     #[cfg(feature = "metrics")]
     pub fn metrics(mut self, collector: &'static metrics_cloudwatch_embedded::Collector) -> Self {
-        self.lifecycle = self.lifecycle.through_metrics();
         self.metrics = Some(collector);
         self
     }
@@ -192,21 +193,12 @@ impl Function {
         D: Into<bytes::Bytes> + Send,
         E: Into<lambda_runtime::Error> + Send + Debug,
     {
-        let (lifecycle, metrics) = self.start().await;
-        let runtime = lambda_runtime::Runtime::new(handler)
+        let lifecycle = self.start().await;
+        lambda_runtime::Runtime::new(handler)
             .layer(lambda_runtime::layers::TracingLayer::new())
-            .layer(lifecycle);
-        #[cfg(feature = "metrics")]
-        if let Some(collector) = metrics {
-            return runtime
-                .layer(metrics_cloudwatch_embedded::lambda::MetricsLayer::new(
-                    collector,
-                ))
-                .run()
-                .await;
-        }
-        let _ = metrics;
-        runtime.run().await
+            .layer(lifecycle)
+            .run()
+            .await
     }
 
     /// Runs `handler` as `lambda_runtime::run_concurrent` does (feature
@@ -243,9 +235,7 @@ impl Function {
         D: Into<bytes::Bytes> + Send + 'static,
         E: Into<lambda_runtime::Error> + Send + Debug + 'static,
     {
-        // `metrics_cloudwatch_embedded`'s layer cannot be cloned for each worker: the
-        // figures go through the facade, and the collector's auto-flush prints them.
-        let (lifecycle, _) = self.start().await;
+        let lifecycle = self.start().await;
         lambda_runtime::Runtime::new(handler)
             .layer(lambda_runtime::layers::TracingLayer::new())
             .layer(lifecycle)
@@ -261,7 +251,7 @@ impl Function {
     /// `lambda_runtime`'s no-op one, which costs a request to Lambda in the init; a
     /// registration that fails (another handler registered it first) is reported and the
     /// function runs without.
-    async fn start(self) -> (Lifecycle, Option<Collector>) {
+    async fn start(self) -> Lifecycle {
         #[cfg(unix)]
         if self.hook.is_some() || lmms::registry::modules().any(|m| m.loads_async()) {
             let hook = self.hook;
@@ -275,14 +265,9 @@ impl Function {
             }
         }
         #[cfg(feature = "metrics")]
-        let metrics = self.metrics;
-        #[cfg(not(feature = "metrics"))]
-        let metrics = None;
-        (self.lifecycle, metrics)
+        if let Some(collector) = self.metrics {
+            return self.lifecycle.through_collector(collector);
+        }
+        self.lifecycle
     }
 }
-
-#[cfg(feature = "metrics")]
-type Collector = &'static metrics_cloudwatch_embedded::Collector;
-#[cfg(not(feature = "metrics"))]
-type Collector = std::convert::Infallible;

@@ -1,7 +1,7 @@
 //! The layer around a function's invocations: after each one, a sweep and the invocation's
 //! report.
 
-use crate::report::{Books, Invocation, Sink};
+use crate::report::{Books, Invocation, Sink, Writer};
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 use std::future::Future;
@@ -54,15 +54,43 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///     })
 ///     .await;
 ///     Runtime::new(service_fn(handler))
-///         .layer(lmms_lambda::Lifecycle::new().dimension("stage", "prod"))
+///         .layer(lmms_lambda::Lifecycle::new().dimension("stage", "prod")?)
 ///         .run()
 ///         .await
 /// }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Lifecycle {
-    sink: Sink,
+    emf: lmms::report::Emf,
+    writer: Option<Writer>,
+    mode: Mode,
 }
+
+/// What a [`Lifecycle`] does with its figures, set apart from how a line looks, so that
+/// the builder's calls may come in any order.
+#[derive(Clone)]
+enum Mode {
+    Line,
+    #[cfg(feature = "metrics")]
+    Metrics(Option<crate::report::Collector>),
+    Nothing,
+}
+
+/// The most dimensions a line may carry (EMF's limit for a dimension set).
+const MAX_DIMENSIONS: usize = 30;
+
+/// Members of the line a dimension may not take: EMF's metadata, the properties and the
+/// metrics lmms writes.
+const RESERVED: &[&str] = &[
+    "_aws",
+    "RequestId",
+    "XRayTraceId",
+    "ColdStart",
+    "LoadMs",
+    "InitLoads",
+    "InitBytesLoaded",
+    "InitLoadMs",
+];
 
 impl Lifecycle {
     /// Sweeps and prints an EMF line in the namespace `lmms`, with the dimension `function`
@@ -73,39 +101,79 @@ impl Lifecycle {
     /// # let _ = layer;
     /// ```
     pub fn new() -> Self {
-        Lifecycle::in_namespace("lmms")
+        Lifecycle::named("lmms")
     }
 
-    /// The same, with the EMF lines in `namespace`.
+    fn named(namespace: &str) -> Self {
+        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+            .ok()
+            .filter(|name| check("the function's name", name, 1024).is_ok())
+            .unwrap_or_else(|| "local".into());
+        Lifecycle {
+            emf: lmms::report::Emf::new(namespace).dimension("function", function),
+            writer: None,
+            mode: Mode::Line,
+        }
+    }
+
+    /// The same, with the EMF lines in `namespace`: 1 to 255 characters, none a control
+    /// character, not starting with `AWS/` (CloudWatch's rules), or an error that says
+    /// which rule it breaks.
     ///
     /// ```
-    /// let layer = lmms_lambda::Lifecycle::in_namespace("smart-home");
+    /// let layer = lmms_lambda::Lifecycle::in_namespace("smart-home")?;
+    /// assert!(lmms_lambda::Lifecycle::in_namespace("").is_err());
     /// # let _ = layer;
+    /// # Ok::<(), lmms::Error>(())
     /// ```
-    pub fn in_namespace(namespace: &str) -> Self {
-        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
-        Lifecycle {
-            sink: Sink::Line(
-                lmms::report::Emf::new(namespace).dimension("function", function),
-                None,
-            ),
+    pub fn in_namespace(namespace: &str) -> Result<Self, lmms::Error> {
+        check("the namespace", namespace, 255).map_err(invalid("namespace"))?;
+        if namespace.starts_with("AWS/") {
+            return Err(invalid("namespace")(format!(
+                "the namespace {namespace:?} starts with `AWS/`, which CloudWatch keeps for AWS's own metrics"
+            )));
         }
+        Ok(Lifecycle::named(namespace))
     }
 
     /// Adds a dimension to the EMF lines (nothing when they go through the `metrics`
-    /// facade, whose recorder has dimensions of its own).
+    /// facade, whose recorder has dimensions of its own), or sets it again if the lines
+    /// have it (`function`). A name or value that CloudWatch would refuse (empty, too
+    /// long, a control character, a name the line uses for something else, a 31st
+    /// dimension) is an error that says so: CloudWatch drops such a line without a word.
     ///
     /// ```
-    /// let layer = lmms_lambda::Lifecycle::new().dimension("stage", "prod");
+    /// let layer = lmms_lambda::Lifecycle::new().dimension("stage", "prod")?;
+    /// let unset = std::env::var("STAGE").unwrap_or_default();
+    /// assert!(lmms_lambda::Lifecycle::new().dimension("stage", &unset).is_err());
     /// # let _ = layer;
+    /// # Ok::<(), lmms::Error>(())
     /// ```
-    pub fn dimension(self, name: &str, value: &str) -> Self {
-        match self.sink {
-            Sink::Line(emf, writer) => Lifecycle {
-                sink: Sink::Line(emf.dimension(name, value), writer),
-            },
-            sink => Lifecycle { sink },
+    pub fn dimension(mut self, name: &str, value: &str) -> Result<Self, lmms::Error> {
+        check("a dimension's name", name, 255).map_err(invalid("dimension"))?;
+        check(&format!("dimension `{name}`'s value"), value, 1024).map_err(invalid("dimension"))?;
+        let taken = RESERVED.contains(&name)
+            || lmms::report::figures(&lmms::stats())
+                .iter()
+                .any(|f| f.name == name);
+        if name.starts_with(':') || taken {
+            return Err(invalid("dimension")(format!(
+                "`{name}` cannot name a dimension: {}",
+                if taken {
+                    "the line uses it for a metric or a property"
+                } else {
+                    "CloudWatch's names do not start with `:`"
+                }
+            )));
         }
+        let new = !self.emf.dimensions().any(|(n, _)| n == name);
+        if new && self.emf.dimensions().count() == MAX_DIMENSIONS {
+            return Err(invalid("dimension")(format!(
+                "`{name}` would be a line's 31st dimension; CloudWatch takes {MAX_DIMENSIONS}"
+            )));
+        }
+        self.emf = self.emf.dimension(name, value);
+        Ok(self)
     }
 
     /// Writes the EMF lines to `writer` (a file, a log pipe) instead of stdout, where
@@ -117,11 +185,9 @@ impl Lifecycle {
     /// # let _ = layer;
     /// ```
     pub fn to_writer(self, writer: Arc<Mutex<impl Write + Send + 'static>>) -> Self {
-        match self.sink {
-            Sink::Line(emf, _) => Lifecycle {
-                sink: Sink::Line(emf, Some(writer)),
-            },
-            sink => Lifecycle { sink },
+        Lifecycle {
+            writer: Some(writer),
+            ..self
         }
     }
 
@@ -133,7 +199,8 @@ impl Lifecycle {
     /// ```
     pub fn without_emf(self) -> Self {
         Lifecycle {
-            sink: Sink::Nothing,
+            mode: Mode::Nothing,
+            ..self
         }
     }
 
@@ -143,8 +210,9 @@ impl Lifecycle {
     /// line as `lmms.` and its name (`lmms.Loads`, `lmms.BytesLoaded`,
     /// `lmms.ResidentBytes`, `lmms.LoadMs` ...), counts as counters, levels as gauges,
     /// load times as histograms. The application's layer that flushes the recorder must
-    /// wrap this one (be added after it), so that it flushes after the sweep;
-    /// [`Function::metrics`](crate::Function::metrics) does that.
+    /// wrap this one (be added after it), so that it flushes after the sweep; or let
+    /// [`Function::metrics`](crate::Function::metrics) flush it, which also works with
+    /// concurrent invocations.
     ///
     /// ```
     /// # #[cfg(feature = "metrics")] {
@@ -172,8 +240,74 @@ impl Lifecycle {
     #[cfg(feature = "metrics")]
     pub fn through_metrics(self) -> Self {
         Lifecycle {
-            sink: Sink::Metrics,
+            mode: Mode::Metrics(None),
+            ..self
         }
+    }
+
+    /// Reports through the `metrics` facade ([`Lifecycle::through_metrics`]) and flushes
+    /// the application's `metrics_cloudwatch_embedded` collector after each report, as its
+    /// own `MetricsLayer` would (the invocation's request id and trace id as properties,
+    /// the cold-start metric on the first), one invocation at a time, so that it works with
+    /// concurrent invocations too, where that layer cannot (it cannot be cloned for each
+    /// worker). What [`Function::metrics`](crate::Function::metrics) sets.
+    ///
+    /// ```
+    /// # #[cfg(feature = "metrics")] {
+    /// let metrics = metrics_cloudwatch_embedded::Builder::new()
+    ///     .cloudwatch_namespace("smart-home")
+    ///     .with_lambda_request_id("RequestId")
+    ///     .init()
+    ///     .unwrap();
+    /// let layer = lmms_lambda::Lifecycle::new().through_collector(metrics);
+    /// # let _ = layer;
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn through_collector(
+        self,
+        collector: &'static metrics_cloudwatch_embedded::Collector,
+    ) -> Self {
+        Lifecycle {
+            mode: Mode::Metrics(Some(collector)),
+            ..self
+        }
+    }
+
+    fn sink(&self) -> Sink {
+        match &self.mode {
+            Mode::Line => Sink::Line(self.emf.clone(), self.writer.clone()),
+            #[cfg(feature = "metrics")]
+            Mode::Metrics(collector) => Sink::Metrics(*collector),
+            Mode::Nothing => Sink::Nothing,
+        }
+    }
+}
+
+/// `text` if CloudWatch takes it as a name of at most `most` characters.
+fn check(what: &str, text: &str, most: usize) -> Result<(), String> {
+    let length = text.chars().count();
+    if length == 0 {
+        return Err(format!("{what} is empty"));
+    }
+    if length > most {
+        return Err(format!(
+            "{what} has {length} characters; CloudWatch takes {most}"
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(format!("{what} {text:?} holds a control character"));
+    }
+    Ok(())
+}
+
+fn invalid(field: &'static str) -> impl Fn(String) -> lmms::Error {
+    move |reason| lmms::Error::InvalidConfig { field, reason }
+}
+
+impl std::fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Lifecycle").field(&self.sink()).finish()
     }
 }
 
@@ -191,7 +325,7 @@ impl<S> Layer<S> for Lifecycle {
     fn layer(&self, inner: S) -> LifecycleService<S> {
         LifecycleService {
             inner,
-            books: Arc::new(Books::start(self.sink.clone())),
+            books: Arc::new(Books::start(self.sink())),
         }
     }
 }

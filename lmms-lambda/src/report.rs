@@ -13,14 +13,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Where the lines go instead of stdout.
 pub(crate) type Writer = Arc<Mutex<dyn Write + Send>>;
 
+/// The application's `metrics_cloudwatch_embedded` collector, flushed after each report.
+#[cfg(feature = "metrics")]
+pub(crate) type Collector = &'static metrics_cloudwatch_embedded::Collector;
+
 /// Where the figures go.
 #[derive(Clone)]
 pub(crate) enum Sink {
     /// A line of lmms's own, on stdout or to a writer.
     Line(Emf, Option<Writer>),
-    /// The `metrics` facade, whose recorder prints them (`metrics_cloudwatch_embedded`).
+    /// The `metrics` facade, whose recorder prints them; with the application's collector,
+    /// flushed here after each report.
     #[cfg(feature = "metrics")]
-    Metrics,
+    Metrics(Option<Collector>),
     /// Nowhere: the layer sweeps only.
     Nothing,
 }
@@ -34,7 +39,10 @@ impl std::fmt::Debug for Sink {
                 .field(&writer.as_ref().map(|_| "a writer"))
                 .finish(),
             #[cfg(feature = "metrics")]
-            Sink::Metrics => f.write_str("Metrics"),
+            Sink::Metrics(collector) => f
+                .debug_tuple("Metrics")
+                .field(&collector.map(|_| "a collector"))
+                .finish(),
             Sink::Nothing => f.write_str("Nothing"),
         }
     }
@@ -93,19 +101,15 @@ impl Books {
         if !self.reports() {
             return;
         }
-        let (interval, init) = {
-            // The snapshot is taken under the lock: two invocations ending together report
-            // their intervals in order, each event once.
-            let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-            let now = lmms::stats();
-            let interval = now.since(&last.stats);
-            last.stats = now;
-            let init = last.init.take();
-            (
-                interval,
-                init.filter(|_| !COLD_START_REPORTED.swap(true, Relaxed)),
-            )
-        };
+        // Under the lock, the snapshot and the report: two invocations ending together
+        // report their intervals in order, each event once, and an application's
+        // collector is flushed with the properties of the invocation it reports.
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = lmms::stats();
+        let interval = now.since(&last.stats);
+        last.stats = now;
+        let init = last.init.take();
+        let init = init.filter(|_| !COLD_START_REPORTED.swap(true, Relaxed));
         let metrics = metrics(&interval, init.as_ref());
         match &self.sink {
             Sink::Line(emf, None) => println!("{}", line(emf, &metrics, invocation)),
@@ -116,7 +120,12 @@ impl Books {
                 }
             }
             #[cfg(feature = "metrics")]
-            Sink::Metrics => publish(&metrics),
+            Sink::Metrics(collector) => {
+                publish(&metrics);
+                if let Some(collector) = collector {
+                    flush(collector, invocation, init.is_some());
+                }
+            }
             Sink::Nothing => {}
         }
     }
@@ -155,7 +164,9 @@ fn metrics(interval: &Stats, init: Option<&Stats>) -> Vec<Metric> {
     metrics
 }
 
-/// The latest load time of each module loaded in the interval, in milliseconds.
+/// The latest load time of each module loaded in the interval, in the runtime's whole
+/// milliseconds, at most [`MAX_VALUES`] of them (EMF's limit for one metric): a second load
+/// of a module in one interval, or a 101st module, is counted in `Loads` alone.
 fn load_times(interval: &Stats) -> Option<Value> {
     let times: Vec<Value> = interval
         .modules
@@ -186,10 +197,35 @@ fn line(emf: &Emf, metrics: &[Metric], invocation: &Invocation) -> String {
     emf.document(&metrics, &properties, now)
 }
 
+/// The application's collector flushed as its own `MetricsLayer` would after an
+/// invocation: its request id and trace id properties set, its cold-start metric on the
+/// first report, its documents on stdout.
+#[cfg(feature = "metrics")]
+fn flush(collector: Collector, invocation: &Invocation, cold: bool) {
+    let config = &collector.config;
+    if let Some(name) = config.lambda_request_id {
+        collector.set_property(name, invocation.request_id.clone());
+    }
+    if let Some(name) = config.lambda_xray_trace_id {
+        collector.set_property(name, invocation.xray_trace_id.clone());
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = match config.lambda_cold_start {
+        Some(name) if cold => {
+            collector.write_single(name, Some(metrics::Unit::Count), 1, &mut stdout)
+        }
+        _ => Ok(()),
+    };
+    if let Err(error) = written.and_then(|()| collector.flush(&mut stdout)) {
+        eprintln!("lmms: the metrics could not be written: {error}");
+    }
+}
+
 /// The figures through the `metrics` facade, named `lmms.` and the EMF line's name: counts
 /// as counter increments (the recorder sums them, or prints and resets them at its
 /// flush), levels as gauges, load times as histogram values. `ColdStart` is left to the
-/// recorder's own (`metrics_cloudwatch_embedded`'s `lambda_cold_start_metric`).
+/// recorder's own (`metrics_cloudwatch_embedded`'s `lambda_cold_start_metric`, which
+/// [`flush`] writes).
 #[cfg(feature = "metrics")]
 fn publish(metrics: &[Metric]) {
     use metrics::Unit;

@@ -34,11 +34,14 @@ pub async fn shutdown() {
 
 /// On `SIGTERM`: the application's hook first, while the modules it may flush through are
 /// still loaded, its panic contained and its time bounded by the window; then lmms's
-/// shutdown in what is left of it.
+/// shutdown in what is left of it. The hook runs on a blocking thread of its own, so that
+/// one that blocks its thread (a synchronous flush) cannot hold the window's timer.
 pub(crate) async fn on_sigterm(hook: Option<Hook>) {
     let deadline = Instant::now() + SHUTDOWN_WINDOW;
     if let Some(hook) = hook {
-        match tokio::time::timeout_at(deadline, tokio::spawn(hook())).await {
+        let runtime = tokio::runtime::Handle::current();
+        let hook = tokio::task::spawn_blocking(move || runtime.block_on(hook()));
+        match tokio::time::timeout_at(deadline, hook).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => eprintln!("lmms: the shutdown hook failed: {error}"),
             Err(_) => eprintln!(
@@ -74,25 +77,38 @@ mod tests {
         Some(Box::new(move || Box::pin(f)))
     }
 
-    // The global runtime is the test binary's: one test runs the three hooks in turn.
-    #[tokio::test(start_paused = true)]
-    async fn a_hook_that_panics_or_hangs_leaves_lmms_its_shutdown() {
-        let runtime = lmms::Runtime::global();
-        let module = runtime
-            .register(lmms::ModuleDef::named("hooked"), || vec![1u8; 64])
+    // The global runtime is the test binary's: one test runs the hooks in turn. Its tokio
+    // runtime is never dropped, as the function's is not (the process exits after the
+    // shutdown): a drop would wait for the hook that never ends.
+    #[test]
+    fn a_hook_that_panics_blocks_or_hangs_leaves_lmms_its_shutdown() {
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
             .unwrap();
-        for (name, hook) in [
-            ("panics", hook(async { panic!("the hook's own bug") })),
-            ("hangs", hook(std::future::pending())),
-            ("returns", hook(async {})),
-        ] {
-            drop(module.get().unwrap());
-            assert!(module.is_resident(), "{name}");
-            on_sigterm(hook).await;
-            assert!(
-                !module.is_resident(),
-                "the module is unloaded after a hook that {name}"
-            );
-        }
+        tokio.block_on(async {
+            let runtime = lmms::Runtime::global();
+            let module = runtime
+                .register(lmms::ModuleDef::named("hooked"), || vec![1u8; 64])
+                .unwrap();
+            for (name, hook) in [
+                ("panics", hook(async { panic!("the hook's own bug") })),
+                (
+                    "blocks its thread for an hour",
+                    hook(async { std::thread::sleep(std::time::Duration::from_secs(3600)) }),
+                ),
+                ("never ends", hook(std::future::pending())),
+                ("returns", hook(async {})),
+            ] {
+                drop(module.get().unwrap());
+                assert!(module.is_resident(), "{name}");
+                on_sigterm(hook).await;
+                assert!(
+                    !module.is_resident(),
+                    "the module is unloaded after a hook that {name}"
+                );
+            }
+        });
+        std::mem::forget(tokio);
     }
 }

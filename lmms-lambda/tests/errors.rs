@@ -116,3 +116,41 @@ fn other_errors_keep_their_type_name_and_a_wrapped_lmms_error_is_found() {
     assert_eq!(wrapped.error_type(), "lmms.GlobalAlreadySet");
     assert_eq!(wrapped.to_string(), "checkout failed");
 }
+
+/// An error whose `source` is itself.
+#[derive(Debug)]
+struct Cyclic;
+
+impl std::fmt::Display for Cyclic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a cycle")
+    }
+}
+
+impl std::error::Error for Cyclic {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self)
+    }
+}
+
+/// An error whose `Display` panics.
+#[derive(Debug)]
+struct PanicsWhenShown;
+
+impl std::fmt::Display for PanicsWhenShown {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("the error's own bug")
+    }
+}
+
+impl std::error::Error for PanicsWhenShown {}
+
+#[test]
+fn hostile_errors_end_and_panic_where_the_handler_can_contain_it() {
+    // A cycle of sources ends.
+    assert_eq!(HandlerError::from(Cyclic).error_type(), "errors::Cyclic");
+    // A `Display` that panics does so where the error converts, in the handler (which
+    // `lambda_runtime` contains), not when the error is reported.
+    let converted = std::panic::catch_unwind(|| HandlerError::from(PanicsWhenShown));
+    assert!(converted.is_err());
+}

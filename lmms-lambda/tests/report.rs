@@ -117,7 +117,9 @@ async fn reports_are_valid_emf_with_the_init_and_each_load_once() {
     let _clock = common::global_runtime();
     assert_eq!(Table::get().unwrap().0.len(), 1 << 20); // the init, in `main`
     let written = Arc::new(Mutex::new(Vec::new()));
-    let layer = lmms_lambda::Lifecycle::in_namespace("smart-home").to_writer(written.clone());
+    let layer = lmms_lambda::Lifecycle::in_namespace("smart-home")
+        .unwrap()
+        .to_writer(written.clone());
     let mut service = layer.layer(Handler(|body: &[u8]| {
         if body == b"rates" {
             assert_eq!(Rates::get().unwrap().0[0], 2);

@@ -274,7 +274,7 @@ impl Builder {
             "grace" => self.grace(parse_duration("grace", value)?),
             "min_resident" => self.min_resident(parse_count("min_resident", value, "modules")?),
             "memory_budget" => self.memory_budget(parse_bytes("memory_budget", value)?),
-            "cool_every" => self.cool_every(parse_duration("cool_every", value)?),
+            "cool_every" => self.cool_every(cooling_window(parse_duration("cool_every", value)?)?),
             "max_hot_paths" => {
                 self.max_hot_paths(parse_count("max_hot_paths", value, "operations")?)
             }
@@ -409,12 +409,7 @@ impl Builder {
     /// assert!(lmms::Runtime::builder().memory_budget(0).build().is_err());
     /// ```
     pub fn build(self) -> Result<Runtime, Error> {
-        if self.config.cool_every.is_zero() {
-            return Err(Error::invalid(
-                "cool_every",
-                "a zero cooling window would cool every operation at every sweep; use at least a millisecond",
-            ));
-        }
+        cooling_window(self.config.cool_every)?;
         if self.config.memory_budget == Some(0) {
             return Err(Error::invalid(
                 self.budget_from,
@@ -431,6 +426,18 @@ impl Builder {
         }
         Ok(Runtime::new(self.config, self.clock))
     }
+}
+
+/// `window` if it can be a cooling window: checked where it is set from text too, so that
+/// the error names the variable it came from.
+fn cooling_window(window: Duration) -> Result<Duration, Error> {
+    if window.is_zero() {
+        return Err(Error::invalid(
+            "cool_every",
+            "a zero cooling window would cool every operation at every sweep; use at least a millisecond",
+        ));
+    }
+    Ok(window)
 }
 
 /// The pre-warm part of an `adaptive` setting, after its `+`: `prewarm` (25%) or

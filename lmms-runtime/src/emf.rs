@@ -40,14 +40,33 @@ impl Emf {
         }
     }
 
-    /// Adds a dimension: every metric of the line is recorded under `name` = `value`.
+    /// Adds a dimension: every metric of the line is recorded under `name` = `value`; a
+    /// dimension the line has already takes the new value.
     ///
     /// ```
     /// let emf = lmms::report::Emf::new("lmms").dimension("function", "weather");
+    /// let emf = emf.dimension("function", "climate");
+    /// assert_eq!(emf.dimensions().collect::<Vec<_>>(), [("function", "climate")]);
     /// ```
     pub fn dimension(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.dimensions.push((name.into(), value.into()));
+        let (name, value) = (name.into(), value.into());
+        match self.dimensions.iter_mut().find(|(n, _)| *n == name) {
+            Some(dimension) => dimension.1 = value,
+            None => self.dimensions.push((name, value)),
+        }
         self
+    }
+
+    /// The dimensions, in the order they were added: name, value.
+    ///
+    /// ```
+    /// let emf = lmms::report::Emf::new("lmms").dimension("stage", "prod");
+    /// assert_eq!(emf.dimensions().count(), 1);
+    /// ```
+    pub fn dimensions(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.dimensions
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
     /// The line for `stats`, stamped now.

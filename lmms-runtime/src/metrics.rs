@@ -15,12 +15,19 @@ use crate::def::OpDef;
 use crate::stats::Stats;
 use crate::sync::{lock, Mutex};
 
-/// Publishes `now()`'s figures, incremented from `published`'s, which it then replaces:
-/// under the lock, so that two sweeps publishing at once publish each gain once.
+/// Publishes `now()`'s figures, incremented from `published`'s, which they replace first,
+/// under the lock: two sweeps publishing at once publish each gain once, and a recorder
+/// that panics halfway loses the rest of this publication rather than publishing its first
+/// half twice. The recorder (user code, which may call back into lmms) runs after the lock
+/// is released.
 pub(crate) fn publish(published: &Mutex<Option<Stats>>, now: impl FnOnce() -> Stats) {
-    let mut published = lock(published);
-    let stats = now();
-    let last = published.as_ref();
+    let (stats, last) = {
+        let mut published = lock(published);
+        let stats = now();
+        let last = published.replace(stats.clone());
+        (stats, last)
+    };
+    let last = last.as_ref();
     let gained = |now: u64, then: Option<u64>| now.saturating_sub(then.unwrap_or(0));
     for module in &stats.modules {
         let then = last.and_then(|last| last.modules.iter().find(|m| m.name == module.name));
@@ -68,5 +75,4 @@ pub(crate) fn publish(published: &Mutex<Option<Stats>>, now: impl FnOnce() -> St
         metrics::counter!("lmms_demotions_total", "operation" => name)
             .increment(gained(demotions(op), then.map(demotions)));
     }
-    *published = Some(stats);
 }
