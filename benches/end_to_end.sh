@@ -4,21 +4,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== the main job: smart_home, four scenarios, eager vs lmms"
-cargo run -q --release --example smart_home --features json
+cargo run -q --release -p lmms-examples --example smart_home
 echo "== cold start as a process (100 launches each)"
-cargo run -q --release --example coldstart
+cargo run -q --release -p lmms-examples --example coldstart
 echo "== memory over time: a burst, then idle"
-cargo run -q --release --example memory_lifecycle
+cargo run -q --release -p lmms-examples --example memory_lifecycle
 echo "== 100 MB unloaded"
-cargo run -q --release --example unload_memory
+cargo run -q --release -p lmms-examples --example unload_memory
 echo "== start-up of declared, unused modules"
-cargo build -q --release --examples && python3 benches/startup.py 200
+cargo build -q --release -p lmms-examples --examples && python3 benches/startup.py 200
 echo "== build cost: 200 operations, the build script on 1,000, clean and incremental builds of 1,000"
 python3 benches/build_cost.py 5 200
 python3 benches/build_cost.py --registry 20
 python3 benches/build_cost.py --large 3
 echo "== the memory budget over a request replay"
-cargo run -q --release --example budget_replay
+cargo run -q --release -p lmms-examples --example budget_replay
 echo "== the Lambda function: cold starts through the emulator, lmms vs eager vs lazy, and run()'s own cost (needs cargo-lambda and moto)"
 (cd examples/lambda && cargo build -q --release --bins) && python3 examples/lambda/tests/coldstart.py 21
 echo "== four invocations at once ÷ one at a time, and the peak against the budget (root: a cgroup)"

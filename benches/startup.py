@@ -3,7 +3,7 @@
 `empty` (an empty main), launched alternately. Wall time is measured around each launch;
 peak RSS is `/usr/bin/time`'s (%M), since a child forked from Python would inherit the
 interpreter's RSS high-water mark. Usage:
-    cargo build --release --examples && python3 benches/startup.py [N]"""
+    cargo build --release -p lmms-examples --examples && python3 benches/startup.py [N]"""
 import os, statistics, subprocess, sys, tempfile, time
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200

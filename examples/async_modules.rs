@@ -5,7 +5,7 @@
 //! - two independent modules of 50 ms async load each, needed by one request: the time to
 //!   have both, started together (`lmms::load_together`) ÷ one after the other.
 //!
-//! `cargo run --release --example async_modules`
+//! `cargo run --release -p lmms-examples --example async_modules`
 #![allow(missing_docs)]
 
 use lmms::{AsyncLoad, Module};

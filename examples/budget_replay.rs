@@ -4,7 +4,7 @@
 //! that replay reached: the peak of resident state must stay within the budget plus the
 //! largest module, and the figures say how many loads the budget added.
 //!
-//! `cargo run --release --example budget_replay`
+//! `cargo run --release -p lmms-examples --example budget_replay`
 
 use lmms::memory::{live_heap, CountingAlloc};
 use lmms::{ManualClock, ModuleDef, Runtime};

@@ -4,8 +4,9 @@
 //! them an empty `main`, and the lmms binary with its 50 modules and 500 operations
 //! declared but none called (the framework's own start-up cost).
 //!
-//! `cargo run --release --example coldstart` builds the four binaries, launches each 100
-//! times (`LMMS_COLDSTART_RUNS` to change), rotating the order every round, and reports the
+//! `cargo run --release -p lmms-examples --example coldstart` builds the four binaries,
+//! launches each 100 times (`LMMS_COLDSTART_RUNS` to change), rotating the order every
+//! round, and reports the
 //! median and spread of the time to first response (spawn to the first line read) and of
 //! peak RSS (`VmHWM`, reported by each process at its end), with the ratios.
 
@@ -22,7 +23,7 @@ const BINARIES: [&str; 4] = [
 
 fn main() {
     let built = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet"])
+        .args(["build", "--release", "--quiet", "-p", "lmms-examples"])
         .args(BINARIES.iter().flat_map(|name| ["--example", name]))
         .status()
         .expect("cargo runs");

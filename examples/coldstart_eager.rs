@@ -1,11 +1,10 @@
 //! The cold-start benchmark's eager binary: every module built in `main`, then the request.
-//! Run by `cargo run --release --example coldstart`.
+//! Run by `cargo run --release -p lmms-examples --example coldstart`.
 #![allow(dead_code)]
 
 #[path = "coldstart/app.rs"]
 mod app;
-#[path = "coldstart/rss.rs"]
-mod rss;
+use lmms_examples::rss;
 
 fn main() {
     let states = app::load_everything();

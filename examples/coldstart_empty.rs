@@ -1,8 +1,7 @@
 //! The cold-start benchmark's anchor: an empty `main` (printing as the others do).
-//! Run by `cargo run --release --example coldstart`.
+//! Run by `cargo run --release -p lmms-examples --example coldstart`.
 
-#[path = "coldstart/rss.rs"]
-mod rss;
+use lmms_examples::rss;
 
 fn main() {
     println!("ready");

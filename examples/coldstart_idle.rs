@@ -1,11 +1,10 @@
 //! The cold-start benchmark's framework-cost binary: 50 modules and 500 operations
-//! declared, none called. Run by `cargo run --release --example coldstart`.
+//! declared, none called. Run by `cargo run --release -p lmms-examples --example coldstart`.
 #![allow(dead_code)]
 
 #[path = "coldstart/app.rs"]
 mod app;
-#[path = "coldstart/rss.rs"]
-mod rss;
+use lmms_examples::rss;
 
 fn main() {
     println!("ready");

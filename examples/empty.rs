@@ -1,5 +1,5 @@
 //! An empty `main`: the baseline that `startup` is measured against.
 //!
-//! `cargo run --release --example empty`
+//! `cargo run --release -p lmms-examples --example empty`
 
 fn main() {}

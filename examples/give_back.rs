@@ -11,7 +11,7 @@
 //! arena). It checks the first: 0.9–1.1× and at least 0.8× for every way of building.
 //!
 //! ```sh
-//! cargo run --release --example give_back
+//! cargo run --release -p lmms-examples --example give_back
 //! ```
 //!
 //! Linux with glibc only (`mallinfo2`, `/proc/self/statm`); elsewhere it says so and exits.

@@ -4,7 +4,7 @@
 //! a manual clock, so minutes pass in a blink; memory is measured by the counting
 //! allocator.
 //!
-//! `cargo run --release --example lifecycle`
+//! `cargo run --release -p lmms-examples --example lifecycle`
 
 use lmms::memory::CountingAlloc;
 use lmms::op::{Body, Op, OpDef, Operation, Source};

@@ -3,7 +3,7 @@
 //! eager (every module loaded at start and held), lmms without unloading (never swept), and
 //! lmms (swept every 10 s of clock) — each in its own process, sampling live heap and RSS.
 //!
-//! `cargo run --release --example memory_lifecycle` prints MB-seconds for each and writes
+//! `cargo run --release -p lmms-examples --example memory_lifecycle` prints MB-seconds for each and writes
 //! `target/memory_lifecycle.svg`.
 #![allow(dead_code)]
 

@@ -10,7 +10,7 @@
 //! and loads it again just before the next). For each it prints the loads the jobs waited
 //! for, the pre-warms, and how long the module was resident.
 //!
-//! `cargo run --release --example prewarm`
+//! `cargo run --release -p lmms-examples --example prewarm`
 
 use lmms::{Adaptive, ModuleDef, Runtime};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! `--example empty`); with the argument `report` it prints the live heap (all of it
 //! std's: lmms allocated nothing) and what lmms knows of its modules.
 //!
-//! `cargo run --release --example startup -- report`
+//! `cargo run --release -p lmms-examples --example startup -- report`
 
 use lmms::memory::CountingAlloc;
 use lmms::{Load, ModuleCell, ModuleDef};

@@ -2,7 +2,7 @@
 //! hard case for an allocator) is loaded and unloaded, and the live heap and RSS are
 //! printed at each step.
 //!
-//! `cargo run --release --example unload_memory`
+//! `cargo run --release -p lmms-examples --example unload_memory`
 
 use lmms::memory::{live_heap, rss, CountingAlloc};
 use lmms::{Load, ModuleCell, ModuleDef, Unload};

@@ -3,7 +3,7 @@
 //! beside an eager baseline: the same modules, all built at start and never dropped (the
 //! seed's "traditional" function).
 //!
-//! `cargo run --release --example smart_home --features json`
+//! `cargo run --release -p lmms-examples --example smart_home`
 //!
 //! Each scenario runs twice, eager and lmms, each in a fresh process (this program again,
 //! with `--child`), so start-up and memory are a process's own. It prints, per scenario, a
