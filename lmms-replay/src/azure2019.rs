@@ -27,6 +27,14 @@ pub const MAX_PER_MINUTE: u64 = 60_000_000;
 /// # Ok::<(), lmms_replay::TraceError>(())
 /// ```
 pub fn read(dir: &Path, seed: u64) -> Result<Trace, TraceError> {
+    if !dir.is_dir() {
+        let why = if dir.exists() {
+            "not a directory: the 2019 trace is a directory holding inv.csv, run.csv and mem.csv"
+        } else {
+            "no such directory: the 2019 trace is a directory holding inv.csv, run.csv and mem.csv"
+        };
+        return Err(TraceError::new(dir, 0, 0, why));
+    }
     let memory = read_memory(&dir.join("mem.csv"))?;
     let durations = read_durations(&dir.join("run.csv"))?;
     let path = dir.join("inv.csv");
@@ -164,18 +172,54 @@ fn read_durations(path: &Path) -> Result<HashMap<String, u64>, TraceError> {
     Ok(durations)
 }
 
-/// The rows of a CSV file with a header, each with its line number.
+/// The rows of a CSV file with a header, each with its line number. A file that is not
+/// one (a directory), that ends inside a line, or a row shorter than the header is an
+/// error naming the file and line: a trace cut short would otherwise replay as a shorter
+/// day without a word.
 pub(crate) fn rows(
     path: &Path,
 ) -> Result<impl Iterator<Item = Result<(csv::StringRecord, u64), TraceError>> + '_, TraceError> {
-    let reader = csv::ReaderBuilder::new()
+    if path.is_dir() {
+        return Err(TraceError::new(
+            path,
+            0,
+            0,
+            "a directory, where a CSV file was expected",
+        ));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|error| TraceError::new(path, 0, 0, error.to_string()))?;
+    if bytes.last().is_some_and(|&last| last != b'\n') {
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        return Err(TraceError::new(
+            path,
+            lines,
+            0,
+            "the file ends inside this line: it was cut short (a trace file ends with a newline)",
+        ));
+    }
+    let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_path(path)
-        .map_err(|error| TraceError::new(path, 0, 0, error.to_string()))?;
+        .from_reader(std::io::Cursor::new(bytes));
+    let header = reader
+        .headers()
+        .map_err(|error| TraceError::csv(path, &error))?
+        .len();
     Ok(reader.into_records().map(move |record| {
         let record = record.map_err(|error| TraceError::csv(path, &error))?;
         let line = record.position().map_or(0, csv::Position::line);
+        if record.len() < header {
+            return Err(TraceError::new(
+                path,
+                line,
+                record.len() + 1,
+                format!(
+                    "{} fields where the header has {header}: the row stops short",
+                    record.len()
+                ),
+            ));
+        }
         Ok((record, line))
     }))
 }

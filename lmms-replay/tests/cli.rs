@@ -230,3 +230,33 @@ fn folds_choose_the_price_on_the_rest_and_judge_each_part_held_out() {
     let refused = replay(&["--folds", "1", "/no/such/trace"]);
     assert_eq!(refused.status.code(), Some(2), "one fold holds nothing out");
 }
+
+#[test]
+fn an_unwritable_out_is_refused_before_the_replay_naming_it() {
+    // A file where the charts' folder should be: nothing can be written under it.
+    let blocker = scratch("blocked").join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let out = blocker.join("charts");
+    let trace = a_2021_trace("unwritable");
+    let output = replay(&[
+        "--format",
+        "azure2021",
+        trace.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "{}: the charts cannot be written there (--out)",
+            out.display()
+        )),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        !stdout.contains("invocations over"),
+        "the trace was read first: {stdout}"
+    );
+}

@@ -88,7 +88,7 @@ fn every_malformed_2019_row_names_its_file_line_and_column() {
     );
     assert_eq!(
         error_2019(&format!("{header}f1,a1\n"), MEM, RUN),
-        "inv.csv:2: 2 fields; a row is `HashFunction,HashApp,HashOwner` and a count per minute"
+        "inv.csv:2:3: 2 fields where the header has 5: the row stops short"
     );
     assert_eq!(
         error_2019(
@@ -109,7 +109,42 @@ fn every_malformed_2019_row_names_its_file_line_and_column() {
     let missing = azure2019::read(Path::new("/no/such/dir"), 1)
         .unwrap_err()
         .to_string();
-    assert!(missing.starts_with("/no/such/dir/mem.csv: "), "{missing}");
+    assert!(
+        missing.starts_with("/no/such/dir: no such directory"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn a_trace_cut_short_is_refused_where_it_stops() {
+    let header = "HashFunction,HashApp,HashOwner,minute_1,minute_2,minute_3\n";
+    // Cut in the middle of a row, after a digit: the file ends inside the line.
+    let cut = format!("{header}f1,a1,o,3,0,60000\nf2,a1,o,4,1");
+    let run = "HashFunction,HashApp,HashOwner,Count,Average\nf1,a1,o,3,250\nf2,a1,o,4,10\n";
+    assert_eq!(
+        error_2019(&cut, MEM, run),
+        "inv.csv:3: the file ends inside this line: it was cut short (a trace file ends with a newline)"
+    );
+    // A row shorter than its header, the file otherwise whole.
+    let short = format!("{header}f1,a1,o,3,0,60000\nf2,a1,o,4,1\n");
+    assert_eq!(
+        error_2019(&short, MEM, run),
+        "inv.csv:3:6: 5 fields where the header has 6: the row stops short"
+    );
+    // A file where the directory was expected, and the other way round.
+    let file = dir(
+        "a-file",
+        &[("trace.csv", "app,func,end_timestamp,duration\n")],
+    );
+    let not_dir = azure2019::read(&file.join("trace.csv"), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(not_dir.ends_with("trace.csv: not a directory: the 2019 trace is a directory holding inv.csv, run.csv and mem.csv"), "{not_dir}");
+    let not_file = azure2021::read(&file).unwrap_err().to_string();
+    assert!(
+        not_file.ends_with(": a directory, where a CSV file was expected"),
+        "{not_file}"
+    );
 }
 
 #[test]
@@ -133,7 +168,7 @@ fn the_2021_format_and_its_malformed_rows() {
         ),
         (
             "a,f,5.0",
-            "trace.csv:2: 3 fields; a row is `app,func,end_timestamp,duration`",
+            "trace.csv:2:4: 3 fields where the header has 4: the row stops short",
         ),
         (
             "a,f,1.0,2.0",

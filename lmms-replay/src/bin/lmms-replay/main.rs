@@ -91,6 +91,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
+    writable(&args.out)?;
     let trace = match args.format {
         Format::Azure2019 if args.path.is_file() => {
             return Err(format!(
@@ -133,7 +134,6 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<Vec<_>, String>>()?;
     table(&runs, &front);
     compare(&runs, &front);
-    std::fs::create_dir_all(&args.out)?;
     let pareto = args.out.join("pareto.svg");
     chart::pareto(&pareto, &runs, &front)?;
     let timeline = args.out.join("resident.svg");
@@ -367,4 +367,19 @@ fn best_three<'a>(runs: &'a [Run], front: &Front) -> Vec<(usize, &'a Run)> {
     });
     ranked.truncate(3);
     ranked
+}
+
+/// The charts' folder, created and written to before a replay that may take minutes: one
+/// that cannot be is an error naming it now, not after the replay.
+fn writable(out: &std::path::Path) -> Result<(), String> {
+    let probe = out.join(".lmms-replay-write-check");
+    std::fs::create_dir_all(out)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|error| {
+            format!(
+                "{}: the charts cannot be written there (--out): {error}",
+                out.display()
+            )
+        })
 }
