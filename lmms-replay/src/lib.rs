@@ -26,7 +26,7 @@ mod verdict;
 pub use crate::error::TraceError;
 pub use crate::front::Front;
 pub use crate::hybrid::Hybrid;
-pub use crate::replay::{replay, Outcome, Policy};
+pub use crate::replay::{replay, Outcome, Policy, SWEEP_EVERY_MS};
 pub use crate::trace::{App, Function, Invocation, Trace};
 pub use crate::validate::{
     choose, halves, k_fold, prewarming, priced, Fold, BREAK_EVENS, PREWARM_PERCENT, PRICES,

@@ -10,7 +10,9 @@ use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 /// How often the replay sweeps, in trace time.
-const SWEEP_EVERY_MS: u64 = 10_000;
+/// How often the replay sweeps, as a process's reaper would: a module past its keep-alive
+/// goes at the next sweep, so a fixed keep-alive of `k` keeps it `k` to `k` + this.
+pub const SWEEP_EVERY_MS: u64 = 10_000;
 /// The width of the resident-memory timeline's steps, in ms.
 const STEP_MS: u64 = 60_000;
 
@@ -201,7 +203,10 @@ pub fn replay(trace: &Trace, policy: &Policy, bytes_per_mb: u64) -> Result<Outco
 struct HybridState {
     settings: Hybrid,
     histograms: Vec<Histogram>,
+    /// When each function's last invocation ended ([`Hybrid::per_function`]).
     ended: Vec<Option<u64>>,
+    /// When each app became idle (its last running invocation ended), until it starts again.
+    idle_since: Vec<Option<u64>>,
     epochs: Vec<u64>,
     timers: BinaryHeap<Reverse<(u64, usize, u64, Timer)>>,
     prewarms: u64,
@@ -219,6 +224,7 @@ impl HybridState {
             settings,
             histograms: vec![Histogram::new(&settings); trace.apps.len()],
             ended: vec![None; trace.functions.len()],
+            idle_since: vec![None; trace.apps.len()],
             epochs: vec![0; trace.apps.len()],
             timers: BinaryHeap::new(),
             prewarms: 0,
@@ -236,10 +242,16 @@ impl HybridState {
         None
     }
 
-    /// An invocation of `function` starts: its idle time is recorded, the app's timers
-    /// are cancelled.
+    /// An invocation of `function` starts: the idle time it ends is recorded (the app's,
+    /// if the app was idle; the function's since its last end, as before issue 32), the
+    /// app's timers are cancelled.
     fn started(&mut self, at: u64, app: usize, function: usize) {
-        if let Some(end) = self.ended[function] {
+        let since = if self.settings.per_function {
+            self.ended[function]
+        } else {
+            self.idle_since[app].take()
+        };
+        if let Some(end) = since {
             self.histograms[app].record(at.saturating_sub(end), &self.settings);
         }
         self.epochs[app] += 1;
@@ -259,6 +271,7 @@ impl HybridState {
         if !idle {
             return;
         }
+        self.idle_since[app] = Some(at);
         self.epochs[app] += 1;
         let epoch = self.epochs[app];
         let windows = self.histograms[app].windows(&self.settings);
@@ -361,5 +374,43 @@ fn spread_over_steps(steps: &mut Vec<f64>, from: u64, to: u64, mb: f64) {
         }
         steps[step] += mb * (until - at) as f64 / STEP_MS as f64;
         at = until;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two functions of one app: `b` runs within `a`'s first run, starts again while `a`
+    /// runs, then both end, then `a` starts again after 2 minutes.
+    fn overlapping(settings: Hybrid) -> u64 {
+        let mut trace = Trace::default();
+        let a = trace.add_function("app", "a", Some(10.0));
+        let b = trace.add_function("app", "b", Some(10.0));
+        let mut state = HybridState::new(settings, &trace);
+        let idle = |state: &mut HybridState, at, function, idle| {
+            state.ended[function] = Some(at);
+            if idle {
+                state.idle_since[0] = Some(at);
+            }
+        };
+        state.started(0, 0, a);
+        state.started(100, 0, b);
+        idle(&mut state, 500, b, false); // b ends while a runs
+        idle(&mut state, 1_000, a, true); // a ends; the app is idle
+        state.started(61_000, 0, a); // an idle time of 60 s, the app's
+        state.started(62_000, 0, b); // b starts while a runs: the app was not idle
+        idle(&mut state, 63_000, a, false);
+        idle(&mut state, 64_000, b, true);
+        state.started(184_000, 0, a); // 120 s after the app's last end
+        state.histograms[0].count()
+    }
+
+    #[test]
+    fn an_idle_time_is_the_apps_and_a_start_while_it_runs_is_none() {
+        // The paper's: 60 s and 120 s. As read before: a's 60 s, b's 61.5 s since its own
+        // end at 0.5 s (while a ran), a's 121 s since its own end at 63 s.
+        assert_eq!(overlapping(Hybrid::default()), 2);
+        assert_eq!(overlapping(Hybrid::before_issue_32()), 3);
     }
 }

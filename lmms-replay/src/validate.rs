@@ -128,6 +128,10 @@ fn judge(
             Policy::Hybrid(Hybrid::default()),
         ),
         (
+            "hybrid histogram, as read before".to_owned(),
+            Policy::Hybrid(Hybrid::before_issue_32()),
+        ),
+        (
             format!("adaptive, load = {price:.0e} MB-s"),
             priced(price, bytes_per_mb),
         ),

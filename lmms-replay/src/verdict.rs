@@ -110,11 +110,29 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Verdict::Equal => write!(f, "loads 1.000×, idle MB-s 1.000× — the same"),
+            // Equal on one axis and better on the other is weak dominance: said so, not
+            // taken for the strict kind.
             Verdict::Dominates { loads, idle } => {
-                write!(f, "loads {loads:.3}×, idle MB-s {idle:.3}× — dominates")
+                let weakly = if loads == 1.0 || idle == 1.0 {
+                    "weakly "
+                } else {
+                    ""
+                };
+                write!(
+                    f,
+                    "loads {loads:.3}×, idle MB-s {idle:.3}× — {weakly}dominates"
+                )
             }
             Verdict::Dominated { loads, idle } => {
-                write!(f, "loads {loads:.3}×, idle MB-s {idle:.3}× — dominated")
+                let weakly = if loads == 1.0 || idle == 1.0 {
+                    "weakly "
+                } else {
+                    ""
+                };
+                write!(
+                    f,
+                    "loads {loads:.3}×, idle MB-s {idle:.3}× — {weakly}dominated"
+                )
             }
             Verdict::Trade { loads, idle } => {
                 let trade = if loads < 1.0 {
@@ -128,5 +146,21 @@ impl fmt::Display for Verdict {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_on_one_axis_is_weak_dominance_and_says_so() {
+        let weak = Verdict::between((100, 880.0), (100, 1000.0));
+        assert!(weak.dominates());
+        assert!(weak.to_string().ends_with("— weakly dominates"), "{weak}");
+        let strict = Verdict::between((90, 880.0), (100, 1000.0));
+        assert!(strict.to_string().ends_with("— dominates"), "{strict}");
+        let weakly_dominated = Verdict::between((100, 1000.0), (100, 880.0));
+        assert!(weakly_dominated.to_string().ends_with("— weakly dominated"));
     }
 }

@@ -171,8 +171,10 @@ fn a_verdict_of_dominance_is_pareto_dominance_and_a_trade_says_both_ratios() {
                 .unwrap()
         };
         let (loads, idle) = (ratio("loads "), ratio("idle MB-s "));
-        let dominates = loads <= 1.0 && idle <= 1.0 && (loads < 1.0 || idle < 1.0);
+        let dominates = loads < 1.0 && idle < 1.0;
+        let weakly = loads <= 1.0 && idle <= 1.0 && (loads < 1.0 || idle < 1.0) && !dominates;
         assert_eq!(line.ends_with("— dominates"), dominates, "{line}");
+        assert_eq!(line.ends_with("— weakly dominates"), weakly, "{line}");
     }
     // All nine policies are in the Pareto chart, each in the colour it has in the other.
     let pareto = std::fs::read_to_string(out.join("pareto.svg")).unwrap();

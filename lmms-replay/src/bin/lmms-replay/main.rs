@@ -178,6 +178,10 @@ fn policies(trace: &Trace, args: &Args) -> Vec<(String, Policy)> {
         lmms_replay::prewarming(),
     ));
     policies.push(("hybrid histogram".into(), Policy::Hybrid(Hybrid::default())));
+    policies.push((
+        "hybrid histogram, as read before".into(),
+        Policy::Hybrid(Hybrid::before_issue_32()),
+    ));
     policies
 }
 
@@ -234,6 +238,15 @@ fn table(runs: &[Run], front: &Front) {
          which no caller waited for). ÷ optimum: loads over the fewest any policy could have at \
          the same idle MB-s, and idle MB-s over the least any could have with as many loads, \
          knowing the future (the offline rent-or-buy front); request path: the loads callers waited for over the same fewest, where only pre-warming can go below 1."
+    );
+    let sweep = lmms_replay::SWEEP_EVERY_MS / 1000;
+    println!(
+        "keep-alives as a process sees them: the replay sweeps every {sweep} s of trace time, as a \
+         reaper would, so a module past its keep-alive goes at the next sweep: fixed 30 s keeps \
+         an idle module 30 to {} s, fixed 10 min 10 min to 10 min {sweep} s; the adaptive \
+         policy's and the budget's decisions wait for a sweep the same way (the hybrid \
+         histogram's timers fire at their exact times).",
+        30 + sweep
     );
 }
 
