@@ -175,7 +175,7 @@ fn judge(
 /// trace.invocations.sort_by_key(|i| i.at_ms);
 /// let folds = lmms_replay::k_fold(&trace, 2, 1024)?;
 /// assert_eq!(folds.len(), 2);
-/// assert!(folds.iter().all(|fold| fold.runs.len() == 7));
+/// assert!(folds.iter().all(|fold| fold.runs.len() == 8));
 /// # Ok::<(), lmms::Error>(())
 /// ```
 pub fn k_fold(trace: &Trace, k: usize, bytes_per_mb: u64) -> Result<Vec<Fold>, lmms::Error> {
