@@ -2,31 +2,15 @@
 //! (feature `metrics`), as `Function::metrics` sets it and concurrent runners need it.
 
 mod common;
+#[path = "common/emf_spec.rs"]
+mod emf_spec;
+#[path = "common/collector.rs"]
+mod shared;
 
 use common::{invocation, Handler};
 use lambda_runtime::tower::{Layer, Service};
 use serde_json::Value;
-
-/// What the invocation loads.
-#[lmms::module(name = "catalog")]
-pub struct Catalog(Vec<u8>);
-
-impl lmms::Load for Catalog {
-    type Error = std::convert::Infallible;
-    fn load() -> Result<Self, Self::Error> {
-        Ok(Catalog(vec![7; 8192]))
-    }
-}
-
-fn flush(collector: &metrics_cloudwatch_embedded::Collector) -> Vec<Value> {
-    let mut written = Vec::new();
-    collector.flush(&mut written).unwrap();
-    String::from_utf8(written)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
+use shared::{flush, Catalog};
 
 // The layer that flushes the collector itself (`Function::metrics`, and so concurrent
 // runners): after the invocation, the collector holds no lmms count left to flush, and its
