@@ -152,10 +152,7 @@ impl Lifecycle {
     pub fn dimension(mut self, name: &str, value: &str) -> Result<Self, lmms::Error> {
         check("a dimension's name", name, 255).map_err(invalid("dimension"))?;
         check(&format!("dimension `{name}`'s value"), value, 1024).map_err(invalid("dimension"))?;
-        let taken = RESERVED.contains(&name)
-            || lmms::report::figures(&lmms::stats())
-                .iter()
-                .any(|f| f.name == name);
+        let taken = RESERVED.contains(&name) || lmms::report::FIGURE_NAMES.contains(&name);
         if name.starts_with(':') || taken {
             return Err(invalid("dimension")(format!(
                 "`{name}` cannot name a dimension: {}",

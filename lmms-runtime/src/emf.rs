@@ -163,6 +163,54 @@ pub struct Figure {
     pub level: bool,
 }
 
+/// Each figure: name, unit, level or count, and its value in a snapshot (`None` where
+/// unmeasured). The one list [`figures`] and [`FIGURE_NAMES`] both come from.
+type Row = (&'static str, &'static str, bool, fn(&Stats) -> Option<u64>);
+
+const ROWS: [Row; 17] = [
+    ("Loads", "Count", false, |s| Some(s.loads)),
+    ("LoadFailures", "Count", false, |s| Some(s.load_failures)),
+    ("Unloads", "Count", false, |s| Some(s.unloads)),
+    ("BytesLoaded", "Bytes", false, |s| Some(s.bytes_loaded)),
+    ("BytesReclaimed", "Bytes", false, |s| {
+        Some(s.bytes_reclaimed)
+    }),
+    ("ResidentModules", "Count", true, |s| {
+        Some(s.resident_modules as u64)
+    }),
+    ("HotPaths", "Count", true, |s| Some(s.hot_paths as u64)),
+    ("CacheHits", "Count", false, |s| Some(s.cache.hits)),
+    ("CacheMisses", "Count", false, |s| Some(s.cache.misses)),
+    ("Promotions", "Count", false, |s| Some(s.promotions[1])),
+    ("Demotions", "Count", false, |s| {
+        Some(s.demotions.iter().sum())
+    }),
+    ("Sweeps", "Count", false, |s| Some(s.sweeps)),
+    ("BudgetUnloads", "Count", false, |s| Some(s.budget_unloads)),
+    ("OverBudgetLoads", "Count", false, |s| {
+        Some(s.over_budget_loads)
+    }),
+    ("ResidentBytes", "Bytes", true, |s| s.resident_bytes),
+    ("LiveHeap", "Bytes", true, |s| s.live_heap),
+    ("Rss", "Bytes", true, |s| s.rss),
+];
+
+/// The names of the figures [`figures`] gives, without a snapshot to take them from (and
+/// so without touching the global runtime).
+///
+/// ```
+/// assert!(lmms::report::FIGURE_NAMES.contains(&"BytesLoaded"));
+/// ```
+pub const FIGURE_NAMES: [&str; ROWS.len()] = {
+    let mut names = [""; ROWS.len()];
+    let mut i = 0;
+    while i < ROWS.len() {
+        names[i] = ROWS[i].0;
+        i += 1;
+    }
+    names
+};
+
 /// The figures an EMF line carries for `stats` ([`Emf::line`]): loads, load failures,
 /// unloads, bytes loaded and reclaimed, resident modules and bytes, live heap and RSS where
 /// measured, hot paths, cache hits and misses, promotions and demotions, sweeps.
@@ -172,48 +220,14 @@ pub struct Figure {
 /// assert!(figures.iter().any(|figure| figure.name == "Loads" && !figure.level));
 /// ```
 pub fn figures(stats: &Stats) -> Vec<Figure> {
-    let count = |name, value| Figure {
-        name,
-        unit: "Count",
-        value,
-        level: false,
-    };
-    let bytes = |name, value| Figure {
-        name,
-        unit: "Bytes",
-        value,
-        level: false,
-    };
-    let level = |name, unit, value| Figure {
-        name,
-        unit,
-        value,
-        level: true,
-    };
-    let mut figures = vec![
-        count("Loads", stats.loads),
-        count("LoadFailures", stats.load_failures),
-        count("Unloads", stats.unloads),
-        bytes("BytesLoaded", stats.bytes_loaded),
-        bytes("BytesReclaimed", stats.bytes_reclaimed),
-        level("ResidentModules", "Count", stats.resident_modules as u64),
-        level("HotPaths", "Count", stats.hot_paths as u64),
-        count("CacheHits", stats.cache.hits),
-        count("CacheMisses", stats.cache.misses),
-        count("Promotions", stats.promotions[1]),
-        count("Demotions", stats.demotions.iter().sum()),
-        count("Sweeps", stats.sweeps),
-        count("BudgetUnloads", stats.budget_unloads),
-        count("OverBudgetLoads", stats.over_budget_loads),
-    ];
-    if let Some(value) = stats.resident_bytes {
-        figures.push(level("ResidentBytes", "Bytes", value));
-    }
-    if let Some(value) = stats.live_heap {
-        figures.push(level("LiveHeap", "Bytes", value));
-    }
-    if let Some(value) = stats.rss {
-        figures.push(level("Rss", "Bytes", value));
-    }
-    figures
+    ROWS.iter()
+        .filter_map(|&(name, unit, level, value)| {
+            value(stats).map(|value| Figure {
+                name,
+                unit,
+                value,
+                level,
+            })
+        })
+        .collect()
 }

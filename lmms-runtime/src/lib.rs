@@ -204,7 +204,7 @@ cfg_not_loom! {
     pub mod report {
         pub use crate::cache::CacheCounts;
         #[cfg(feature = "json")]
-        pub use crate::emf::{figures, Emf, Figure};
+        pub use crate::emf::{figures, Emf, Figure, FIGURE_NAMES};
         pub use crate::heat::Heat;
         pub use crate::name::Name;
         pub use crate::outcome::{Kept, Unloaded};
