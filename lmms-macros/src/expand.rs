@@ -272,13 +272,14 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
     let sync_check = sync_module(op);
     let link = link(op);
     let doc_call = format!("The managed call of [`{fn_name}`](fn@super::{fn_name}): the direct path when hot, else the cache, else the module and the body.");
+    let doc_mod = format!("The lmms operation around [`{fn_name}`](fn@{fn_name}).");
     let doc_op = format!(
         "The descriptor of [`{fn_name}`](fn@super::{fn_name}): its heat, cache and figures."
     );
     quote! {
         #func
 
-        #[doc = concat!("The lmms operation around [`", stringify!(#fn_name), "`](fn@", stringify!(#fn_name), ").")]
+        #[doc = #doc_mod]
         #[allow(unused_imports)]
         #vis mod #fn_name {
             use super::*;
@@ -295,6 +296,8 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
 
                 #[inline]
                 fn source() -> #private::Source<Self::State> {
+                    #state_check
+                    #sync_check
                     #source
                 }
             }
@@ -311,10 +314,6 @@ fn expand_operation(op: &valid::Operation) -> TokenStream {
             pub #asyncness fn call(#(#names: #types),*) -> #returns {
                 #managed
             }
-
-            #state_check
-
-            #sync_check
 
             #link
         }
@@ -393,22 +392,18 @@ fn sync_module(op: &valid::Operation) -> TokenStream {
     }
 }
 
-/// `probe::<ty>::new().check()` in a function of its own, spanned at `ty`: the inherent
-/// `check`, whose bound fails with the probe's message, when `ty` is what the probe looks
-/// for, and `fallback`'s otherwise.
+/// `probe::<ty>::new().check()` as a block, spanned at `ty`: the inherent `check`, whose
+/// bound fails with the probe's message, when `ty` is what the probe looks for, and
+/// `fallback`'s (empty) otherwise. It sits in the operation's `source()`, which exists
+/// anyway, rather than in an item of its own: each item an operation expands to is paid
+/// for on every build of the user's crate.
 fn probe_check(ty: &syn::Type, probe: TokenStream, fallback: TokenStream) -> TokenStream {
-    let check = quote_spanned! {ty.span()=>
-        #[allow(unused_imports)]
-        use ::lmms::__private::#fallback as _;
-        ::lmms::__private::#probe::<#ty>::new().check();
-    };
-    quote! {
-        const _: () = {
-            #[allow(dead_code)]
-            fn check() {
-                #check
-            }
-        };
+    quote_spanned! {ty.span()=>
+        {
+            #[allow(unused_imports)]
+            use ::lmms::__private::#fallback as _;
+            ::lmms::__private::#probe::<#ty>::new().check();
+        }
     }
 }
 
