@@ -51,7 +51,8 @@
 //!    static module or operation to its runtime.
 //! 6. `hot`: heat counting, cooling, demotion and the hot-path cap. `sweep`: the
 //!    five-point check, in a sweep and when a load makes room in the memory budget.
-//! 7. `module`: the module cell, its guards and pins. `testing`: a fresh global runtime
+//! 7. `module`: the module cell, how its state loads and unloads, its guards and pins (a
+//!    folder of one file per question). `testing`: a fresh global runtime
 //!    for each test (feature `testing`).
 //! 8. `operation`: the typed operation and its managed call. `handle`: modules registered
 //!    at run time. `probe`: the attributes' compile-time checks. `together`: loads started
