@@ -35,7 +35,7 @@ pub trait CachePolicy<Args, Output>: Send + Sync + 'static {
 
     /// A live cached result for `args`, or the key to store the body's result under, taken
     /// before the arguments move into the body.
-    fn lookup(&self, args: &Args, now: u64) -> Result<Output, Self::Key>;
+    fn lookup(&self, args: &Args, now: u64) -> Lookup<Output, Self::Key>;
 
     /// Caches `output` for `key`. The cache lives in its operation's `static`.
     fn store(&'static self, key: Self::Key, output: &Output, now: u64);
@@ -137,6 +137,21 @@ impl CacheCounts {
     }
 }
 
+/// What a cache's [`lookup`](CachePolicy::lookup) found.
+///
+/// ```
+/// use lmms::op::{CachePolicy, Lookup, NoCache};
+/// let found: Lookup<u32, ()> = CachePolicy::<u8, u32>::lookup(&NoCache, &7, 0);
+/// assert!(matches!(found, Lookup::Miss(())));
+/// ```
+#[derive(Debug)]
+pub enum Lookup<Output, Key> {
+    /// A live cached result: the call is answered without running the body.
+    Hit(Output),
+    /// No live result: the key to store the body's result under.
+    Miss(Key),
+}
+
 /// No result cache: every call runs the body.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoCache;
@@ -146,8 +161,8 @@ impl<Args, Output> CachePolicy<Args, Output> for NoCache {
     const CACHES: bool = false;
 
     #[inline]
-    fn lookup(&self, _: &Args, _: u64) -> Result<Output, ()> {
-        Err(())
+    fn lookup(&self, _: &Args, _: u64) -> Lookup<Output, ()> {
+        Lookup::Miss(())
     }
 
     #[inline]
@@ -208,8 +223,11 @@ type Map<Args, Output, Copier> = Cache<
 /// use lmms::op::CachePolicy;
 /// let cache: &'static lmms::op::Cached<u32, u32> =
 ///     Box::leak(Box::new(lmms::op::Cached::new(std::time::Duration::from_secs(1), 8)));
-/// let missed: Result<u32, Option<lmms::op::CacheKey<u32>>> = cache.lookup(&7, 0);
-/// assert!(missed.unwrap_err().is_some(), "a miss, and the key to store its result under");
+/// let found = cache.lookup(&7, 0);
+/// assert!(
+///     matches!(found, lmms::op::Lookup::Miss(Some(_))),
+///     "a miss, and the key to store its result under"
+/// );
 /// ```
 pub struct CacheKey<Args: 'static> {
     hash: u64,
@@ -496,14 +514,16 @@ where
     /// it (the arguments' `Hash`, `Eq` and `Clone`, the output's `Clone`) in one step inside
     /// the map, whose panics are contained together.
     #[inline]
-    fn lookup(&self, args: &Args, now: u64) -> Result<Output, Option<CacheKey<Args>>> {
+    fn lookup(&self, args: &Args, now: u64) -> Lookup<Output, Option<CacheKey<Args>>> {
         let store = self.store_map();
         step();
         let found = self.in_map(|| {
             let hash = store.hasher.hash_one(args);
             let probe = Probe { hash, args };
             let expired = match store.map.get(&probe) {
-                Some(entry) if entry.expires > now => return Ok(entry.output.into_inner()),
+                Some(entry) if entry.expires > now => {
+                    return Lookup::Hit(entry.output.into_inner())
+                }
                 Some(_) => {
                     // Another thread may store a fresh result meanwhile: remove only an
                     // expired one.
@@ -515,7 +535,7 @@ where
                 }
                 None => false,
             };
-            Err((
+            Lookup::Miss((
                 expired,
                 CacheKey {
                     hash,
@@ -525,22 +545,22 @@ where
             ))
         });
         match found {
-            Some(Ok(output)) => {
+            Some(Lookup::Hit(output)) => {
                 self.hits.fetch_add(1, Relaxed);
-                Ok(output)
+                Lookup::Hit(output)
             }
-            Some(Err((expired, key))) => {
+            Some(Lookup::Miss((expired, key))) => {
                 if expired {
                     self.expired.fetch_add(1, Relaxed);
                 }
                 self.misses.fetch_add(1, Relaxed);
-                Err(Some(key))
+                Lookup::Miss(Some(key))
             }
             // A panic in user code, or a call from user code the map runs under its lock:
             // a miss whose result is not stored.
             None => {
                 self.misses.fetch_add(1, Relaxed);
-                Err(None)
+                Lookup::Miss(None)
             }
         }
     }

@@ -67,6 +67,15 @@ impl RawDirect {
     }
 }
 
+/// What [`Direct::call_with`] did.
+pub enum DirectCall<R, A> {
+    /// The body ran on the published state.
+    Ran(R),
+    /// No state is published (the operation is not hot): the arguments, back, for the
+    /// managed call.
+    NotHot(A),
+}
+
 /// The typed view of a [`RawDirect`]: publishes and reads a `T`.
 #[repr(transparent)]
 pub struct Direct<T> {
@@ -114,22 +123,22 @@ impl<T> Direct<T> {
     /// Runs `body` on the published state with `args`, or hands `args` back if there is no
     /// published state (or this thread is exiting and has no record left to mark).
     #[inline]
-    pub fn call_with<A, R>(&self, args: A, body: impl FnOnce(&T, A) -> R) -> Result<R, A> {
+    pub fn call_with<A, R>(&self, args: A, body: impl FnOnce(&T, A) -> R) -> DirectCall<R, A> {
         // A cheap first look spares managed calls the mark; the look that counts is the
         // one after it.
         if self.raw.state.load(Relaxed).is_null() {
-            return Err(args);
+            return DirectCall::NotHot(args);
         }
         let Some(_inside) = Inside::enter(self.raw.id()) else {
-            return Err(args);
+            return DirectCall::NotHot(args);
         };
         match NonNull::new(self.raw.state.load(Acquire).cast::<T>()) {
             // SAFETY: the address is a `T`'s (only `publish` stores one, typed), published
             // while a guard holds the state, and that guard is released only after
             // `withdraw` cleared the address, issued the heavy barrier and saw this thread
             // leave (the `Inside` mark set before this load).
-            Some(state) => Ok(body(unsafe { state.as_ref() }, args)),
-            None => Err(args),
+            Some(state) => DirectCall::Ran(body(unsafe { state.as_ref() }, args)),
+            None => DirectCall::NotHot(args),
         }
     }
 }

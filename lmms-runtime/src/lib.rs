@@ -187,7 +187,7 @@ cfg_not_loom! {
     /// ```
     pub mod op {
         pub use crate::cache::{
-            ByClone, CacheKey, CachePolicy, Cached, CloneOutput, NoCache, ResultCache,
+            ByClone, CacheKey, CachePolicy, Cached, CloneOutput, Lookup, NoCache, ResultCache,
         };
         pub use crate::def::OpDef;
         pub use crate::operation::{Body, Op, Operation, Source};
@@ -271,8 +271,8 @@ pub use crate::{
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::cache::{CachePolicy, Cached, ResultCache};
+    pub use crate::cache::{CachePolicy, Cached, Lookup, ResultCache};
     pub use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
     pub use crate::defer::inside;
-    pub use crate::dispatch::{drain, Direct, Retiring};
+    pub use crate::dispatch::{drain, Direct, DirectCall, Retiring};
 }

@@ -15,10 +15,10 @@
 //! Everything on that path is monomorphized per operation: no `dyn Any`, no boxing, no
 //! lookup by name.
 
-use crate::cache::{CachePolicy, Cached, CloneOutput, NoCache};
+use crate::cache::{CachePolicy, Cached, CloneOutput, Lookup, NoCache};
 use crate::cell::CellGuard;
 use crate::def::OpDef;
-use crate::dispatch::Direct;
+use crate::dispatch::{Direct, DirectCall};
 use crate::error::Error;
 use crate::heat::Heat;
 use crate::hot::{self, OpCore};
@@ -287,18 +287,18 @@ where
             return self.call_cached(args);
         }
         match self.call_direct(args) {
-            Ok(output) => output,
-            // Without a cache the lookup is `Err(())`, compiled away.
-            Err(args) => match self.cache.lookup(&args, 0) {
-                Ok(hit) => Ok(hit),
-                Err(key) => self.call_managed(args, key),
+            DirectCall::Ran(output) => output,
+            // Without a cache the lookup is `Miss(())`, compiled away.
+            DirectCall::NotHot(args) => match self.cache.lookup(&args, 0) {
+                Lookup::Hit(hit) => Ok(hit),
+                Lookup::Miss(key) => self.call_managed(args, key),
             },
         }
     }
 
     /// The direct path, if the operation is hot; the arguments back otherwise.
     #[inline]
-    fn call_direct(&'static self, args: O::Args) -> Result<Result<O::Output, Error>, O::Args> {
+    fn call_direct(&'static self, args: O::Args) -> DirectCall<Result<O::Output, Error>, O::Args> {
         self.direct().call_with(args, |state, args| {
             self.core.used_hot();
             if self.core.counting.load(Relaxed) {
@@ -313,16 +313,16 @@ where
         let shared = self.runtime()?;
         let now = shared.time.recent();
         let key = match self.cache.lookup(&args, now) {
-            Ok(hit) => return Ok(hit),
-            Err(key) => key,
+            Lookup::Hit(hit) => return Ok(hit),
+            Lookup::Miss(key) => key,
         };
         match self.call_direct(args) {
-            Ok(output) => {
+            DirectCall::Ran(output) => {
                 let output = output?;
                 self.cache.store(key, &output, now);
                 Ok(output)
             }
-            Err(args) => self.call_managed(args, key),
+            DirectCall::NotHot(args) => self.call_managed(args, key),
         }
     }
 

@@ -2,7 +2,7 @@
 //! operation's, between awaits: [`Op::begin`] holds the state, [`Running::finish`] counts
 //! and caches.
 
-use crate::cache::CachePolicy;
+use crate::cache::{CachePolicy, Lookup};
 use crate::error::Error;
 use crate::module::Guard;
 use crate::operation::{Op, Operation, Source};
@@ -41,15 +41,15 @@ where
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn begin(&'static self, args: O::Args) -> Result<Begin<O, C>, Error> {
-        let (shared, now, key) = match self.look_up(&args)? {
-            Ok(missed) => missed,
-            Err(hit) => return Ok(Begin::Done(hit)),
+        let missed = match self.look_up(&args)? {
+            Lookup::Hit(output) => return Ok(Begin::Done(output)),
+            Lookup::Miss(missed) => missed,
         };
         let state = match O::source() {
             Source::Module(module) => Held::Module(module.get()?),
             Source::Stateless(state) => Held::Static(state),
         };
-        Ok(self.running(shared, state, key, now, args))
+        Ok(missed.run(self, state, args))
     }
 
     /// [`begin`](Op::begin) from async code: the module's state is got with
@@ -73,46 +73,48 @@ where
     /// # assert_eq!(tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(len("four".into())).unwrap(), 4);
     /// ```
     pub async fn begin_async(&'static self, args: O::Args) -> Result<Begin<O, C>, Error> {
-        let (shared, now, key) = match self.look_up(&args)? {
-            Ok(missed) => missed,
-            Err(hit) => return Ok(Begin::Done(hit)),
+        let missed = match self.look_up(&args)? {
+            Lookup::Hit(output) => return Ok(Begin::Done(output)),
+            Lookup::Miss(missed) => missed,
         };
         let state = match O::source() {
             Source::Module(module) => Held::Module(module.get_async().await?),
             Source::Stateless(state) => Held::Static(state),
         };
-        Ok(self.running(shared, state, key, now, args))
+        Ok(missed.run(self, state, args))
     }
 
-    /// The cache half of a begin: the cached output (`Err`), or what the call goes on
-    /// with — its runtime, the time and the key to store under.
-    #[allow(clippy::type_complexity)]
-    fn look_up(
-        &'static self,
-        args: &O::Args,
-    ) -> Result<Result<(&'static Shared, u64, C::Key), O::Output>, Error> {
+    /// The cache half of a begin: the cached output, or what the call goes on with.
+    fn look_up(&'static self, args: &O::Args) -> Result<Lookup<O::Output, Missed<C::Key>>, Error> {
         let shared = self.runtime()?;
         let now = shared.time.recent();
-        Ok(self
-            .cache
-            .lookup(args, now)
-            .map_or_else(|key| Ok((shared, now, key)), Err))
+        Ok(match self.cache.lookup(args, now) {
+            Lookup::Hit(output) => Lookup::Hit(output),
+            Lookup::Miss(key) => Lookup::Miss(Missed { shared, now, key }),
+        })
     }
+}
 
-    fn running(
-        &'static self,
-        shared: &'static Shared,
-        state: Held<O::State>,
-        key: C::Key,
-        now: u64,
-        args: O::Args,
-    ) -> Begin<O, C> {
+/// A begin that missed the cache: its runtime, the time, and the key to store under.
+struct Missed<K> {
+    shared: &'static Shared,
+    now: u64,
+    key: K,
+}
+
+impl<K> Missed<K> {
+    /// The second half of a begin, once the state is held.
+    fn run<O, C>(self, op: &'static Op<O, C>, state: Held<O::State>, args: O::Args) -> Begin<O, C>
+    where
+        O: Operation,
+        C: CachePolicy<O::Args, O::Output, Key = K>,
+    {
         let running = Running {
-            op: self,
-            shared,
+            op,
+            shared: self.shared,
             state,
-            key,
-            now,
+            key: self.key,
+            now: self.now,
         };
         Begin::Run(running, args)
     }

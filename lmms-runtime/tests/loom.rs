@@ -7,8 +7,8 @@
 #![cfg(loom)]
 
 use lmms_runtime::__loom::{
-    drain, inside, CachePolicy, Cached, CellGuard, Direct, LoadFailure, ResultCache, Retiring,
-    StateCell, Take,
+    drain, inside, CachePolicy, Cached, CellGuard, Direct, DirectCall, LoadFailure, Lookup,
+    ResultCache, Retiring, StateCell, Take,
 };
 use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
@@ -202,7 +202,7 @@ fn promote_direct_call_demote_unload_never_meet_a_dropped_state() {
             assert!(matches!(cell.take(), Take::Taken(_)));
         }
         assert!(
-            direct.call_with((), |_, ()| ()).is_err(),
+            matches!(direct.call_with((), |_, ()| ()), DirectCall::NotHot(())),
             "a withdrawn path stays withdrawn"
         );
     });
@@ -214,8 +214,8 @@ fn key<Output: Clone + Send + Sync + 'static>(
     args: u8,
 ) -> <Cached<u8, Output> as CachePolicy<u8, Output>>::Key {
     match cache.lookup(&args, 0) {
-        Ok(_) => panic!("a store's key from a lookup that hit"),
-        Err(key) => key,
+        Lookup::Hit(_) => panic!("a store's key from a lookup that hit"),
+        Lookup::Miss(key) => key,
     }
 }
 
@@ -250,8 +250,10 @@ fn cache_insert_expiry_and_sweep_lose_nothing_and_count_once() {
                         let now = clock.load(SeqCst);
                         match cache.lookup(&1, now) {
                             // The output is the time it was stored at.
-                            Ok(at) => assert!(at + TTL > now, "an expired result was served"),
-                            Err(key) => {
+                            Lookup::Hit(at) => {
+                                assert!(at + TTL > now, "an expired result was served")
+                            }
+                            Lookup::Miss(key) => {
                                 cache.store(key, &now, now);
                                 stored += 1;
                                 late += u64::from(now == END);
