@@ -5,9 +5,9 @@
 use crate::cfg::Cfg;
 use crate::error::Problem;
 use crate::items::{parse_items, placed, strip, Event};
-use lmms_grammar::{CLASSES, CLASS_VARIANTS};
-use lmms_syntax::ast::{ModuleInput, OperationInput};
-use lmms_syntax::{attr, tidy, valid};
+use lmms_attributes::ast::{ModuleInput, OperationInput};
+use lmms_attributes::{attr, tidy, valid};
+use lmms_values::{CLASSES, CLASS_VARIANTS};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use syn::ext::IdentExt as _;
