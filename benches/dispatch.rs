@@ -2,11 +2,14 @@
 //! the issue names. `cargo bench --bench dispatch`; figures in `BENCHMARKS.md`.
 
 mod common;
+#[macro_use]
+#[path = "../tests/common/trivial.rs"]
+mod trivial;
 
 use common::two_threads;
 use criterion::{criterion_group, criterion_main, Criterion};
-use lmms::op::{Body, Cached, Op, OpDef, Operation, Source};
-use lmms::{Load, ModuleCell, ModuleDef, Runtime, Thresholds};
+use lmms::op::{Cached, Op, OpDef};
+use lmms::{Load, Runtime, Thresholds};
 use once_cell::sync::Lazy;
 use std::any::Any;
 use std::collections::HashMap;
@@ -14,40 +17,28 @@ use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Duration;
 
-/// A trivial state and body: read a field, add the argument.
-macro_rules! trivial {
-    ($state:ident, $module:ident, $op:ident) => {
-        struct $state {
-            base: u64,
-        }
-        impl Load for $state {
-            type Error = Infallible;
-            fn load() -> Result<Self, Infallible> {
-                Ok($state { base: 7 })
-            }
-        }
-        static $module: ModuleCell<$state> = ModuleCell::new(ModuleDef::new(stringify!($module)));
-        struct $op;
-        impl Operation for $op {
-            type State = $state;
-            type Args = u64;
-            type Output = u64;
-            fn source() -> Source<$state> {
-                Source::Module(&$module)
-            }
-        }
-        impl Body for $op {
-            #[inline]
-            fn run(state: &$state, x: u64) -> u64 {
-                state.base + x
-            }
-        }
-    };
-}
-
-trivial!(HotState, HOT_MODULE, HotAdd);
-trivial!(WarmState, WARM_MODULE, WarmAdd);
-trivial!(CacheState, CACHE_MODULE, CacheAdd);
+// A trivial state and body: read a field, add the argument.
+trivial!(
+    HotState(u64) = 7,
+    HOT_MODULE,
+    HotAdd,
+    run | state,
+    x | state.0 + x
+);
+trivial!(
+    WarmState(u64) = 7,
+    WARM_MODULE,
+    WarmAdd,
+    run | state,
+    x | state.0 + x
+);
+trivial!(
+    CacheState(u64) = 7,
+    CACHE_MODULE,
+    CacheAdd,
+    run | state,
+    x | state.0 + x
+);
 static HOT: Op<HotAdd> = Op::new(OpDef::new("bench", "hot"));
 static WARM: Op<WarmAdd> = Op::new(OpDef::new("bench", "warm"));
 static CACHED: Op<CacheAdd, Cached<u64, u64>> = Op::cached(

@@ -7,6 +7,7 @@
 //! test if it has not finished after a minute: no figure is asserted, a deadlock just never
 //! ends.
 
+#[macro_use]
 mod common;
 
 use lmms::op::{Body, Cached, Op, OpDef, Operation, Source};
@@ -365,42 +366,8 @@ fn a_key_whose_hash_panics_neither_breaks_sweeps_nor_calls() {
 
 // --- 4. Where the hot path, the cache and unloading meet -----------------------------------
 
-macro_rules! adder {
-    ($state:ident, $module:ident, $op:ident, $loads:ident, $class:expr, returns its argument) => {
-        adder!($state, $module, $op, $loads, $class);
-        impl Body for $op {
-            fn run(_: &$state, x: u64) -> u64 {
-                x
-            }
-        }
-    };
-    ($state:ident, $module:ident, $op:ident, $loads:ident, $class:expr) => {
-        static $loads: AtomicUsize = AtomicUsize::new(0);
-        #[allow(dead_code)] // read by some of the bodies
-        struct $state(Canary);
-        impl Load for $state {
-            type Error = Infallible;
-            fn load() -> Result<Self, Infallible> {
-                $loads.fetch_add(1, SeqCst);
-                Ok($state(Canary::new()))
-            }
-        }
-        static $module: ModuleCell<$state> =
-            ModuleCell::new(ModuleDef::new(stringify!($module)).class($class));
-        struct $op;
-        impl Operation for $op {
-            type State = $state;
-            type Args = u64;
-            type Output = u64;
-            fn source() -> Source<$state> {
-                Source::Module(&$module)
-            }
-        }
-    };
-}
-
-adder!(LongA, LONG_A, LongAOp, LONG_A_LOADS, Class::Utility);
-adder!(IdleB, IDLE_B, IdleBOp, IDLE_B_LOADS, Class::Utility);
+trivial!(LongA(Canary) = Canary::new(), LONG_A, LongAOp, class Class::Utility, loads LONG_A_LOADS);
+trivial!(IdleB(Canary) = Canary::new(), IDLE_B, IdleBOp, class Class::Utility, loads IDLE_B_LOADS);
 static LONG_PARKED: AtomicBool = AtomicBool::new(false);
 static LONG_RELEASE: AtomicBool = AtomicBool::new(false);
 impl Body for LongAOp {
@@ -450,9 +417,9 @@ fn a_long_direct_call_in_one_module_does_not_keep_another_pinned() {
     assert!(!b_resident, "idle, demoted and unpinned, B is unloaded");
 }
 
-adder!(Cap1, CAP_1, Cap1Op, CAP_1_LOADS, Class::Utility, returns its argument);
-adder!(Cap2, CAP_2, Cap2Op, CAP_2_LOADS, Class::Utility, returns its argument);
-adder!(Cap3, CAP_3, Cap3Op, CAP_3_LOADS, Class::Utility, returns its argument);
+trivial!(Cap1(Canary) = Canary::new(), CAP_1, Cap1Op, class Class::Utility, loads CAP_1_LOADS, run |_, x| x);
+trivial!(Cap2(Canary) = Canary::new(), CAP_2, Cap2Op, class Class::Utility, loads CAP_2_LOADS, run |_, x| x);
+trivial!(Cap3(Canary) = Canary::new(), CAP_3, Cap3Op, class Class::Utility, loads CAP_3_LOADS, run |_, x| x);
 static CAP_OP_1: Op<Cap1Op> = Op::new(OpDef::new("hostile", "cap1"));
 static CAP_OP_3: Op<Cap3Op> = Op::new(OpDef::new("hostile", "cap3"));
 static CAP_OP_2: Op<Cap2Op> = Op::new(OpDef::new("hostile", "cap2"));
@@ -553,7 +520,7 @@ fn the_hot_path_cap_holds_under_simultaneous_promotions() {
     assert_eq!(lost, 0, "trials in which a promotion was lost");
 }
 
-adder!(Cooled, COOLED, CooledOp, COOLED_LOADS, Class::Utility, returns its argument);
+trivial!(Cooled(Canary) = Canary::new(), COOLED, CooledOp, class Class::Utility, loads COOLED_LOADS, run |_, x| x);
 static COOLED_OP: Op<CooledOp> = Op::new(OpDef::new("hostile", "cooled"));
 
 #[test]
@@ -595,7 +562,7 @@ fn concurrent_sweeps_cool_one_window_once() {
     assert!(wrong.is_empty(), "trials cooled twice: {wrong:?}");
 }
 
-adder!(Stamp, STAMP, StampOp, STAMP_LOADS, Class::Utility, returns its argument);
+trivial!(Stamp(Canary) = Canary::new(), STAMP, StampOp, class Class::Utility, loads STAMP_LOADS, run |_, x| x);
 static STAMP_OP: Op<StampOp> = Op::new(OpDef::new("hostile", "stamp"));
 
 #[test]
@@ -614,7 +581,7 @@ fn cooling_stamps_the_time_of_the_last_use_not_of_the_sweep() {
 }
 
 static HIT_BODY: AtomicUsize = AtomicUsize::new(0);
-adder!(Hits, HITS, HitsOp, HITS_LOADS, Class::Utility);
+trivial!(Hits(Canary) = Canary::new(), HITS, HitsOp, class Class::Utility, loads HITS_LOADS);
 impl Body for HitsOp {
     fn run(_: &Hits, x: u64) -> u64 {
         HIT_BODY.fetch_add(1, SeqCst);
@@ -661,7 +628,7 @@ fn cache_hits_answer_from_the_cache_and_pin_nothing_however_many() {
     );
 }
 
-adder!(Feat, FEAT, FeatOp, FEAT_LOADS, Class::Feature, returns its argument);
+trivial!(Feat(Canary) = Canary::new(), FEAT, FeatOp, class Class::Feature, loads FEAT_LOADS, run |_, x| x);
 static FEAT_OP: Op<FeatOp> = Op::new(OpDef::new("hostile", "feat"));
 
 #[test]

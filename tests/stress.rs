@@ -1,6 +1,9 @@
 //! Two threads calling while a third sweeps with zero grace: every use checks a canary
 //! that the state's `Drop` poisons, so a use after unload cannot pass unnoticed.
 
+#[macro_use]
+mod common;
+
 use lmms::{ModuleDef, Runtime};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -115,36 +118,22 @@ mod hot_paths {
     //! cooled and demoted under the callers' feet, and no call may meet a dropped state.
 
     use super::{race_callers_against_sweeps, Canary, ALIVE};
-    use lmms::op::{Body, Op, OpDef, Operation, Source};
-    use lmms::{Load, ModuleCell, ModuleDef, Runtime, Thresholds};
+    use lmms::op::{Op, OpDef};
+    use lmms::{Runtime, Thresholds};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
     macro_rules! modules {
         ($($state:ident $module:ident $op:ident $desc:ident = $value:expr;)*) => {$(
-            struct $state(Canary);
-            impl Load for $state {
-                type Error = std::convert::Infallible;
-                fn load() -> Result<Self, Self::Error> {
-                    Ok($state(Canary { word: AtomicU64::new(ALIVE), value: $value }))
-                }
-            }
-            static $module: ModuleCell<$state> = ModuleCell::new(ModuleDef::new(stringify!($module)));
-            struct $op;
-            impl Operation for $op {
-                type State = $state;
-                type Args = u64;
-                type Output = u64;
-                fn source() -> Source<$state> {
-                    Source::Module(&$module)
-                }
-            }
-            impl Body for $op {
-                fn run(state: &$state, x: u64) -> u64 {
+            trivial!(
+                $state(Canary) = Canary { word: AtomicU64::new(ALIVE), value: $value },
+                $module,
+                $op,
+                run |state, x| {
                     assert_eq!(state.0.word.load(Ordering::SeqCst), ALIVE, "use after unload");
                     state.0.value + x
                 }
-            }
+            );
             static $desc: Op<$op> = Op::new(OpDef::new("stress", stringify!($op)));
         )*};
     }

@@ -1,6 +1,9 @@
 //! ZAFP and the result cache, driven by the manual clock: promotion at the thresholds,
 //! pinning, cooling, the hot-path cap, and cache hits that load nothing.
 
+#[macro_use]
+mod common;
+
 use lmms::op::{Body, Cached, Op, OpDef, Operation, Source};
 use lmms::report::Heat;
 use lmms::{KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Thresholds, Unload};
@@ -22,40 +25,7 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// Declares a module type with a load counter, its static, and an operation adding its
-/// argument to the module's base.
-macro_rules! fixture {
-    ($state:ident, $module:ident, $op:ident, $loads:ident) => {
-        static $loads: AtomicUsize = AtomicUsize::new(0);
-        struct $state {
-            base: u64,
-        }
-        impl Load for $state {
-            type Error = Infallible;
-            fn load() -> Result<Self, Infallible> {
-                $loads.fetch_add(1, Ordering::SeqCst);
-                Ok($state { base: 1000 })
-            }
-        }
-        static $module: ModuleCell<$state> = ModuleCell::new(ModuleDef::new(stringify!($module)));
-        struct $op;
-        impl Operation for $op {
-            type State = $state;
-            type Args = u64;
-            type Output = u64;
-            fn source() -> Source<$state> {
-                Source::Module(&$module)
-            }
-        }
-        impl Body for $op {
-            fn run(state: &$state, x: u64) -> u64 {
-                state.base + x
-            }
-        }
-    };
-}
-
-fixture!(Thr, THRESHOLDS_MODULE, AddThr, THR_LOADS);
+trivial!(Thr(u64) = 1000, THRESHOLDS_MODULE, AddThr, loads THR_LOADS, run |state, x| state.0 + x);
 static THR_OP: Op<AddThr> = Op::new(OpDef::new("t", "add"));
 
 #[test]
@@ -103,7 +73,7 @@ fn promotion_happens_exactly_at_the_thresholds_and_pins_the_module() {
     assert_eq!(rt.stats().hot_paths, 1);
 }
 
-fixture!(Cool, COOL_MODULE, AddCool, COOL_LOADS);
+trivial!(Cool(u64) = 1000, COOL_MODULE, AddCool, loads COOL_LOADS, run |state, x| state.0 + x);
 static COOL_OP: Op<AddCool> = Op::new(OpDef::new("c", "add"));
 
 #[test]
@@ -147,8 +117,8 @@ fn cooling_demotes_an_idle_hot_path_and_unpins_its_module() {
     assert_eq!(COOL_LOADS.load(Ordering::SeqCst), 2);
 }
 
-fixture!(LruA, LRU_A, AddA, LRU_A_LOADS);
-fixture!(LruB, LRU_B, AddB, LRU_B_LOADS);
+trivial!(LruA(u64) = 1000, LRU_A, AddA, loads LRU_A_LOADS, run |state, x| state.0 + x);
+trivial!(LruB(u64) = 1000, LRU_B, AddB, loads LRU_B_LOADS, run |state, x| state.0 + x);
 static OP_A: Op<AddA> = Op::new(OpDef::new("lru", "a"));
 static OP_B: Op<AddB> = Op::new(OpDef::new("lru", "b"));
 

@@ -4,7 +4,7 @@
 //! same code with `quote` took most of the script's time on a large crate.
 
 use crate::scan::Operation;
-use lmms_grammar::CLASS_VARIANTS;
+use lmms_values::CLASS_VARIANTS;
 use std::fmt::Write as _;
 
 /// The variant name for `interface.name`: `weather.forecast` → `WeatherForecast`.
@@ -111,7 +111,7 @@ fn entry(out: &mut String, op: &Operation) {
         None => "::core::option::Option::None".to_owned(),
     };
     let class = op.class.map(|class| {
-        let index = lmms_grammar::class(class).expect("a scanned class is one of CLASSES");
+        let index = lmms_values::class(class).expect("a scanned class is one of CLASSES");
         format!("::lmms::__private::Class::{}", CLASS_VARIANTS[index])
     });
     let _ = writeln!(

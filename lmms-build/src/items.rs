@@ -3,7 +3,7 @@
 //! modules around their content; and an attribute taken off its item as the attribute
 //! macro would receive it.
 
-use lmms_syntax::attr;
+use lmms_attributes::attr;
 use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use syn::spanned::Spanned;
 

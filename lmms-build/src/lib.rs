@@ -32,9 +32,9 @@
 //! crate can `include_str!(env!("LMMS_MANIFEST"))` or a later step can copy it.
 //!
 //! # What it checks
-//! Every attribute is read by the same code as the macros (`lmms-syntax`), so what the macro
-//! would reject stops the build script first, with the file, line and column; all problems
-//! are reported together. The same `interface.name` twice is an error naming both places,
+//! Every attribute is read by the same code as the macros (`lmms-attributes`), so what the
+//! macro would reject stops the build script first, with the file, line and column; all
+//! problems are reported together. The same `interface.name` twice is an error naming both places,
 //! as is two operations whose enum variants would collide.
 //!
 //! # What it reads
@@ -270,7 +270,7 @@ impl Builder {
                 format!("{}\n", file.display())
             })
             .collect();
-        write(&out_dir.join(lmms_syntax::FILES_READ), files)?;
+        write(&out_dir.join(lmms_attributes::FILES_READ), files)?;
         let manifest = out_dir.join("lmms_registry.json");
         let json = manifest::manifest(&self.krate, &registry.operations, &registry.modules);
         write(&manifest, format!("{json:#}\n"))?;

@@ -5,9 +5,9 @@
 use crate::cfg::Cfg;
 use crate::error::Problem;
 use crate::items::{parse_items, placed, strip, Event};
-use lmms_grammar::{CLASSES, CLASS_VARIANTS};
-use lmms_syntax::ast::{ModuleInput, OperationInput};
-use lmms_syntax::{tidy, valid};
+use lmms_attributes::ast::{ModuleInput, OperationInput};
+use lmms_attributes::{attr, tidy, valid};
+use lmms_values::{CLASSES, CLASS_VARIANTS};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use syn::ext::IdentExt as _;
@@ -399,58 +399,83 @@ impl Walker<'_> {
         }
     }
 
+    /// `#[lmms::operation]` on a function.
     fn operation(&mut self, item: syn::Item, place: &Place<'_>) {
-        let Some((args, item, attribute)) = strip(item, "operation") else {
-            return;
-        };
-        let input = args.map(|args| OperationInput { args, item });
-        let op = match input.and_then(|input| valid::operation(&input)) {
-            Ok(op) => op,
-            // The macro's call site, where it reports what has no tokens of its own, is
-            // its attribute.
-            Err(error) => return self.syn_problems(place.file, placed(error, attribute)),
-        };
-        let func = &op.func;
-        let interface = op
-            .interface
-            .clone()
-            .unwrap_or_else(|| place.module_name().unwrap_or("crate").to_owned());
-        self.entries.push(Entry::Operation(Operation {
-            interface,
-            name: op.name,
-            module: op.state.as_ref().map(tidy),
-            class: None,
-            cache_ttl_ms: op.cache_ms,
-            signature: tidy(&func.sig),
-            is_async: op.is_async,
-            file: self.relative(place.file),
-            line: func.sig.ident.span().start().line,
-            root: String::new(),
-        }));
+        self.attributed(
+            item,
+            place,
+            "operation",
+            |args, item| valid::operation(&OperationInput { args, item }),
+            |op, file| {
+                let func = &op.func;
+                let interface = op
+                    .interface
+                    .clone()
+                    .unwrap_or_else(|| place.module_name().unwrap_or("crate").to_owned());
+                Entry::Operation(Operation {
+                    interface,
+                    name: op.name,
+                    module: op.state.as_ref().map(tidy),
+                    class: None,
+                    cache_ttl_ms: op.cache_ms,
+                    signature: tidy(&func.sig),
+                    is_async: op.is_async,
+                    file,
+                    line: func.sig.ident.span().start().line,
+                    root: String::new(),
+                })
+            },
+        );
     }
 
+    /// `#[lmms::module]` on a state type.
     fn module(&mut self, item: syn::Item, place: &Place<'_>) {
-        let Some((args, item, attribute)) = strip(item, "module") else {
+        self.attributed(
+            item,
+            place,
+            "module",
+            |args, item| valid::module(&ModuleInput { args, item }),
+            |module, file| {
+                let ident = &module.ident;
+                Entry::Module(Module {
+                    ident: ident.to_string(),
+                    name: module.name,
+                    class: CLASS_VARIANTS
+                        .iter()
+                        .position(|variant| module.class == variant)
+                        .map(|index| CLASSES[index])
+                        .expect("valid::module names one of CLASS_VARIANTS"),
+                    file,
+                    line: ident.span().start().line,
+                })
+            },
+        );
+    }
+
+    /// An item under `#[lmms::<name>]`, read as the attribute macro reads it: the attribute
+    /// taken off, its arguments parsed and the whole checked by the macro's own `check`;
+    /// then what `found` makes of it (given the file's relative path) is an entry, or each
+    /// message of the checks is a problem. An item without the attribute is not ours.
+    fn attributed<T>(
+        &mut self,
+        item: syn::Item,
+        place: &Place<'_>,
+        name: &str,
+        check: impl FnOnce(Vec<attr::Arg>, syn::Item) -> syn::Result<T>,
+        found: impl FnOnce(T, String) -> Entry,
+    ) {
+        let Some((args, item, attribute)) = strip(item, name) else {
             return;
         };
-        let input = args.map(|args| ModuleInput { args, item });
-        let module = match input.and_then(|input| valid::module(&input)) {
-            Ok(module) => module,
-            // As for an operation: the macro's call site is its attribute.
-            Err(error) => return self.syn_problems(place.file, placed(error, attribute)),
-        };
-        let ident = &module.ident;
-        self.entries.push(Entry::Module(Module {
-            ident: ident.to_string(),
-            name: module.name,
-            class: CLASS_VARIANTS
-                .iter()
-                .position(|variant| module.class == variant)
-                .map(|index| CLASSES[index])
-                .expect("valid::module names one of CLASS_VARIANTS"),
-            file: self.relative(place.file),
-            line: ident.span().start().line,
-        }));
+        match args.and_then(|args| check(args, item)) {
+            Ok(checked) => {
+                let entry = found(checked, self.relative(place.file));
+                self.entries.push(entry);
+            }
+            // The macro's call site, where it reports what has no tokens of its own, is
+            // its attribute.
+            Err(error) => self.syn_problems(place.file, placed(error, attribute)),
+        }
     }
 
     /// Every message of `error`, at its line and column in `file`; one with no place in

@@ -1,7 +1,7 @@
 //! The code the attributes generate. It names the runtime only through `::lmms::__private`.
 
-use lmms_syntax::ast::{ModuleInput, OperationInput};
-use lmms_syntax::valid;
+use lmms_attributes::ast::{ModuleInput, OperationInput};
+use lmms_attributes::valid;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use std::path::{Path, PathBuf};
@@ -341,7 +341,7 @@ fn link(op: &valid::Operation) -> TokenStream {
     let private = quote! { ::lmms::__private };
     let params = op.params.iter().map(|(name, ty)| {
         let name = name.to_string();
-        let ty = lmms_syntax::tidy(ty);
+        let ty = lmms_attributes::tidy(ty);
         quote! { #private::Param { name: #name, ty: #ty } }
     });
     let line = quote_spanned!(op.func.sig.ident.span()=> ::core::line!());

@@ -3,7 +3,7 @@
 //! `lmms::__private`.
 //!
 //! Each attribute is parsed into a typed view, checked in a pass of its own that reports
-//! every problem at once (both in `lmms-syntax`, shared with the build script), and only
+//! every problem at once (both in `lmms-attributes`, shared with the build script), and only
 //! then expanded (`expand.rs`). On an error the item is emitted unchanged beside the errors,
 //! so the user sees what is wrong with the attribute and nothing else.
 

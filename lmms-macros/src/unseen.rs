@@ -22,7 +22,7 @@ pub fn unseen(file: Option<PathBuf>) -> Option<PathBuf> {
     let within = file
         .strip_prefix(manifest.join("src").canonicalize().ok()?)
         .ok()?;
-    let list = PathBuf::from(std::env::var_os("OUT_DIR")?).join(lmms_syntax::FILES_READ);
+    let list = PathBuf::from(std::env::var_os("OUT_DIR")?).join(lmms_attributes::FILES_READ);
     let seen = seen(&list, &file.display().to_string())?;
     (!seen).then(|| Path::new("src").join(within))
 }

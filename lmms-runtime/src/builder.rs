@@ -470,7 +470,7 @@ fn parse_prewarm(value: &str, part: &str) -> Result<u8, Error> {
 /// A duration in the grammar attributes and settings share (`"250ms"`, `"5m"`); `field`
 /// names the setting in the error.
 fn parse_duration(field: &'static str, text: &str) -> Result<Duration, Error> {
-    lmms_grammar::duration_ms(text)
+    lmms_values::duration_ms(text)
         .map(Duration::from_millis)
         .map_err(|invalid| Error::invalid(field, invalid.reason()))
 }
@@ -484,5 +484,5 @@ fn parse_count(field: &'static str, text: &str, what: &str) -> Result<usize, Err
 
 /// A byte count in the grammar the settings share (`"512MiB"`, `"2GB"`, `"1048576"`).
 fn parse_bytes(field: &'static str, text: &str) -> Result<u64, Error> {
-    lmms_grammar::bytes(text).map_err(|invalid| Error::invalid(field, invalid.reason()))
+    lmms_values::bytes(text).map_err(|invalid| Error::invalid(field, invalid.reason()))
 }

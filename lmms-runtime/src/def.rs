@@ -38,7 +38,7 @@ impl Class {
     /// assert_eq!(lmms::Class::Core.as_str(), "core");
     /// ```
     pub const fn as_str(self) -> &'static str {
-        lmms_grammar::CLASSES[self as usize]
+        lmms_values::CLASSES[self as usize]
     }
 }
 
@@ -53,7 +53,7 @@ impl FromStr for Class {
 
     fn from_str(text: &str) -> Result<Self, Error> {
         const CLASSES: [Class; 3] = [Class::Core, Class::Utility, Class::Feature];
-        lmms_grammar::class(text)
+        lmms_values::class(text)
             .map(|index| CLASSES[index])
             .map_err(|invalid| Error::invalid("class", invalid.reason()))
     }

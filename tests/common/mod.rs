@@ -1,6 +1,10 @@
-//! What the integration tests share: a minimal executor for the async operations, the
+//! What the integration tests share: the hand-written module-and-operation fixture
+//! (`trivial!`), a minimal executor for the async operations, the
 //! memory-budget tests' runtime and modules, and a `tracing` layer that panics.
 #![allow(dead_code)] // each test binary uses part of it
+
+#[macro_use]
+mod trivial;
 
 use std::future::Future;
 use std::pin::{pin, Pin};

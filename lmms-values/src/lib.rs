@@ -3,10 +3,10 @@
 //! message for the user when a value is wrong.
 //!
 //! ```
-//! assert_eq!(lmms_grammar::duration_ms("30s"), Ok(30_000));
-//! assert_eq!(lmms_grammar::bytes("2KiB"), Ok(2_048));
-//! assert_eq!(lmms_grammar::CLASSES[lmms_grammar::class("feature")?], "feature");
-//! # Ok::<(), lmms_grammar::Invalid>(())
+//! assert_eq!(lmms_values::duration_ms("30s"), Ok(30_000));
+//! assert_eq!(lmms_values::bytes("2KiB"), Ok(2_048));
+//! assert_eq!(lmms_values::CLASSES[lmms_values::class("feature")?], "feature");
+//! # Ok::<(), lmms_values::Invalid>(())
 //! ```
 
 use std::fmt;
@@ -14,7 +14,7 @@ use std::fmt;
 /// What was wrong with a value, in words for the user; `Display` prints the reason.
 ///
 /// ```
-/// let invalid = lmms_grammar::duration_ms("soon").unwrap_err();
+/// let invalid = lmms_values::duration_ms("soon").unwrap_err();
 /// assert_eq!(invalid.to_string(), invalid.reason());
 /// assert!(invalid.reason().starts_with("`soon` is not a duration"));
 /// ```
@@ -25,7 +25,7 @@ impl Invalid {
     /// The reason, a sentence naming the text and what to write instead.
     ///
     /// ```
-    /// let invalid = lmms_grammar::class("sometimes").unwrap_err();
+    /// let invalid = lmms_values::class("sometimes").unwrap_err();
     /// assert_eq!(
     ///     invalid.reason(),
     ///     "`sometimes` is not a class; use `core`, `utility` or `feature`",
@@ -49,9 +49,9 @@ impl std::error::Error for Invalid {}
 /// milliseconds.
 ///
 /// ```
-/// assert_eq!(lmms_grammar::duration_ms("250ms"), Ok(250));
-/// assert_eq!(lmms_grammar::duration_ms(" 5m "), Ok(300_000));
-/// assert!(lmms_grammar::duration_ms("5 parsecs").is_err());
+/// assert_eq!(lmms_values::duration_ms("250ms"), Ok(250));
+/// assert_eq!(lmms_values::duration_ms(" 5m "), Ok(300_000));
+/// assert!(lmms_values::duration_ms("5 parsecs").is_err());
 /// ```
 pub fn duration_ms(text: &str) -> Result<u64, Invalid> {
     const UNITS: &[(&str, u64)] = &[("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000)];
@@ -62,10 +62,10 @@ pub fn duration_ms(text: &str) -> Result<u64, Invalid> {
 /// `MiB`, `GiB`.
 ///
 /// ```
-/// assert_eq!(lmms_grammar::bytes("1048576"), Ok(1 << 20));
-/// assert_eq!(lmms_grammar::bytes("512MiB"), Ok(512 << 20));
-/// assert_eq!(lmms_grammar::bytes("2GB"), Ok(2_000_000_000));
-/// assert!(lmms_grammar::bytes("-1").is_err());
+/// assert_eq!(lmms_values::bytes("1048576"), Ok(1 << 20));
+/// assert_eq!(lmms_values::bytes("512MiB"), Ok(512 << 20));
+/// assert_eq!(lmms_values::bytes("2GB"), Ok(2_000_000_000));
+/// assert!(lmms_values::bytes("-1").is_err());
 /// ```
 pub fn bytes(text: &str) -> Result<u64, Invalid> {
     const UNITS: &[(&str, u64)] = &[
@@ -84,11 +84,11 @@ pub fn bytes(text: &str) -> Result<u64, Invalid> {
 /// A module class: its index in [`CLASSES`] (and [`CLASS_VARIANTS`]).
 ///
 /// ```
-/// use lmms_grammar::{class, CLASS_VARIANTS};
+/// use lmms_values::{class, CLASS_VARIANTS};
 ///
 /// assert_eq!(CLASS_VARIANTS[class("core")?], "Core");
 /// assert!(class("Core").is_err());
-/// # Ok::<(), lmms_grammar::Invalid>(())
+/// # Ok::<(), lmms_values::Invalid>(())
 /// ```
 pub fn class(text: &str) -> Result<usize, Invalid> {
     CLASSES
@@ -104,14 +104,14 @@ pub fn class(text: &str) -> Result<usize, Invalid> {
 /// The classes as attributes spell them, in the order of the runtime's `Class` enum.
 ///
 /// ```
-/// assert_eq!(lmms_grammar::CLASSES, ["core", "utility", "feature"]);
+/// assert_eq!(lmms_values::CLASSES, ["core", "utility", "feature"]);
 /// ```
 pub const CLASSES: [&str; 3] = ["core", "utility", "feature"];
 
 /// The same classes as the runtime's `Class` variants name them.
 ///
 /// ```
-/// use lmms_grammar::{CLASSES, CLASS_VARIANTS};
+/// use lmms_values::{CLASSES, CLASS_VARIANTS};
 ///
 /// assert_eq!(CLASS_VARIANTS[1], "Utility");
 /// assert!(CLASSES.iter().zip(CLASS_VARIANTS).all(|(class, variant)| variant.eq_ignore_ascii_case(class)));

@@ -10,11 +10,11 @@
 //! let item: syn::Item = syn::parse_quote! {
 //!     fn forecast(weather: &Weather, days: u8) -> u8 { days }
 //! };
-//! let input = lmms_syntax::ast::OperationInput {
-//!     args: lmms_syntax::attr::parse(quote::quote!(cache_ttl = "5m")).unwrap(),
+//! let input = lmms_attributes::ast::OperationInput {
+//!     args: lmms_attributes::attr::parse(quote::quote!(cache_ttl = "5m")).unwrap(),
 //!     item,
 //! };
-//! let op = lmms_syntax::valid::operation(&input).unwrap();
+//! let op = lmms_attributes::valid::operation(&input).unwrap();
 //! assert_eq!((op.name.as_str(), op.cache_ms), ("forecast", Some(300_000)));
 //! ```
 
@@ -29,7 +29,7 @@ pub mod valid;
 /// (one that appeared after its last run, which Cargo does not rerun it for).
 ///
 /// ```
-/// assert_eq!(lmms_syntax::FILES_READ, "lmms_files.txt");
+/// assert_eq!(lmms_attributes::FILES_READ, "lmms_files.txt");
 /// ```
 pub const FILES_READ: &str = "lmms_files.txt";
 
@@ -38,11 +38,11 @@ pub const FILES_READ: &str = "lmms_files.txt";
 ///
 /// ```
 /// let ty: syn::Type = syn::parse_quote!(std::collections::HashMap<String, Vec<&'static str>>);
-/// assert_eq!(lmms_syntax::tidy(&ty), "std::collections::HashMap<String, Vec<&'static str>>");
+/// assert_eq!(lmms_attributes::tidy(&ty), "std::collections::HashMap<String, Vec<&'static str>>");
 /// let sig: syn::Signature = syn::parse_quote!(fn f(w: &mut W, x: (u8, [u8; 4])) -> Option<u8>);
-/// assert_eq!(lmms_syntax::tidy(&sig), "fn f(w: &mut W, x: (u8, [u8; 4])) -> Option<u8>");
+/// assert_eq!(lmms_attributes::tidy(&sig), "fn f(w: &mut W, x: (u8, [u8; 4])) -> Option<u8>");
 /// let ty: syn::Type = syn::parse_quote!(Box<dyn Fn(&'static [u8]) -> u8 + Send>);
-/// assert_eq!(lmms_syntax::tidy(&ty), "Box<dyn Fn(&'static [u8]) -> u8 + Send>");
+/// assert_eq!(lmms_attributes::tidy(&ty), "Box<dyn Fn(&'static [u8]) -> u8 + Send>");
 /// ```
 pub fn tidy(tokens: &impl quote::ToTokens) -> String {
     let mut atoms = Vec::new();

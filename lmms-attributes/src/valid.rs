@@ -3,7 +3,7 @@
 
 use crate::ast::{ModuleInput, OperationInput};
 use crate::attr::{push, Arg};
-use lmms_grammar::CLASS_VARIANTS;
+use lmms_values::CLASS_VARIANTS;
 use proc_macro2::Span;
 use quote::ToTokens;
 use syn::{FnArg, Ident, Item, ItemFn, Pat, ReturnType, Type, Visibility};
@@ -23,7 +23,7 @@ pub struct Module {
 }
 
 /// The class of a module whose attribute names none: `utility`, the runtime's
-/// `Class::default()`; an index in `lmms_grammar::CLASSES`.
+/// `Class::default()`; an index in `lmms_values::CLASSES`.
 const DEFAULT_CLASS: usize = 1;
 
 /// An operation, checked.
@@ -130,7 +130,7 @@ fn name(arg: &Arg, errors: &mut Option<syn::Error>) -> String {
 
 /// A duration as the runtime's settings write it: `250ms`, `30s`, `5m`, `1h`.
 fn duration_ms(arg: &Arg, errors: &mut Option<syn::Error>) -> Option<u64> {
-    match lmms_grammar::duration_ms(&arg.value.value()) {
+    match lmms_values::duration_ms(&arg.value.value()) {
         Ok(ms) => Some(ms),
         Err(invalid) => {
             push(errors, invalid_at(&arg.value, &invalid));
@@ -140,7 +140,7 @@ fn duration_ms(arg: &Arg, errors: &mut Option<syn::Error>) -> Option<u64> {
 }
 
 /// The error for a value the shared grammar turned down, at the tokens that wrote it.
-fn invalid_at(tokens: impl ToTokens, invalid: &lmms_grammar::Invalid) -> syn::Error {
+fn invalid_at(tokens: impl ToTokens, invalid: &lmms_values::Invalid) -> syn::Error {
     syn::Error::new_spanned(tokens, invalid.reason())
 }
 
@@ -190,7 +190,7 @@ pub fn module(input: &ModuleInput) -> syn::Result<Module> {
         );
     }
     let class = keys.get("class").map_or(DEFAULT_CLASS, |arg| {
-        lmms_grammar::class(&arg.value.value()).unwrap_or_else(|invalid| {
+        lmms_values::class(&arg.value.value()).unwrap_or_else(|invalid| {
             push(&mut errors, invalid_at(&arg.value, &invalid));
             DEFAULT_CLASS
         })
@@ -517,7 +517,7 @@ mod tests {
 
     #[test]
     fn the_default_class_is_utility() {
-        assert_eq!(lmms_grammar::CLASSES[DEFAULT_CLASS], "utility");
+        assert_eq!(lmms_values::CLASSES[DEFAULT_CLASS], "utility");
         let module = module_with(quote::quote!()).unwrap();
         assert_eq!(module.class, "Utility");
         assert_eq!(module.name, "weather_tables");
