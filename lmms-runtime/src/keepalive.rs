@@ -13,8 +13,9 @@
 //! long: every load costs the same, and memory is what a module pays to stay (the
 //! cost-over-size of FaasCache's greedy-dual keep-alive, Fuerst and Sharma, ASPLOS 2021,
 //! where keeping warm functions is caching them). At each sweep the keep-alive `K` is the
-//! one that would have cost least over the module's own gaps: `Σ min(gap, K) · size + loads(gaps > K) · price`, over `K` = 0 and the
-//! end of each bucket's span (a little past the longest gap it has seen). With pre-warming
+//! one that would have cost least over the module's own gaps:
+//! `Σ min(gap, K) · size + loads(gaps > K) · price`, over `K` = 0 and the end of each
+//! bucket's span (a little past the longest gap it has seen). With pre-warming
 //! ([`Adaptive::prewarm`]) the same costs choose among schedules that unload a module and
 //! load it again before its next use. The costs take a sweep as instant: a real schedule
 //! starts up to one sweep interval early and ends up to one late, which matters for gaps
@@ -44,8 +45,8 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Adaptive {
-    /// A load costs as much as keeping `price_bytes` idle for `price_time`, `price_bytes`
-    /// as [`rule`](Self::rule) counts them.
+    /// A load costs as much as keeping `price_bytes` idle for `price_time`, where the rule
+    /// says whose bytes count.
     price_bytes: u64,
     price_time: Duration,
     rule: Rule,
@@ -81,7 +82,7 @@ impl Default for Adaptive {
     /// chooses most often for this rule on held-out parts of a real trace (BENCHMARKS.md,
     /// issue 32); the earlier default, every module's own memory for 5 minutes
     /// ([`load_worth_idle`](Adaptive::load_worth_idle)), was 1.35–2.09× the offline front
-    /// there, this one 1.26–1.61×.
+    /// there, this one 1.26–1.60×.
     fn default() -> Self {
         Adaptive {
             price_bytes: 128 << 20,
@@ -259,6 +260,11 @@ impl Adaptive {
     /// ```
     pub fn prewarm_percent(&self) -> Option<u8> {
         self.prewarm
+    }
+
+    /// Whether the price depends on the modules' mean size: the sweep reads it only then.
+    pub(crate) fn needs_typical(&self) -> bool {
+        self.rule == Rule::Typical
     }
 
     /// What to do with an idle module of `bytes` with these gaps, among modules of
@@ -514,6 +520,25 @@ mod tests {
             keep_of(&plain, &gaps(&[(60 * MINUTE, 10)]), 0),
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn the_default_prices_every_load_alike_so_a_larger_module_goes_sooner() {
+        let default = Adaptive::default();
+        let every_100_s = gaps(&[(100_000, 10)]);
+        let schedule = |bytes| default.schedule(&every_100_s, bytes, 1 << 20, false).keep;
+        // Of the mean size: a 2-minute break-even, worth keeping through 100 s gaps.
+        assert!(schedule(1 << 20) >= Duration::from_secs(100));
+        // Four times the mean: a 30 s break-even, dropped at once.
+        assert_eq!(schedule(4 << 20), Duration::ZERO);
+        // A quarter of it: kept, as under the earlier default of every module's own 5 min.
+        assert!(schedule(1 << 18) >= Duration::from_secs(100));
+        let before = default.load_worth_idle(Duration::from_secs(300));
+        assert!(
+            before.schedule(&every_100_s, 4 << 20, 1 << 20, false).keep >= Duration::from_secs(100)
+        );
+        // Unmeasured sizes: every module typical.
+        assert!(default.schedule(&every_100_s, 0, 0, false).keep >= Duration::from_secs(100));
     }
 
     #[test]

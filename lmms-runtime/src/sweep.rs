@@ -178,8 +178,8 @@ impl Sweep {
             lead,
             prewarm: Vec::new(),
             typical: match shared.config.adaptive {
-                Some(_) => typical(entries),
-                None => 0,
+                Some(adaptive) if adaptive.needs_typical() => typical(entries),
+                _ => 0,
             },
         };
         for entry in entries {
