@@ -29,6 +29,7 @@ pub use crate::hybrid::Hybrid;
 pub use crate::replay::{replay, Outcome, Policy, SWEEP_EVERY_MS};
 pub use crate::trace::{App, Function, Invocation, Trace};
 pub use crate::validate::{
-    choose, halves, k_fold, prewarming, priced, Fold, BREAK_EVENS, PREWARM_PERCENT, PRICES,
+    before_issue_32, choose, halves, k_fold, prewarming, priced, Fold, BREAK_EVENS,
+    PREWARM_PERCENT, PRICES, TYPICAL_BREAK_EVENS,
 };
 pub use crate::verdict::Verdict;

@@ -1,15 +1,19 @@
 //! Choosing the adaptive policy's price on some of a trace and judging it on the rest, the
 //! way a model is validated: k folds over the apps, and the day in halves.
 //!
-//! Two ways to price a load are validated: one price for every module ([`PRICES`], in
-//! MB-s, [`lmms::Adaptive::load_cost`]), and a price that scales with each module's size,
-//! one break-even for all ([`BREAK_EVENS`], [`lmms::Adaptive::load_worth_idle`]). The rule
-//! that chooses, for each: among its candidates, the one whose replay on the training part
-//! is nearest the offline front along the loads axis (its loads over the fewest any policy
+//! Three ways to price a load are validated: one price for every module ([`PRICES`], in
+//! MB-s, [`lmms::Adaptive::load_cost`]), a price that scales with each module's size, one
+//! break-even for all ([`BREAK_EVENS`], [`lmms::Adaptive::load_worth_idle`]), and one price
+//! for every load set against the modules' mean size ([`TYPICAL_BREAK_EVENS`],
+//! [`lmms::Adaptive::load_worth_typical`], the runtime's default rule). The rule that
+//! chooses, for each: among its candidates, the one whose replay on the training part is
+//! nearest the offline front along the loads axis (its loads over the fewest any policy
 //! could have at its idle memory-time). The chosen ones are then replayed on the held-out
 //! part beside fixed 30 s, fixed 10 min and the hybrid histogram, which nothing was chosen
-//! for, and beside the runtime's default ([`lmms::Adaptive::default`]), which is a stated
-//! rule and not chosen here either, with and without pre-warming ([`prewarming`]).
+//! for, and beside the runtime's default ([`lmms::Adaptive::default`]) and the default
+//! before issue 32 ([`before_issue_32`]), with and without pre-warming ([`prewarming`]).
+//! The default's break-even is a constant: the one chosen most often here, so a part's
+//! figure for it is not held out from that choice as the chosen runs' are.
 
 use crate::front::Front;
 use crate::hybrid::Hybrid;
@@ -23,6 +27,10 @@ pub const PRICES: [f64; 6] = [1e4, 3e4, 1e5, 3e5, 1e6, 3e6];
 
 /// The candidate break-evens of the size-scaled price, in seconds.
 pub const BREAK_EVENS: [u64; 7] = [30, 60, 120, 300, 600, 1200, 2400];
+
+/// The candidate break-evens of a module of the mean size, for one price a load, in
+/// seconds.
+pub const TYPICAL_BREAK_EVENS: [u64; 6] = [30, 60, 120, 180, 300, 600];
 
 /// A pre-warm's price in the replay's pre-warming policy, in percent of a load a caller
 /// waits for ([`lmms::Adaptive::prewarm`]): stated, not chosen.
@@ -38,6 +46,21 @@ pub fn prewarming() -> Policy {
     Policy::Adaptive(Adaptive::default().prewarm(PREWARM_PERCENT))
 }
 
+/// The runtime's default adaptive policy before issue 32: a load worth its own module idle
+/// for 5 minutes, whatever its size; with pre-warming at [`PREWARM_PERCENT`] if `prewarm`.
+///
+/// ```
+/// let lmms_replay::Policy::Adaptive(before) = lmms_replay::before_issue_32(false) else { unreachable!() };
+/// assert_eq!(before.break_even_among(4 << 20, 1 << 20).as_secs(), 300);
+/// ```
+pub fn before_issue_32(prewarm: bool) -> Policy {
+    let before = Adaptive::default().load_worth_idle(Duration::from_secs(300));
+    Policy::Adaptive(match prewarm {
+        true => before.prewarm(PREWARM_PERCENT),
+        false => before,
+    })
+}
+
 /// One held-out part: what was chosen without it, and each policy's run on it.
 #[derive(Clone, Debug)]
 pub struct Fold {
@@ -47,9 +70,13 @@ pub struct Fold {
     pub price: f64,
     /// The size-scaled price's break-even chosen on the rest, in seconds.
     pub break_even: u64,
-    /// The runs on the held-out part: fixed 30 s, fixed 10 min, the hybrid histogram,
-    /// adaptive at the chosen price, adaptive at the chosen break-even, the default
-    /// adaptive policy and the same with pre-warming, in that order.
+    /// The break-even of a module of the mean size chosen on the rest, in seconds.
+    pub typical: u64,
+    /// The runs on the held-out part: fixed 30 s, fixed 10 min, the hybrid histogram (as
+    /// published, as read before), adaptive at the chosen price, at the chosen size-scaled
+    /// break-even and at the chosen mean-size break-even, the default adaptive policy and
+    /// the same with pre-warming, the default before issue 32 and the same with
+    /// pre-warming, in that order.
     pub runs: Vec<(String, Outcome)>,
     /// The offline front of the held-out part, to measure each run's distance from.
     pub front: Front,
@@ -73,6 +100,12 @@ fn scaled(seconds: u64) -> Policy {
     Policy::Adaptive(Adaptive::default().load_worth_idle(Duration::from_secs(seconds)))
 }
 
+/// The adaptive policy with any load worth keeping a module of the mean size idle for
+/// `seconds`.
+fn typical(seconds: u64) -> Policy {
+    Policy::Adaptive(Adaptive::default().load_worth_typical(Duration::from_secs(seconds)))
+}
+
 /// The candidate the rule chooses on `training`: the one nearest the offline front by
 /// loads.
 fn nearest<T: Copy>(
@@ -93,9 +126,9 @@ fn nearest<T: Copy>(
     Ok(best.1)
 }
 
-/// The price among [`PRICES`] and the break-even among [`BREAK_EVENS`] the rule chooses
-/// on `training`.
-pub fn choose(training: &Trace, bytes_per_mb: u64) -> Result<(f64, u64), lmms::Error> {
+/// The price among [`PRICES`], the break-even among [`BREAK_EVENS`] and the one among
+/// [`TYPICAL_BREAK_EVENS`] the rule chooses on `training`.
+pub fn choose(training: &Trace, bytes_per_mb: u64) -> Result<(f64, u64, u64), lmms::Error> {
     Ok((
         nearest(
             training,
@@ -104,13 +137,14 @@ pub fn choose(training: &Trace, bytes_per_mb: u64) -> Result<(f64, u64), lmms::E
             bytes_per_mb,
         )?,
         nearest(training, &BREAK_EVENS, scaled, bytes_per_mb)?,
+        nearest(training, &TYPICAL_BREAK_EVENS, typical, bytes_per_mb)?,
     ))
 }
 
-/// The five policies on `held_out`, adaptive at the chosen price and break-even.
+/// The policies on `held_out`, adaptive at the chosen price and break-evens.
 fn judge(
     name: String,
-    (price, break_even): (f64, u64),
+    (price, break_even, typical_break_even): (f64, u64, u64),
     held_out: &Trace,
     bytes_per_mb: u64,
 ) -> Result<Fold, lmms::Error> {
@@ -140,12 +174,24 @@ fn judge(
             scaled(break_even),
         ),
         (
+            format!("adaptive, mean size's break-even {typical_break_even} s"),
+            typical(typical_break_even),
+        ),
+        (
             "adaptive, default".to_owned(),
             Policy::Adaptive(Adaptive::default()),
         ),
         (
             format!("adaptive, default, pre-warm {PREWARM_PERCENT}%"),
             prewarming(),
+        ),
+        (
+            "adaptive, default before issue 32".to_owned(),
+            before_issue_32(false),
+        ),
+        (
+            format!("adaptive, default before issue 32, pre-warm {PREWARM_PERCENT}%"),
+            before_issue_32(true),
         ),
     ];
     let runs = policies
@@ -156,13 +202,14 @@ fn judge(
         name,
         price,
         break_even,
+        typical: typical_break_even,
         runs,
         front: Front::of(held_out),
     })
 }
 
 /// `k` folds over the apps (app `i` in fold `i % k`): each fold held out in turn, the
-/// price and break-even chosen on the other folds.
+/// price and break-evens chosen on the other folds.
 ///
 /// ```
 /// let mut trace = lmms_replay::Trace::default();
@@ -175,7 +222,7 @@ fn judge(
 /// trace.invocations.sort_by_key(|i| i.at_ms);
 /// let folds = lmms_replay::k_fold(&trace, 2, 1024)?;
 /// assert_eq!(folds.len(), 2);
-/// assert!(folds.iter().all(|fold| fold.runs.len() == 8));
+/// assert!(folds.iter().all(|fold| fold.runs.len() == 11));
 /// # Ok::<(), lmms::Error>(())
 /// ```
 pub fn k_fold(trace: &Trace, k: usize, bytes_per_mb: u64) -> Result<Vec<Fold>, lmms::Error> {
@@ -197,8 +244,8 @@ pub fn k_fold(trace: &Trace, k: usize, bytes_per_mb: u64) -> Result<Vec<Fold>, l
         .collect()
 }
 
-/// The day in halves: each half held out in turn, the price and break-even chosen on the
-/// other.
+/// The day in halves: each half held out in turn, the price and break-evens chosen on
+/// the other.
 pub fn halves(trace: &Trace, bytes_per_mb: u64) -> Result<Vec<Fold>, lmms::Error> {
     let end = trace.invocations.last().map_or(0, |i| i.at_ms) + 1;
     let middle = end / 2;

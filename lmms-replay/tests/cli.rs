@@ -198,9 +198,9 @@ fn folds_choose_the_price_on_the_rest_and_judge_each_part_held_out() {
     ] {
         assert!(stdout.contains(part), "{part} in {stdout}");
     }
-    // Each part: the chosen price and break-even, the default with and without
-    // pre-warming, and the hybrid histogram against the fixed policies; and whether any
-    // keep-alive could dominate both.
+    // Each part: the chosen price and break-evens, the default and the default before
+    // issue 32 with and without pre-warming, and the hybrid histogram against the fixed
+    // policies; and whether any keep-alive could dominate both.
     let verdicts = |learned: &str| {
         stdout
             .lines()
@@ -210,16 +210,19 @@ fn folds_choose_the_price_on_the_rest_and_judge_each_part_held_out() {
     for learned in [
         "  adaptive, load = ",
         "  adaptive, break-even ",
+        "  adaptive, mean size's break-even ",
         "  adaptive, default ÷ ",
         "  adaptive, default, pre-warm 25% ÷ ",
+        "  adaptive, default before issue 32 ÷ ",
+        "  adaptive, default before issue 32, pre-warm 25% ÷ ",
         "  hybrid histogram ÷ ",
     ] {
         assert_eq!(verdicts(learned), 4, "{learned} in {stdout}");
     }
-    // A run that pre-warmed is judged on the request path too (the two policies that
+    // A run that pre-warmed is judged on the request path too (the four policies that
     // can, on each part where they did).
     assert!(
-        (1..=8).contains(&verdicts("    on the request path ÷ ")),
+        (1..=16).contains(&verdicts("    on the request path ÷ ")),
         "{stdout}"
     );
     assert_eq!(

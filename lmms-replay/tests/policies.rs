@@ -89,6 +89,29 @@ fn a_function_every_hour_adaptive_drops_it_at_once_once_learned() {
 }
 
 #[test]
+fn the_default_keeps_a_small_app_through_gaps_a_large_one_is_reloaded_after() {
+    // Two apps called every 90 s, 45 s apart: 100 MB and 900 MB, a mean of 500 MB.
+    let mut trace = Trace::default();
+    let small = trace.add_function("small", "f", Some(100.0));
+    let large = trace.add_function("large", "g", Some(900.0));
+    trace.invocations = (0..40)
+        .map(|i| Invocation {
+            at_ms: i * 45_000,
+            function: if i % 2 == 0 { small } else { large },
+            duration_ms: 1_000,
+        })
+        .collect();
+    let loads = |policy: Policy| {
+        let outcome = replay(&trace, &policy, 1024).unwrap();
+        (outcome.loads, outcome.invocations)
+    };
+    // Every load priced alike: the small app's break-even is 10 min, the large one's 67 s.
+    assert_eq!(loads(Policy::Adaptive(Adaptive::default())), (1 + 20, 40));
+    // Before issue 32 each app's own memory for 5 minutes: both kept.
+    assert_eq!(loads(lmms_replay::before_issue_32(false)), (2, 40));
+}
+
+#[test]
 fn a_budget_unloads_the_least_recently_used_app_first() {
     let mut trace = Trace::default();
     let a = trace.add_function("a", "f", Some(100.0));

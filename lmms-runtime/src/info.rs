@@ -4,7 +4,7 @@
 use crate::cache::ResultCache;
 use crate::config::Config;
 use crate::def::ModuleDef;
-use crate::keepalive::IdleGaps;
+use crate::gaps::IdleGaps;
 use crate::outcome::KeepReason;
 use crate::sync::lock;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};

@@ -2,19 +2,20 @@
 //! had — the per-application histogram of Shahrad et al., "Serverless in the Wild" (USENIX
 //! ATC 2020), at module granularity, with the keep-alive picked by rent-or-buy.
 //!
-//! Every time a module is used after being idle for a second or more — the time from the
-//! end of its last use to the start of this one, recorded when the use takes its guard or
-//! loads the module — the gap goes into a histogram with four buckets per doubling, from
-//! 1 s to about 9 hours (60 atomic counts, each bucket's shortest and longest gap, and their
-//! total: recording is two adds and a compare-and-swap, once per idle period).
+//! Every time a module is used after being idle for a second or more, the gap goes into
+//! its histogram ([`IdleGaps`]).
 //!
 //! Keeping a module idle through a gap costs memory-time; unloading it costs a load at the
-//! next call. [`Adaptive::load_cost`] sets the exchange rate: a load is worth keeping
-//! `bytes` idle for some time. A module of that size is worth keeping through any gap
-//! shorter than that time (its break-even), a module twice the size through gaps half as
-//! long. At each sweep the keep-alive `K` is the one that would have cost least over the
-//! module's own gaps: `Σ min(gap, K) · size + loads(gaps > K) · price`, over `K` = 0 and the
-//! end of each bucket's span (a little past the longest gap it has seen). With pre-warming
+//! next call. The price of a load sets the exchange rate: by default a load is worth keeping
+//! a module of the process's typical size idle for 2 minutes
+//! ([`Adaptive::load_worth_typical`]). A module of that size is worth keeping through any
+//! gap shorter than that time (its break-even), a module twice the size through gaps half as
+//! long: every load costs the same, and memory is what a module pays to stay (the
+//! cost-over-size of FaasCache's greedy-dual keep-alive, Fuerst and Sharma, ASPLOS 2021,
+//! where keeping warm functions is caching them). At each sweep the keep-alive `K` is the
+//! one that would have cost least over the module's own gaps:
+//! `Σ min(gap, K) · size + loads(gaps > K) · price`, over `K` = 0 and the end of each
+//! bucket's span (a little past the longest gap it has seen). With pre-warming
 //! ([`Adaptive::prewarm`]) the same costs choose among schedules that unload a module and
 //! load it again before its next use. The costs take a sweep as instant: a real schedule
 //! starts up to one sweep interval early and ends up to one late, which matters for gaps
@@ -24,18 +25,9 @@
 //! [`Adaptive::min_samples`] gaps it is kept for its break-even: the classic rent-or-buy
 //! rule, which costs at most twice the best choice for any one gap.
 
-use std::sync::atomic::{
-    AtomicU64,
-    Ordering::{Acquire, Relaxed, Release},
-};
+use crate::gaps::{IdleGaps, BUCKETS, FIRST_OCTAVE, STEPS};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Duration;
-
-/// Buckets per doubling of the gap.
-const STEPS: u32 = 4;
-/// The shortest gap recorded is 2^10 ms (about a second).
-const FIRST_OCTAVE: u32 = 10;
-/// 15 doublings: up to 2^25 ms, about 9.3 hours; longer gaps count in the last bucket.
-const BUCKETS: usize = 15 * STEPS as usize;
 
 /// The adaptive keep-alive's settings: each utility module is kept idle for the time that
 /// would have cost least over its own idle gaps (see [`load_cost`](Adaptive::load_cost)),
@@ -53,12 +45,11 @@ const BUCKETS: usize = 15 * STEPS as usize;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Adaptive {
-    /// A load costs as much as keeping `price_bytes` idle for `price_time`.
+    /// A load costs as much as keeping `price_bytes` idle for `price_time`, where the rule
+    /// says whose bytes count.
     price_bytes: u64,
     price_time: Duration,
-    /// Whether the price scales with each module's size (every module's break-even is then
-    /// `price_time`).
-    scaled: bool,
+    rule: Rule,
     min_samples: u64,
     max_keep: Duration,
     /// A pre-warm load's price, in percent of a load on the request path; `None`: no
@@ -66,21 +57,37 @@ pub struct Adaptive {
     prewarm: Option<u8>,
 }
 
+/// Whose memory a load's price is counted in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    /// `price_bytes` of any module ([`Adaptive::load_cost`]).
+    Bytes,
+    /// The module's own ([`Adaptive::load_worth_idle`]).
+    Own,
+    /// A module of the process's typical size ([`Adaptive::load_worth_typical`]).
+    Typical,
+}
+
 impl Default for Adaptive {
-    /// A load is worth keeping its own module idle for 5 minutes, whatever its size
-    /// ([`load_worth_idle`](Adaptive::load_worth_idle)); learn from 8 gaps at least; never
-    /// keep longer than 4 hours; no pre-warming.
+    /// A load is worth keeping a module of the process's typical size idle for 2 minutes
+    /// ([`load_worth_typical`](Adaptive::load_worth_typical)); learn from 8 gaps at least;
+    /// never keep longer than 4 hours; no pre-warming.
     ///
-    /// The rule: a load rebuilds what its module holds, so its price grows with the
-    /// module's size, and one break-even serves every module (one price in bytes would make
-    /// a large module's load as cheap as a small one's). Five minutes is the break-even
-    /// `lmms-replay --folds` chooses most often on held-out parts of a real trace
-    /// (BENCHMARKS.md, issue 20).
+    /// The rule: a cold start is what a caller waits for, whichever module it loads, so
+    /// every load is priced the same, and a module pays for staying in its own memory: a
+    /// large one is kept through shorter gaps than a small one (FaasCache's cost over size).
+    /// The offline optimum, which keeps a gap when `gap × size` is below one price, follows
+    /// the same rule. The price is set against the process's own modules, so it means the
+    /// same whatever their sizes. Two minutes is the break-even `lmms-replay --folds`
+    /// chooses most often for this rule on held-out parts of a real trace (BENCHMARKS.md,
+    /// issue 32); the earlier default, every module's own memory for 5 minutes
+    /// ([`load_worth_idle`](Adaptive::load_worth_idle)), was 1.35–2.09× the offline front
+    /// there, this one 1.26–1.60×.
     fn default() -> Self {
         Adaptive {
             price_bytes: 128 << 20,
-            price_time: Duration::from_secs(300),
-            scaled: true,
+            price_time: Duration::from_secs(120),
+            rule: Rule::Typical,
             min_samples: 8,
             max_keep: Duration::from_secs(4 * 3600),
             prewarm: None,
@@ -90,8 +97,8 @@ impl Default for Adaptive {
 
 impl Adaptive {
     /// Sets the price of a load: as much as keeping `bytes` of state idle for `time`
-    /// (by default the price is [`load_worth_idle`](Adaptive::load_worth_idle)'s 5
-    /// minutes, scaled to each module). A higher price keeps modules longer: fewer loads, more
+    /// (by default the price is [`load_worth_typical`](Adaptive::load_worth_typical)'s 2
+    /// minutes of a typical module). A higher price keeps modules longer: fewer loads, more
     /// idle memory. A module's size is the heap its load kept, measured with
     /// [`CountingAlloc`](crate::memory::CountingAlloc); without it every module counts as
     /// `bytes` large, and the break-even is `time` for all.
@@ -105,7 +112,7 @@ impl Adaptive {
     pub fn load_cost(mut self, bytes: u64, time: Duration) -> Self {
         self.price_bytes = bytes.max(1);
         self.price_time = time;
-        self.scaled = false;
+        self.rule = Rule::Bytes;
         self
     }
 
@@ -122,25 +129,66 @@ impl Adaptive {
     /// ```
     pub fn load_worth_idle(mut self, time: Duration) -> Self {
         self.price_time = time;
-        self.scaled = true;
+        self.rule = Rule::Own;
+        self
+    }
+
+    /// Sets the price of any module's load to keeping a module of the process's typical
+    /// size idle for `time` (the default, at 2 minutes): every load costs the same, and a
+    /// module twice the typical size has half the break-even. The typical size is the mean
+    /// of what the runtime's modules kept at their last load, measured with
+    /// [`CountingAlloc`](crate::memory::CountingAlloc); without it every module counts as
+    /// typical, and the break-even is `time` for all.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let adaptive = lmms::Adaptive::default().load_worth_typical(Duration::from_secs(60));
+    /// assert_eq!(adaptive.break_even_among(2 << 20, 1 << 20), Duration::from_secs(30));
+    /// assert_eq!(adaptive.break_even_among(1 << 19, 1 << 20), Duration::from_secs(120));
+    /// ```
+    pub fn load_worth_typical(mut self, time: Duration) -> Self {
+        self.price_time = time;
+        self.rule = Rule::Typical;
         self
     }
 
     /// How long a module of `bytes` is worth keeping idle instead of loading it again
-    /// (`0` bytes: unknown size, the price's own time).
+    /// (`0` bytes: unknown size, the price's own time), when it is of the process's
+    /// typical size: see [`break_even_among`](Adaptive::break_even_among).
     ///
     /// ```
     /// use std::time::Duration;
     /// let priced = lmms::Adaptive::default().load_cost(128 << 20, Duration::from_secs(60));
     /// assert_eq!(priced.break_even(0), Duration::from_secs(60));
     /// assert_eq!(priced.break_even(256 << 20), Duration::from_secs(30));
-    /// assert_eq!(lmms::Adaptive::default().break_even(256 << 20), Duration::from_secs(300));
+    /// assert_eq!(lmms::Adaptive::default().break_even(256 << 20), Duration::from_secs(120));
     /// ```
     pub fn break_even(&self, bytes: u64) -> Duration {
-        if bytes == 0 || self.scaled {
+        self.break_even_among(bytes, bytes)
+    }
+
+    /// How long a module of `bytes` is worth keeping idle instead of loading it again, in a
+    /// process whose modules are `typical` bytes on average (`0`: unknown, counted as
+    /// the price's own time). Only [`load_worth_typical`](Adaptive::load_worth_typical)'s
+    /// price depends on `typical`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let default = lmms::Adaptive::default();
+    /// assert_eq!(default.break_even_among(4 << 20, 1 << 20), Duration::from_secs(30));
+    /// let own = default.load_worth_idle(Duration::from_secs(300));
+    /// assert_eq!(own.break_even_among(4 << 20, 1 << 20), Duration::from_secs(300));
+    /// ```
+    pub fn break_even_among(&self, bytes: u64, typical: u64) -> Duration {
+        let price_bytes = match self.rule {
+            Rule::Bytes => self.price_bytes,
+            Rule::Own => bytes,
+            Rule::Typical => typical,
+        };
+        if bytes == 0 || price_bytes == 0 {
             return self.price_time;
         }
-        let scaled = self.price_time.as_nanos() * u128::from(self.price_bytes) / u128::from(bytes);
+        let scaled = self.price_time.as_nanos() * u128::from(price_bytes) / u128::from(bytes);
         Duration::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX))
     }
 
@@ -214,22 +262,38 @@ impl Adaptive {
         self.prewarm
     }
 
-    /// What to do with an idle module of `bytes` with these gaps; pre-warming only if it
-    /// is on and the module `can_prewarm` (the same for a module every time).
-    pub(crate) fn schedule(&self, gaps: &IdleGaps, bytes: u64, can_prewarm: bool) -> Schedule {
+    /// Whether the price depends on the modules' mean size: the sweep reads it only then.
+    pub(crate) fn needs_typical(&self) -> bool {
+        self.rule == Rule::Typical
+    }
+
+    /// What to do with an idle module of `bytes` with these gaps, among modules of
+    /// `typical` bytes on average; pre-warming only if it is on and the module
+    /// `can_prewarm` (the same for a module every time).
+    pub(crate) fn schedule(
+        &self,
+        gaps: &IdleGaps,
+        bytes: u64,
+        typical: u64,
+        can_prewarm: bool,
+    ) -> Schedule {
         let samples = gaps.samples.load(Acquire);
+        let break_even = self.break_even_among(bytes, typical);
         if samples < self.min_samples {
             // Nothing known yet: keep for the break-even, the rule that costs at most twice
             // the best choice for any one gap, however long it turns out to be.
-            return Schedule::keep(self.break_even(bytes).min(self.max_keep));
+            return Schedule::keep(break_even.min(self.max_keep));
         }
-        // Sweeps far outnumber new gaps: choose again only when the gaps or the size moved.
-        let inputs = samples.rotate_left(40) ^ bytes;
+        // Sweeps far outnumber new gaps: choose again only when the gaps or the price moved.
+        let price_ms = u64::try_from(break_even.as_millis()).unwrap_or(u64::MAX);
+        let inputs = samples.rotate_left(40) ^ price_ms;
         let packed = if gaps.chosen_for.load(Acquire) == inputs {
             gaps.chosen.load(Relaxed)
         } else {
             let prewarm = self.prewarm.filter(|_| can_prewarm);
-            let packed = Adaptive { prewarm, ..*self }.choose(gaps, bytes).pack();
+            let packed = Adaptive { prewarm, ..*self }
+                .choose(gaps, break_even)
+                .pack();
             gaps.chosen.store(packed, Relaxed);
             gaps.chosen_for.store(inputs, Release);
             packed
@@ -239,16 +303,17 @@ impl Adaptive {
         schedule
     }
 
-    /// The schedule that would have cost least over the gaps in `gaps`: keep-alive only, or
-    /// (with pre-warming) kept for a while, unloaded, loaded again at the start of a
-    /// bucket's span and kept until the end of a later one's (see [`IdleGaps::span`]).
-    fn choose(&self, gaps: &IdleGaps, bytes: u64) -> Schedule {
+    /// The schedule that would have cost least over the gaps in `gaps`, a load costing
+    /// `break_even` of the module idle: keep-alive only, or (with pre-warming) kept for a
+    /// while, unloaded, loaded again at the start of a bucket's span and kept until the end
+    /// of a later one's (see [`IdleGaps::span`]).
+    fn choose(&self, gaps: &IdleGaps, break_even: Duration) -> Schedule {
         let counts: [u64; BUCKETS] = std::array::from_fn(|i| gaps.buckets[i].load(Relaxed));
         let spans: [(u64, u64); BUCKETS] = std::array::from_fn(|i| gaps.span(i));
         // Costs in milliseconds of this module idle: a load costs its break-even. Each gap
         // is taken at the middle of the shortest and longest its bucket has seen; the last
         // bucket, unbounded, is never kept.
-        let price = self.break_even(bytes).as_secs_f64() * 1000.0;
+        let price = break_even.as_secs_f64() * 1000.0;
         let bound = |bucket: usize| spans[bucket].1 as f64;
         let middle = |bucket: usize| (spans[bucket].0 + spans[bucket].1) as f64 / 2.0;
         // Unloading at the start of bucket `j`: at once for the first, after the span of
@@ -372,114 +437,15 @@ impl Schedule {
     }
 }
 
-/// A bucket's shortest gap, in the low half of its packed span.
-const LOW: u64 = u32::MAX as u64;
-/// A bucket's shortest and longest gap before it has seen one: the shortest above any
-/// gap, the longest below.
-const NOTHING_SEEN: u64 = LOW;
-
-/// Bucket `i`'s gaps, in ms: `[low, high)`.
-fn bounds(bucket: usize) -> (u64, u64) {
-    let octave = FIRST_OCTAVE + bucket as u32 / STEPS;
-    let step = u64::from(bucket as u32 % STEPS);
-    let unit = 1u64 << (octave - STEPS.trailing_zeros());
-    (
-        (u64::from(STEPS) + step) * unit,
-        (u64::from(STEPS) + step + 1) * unit,
-    )
-}
-
-/// A module's idle gaps, as a histogram with [`STEPS`] buckets per doubling, and the
-/// schedule last chosen from them.
-pub(crate) struct IdleGaps {
-    buckets: [AtomicU64; BUCKETS],
-    /// The shortest and longest gap each bucket has seen, in ms, packed in the low and
-    /// high 32 bits (the last bucket's are clamped to 32 bits and never read).
-    seen: [AtomicU64; BUCKETS],
-    /// Gaps recorded, all buckets together.
-    samples: AtomicU64,
-    /// The schedule last chosen, packed, and a mix of the sample count and size it was
-    /// chosen for. Two sweeps racing may both choose, or one read the other's fresher
-    /// choice: either way the answer is one the inputs gave a moment ago.
-    chosen: AtomicU64,
-    chosen_for: AtomicU64,
-}
-
-impl IdleGaps {
-    /// The shortest gap that counts as idleness, in ms.
-    pub(crate) const SHORTEST_MS: u64 = 1 << FIRST_OCTAVE;
-
-    pub(crate) const fn new() -> Self {
-        IdleGaps {
-            buckets: [const { AtomicU64::new(0) }; BUCKETS],
-            seen: [const { AtomicU64::new(NOTHING_SEEN) }; BUCKETS],
-            samples: AtomicU64::new(0),
-            chosen: AtomicU64::new(0),
-            // Unreachable by a count under 2^24 (bits 40 up) mixed with a size under 1 TiB.
-            chosen_for: AtomicU64::new(u64::MAX),
-        }
-    }
-
-    /// Records a gap of `ms` milliseconds. Gaps under a second are not idleness but a
-    /// module in steady use; counting them would teach a busy module to go at once.
-    pub(crate) fn record(&self, ms: u64) {
-        if ms < Self::SHORTEST_MS {
-            return;
-        }
-        let octave = 63 - ms.leading_zeros();
-        let step = (ms >> (octave - STEPS.trailing_zeros())) as u32 - STEPS;
-        let bucket = ((octave - FIRST_OCTAVE) * STEPS + step) as usize;
-        let bucket = bucket.min(BUCKETS - 1);
-        self.buckets[bucket].fetch_add(1, Relaxed);
-        let ms = u64::from(u32::try_from(ms).unwrap_or(u32::MAX));
-        // A gap is recorded once per idle period: the loop is not contended.
-        let _ = self.seen[bucket].fetch_update(Relaxed, Relaxed, |seen| {
-            Some((seen & LOW).min(ms) | (seen >> 32).max(ms) << 32)
-        });
-        // Released after the bucket and its span: a sweep that reads this count reads them
-        // as they were when it was made.
-        self.samples.fetch_add(1, Release);
-    }
-
-    /// Where a schedule may start and end in `bucket`: from a little before the shortest
-    /// gap it has seen to a little after the longest (a thirty-second of the gap either
-    /// side), within the bucket's bounds; the bounds themselves while it has seen none.
-    /// Bucket bounds are a quarter octave wide, a window that loose would hold a module
-    /// pre-warmed for up to a fifth of its gap.
-    fn span(&self, bucket: usize) -> (u64, u64) {
-        let (low, high) = bounds(bucket);
-        let seen = self.seen[bucket].load(Relaxed);
-        if seen == NOTHING_SEEN {
-            return (low, high);
-        }
-        let (shortest, longest) = (seen & LOW, seen >> 32);
-        (
-            shortest.saturating_sub(shortest / 32).max(low),
-            (longest + longest / 32 + 1).min(high),
-        )
-    }
-
-    /// No gap recorded (`lmms::testing`).
-    #[cfg(feature = "testing")]
-    pub(crate) fn reset(&self) {
-        let counts = [&self.samples, &self.chosen, &self.chosen_for];
-        for count in self.buckets.iter().chain(counts) {
-            count.store(0, Relaxed);
-        }
-        for seen in &self.seen {
-            seen.store(NOTHING_SEEN, Relaxed);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gaps::bounds;
 
     const MINUTE: u64 = 60_000;
 
     fn keep_of(adaptive: &Adaptive, gaps: &IdleGaps, bytes: u64) -> Duration {
-        let schedule = adaptive.schedule(gaps, bytes, true);
+        let schedule = adaptive.schedule(gaps, bytes, 0, true);
         assert_eq!(schedule.warm, None, "no pre-warming unless asked");
         schedule.keep
     }
@@ -490,30 +456,6 @@ mod tests {
             (0..times).for_each(|_| gaps.record(gap));
         }
         gaps
-    }
-
-    #[test]
-    fn every_gap_lands_in_the_bucket_that_bounds_it() {
-        for ms in [
-            1_024,
-            1_279,
-            1_280,
-            2_047,
-            2_048,
-            299_999,
-            300_000,
-            (1 << 25) - 1,
-        ] {
-            let gaps = gaps(&[(ms, 1)]);
-            let bucket = gaps.buckets.iter().position(|b| b.load(Relaxed) == 1);
-            let (low, high) = bounds(bucket.unwrap());
-            assert!(low <= ms && ms < high, "{ms} in [{low}, {high})");
-        }
-        assert_eq!(gaps(&[(u64::MAX, 1)]).buckets[BUCKETS - 1].load(Relaxed), 1);
-        assert!(gaps(&[(1_023, 1)])
-            .buckets
-            .iter()
-            .all(|b| b.load(Relaxed) == 0));
     }
 
     #[test]
@@ -557,7 +499,7 @@ mod tests {
         // Hourly: unloaded at once, loaded again at the lower bound of the hour's bucket,
         // kept to its upper bound.
         let hourly = gaps(&[(60 * MINUTE, 10)]);
-        let schedule = adaptive.schedule(&hourly, 0, true);
+        let schedule = adaptive.schedule(&hourly, 0, 0, true);
         let (warm, until) = schedule.warm.expect("an hourly module is pre-warmed");
         assert_eq!(schedule.keep, Duration::ZERO);
         let hour = Duration::from_secs(3600);
@@ -566,18 +508,37 @@ mod tests {
         // Bursts of calls seconds apart, then an hour's pause: kept through the bursts,
         // pre-warmed for the hour.
         let bursts = gaps(&[(5_000, 90), (60 * MINUTE, 10)]);
-        let schedule = adaptive.schedule(&bursts, 0, true);
+        let schedule = adaptive.schedule(&bursts, 0, 0, true);
         assert!(schedule.keep >= Duration::from_secs(5) && schedule.keep < Duration::from_secs(60));
         assert!(schedule.warm.is_some_and(|(warm, _)| warm <= hour));
         // Gaps spread from a minute to hours: no window worth a pre-warm.
         let spread: Vec<(u64, usize)> = (1..=240).map(|minutes| (minutes * MINUTE, 1)).collect();
-        assert_eq!(adaptive.schedule(&gaps(&spread), 0, true).warm, None);
+        assert_eq!(adaptive.schedule(&gaps(&spread), 0, 0, true).warm, None);
         // Without pre-warming, an hourly module is simply dropped.
         let plain = Adaptive::default().load_cost(1 << 20, Duration::from_secs(600));
         assert_eq!(
             keep_of(&plain, &gaps(&[(60 * MINUTE, 10)]), 0),
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn the_default_prices_every_load_alike_so_a_larger_module_goes_sooner() {
+        let default = Adaptive::default();
+        let every_100_s = gaps(&[(100_000, 10)]);
+        let schedule = |bytes| default.schedule(&every_100_s, bytes, 1 << 20, false).keep;
+        // Of the mean size: a 2-minute break-even, worth keeping through 100 s gaps.
+        assert!(schedule(1 << 20) >= Duration::from_secs(100));
+        // Four times the mean: a 30 s break-even, dropped at once.
+        assert_eq!(schedule(4 << 20), Duration::ZERO);
+        // A quarter of it: kept, as under the earlier default of every module's own 5 min.
+        assert!(schedule(1 << 18) >= Duration::from_secs(100));
+        let before = default.load_worth_idle(Duration::from_secs(300));
+        assert!(
+            before.schedule(&every_100_s, 4 << 20, 1 << 20, false).keep >= Duration::from_secs(100)
+        );
+        // Unmeasured sizes: every module typical.
+        assert!(default.schedule(&every_100_s, 0, 0, false).keep >= Duration::from_secs(100));
     }
 
     #[test]

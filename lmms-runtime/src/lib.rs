@@ -35,7 +35,7 @@
 //! 0. Leaves. `sync`: std's or loom's primitives, the one place the loom build differs.
 //!    `trace`: the `tracing` events, or nothing. `clock`: the runtime's time. `memory`: the
 //!    counting allocator and RSS. `name`: module names. `error`: every error. `join`:
-//!    awaiting several futures at once.
+//!    awaiting several futures at once. `gaps`: a module's idle gaps, as a histogram.
 //! 1. Words and primitives. `def`: what a module and an operation are (`ModuleDef`,
 //!    `OpDef`, `Class`). `outcome`: what a sweep or an unload answers. `heat`: heat levels
 //!    and thresholds. `keepalive`: the adaptive keep-alive. `barrier`: the asymmetric
@@ -94,6 +94,7 @@ cfg_not_loom! {
     mod def;
     mod error;
     mod flight;
+    mod gaps;
     mod handle;
     mod heat;
     mod hot;

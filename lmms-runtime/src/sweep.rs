@@ -36,6 +36,9 @@ pub(crate) struct Sweep {
     /// Modules not resident whose predicted next use comes before the next sweep, each
     /// with the last use it was predicted from.
     prewarm: Vec<(EntryRef, u64)>,
+    /// The mean of what the modules kept at their last load, in bytes (0: not measured),
+    /// which the adaptive keep-alive's default price is set against.
+    typical: u64,
 }
 
 local! {
@@ -174,6 +177,10 @@ impl Sweep {
             hot_held: Vec::new(),
             lead,
             prewarm: Vec::new(),
+            typical: match shared.config.adaptive {
+                Some(adaptive) if adaptive.needs_typical() => typical(entries),
+                _ => 0,
+            },
         };
         for entry in entries {
             let info = entry.info();
@@ -373,7 +380,7 @@ impl Sweep {
 
     fn within_grace(&self, shared: &Shared, entry: &EntryRef, last_use: u64) -> bool {
         let idle = Duration::from_millis(self.now.saturating_sub(last_use));
-        let schedule = schedule(shared, entry);
+        let schedule = schedule(shared, entry, self.typical);
         if idle < schedule.keep {
             return true;
         }
@@ -403,7 +410,7 @@ impl Sweep {
             return false;
         }
         let idle = Duration::from_millis(self.now.saturating_sub(info.last_use.load(Relaxed)));
-        schedule(shared, entry).in_window(idle, self.ahead(entry))
+        schedule(shared, entry, self.typical).in_window(idle, self.ahead(entry))
     }
 
     /// How far ahead of a predicted use this sweep loads `entry`: until the next sweep, if
@@ -413,9 +420,27 @@ impl Sweep {
     }
 }
 
+/// The mean of what `entries` kept at their last load, those loaded at least once, in
+/// bytes; 0 without the counting allocator, where only inline sizes are known.
+fn typical(entries: &[EntryRef]) -> u64 {
+    if crate::memory::live_heap().is_none() {
+        return 0;
+    }
+    let (mut sum, mut count) = (0u64, 0u64);
+    for entry in entries {
+        let bytes = entry.info().last_bytes.load(Relaxed);
+        if bytes > 0 {
+            sum = sum.saturating_add(bytes);
+            count += 1;
+        }
+    }
+    sum.checked_div(count).unwrap_or(0)
+}
+
 /// What the rules do with `entry` while it is idle: a module's own grace period, the
-/// adaptive keep-alive's schedule, or the runtime's grace period.
-fn schedule(shared: &Shared, entry: &EntryRef) -> Schedule {
+/// adaptive keep-alive's schedule (its price set against modules of `typical` bytes), or
+/// the runtime's grace period.
+fn schedule(shared: &Shared, entry: &EntryRef, typical: u64) -> Schedule {
     let info = entry.info();
     if let Some(grace) = info.def.grace_of() {
         return Schedule::keep(grace);
@@ -431,7 +456,7 @@ fn schedule(shared: &Shared, entry: &EntryRef) -> Schedule {
             } else {
                 0
             };
-            adaptive.schedule(&info.gaps, bytes, entry.can_prewarm())
+            adaptive.schedule(&info.gaps, bytes, typical, entry.can_prewarm())
         }
         None => Schedule::keep(shared.config.grace),
     }

@@ -11,7 +11,8 @@ type Result = std::result::Result<(), Box<dyn std::error::Error>>;
 /// The colour of the run at `index` in the list of runs, the same in both charts, however
 /// many runs there are.
 fn color(index: usize) -> RGBColor {
-    // Tableau 10: ten colours told apart at a glance (the default run lists nine).
+    // Tableau 10: ten colours told apart at a glance; the default run lists twelve, the
+    // last two from a larger palette.
     const FIRST: [RGBColor; 10] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),

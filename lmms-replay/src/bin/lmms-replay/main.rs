@@ -177,6 +177,17 @@ fn policies(trace: &Trace, args: &Args) -> Vec<(String, Policy)> {
         ),
         lmms_replay::prewarming(),
     ));
+    policies.push((
+        "adaptive, default before issue 32".into(),
+        lmms_replay::before_issue_32(false),
+    ));
+    policies.push((
+        format!(
+            "adaptive, before 32, pre-warm {}%",
+            lmms_replay::PREWARM_PERCENT
+        ),
+        lmms_replay::before_issue_32(true),
+    ));
     policies.push(("hybrid histogram".into(), Policy::Hybrid(Hybrid::default())));
     policies.push((
         "hybrid histogram, as read before".into(),
@@ -253,16 +264,17 @@ fn table(runs: &[Run], front: &Front) {
 /// What was chosen on all but each part, and the policies judged on that part.
 fn validate(trace: &Trace, k: usize, scale: u64) -> Result<(), Box<dyn std::error::Error>> {
     println!(
-        "chosen on the rest, nearest the offline front by loads: the adaptive price among {:?} MB-s, and the size-scaled break-even among {:?} s; judged on the part held out",
+        "chosen on the rest, nearest the offline front by loads: the adaptive price among {:?} MB-s, the size-scaled break-even among {:?} s, and the mean size's break-even among {:?} s; judged on the part held out",
         lmms_replay::PRICES,
-        lmms_replay::BREAK_EVENS
+        lmms_replay::BREAK_EVENS,
+        lmms_replay::TYPICAL_BREAK_EVENS
     );
     let mut folds = lmms_replay::k_fold(trace, k, scale)?;
     folds.extend(lmms_replay::halves(trace, scale)?);
     for fold in &folds {
         println!(
-            "\n{}: price {:.0e} MB-s, break-even {} s",
-            fold.name, fold.price, fold.break_even
+            "\n{}: price {:.0e} MB-s, break-even {} s, mean size's break-even {} s",
+            fold.name, fold.price, fold.break_even, fold.typical
         );
         for (name, outcome) in &fold.runs {
             let distance = distance(outcome, &fold.front);
