@@ -42,8 +42,8 @@
 //!    fences. `defer`: drops postponed out of the cache's locks. `cycle`: the wait-for graph
 //!    of loads.
 //! 2. `cell`: the resettable state cell. `flight`: an async load, once however many tasks
-//!    ask. `cache`: the result cache. `dispatch`: the direct path and its retirement.
-//!    `config`: the settings.
+//!    ask. `cache`: the result cache (a folder: the policy, the keys, the map). `dispatch`:
+//!    the direct path and its retirement. `config`: the settings.
 //! 3. `info`: one module's bookkeeping. `stats`: the figures.
 //! 4. `counters`: the running totals. `emf`: CloudWatch's metric format. `metrics`: the
 //!    `metrics` facade.
