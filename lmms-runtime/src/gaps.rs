@@ -55,6 +55,17 @@ impl IdleGaps {
     /// The shortest gap that counts as idleness, in ms.
     pub(crate) const SHORTEST_MS: u64 = 1 << FIRST_OCTAVE;
 
+    /// Gaps of `ms` milliseconds, each recorded `times` times: what the unit tests of this
+    /// file and of the keep-alive start from.
+    #[cfg(test)]
+    pub(crate) fn of(ms: &[(u64, usize)]) -> Self {
+        let gaps = IdleGaps::new();
+        for &(gap, times) in ms {
+            (0..times).for_each(|_| gaps.record(gap));
+        }
+        gaps
+    }
+
     pub(crate) const fn new() -> Self {
         IdleGaps {
             buckets: [const { AtomicU64::new(0) }; BUCKETS],
@@ -122,14 +133,6 @@ impl IdleGaps {
 mod tests {
     use super::*;
 
-    fn gaps(ms: &[(u64, usize)]) -> IdleGaps {
-        let gaps = IdleGaps::new();
-        for &(gap, times) in ms {
-            (0..times).for_each(|_| gaps.record(gap));
-        }
-        gaps
-    }
-
     #[test]
     fn every_gap_lands_in_the_bucket_that_bounds_it() {
         for ms in [
@@ -142,13 +145,16 @@ mod tests {
             300_000,
             (1 << 25) - 1,
         ] {
-            let gaps = gaps(&[(ms, 1)]);
+            let gaps = IdleGaps::of(&[(ms, 1)]);
             let bucket = gaps.buckets.iter().position(|b| b.load(Relaxed) == 1);
             let (low, high) = bounds(bucket.unwrap());
             assert!(low <= ms && ms < high, "{ms} in [{low}, {high})");
         }
-        assert_eq!(gaps(&[(u64::MAX, 1)]).buckets[BUCKETS - 1].load(Relaxed), 1);
-        assert!(gaps(&[(1_023, 1)])
+        assert_eq!(
+            IdleGaps::of(&[(u64::MAX, 1)]).buckets[BUCKETS - 1].load(Relaxed),
+            1
+        );
+        assert!(IdleGaps::of(&[(1_023, 1)])
             .buckets
             .iter()
             .all(|b| b.load(Relaxed) == 0));

@@ -450,36 +450,28 @@ mod tests {
         schedule.keep
     }
 
-    fn gaps(ms: &[(u64, usize)]) -> IdleGaps {
-        let gaps = IdleGaps::new();
-        for &(gap, times) in ms {
-            (0..times).for_each(|_| gaps.record(gap));
-        }
-        gaps
-    }
-
     #[test]
     fn keeps_through_gaps_shorter_than_the_break_even_and_drops_longer_ones() {
         let adaptive = Adaptive::default().load_cost(1 << 20, Duration::from_secs(600));
-        let few = gaps(&[(60 * MINUTE, 7)]);
+        let few = IdleGaps::of(&[(60 * MINUTE, 7)]);
         assert_eq!(
             keep_of(&adaptive, &few, 0),
             Duration::from_secs(600),
             "the break-even"
         );
         // Every 5 minutes with a 10-minute break-even: kept through the bucket's end.
-        let periodic = gaps(&[(5 * MINUTE, 10)]);
+        let periodic = IdleGaps::of(&[(5 * MINUTE, 10)]);
         let keep = keep_of(&adaptive, &periodic, 0);
         assert!(keep >= Duration::from_secs(300) && keep < Duration::from_secs(360));
         // Four times the price's size: a 150 s break-even, no longer worth keeping.
         assert_eq!(keep_of(&adaptive, &periodic, 4 << 20), Duration::ZERO);
         // Every hour: dropped at once, where a fixed grace period would hold it idle.
         assert_eq!(
-            keep_of(&adaptive, &gaps(&[(60 * MINUTE, 10)]), 0),
+            keep_of(&adaptive, &IdleGaps::of(&[(60 * MINUTE, 10)]), 0),
             Duration::ZERO
         );
         // Mostly short gaps and a few long ones: keep through the short ones only.
-        let mixed = gaps(&[(2 * MINUTE, 90), (3 * 60 * MINUTE, 10)]);
+        let mixed = IdleGaps::of(&[(2 * MINUTE, 90), (3 * 60 * MINUTE, 10)]);
         let keep = keep_of(&adaptive, &mixed, 0);
         assert!(keep >= Duration::from_secs(120) && keep < Duration::from_secs(160));
         assert_eq!(
@@ -498,7 +490,7 @@ mod tests {
             .prewarm(25);
         // Hourly: unloaded at once, loaded again at the lower bound of the hour's bucket,
         // kept to its upper bound.
-        let hourly = gaps(&[(60 * MINUTE, 10)]);
+        let hourly = IdleGaps::of(&[(60 * MINUTE, 10)]);
         let schedule = adaptive.schedule(&hourly, 0, 0, true);
         let (warm, until) = schedule.warm.expect("an hourly module is pre-warmed");
         assert_eq!(schedule.keep, Duration::ZERO);
@@ -507,17 +499,20 @@ mod tests {
         assert!(until - warm < Duration::from_secs(15 * 60));
         // Bursts of calls seconds apart, then an hour's pause: kept through the bursts,
         // pre-warmed for the hour.
-        let bursts = gaps(&[(5_000, 90), (60 * MINUTE, 10)]);
+        let bursts = IdleGaps::of(&[(5_000, 90), (60 * MINUTE, 10)]);
         let schedule = adaptive.schedule(&bursts, 0, 0, true);
         assert!(schedule.keep >= Duration::from_secs(5) && schedule.keep < Duration::from_secs(60));
         assert!(schedule.warm.is_some_and(|(warm, _)| warm <= hour));
         // Gaps spread from a minute to hours: no window worth a pre-warm.
         let spread: Vec<(u64, usize)> = (1..=240).map(|minutes| (minutes * MINUTE, 1)).collect();
-        assert_eq!(adaptive.schedule(&gaps(&spread), 0, 0, true).warm, None);
+        assert_eq!(
+            adaptive.schedule(&IdleGaps::of(&spread), 0, 0, true).warm,
+            None
+        );
         // Without pre-warming, an hourly module is simply dropped.
         let plain = Adaptive::default().load_cost(1 << 20, Duration::from_secs(600));
         assert_eq!(
-            keep_of(&plain, &gaps(&[(60 * MINUTE, 10)]), 0),
+            keep_of(&plain, &IdleGaps::of(&[(60 * MINUTE, 10)]), 0),
             Duration::ZERO
         );
     }
@@ -525,7 +520,7 @@ mod tests {
     #[test]
     fn the_default_prices_every_load_alike_so_a_larger_module_goes_sooner() {
         let default = Adaptive::default();
-        let every_100_s = gaps(&[(100_000, 10)]);
+        let every_100_s = IdleGaps::of(&[(100_000, 10)]);
         let schedule = |bytes| default.schedule(&every_100_s, bytes, 1 << 20, false).keep;
         // Of the mean size: a 2-minute break-even, worth keeping through 100 s gaps.
         assert!(schedule(1 << 20) >= Duration::from_secs(100));
