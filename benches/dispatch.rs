@@ -9,7 +9,7 @@ mod trivial;
 use common::two_threads;
 use criterion::{criterion_group, criterion_main, Criterion};
 use lmms::op::{Cached, Op, OpDef};
-use lmms::{Load, Runtime, Thresholds};
+use lmms::{tuning::Thresholds, Load, Runtime};
 use once_cell::sync::Lazy;
 use std::any::Any;
 use std::collections::HashMap;

@@ -77,11 +77,12 @@ fn resident_get_two_threads(c: &mut Criterion) {
 fn sweep_resident(c: &mut Criterion) {
     let mut group = c.benchmark_group("sweep, 1000 resident modules kept");
     for adaptive in [false, true] {
-        let clock = lmms::ManualClock::new();
+        let clock = lmms::tuning::ManualClock::new();
         let mut builder = Runtime::builder().clock(clock.clone());
         if adaptive {
-            builder =
-                builder.adaptive(lmms::Adaptive::default().load_cost(1, Duration::from_secs(3600)));
+            builder = builder.adaptive(
+                lmms::tuning::Adaptive::default().load_cost(1, Duration::from_secs(3600)),
+            );
         }
         let runtime = builder.build().unwrap();
         let handles: Vec<_> = (0..1000)

@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use lmms::memory::CountingAlloc;
-use lmms::{ModuleDef, Runtime, Unload};
+use lmms::{report::Unload, ModuleDef, Runtime};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 

@@ -3,7 +3,7 @@
 //! - 1,000 tasks asking for a module whose async load takes 50 ms, at once: how many loads
 //!   ran, and the wall time ÷ one load's time;
 //! - two independent modules of 50 ms async load each, needed by one request: the time to
-//!   have both, started together (`lmms::load_together`) ÷ one after the other.
+//!   have both, started together (`lmms::state::load_together`) ÷ one after the other.
 //!
 //! `cargo run --release -p lmms-examples --example async_modules`
 #![allow(missing_docs)]
@@ -57,7 +57,7 @@ fn main() {
             let started = Instant::now();
             drop(Shared::get_async().await.unwrap());
             alone.push(started.elapsed().as_secs_f64());
-            assert!(matches!(Shared::unload(), lmms::Unload::Unloaded { .. }));
+            assert!(matches!(Shared::unload(), lmms::report::Unload::Unloaded { .. }));
 
             let before = LOADS.load(SeqCst);
             let started = Instant::now();
@@ -69,7 +69,7 @@ fn main() {
             }
             crowd.push(started.elapsed().as_secs_f64());
             loads.push(LOADS.load(SeqCst) - before);
-            assert!(matches!(Shared::unload(), lmms::Unload::Unloaded { .. }));
+            assert!(matches!(Shared::unload(), lmms::report::Unload::Unloaded { .. }));
         }
         println!(
             "1,000 first callers: loads {:?}; wall {:.1} ms ÷ one load {:.1} ms = {:.2}×",
@@ -91,7 +91,7 @@ fn main() {
             Model::unload();
 
             let started = Instant::now();
-            lmms::load_together(&[Client::cell(), Model::cell()]).await.unwrap();
+            lmms::state::load_together(&[Client::cell(), Model::cell()]).await.unwrap();
             together.push(started.elapsed().as_secs_f64());
             Client::unload();
             Model::unload();

@@ -7,7 +7,7 @@
 //! `cargo run --release -p lmms-examples --example budget_replay`
 
 use lmms::memory::{live_heap, CountingAlloc};
-use lmms::{ManualClock, ModuleDef, Runtime};
+use lmms::{tuning::ManualClock, ModuleDef, Runtime};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 

@@ -16,7 +16,7 @@
 //!
 //! Linux with glibc only (`mallinfo2`, `/proc/self/statm`); elsewhere it says so and exits.
 
-use lmms::{AsyncLoad, Load, Module, Unload};
+use lmms::{report::Unload, AsyncLoad, Load, Module};
 use std::collections::HashMap;
 
 #[global_allocator]

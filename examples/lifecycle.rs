@@ -8,7 +8,7 @@
 
 use lmms::memory::CountingAlloc;
 use lmms::op::{Body, Op, OpDef, Operation, Source};
-use lmms::{Class, Load, ManualClock, ModuleCell, ModuleDef, Runtime};
+use lmms::{tuning::ManualClock, Class, Load, ModuleCell, ModuleDef, Runtime};
 use std::convert::Infallible;
 use std::time::Duration;
 

@@ -87,7 +87,7 @@ fn mb_seconds(samples: &[(f64, f64, f64)], figure: impl Fn(&(f64, f64, f64)) -> 
 
 /// One mode in this process: prints `seconds live_heap_mib rss_mib` after every event.
 fn child(mode: usize) {
-    let clock = lmms::ManualClock::new();
+    let clock = lmms::tuning::ManualClock::new();
     let runtime = lmms::Runtime::builder()
         .clock(clock.clone())
         .min_resident(0)

@@ -12,7 +12,7 @@
 //!
 //! `cargo run --release -p lmms-examples --example prewarm`
 
-use lmms::{Adaptive, ModuleDef, Runtime};
+use lmms::{tuning::Adaptive, ModuleDef, Runtime};
 use std::time::{Duration, Instant};
 
 const JOBS: u32 = 14;
@@ -28,7 +28,7 @@ struct Run {
     slowest_late_job: Duration,
 }
 
-fn run(builder: lmms::Builder) -> Result<Run, lmms::Error> {
+fn run(builder: lmms::tuning::Builder) -> Result<Run, lmms::Error> {
     let runtime = builder.min_resident(0).build()?;
     let model = runtime.register(ModuleDef::named("model"), || {
         std::thread::sleep(LOAD);

@@ -5,7 +5,7 @@
 //! `cargo run --release -p lmms-examples --example unload_memory`
 
 use lmms::memory::{live_heap, rss, CountingAlloc};
-use lmms::{Load, ModuleCell, ModuleDef, Unload};
+use lmms::{report::Unload, Load, ModuleCell, ModuleDef};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;

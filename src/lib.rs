@@ -8,7 +8,7 @@
 //! - **load**: a module's state is built on first use, never at start-up;
 //! - **unload**: idle state is dropped after a five-point safety check, and built
 //!   again when it is needed — after a fixed grace period, or after a keep-alive each
-//!   module earns from its own idle gaps and size ([`Adaptive`]);
+//!   module earns from its own idle gaps and size ([`tuning::Adaptive`]);
 //! - **hot path**: an [`Operation`](crate::op::Operation) called often enough runs on its
 //!   pinned module with no guard bookkeeping per call, until its heat cools;
 //! - **cache**: an operation declared with a TTL answers repeated arguments without touching
@@ -37,6 +37,17 @@
 //! lmms::sweep(); // at the end of each invocation: unload what has been idle for 30 s
 //! # Ok::<(), lmms::Error>(())
 //! ```
+//!
+//! # Where things are
+//!
+//! The root holds what every user writes: the attributes, [`Load`] and [`AsyncLoad`],
+//! [`ModuleCell`] and [`ModuleDef`] for a module written by hand, [`Guard`], [`Runtime`],
+//! [`Error`], [`sweep`] and [`stats`] (and, with the `json` feature, the calls by name).
+//! The rest is in modules named for what they hold: [`tuning`] (settings, heat thresholds,
+//! the adaptive keep-alive, the reaper, clocks), [`state`] (pins, dependents, loads
+//! started together, run-time modules, async closes), [`report`] (what a sweep, an unload
+//! or a snapshot answers), [`op`] (operations written by hand), [`registry`] (what is
+//! linked into the binary), [`memory`] (the counting allocator) and `testing`.
 //!
 //! # For readers of the LMMS design
 //!

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{block_on, poll_once};
-use lmms::{AsyncLoad, Closing, Error, Module, Unload};
+use lmms::{report::Unload, state::Closing, AsyncLoad, Error, Module};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;

@@ -76,11 +76,17 @@ fn async_operations_hold_their_module_across_awaits() {
     let mut call = pin!(call);
     assert!(poll_once(call.as_mut()).is_pending());
     assert_eq!(Pages::stats().guards, 1);
-    assert_eq!(Pages::unload(), lmms::Unload::Kept(lmms::KeepReason::InUse));
+    assert_eq!(
+        Pages::unload(),
+        lmms::report::Unload::Kept(lmms::report::KeepReason::InUse)
+    );
     OPEN.store(true, Ordering::SeqCst);
     assert!(matches!(poll_once(call.as_mut()), Poll::Ready(Ok(Some(6)))));
     assert_eq!(Pages::stats().guards, 0);
-    assert!(matches!(Pages::unload(), lmms::Unload::Unloaded { .. }));
+    assert!(matches!(
+        Pages::unload(),
+        lmms::report::Unload::Unloaded { .. }
+    ));
 
     // A future dropped mid-await (cancelled) releases its guard and counts nothing.
     OPEN.store(false, Ordering::SeqCst);
@@ -110,6 +116,6 @@ fn async_operations_hold_their_module_across_awaits() {
     assert!(page::OP.is_hot());
     assert_eq!(
         Pages::unload(),
-        lmms::Unload::Kept(lmms::KeepReason::Pinned)
+        lmms::report::Unload::Kept(lmms::report::KeepReason::Pinned)
     );
 }

@@ -10,7 +10,7 @@
 #![allow(missing_docs)]
 
 use lmms::op::{Body, Cached, Op, OpDef, Operation, Source};
-use lmms::{Class, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Thresholds};
+use lmms::{tuning::ManualClock, tuning::Thresholds, Class, Load, ModuleCell, ModuleDef, Runtime};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::hash::{Hash, Hasher};
 use std::panic::{self, AssertUnwindSafe};
@@ -417,7 +417,7 @@ fn every_user_callback_may_panic_and_the_runtime_stays_consistent() {
         .grace(Duration::from_secs(1))
         // Pre-warming on, so that sweeps run loaders too (a pre-warm's load is a sweep's).
         .adaptive(
-            lmms::Adaptive::default()
+            lmms::tuning::Adaptive::default()
                 .load_worth_idle(Duration::from_secs(2))
                 .learn_from(2)
                 .prewarm(25),

@@ -1,7 +1,7 @@
 //! What a new user meets in their first week: the defaults, the settings, and the answers
 //! of a call by name, each as the README and the rustdoc promise them.
 
-use lmms::{ManualClock, ModuleDef, Runtime};
+use lmms::{tuning::ManualClock, ModuleDef, Runtime};
 use std::time::Duration;
 
 #[test]

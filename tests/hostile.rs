@@ -13,7 +13,8 @@ mod common;
 use lmms::op::{Body, Cached, Op, OpDef, Operation, Source};
 use lmms::report::Heat;
 use lmms::{
-    Class, Error, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Thresholds, Unload,
+    report::KeepReason, report::Unload, tuning::ManualClock, tuning::Thresholds, Class, Error,
+    Load, ModuleCell, ModuleDef, Runtime,
 };
 use std::convert::Infallible;
 use std::hash::{Hash, Hasher};

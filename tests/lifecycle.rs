@@ -1,6 +1,9 @@
 //! The module lifecycle rules, each driven by the manual clock.
 
-use lmms::{Class, Error, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Unload};
+use lmms::{
+    report::KeepReason, report::Unload, tuning::ManualClock, Class, Error, Load, ModuleCell,
+    ModuleDef, Runtime,
+};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -253,17 +256,20 @@ fn configuration_errors_name_the_setting() {
         .unwrap()
         .build()
         .unwrap();
-    assert_eq!(on.config().adaptive(), Some(lmms::Adaptive::default()));
+    assert_eq!(
+        on.config().adaptive(),
+        Some(lmms::tuning::Adaptive::default())
+    );
     let off = Runtime::builder()
         .set("adaptive", "on")
         .unwrap()
         .set("adaptive", "off");
     assert_eq!(off.unwrap().build().unwrap().config().adaptive(), None);
     for (value, prewarm) in [
-        ("on+prewarm", lmms::Adaptive::default().prewarm(25)),
+        ("on+prewarm", lmms::tuning::Adaptive::default().prewarm(25)),
         (
             "128MiB/60s + prewarm=40%",
-            lmms::Adaptive::default()
+            lmms::tuning::Adaptive::default()
                 .load_cost(128 << 20, secs(60))
                 .prewarm(40),
         ),
@@ -354,7 +360,7 @@ fn the_reaper_sweeps_until_dropped() {
 }
 
 /// A module used every 5 minutes, swept between uses: how many times it is built.
-fn loads_of_a_periodic_module(builder: lmms::Builder) -> u64 {
+fn loads_of_a_periodic_module(builder: lmms::tuning::Builder) -> u64 {
     let clock = ManualClock::new();
     let runtime = builder
         .clock(clock.clone())
@@ -377,7 +383,7 @@ fn the_adaptive_keep_alive_keeps_a_periodic_module_worth_keeping() {
     // Fixed 30 s: unloaded after every use, built 12 times.
     assert_eq!(loads_of_a_periodic_module(Runtime::builder()), 12);
     // Adaptive, a load worth 10 minutes of the module (about 1 KiB) idle: kept between uses.
-    let adaptive = lmms::Adaptive::default()
+    let adaptive = lmms::tuning::Adaptive::default()
         .load_cost(1 << 10, secs(600))
         .learn_from(3);
     assert_eq!(
@@ -421,7 +427,7 @@ fn hourly_under_prewarming(
         .clock(clock.clone())
         .min_resident(0)
         .adaptive(
-            lmms::Adaptive::default()
+            lmms::tuning::Adaptive::default()
                 .load_worth_idle(secs(600))
                 .learn_from(3)
                 .prewarm(25),

@@ -10,7 +10,7 @@ mod common;
 
 use common::{block_on, poll_once, MB};
 use lmms::memory::CountingAlloc;
-use lmms::{AsyncLoad, Error, KeepReason, Load, Module, Unload};
+use lmms::{report::KeepReason, report::Unload, AsyncLoad, Error, Load, Module};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Barrier, LazyLock};
 use std::time::Duration;
@@ -92,7 +92,11 @@ pub struct TogetherD;
 impl AsyncLoad for TogetherParent {
     type Error = Error;
     async fn load() -> Result<Self, Error> {
-        lmms::load_together(&[TogetherB::cell(), TogetherC::cell() as &dyn lmms::Preload]).await?;
+        lmms::state::load_together(&[
+            TogetherB::cell(),
+            TogetherC::cell() as &dyn lmms::state::Preload,
+        ])
+        .await?;
         Ok(TogetherParent)
     }
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use lmms::memory::CountingAlloc;
-use lmms::{AsyncLoad, Error, Load, Module, Unload};
+use lmms::{report::Unload, AsyncLoad, Error, Load, Module};
 use std::collections::HashMap;
 
 #[global_allocator]
@@ -164,7 +164,7 @@ impl AsyncLoad for ClosedLater {
         Ok(ClosedLater(vec![1; SIZE]))
     }
 
-    fn close(self) -> Option<lmms::Closing> {
+    fn close(self) -> Option<lmms::state::Closing> {
         Some(Box::pin(async move {
             tokio::task::yield_now().await; // a flush's I/O
             drop(self.0);
@@ -266,7 +266,7 @@ impl AsyncLoad for CloseFreesThenPanics {
         Ok(CloseFreesThenPanics(vec![1; SIZE]))
     }
 
-    fn close(mut self) -> Option<lmms::Closing> {
+    fn close(mut self) -> Option<lmms::state::Closing> {
         Some(Box::pin(async move {
             drop(std::mem::take(&mut self.0));
             panic!("the connection was reset after the flush");

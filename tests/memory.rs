@@ -6,7 +6,10 @@ mod common;
 use common::{budgeted, megabytes, resident, MB};
 
 use lmms::memory::{live_heap, CountingAlloc};
-use lmms::{AsyncLoad, KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Unload};
+use lmms::{
+    report::KeepReason, report::Unload, tuning::ManualClock, AsyncLoad, Load, ModuleCell,
+    ModuleDef, Runtime,
+};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -155,7 +158,7 @@ fn a_load_never_unloads_a_module_in_use_pinned_or_core_and_goes_ahead_over_budge
 /// a load.
 struct Loads {
     _bytes: Vec<u8>,
-    other: lmms::Handle<Vec<u8>>,
+    other: lmms::state::Handle<Vec<u8>>,
 }
 
 impl Drop for Loads {
@@ -325,7 +328,7 @@ fn the_budget_outranks_the_hot_path_least_recently_used_first() {
     let runtime = Runtime::builder()
         .clock(clock.clone())
         .memory_budget(2_500_000)
-        .heat(lmms::Thresholds::new(2, 4, 8).unwrap())
+        .heat(lmms::tuning::Thresholds::new(2, 4, 8).unwrap())
         .build()
         .unwrap();
     runtime.add(&HOT_A).unwrap();
@@ -372,7 +375,7 @@ fn the_budget_demotes_no_hot_path_whose_module_stays_anyway() {
     let runtime = Runtime::builder()
         .clock(clock.clone())
         .memory_budget(1_500_000)
-        .heat(lmms::Thresholds::new(2, 4, 8).unwrap())
+        .heat(lmms::tuning::Thresholds::new(2, 4, 8).unwrap())
         .build()
         .unwrap();
     runtime.add(&HOT_D).unwrap();

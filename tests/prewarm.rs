@@ -4,7 +4,9 @@
 //! clock; a module is used on the hour and swept every 10 s.
 
 use lmms::memory::CountingAlloc;
-use lmms::{Adaptive, AsyncLoad, Handle, ManualClock, ModuleCell, ModuleDef, Runtime};
+use lmms::{
+    state::Handle, tuning::Adaptive, tuning::ManualClock, AsyncLoad, ModuleCell, ModuleDef, Runtime,
+};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,22 +32,25 @@ static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 type Turn = std::sync::MutexGuard<'static, ()>;
 
-fn runtime(builder: lmms::Builder) -> (Runtime, ManualClock, Turn) {
+fn runtime(builder: lmms::tuning::Builder) -> (Runtime, ManualClock, Turn) {
     runtime_with(builder, adaptive().prewarm(25))
 }
 
-fn runtime_with(builder: lmms::Builder, adaptive: Adaptive) -> (Runtime, ManualClock, Turn) {
+fn runtime_with(
+    builder: lmms::tuning::Builder,
+    adaptive: Adaptive,
+) -> (Runtime, ManualClock, Turn) {
     let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (runtime, clock) = build(builder, adaptive);
     (runtime, clock, turn)
 }
 
 /// A second runtime for a test that holds its turn already.
-fn runtime_unturned(builder: lmms::Builder) -> (Runtime, ManualClock) {
+fn runtime_unturned(builder: lmms::tuning::Builder) -> (Runtime, ManualClock) {
     build(builder, adaptive().prewarm(25))
 }
 
-fn build(builder: lmms::Builder, adaptive: Adaptive) -> (Runtime, ManualClock) {
+fn build(builder: lmms::tuning::Builder, adaptive: Adaptive) -> (Runtime, ManualClock) {
     let clock = ManualClock::new();
     let runtime = builder
         .clock(clock.clone())
@@ -128,7 +133,7 @@ fn an_unload_asked_for_in_the_window_is_not_undone_by_another_prewarm() {
     let (rt, clock, _turn) = runtime(Runtime::builder());
     let m = hourly(&rt);
     until_prewarmed(&rt, &clock, &m);
-    assert!(matches!(m.unload(), lmms::Unload::Unloaded { .. }));
+    assert!(matches!(m.unload(), lmms::report::Unload::Unloaded { .. }));
     for _ in 0..6 {
         clock.advance(STEP);
         assert!(rt.sweep().prewarmed.is_empty());

@@ -6,7 +6,7 @@
 //! that for JSON text, a twentieth for the policy, whose cases are sequences of up to 40
 //! actions).
 
-use lmms::{Class, ExecError, ManualClock, ModuleDef, Runtime};
+use lmms::{tuning::ManualClock, Class, ExecError, ModuleDef, Runtime};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -230,7 +230,7 @@ proptest! {
     ) {
         let clock = ManualClock::new();
         let runtime = Runtime::builder().clock(clock.clone()).min_resident(min_resident).build().unwrap();
-        let handles: Vec<&'static lmms::Handle<Vec<u8>>> = classes
+        let handles: Vec<&'static lmms::state::Handle<Vec<u8>>> = classes
             .iter()
             .enumerate()
             .map(|(i, class)| {
@@ -239,7 +239,7 @@ proptest! {
             })
             .collect();
         let mut held: BTreeMap<usize, Vec<lmms::Guard<'static, Vec<u8>>>> = BTreeMap::new();
-        let mut pins: BTreeMap<usize, Vec<lmms::Pin<'static>>> = BTreeMap::new();
+        let mut pins: BTreeMap<usize, Vec<lmms::state::Pin<'static>>> = BTreeMap::new();
         let mut last_use: BTreeMap<usize, u64> = BTreeMap::new();
         let mut now = 0u64;
         for action in actions {

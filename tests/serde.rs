@@ -1,6 +1,6 @@
 //! `Stats` and `SweepReport` as data (feature `serde`).
 
-use lmms::{ManualClock, ModuleDef, Runtime};
+use lmms::{tuning::ManualClock, ModuleDef, Runtime};
 use std::time::Duration;
 
 #[test]

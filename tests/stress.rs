@@ -119,7 +119,7 @@ mod hot_paths {
 
     use super::{race_callers_against_sweeps, Canary, ALIVE};
     use lmms::op::{Op, OpDef};
-    use lmms::{Runtime, Thresholds};
+    use lmms::{tuning::Thresholds, Runtime};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 

@@ -120,7 +120,7 @@ impl lmms::AsyncLoad for Journal {
     async fn load() -> Result<Self, Self::Error> {
         Ok(Journal)
     }
-    fn close(self) -> Option<lmms::Closing> {
+    fn close(self) -> Option<lmms::state::Closing> {
         Some(Box::pin(async {
             JOURNAL_CLOSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }))
@@ -134,7 +134,10 @@ fn a_close_left_queued_by_one_test_does_not_reach_the_next() {
         .unwrap();
     let test = testing::begin().unwrap();
     executor.block_on(Journal::get_async()).unwrap();
-    assert!(matches!(Journal::unload(), lmms::Unload::Unloaded { .. }));
+    assert!(matches!(
+        Journal::unload(),
+        lmms::report::Unload::Unloaded { .. }
+    ));
     assert_eq!(lmms::stats().closing, 1);
     drop(test); // ends with its close queued
     let _next = testing::begin().unwrap();

@@ -1,7 +1,7 @@
 //! The lifecycle events (feature `tracing`), captured by a test subscriber with their
 //! fields.
 
-use lmms::{ManualClock, ModuleDef, Runtime, Thresholds};
+use lmms::{tuning::ManualClock, tuning::Thresholds, ModuleDef, Runtime};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::field::{Field, Visit};

@@ -6,7 +6,10 @@ mod common;
 
 use lmms::op::{Body, Cached, Op, OpDef, Operation, Source};
 use lmms::report::Heat;
-use lmms::{KeepReason, Load, ManualClock, ModuleCell, ModuleDef, Runtime, Thresholds, Unload};
+use lmms::{
+    report::KeepReason, report::Unload, tuning::ManualClock, tuning::Thresholds, Load, ModuleCell,
+    ModuleDef, Runtime,
+};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -20,7 +20,7 @@ mod report;
 mod scenarios;
 
 use lmms::memory::{live_heap, CountingAlloc};
-use lmms::{ManualClock, Runtime};
+use lmms::{tuning::ManualClock, Runtime};
 use scenarios::{Scenario, Step};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};

@@ -21,7 +21,7 @@ pub fn budget(memory_mib: u64, baseline: u64) -> Option<u64> {
 }
 
 /// The runtime [`run`](crate::run) installs: the `LMMS_*` settings
-/// ([`lmms::Builder::from_env`]), and unless `LMMS_MEMORY_BUDGET` is set, a memory budget
+/// ([`lmms::tuning::Builder::from_env`]), and unless `LMMS_MEMORY_BUDGET` is set, a memory budget
 /// of [`budget`]`(AWS_LAMBDA_FUNCTION_MEMORY_SIZE, the process's resident set now)`; see
 /// [`runtime_and_budget_from_env`] for where that comes from.
 ///
@@ -114,7 +114,7 @@ impl std::fmt::Display for Budget {
 /// [`runtime_from_env`], and where its memory budget came from. A budget that nothing
 /// can measure is not set from the memory size (and [`Budget::Unmeasured`] says why); one
 /// asked for by `LMMS_MEMORY_BUDGET` is refused, naming the variable, as
-/// [`lmms::Builder::build`] refuses it. Outside Lambda (no
+/// [`lmms::tuning::Builder::build`] refuses it. Outside Lambda (no
 /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, or no resident set to read) there is no default
 /// budget. Pre-warming (`LMMS_ADAPTIVE=on+prewarm`) is refused: a frozen sandbox runs
 /// nothing between invocations, so each sweep after one would pre-warm every module its

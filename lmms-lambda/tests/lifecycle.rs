@@ -30,7 +30,7 @@ impl lmms::AsyncLoad for Client {
     async fn load() -> Result<Self, Self::Error> {
         Ok(Client)
     }
-    fn close(self) -> Option<lmms::Closing> {
+    fn close(self) -> Option<lmms::state::Closing> {
         Some(Box::pin(async {
             tokio::time::sleep(Duration::from_millis(5)).await;
             CLOSED.fetch_add(1, SeqCst);

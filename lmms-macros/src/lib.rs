@@ -32,7 +32,7 @@ use proc_macro::TokenStream;
 ///
 /// assert!(!Weather::is_resident());
 /// assert_eq!(Weather::get()?.table[10], 10);
-/// assert!(matches!(Weather::unload(), lmms::Unload::Unloaded { .. }));
+/// assert!(matches!(Weather::unload(), lmms::report::Unload::Unloaded { .. }));
 /// # Ok::<(), lmms::Error>(())
 /// ```
 ///

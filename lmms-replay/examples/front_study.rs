@@ -21,7 +21,7 @@
 //!   memory (before issue 32) and in a module of the mean size (the default since).
 
 use lmms::memory::CountingAlloc;
-use lmms::Adaptive;
+use lmms::tuning::Adaptive;
 use lmms_replay::{replay, Front, Policy, Trace};
 use std::collections::BTreeMap;
 use std::time::Duration;

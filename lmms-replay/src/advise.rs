@@ -9,7 +9,7 @@
 //! function at each one; this predicts it from one run's figures (`lmms::stats()`'s
 //! modules, their `size` and `load_time`) and a request log.
 
-use lmms::{Guard, Handle, ManualClock, ModuleDef, Runtime};
+use lmms::{state::Handle, tuning::ManualClock, Guard, ModuleDef, Runtime};
 use std::time::Duration;
 
 /// A module of the function, as a run measured it.

@@ -4,7 +4,7 @@
 
 use crate::hybrid::{Histogram, Hybrid};
 use crate::trace::{App, Trace};
-use lmms::{Adaptive, Guard, Handle, ManualClock, ModuleDef, Runtime};
+use lmms::{state::Handle, tuning::Adaptive, tuning::ManualClock, Guard, ModuleDef, Runtime};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ pub enum Policy {
         grace: Duration,
     },
     /// Each module kept for the time that would have cost least over its own idle gaps, at
-    /// the adaptive keep-alive's price of a load (see [`lmms::Adaptive`]).
+    /// the adaptive keep-alive's price of a load (see [`lmms::tuning::Adaptive`]).
     Adaptive(Adaptive),
     /// The published baseline: Shahrad et al.'s hybrid histogram, which unloads an app
     /// after an invocation and loads it again before its predicted next use ([`Hybrid`]).

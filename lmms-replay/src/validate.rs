@@ -2,15 +2,15 @@
 //! way a model is validated: k folds over the apps, and the day in halves.
 //!
 //! Three ways to price a load are validated: one price for every module ([`PRICES`], in
-//! MB-s, [`lmms::Adaptive::load_cost`]), a price that scales with each module's size, one
-//! break-even for all ([`BREAK_EVENS`], [`lmms::Adaptive::load_worth_idle`]), and one price
+//! MB-s, [`lmms::tuning::Adaptive::load_cost`]), a price that scales with each module's size, one
+//! break-even for all ([`BREAK_EVENS`], [`lmms::tuning::Adaptive::load_worth_idle`]), and one price
 //! for every load set against the modules' mean size ([`TYPICAL_BREAK_EVENS`],
-//! [`lmms::Adaptive::load_worth_typical`], the runtime's default rule). The rule that
+//! [`lmms::tuning::Adaptive::load_worth_typical`], the runtime's default rule). The rule that
 //! chooses, for each: among its candidates, the one whose replay on the training part is
 //! nearest the offline front along the loads axis (its loads over the fewest any policy
 //! could have at its idle memory-time). The chosen ones are then replayed on the held-out
 //! part beside fixed 30 s, fixed 10 min and the hybrid histogram, which nothing was chosen
-//! for, and beside the runtime's default ([`lmms::Adaptive::default`]) and the default
+//! for, and beside the runtime's default ([`lmms::tuning::Adaptive::default`]) and the default
 //! before issue 32 ([`before_issue_32`]), with and without pre-warming ([`prewarming`]).
 //! The default's break-even is a constant: the one chosen most often here, so a part's
 //! figure for it is not held out from that choice as the chosen runs' are.
@@ -19,7 +19,7 @@ use crate::front::Front;
 use crate::hybrid::Hybrid;
 use crate::replay::{replay, Outcome, Policy};
 use crate::trace::Trace;
-use lmms::Adaptive;
+use lmms::tuning::Adaptive;
 use std::time::Duration;
 
 /// The adaptive policy's candidate prices of a load, in MB-s.
@@ -33,7 +33,7 @@ pub const BREAK_EVENS: [u64; 7] = [30, 60, 120, 300, 600, 1200, 2400];
 pub const TYPICAL_BREAK_EVENS: [u64; 6] = [30, 60, 120, 180, 300, 600];
 
 /// A pre-warm's price in the replay's pre-warming policy, in percent of a load a caller
-/// waits for ([`lmms::Adaptive::prewarm`]): stated, not chosen.
+/// waits for ([`lmms::tuning::Adaptive::prewarm`]): stated, not chosen.
 pub const PREWARM_PERCENT: u8 = 25;
 
 /// The runtime's default adaptive policy with pre-warming on at [`PREWARM_PERCENT`].

@@ -1,7 +1,7 @@
 //! Policies on hand-made traces whose right answer is known.
 
 use lmms::memory::CountingAlloc;
-use lmms::Adaptive;
+use lmms::tuning::Adaptive;
 use lmms_replay::{replay, Invocation, Policy, Trace};
 use std::time::Duration;
 

@@ -14,7 +14,7 @@ impl Runtime {
     ///
     /// ```
     /// let runtime = lmms::Runtime::builder().build()?;
-    /// assert_eq!(runtime.config(), &lmms::Config::default());
+    /// assert_eq!(runtime.config(), &lmms::tuning::Config::default());
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn builder() -> Builder {
@@ -25,7 +25,7 @@ impl Runtime {
 /// Builds a [`Runtime`]; every setting has a default.
 ///
 /// ```
-/// use lmms::{ManualClock, Runtime};
+/// use lmms::{tuning::ManualClock, Runtime};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();
@@ -52,7 +52,7 @@ impl Builder {
     /// The heat thresholds; see [`Thresholds::new`] for what is valid.
     ///
     /// ```
-    /// let rt = lmms::Runtime::builder().heat(lmms::Thresholds::new(2, 4, 8)?).build()?;
+    /// let rt = lmms::Runtime::builder().heat(lmms::tuning::Thresholds::new(2, 4, 8)?).build()?;
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn heat(mut self, thresholds: Thresholds) -> Self {
@@ -228,7 +228,7 @@ impl Builder {
     /// still wins.
     ///
     /// ```
-    /// let rt = lmms::Runtime::builder().adaptive(lmms::Adaptive::default()).build()?;
+    /// let rt = lmms::Runtime::builder().adaptive(lmms::tuning::Adaptive::default()).build()?;
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn adaptive(mut self, adaptive: Adaptive) -> Self {
@@ -239,7 +239,7 @@ impl Builder {
     /// The clock to read (default: the system's monotonic clock).
     ///
     /// ```
-    /// let rt = lmms::Runtime::builder().clock(lmms::ManualClock::new()).build()?;
+    /// let rt = lmms::Runtime::builder().clock(lmms::tuning::ManualClock::new()).build()?;
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {

@@ -330,7 +330,7 @@ local! {
 /// thread itself, and a wait that would close a cycle through it is refused.
 ///
 /// ```
-/// use lmms::{Error, Load, LoadScope, ModuleCell, ModuleDef};
+/// use lmms::{Error, Load, state::LoadScope, ModuleCell, ModuleDef};
 ///
 /// struct Index(Vec<u32>);
 /// impl Load for Index {
@@ -361,7 +361,7 @@ impl LoadScope {
     /// any it is nested in). On a thread that has entered a scope, that scope.
     ///
     /// ```
-    /// let scope = lmms::LoadScope::current(); // outside a loader: no load, harmless
+    /// let scope = lmms::state::LoadScope::current(); // outside a loader: no load, harmless
     /// assert_eq!(scope.enter(|| 1 + 1), 2);
     /// ```
     pub fn current() -> LoadScope {
@@ -374,7 +374,7 @@ impl LoadScope {
     /// load it starts is a child of the scope's, and a wait it makes is the scope's.
     ///
     /// ```
-    /// let scope = lmms::LoadScope::current();
+    /// let scope = lmms::state::LoadScope::current();
     /// let sum = std::thread::scope(|threads| {
     ///     threads.spawn(move || scope.enter(|| (1..=4).sum::<u32>())).join().unwrap()
     /// });

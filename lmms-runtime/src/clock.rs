@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// The clock a [`Runtime`](crate::Runtime) reads.
 ///
 /// ```
-/// use lmms::{Clock, ManualClock};
+/// use lmms::{tuning::Clock, tuning::ManualClock};
 /// use std::time::Duration;
 ///
 /// let manual = ManualClock::new();
@@ -37,7 +37,7 @@ impl Clock {
     /// The system's monotonic clock, starting at zero now.
     ///
     /// ```
-    /// let clock = lmms::Clock::system();
+    /// let clock = lmms::tuning::Clock::system();
     /// assert!(clock.now() < std::time::Duration::from_secs(60));
     /// ```
     pub fn system() -> Self {
@@ -47,7 +47,7 @@ impl Clock {
     /// Time since this clock's origin.
     ///
     /// ```
-    /// let clock = lmms::Clock::system();
+    /// let clock = lmms::tuning::Clock::system();
     /// let earlier = clock.now();
     /// assert!(clock.now() >= earlier);
     /// ```
@@ -93,7 +93,7 @@ impl fmt::Debug for Clock {
 /// Clones share one time, so a test keeps a clone and hands the other to the runtime.
 ///
 /// ```
-/// use lmms::ManualClock;
+/// use lmms::tuning::ManualClock;
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();
@@ -108,7 +108,7 @@ impl ManualClock {
     /// A manual clock at zero.
     ///
     /// ```
-    /// assert_eq!(lmms::ManualClock::new().now(), std::time::Duration::ZERO);
+    /// assert_eq!(lmms::tuning::ManualClock::new().now(), std::time::Duration::ZERO);
     /// ```
     pub fn new() -> Self {
         ManualClock::default()
@@ -117,7 +117,7 @@ impl ManualClock {
     /// Moves the clock forward by `by` (saturating at about 584 years).
     ///
     /// ```
-    /// let clock = lmms::ManualClock::new();
+    /// let clock = lmms::tuning::ManualClock::new();
     /// clock.advance(std::time::Duration::from_secs(5));
     /// assert_eq!(clock.now().as_secs(), 5);
     /// ```
@@ -133,7 +133,7 @@ impl ManualClock {
     /// until it passes the old time again.
     ///
     /// ```
-    /// let clock = lmms::ManualClock::new();
+    /// let clock = lmms::tuning::ManualClock::new();
     /// clock.set(std::time::Duration::from_secs(90));
     /// assert_eq!(clock.now().as_secs(), 90);
     /// ```
@@ -144,7 +144,7 @@ impl ManualClock {
     /// The time it shows.
     ///
     /// ```
-    /// assert_eq!(lmms::ManualClock::new().now().as_nanos(), 0);
+    /// assert_eq!(lmms::tuning::ManualClock::new().now().as_nanos(), 0);
     /// ```
     pub fn now(&self) -> Duration {
         Duration::from_nanos(self.0.load(Relaxed))

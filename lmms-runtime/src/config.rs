@@ -8,7 +8,7 @@ use std::time::Duration;
 /// The unload policy's settings, fixed when the runtime is built.
 ///
 /// ```
-/// let config = lmms::Config::default();
+/// let config = lmms::tuning::Config::default();
 /// assert_eq!(config.grace(), std::time::Duration::from_secs(30));
 /// assert_eq!(config.min_resident(), 0);
 /// assert_eq!(config.memory_budget(), None);
@@ -46,7 +46,7 @@ impl Config {
     /// The heat thresholds (default 5, 20, 100 calls).
     ///
     /// ```
-    /// assert_eq!(lmms::Config::default().heat().hot(), 20);
+    /// assert_eq!(lmms::tuning::Config::default().heat().hot(), 20);
     /// ```
     pub fn heat(&self) -> Thresholds {
         self.heat
@@ -55,7 +55,7 @@ impl Config {
     /// Whether live cached results keep their module resident (default `true`).
     ///
     /// ```
-    /// assert!(lmms::Config::default().cache_keeps_modules());
+    /// assert!(lmms::tuning::Config::default().cache_keeps_modules());
     /// ```
     pub fn cache_keeps_modules(&self) -> bool {
         self.cache_keeps_modules
@@ -65,7 +65,7 @@ impl Config {
     /// recently used is demoted. 0 turns the hot path off.
     ///
     /// ```
-    /// assert_eq!(lmms::Config::default().max_hot_paths(), 100);
+    /// assert_eq!(lmms::tuning::Config::default().max_hot_paths(), 100);
     /// ```
     pub fn max_hot_paths(&self) -> usize {
         self.max_hot_paths
@@ -75,7 +75,7 @@ impl Config {
     /// (default 60 s of the runtime clock).
     ///
     /// ```
-    /// assert_eq!(lmms::Config::default().cool_every().as_secs(), 60);
+    /// assert_eq!(lmms::tuning::Config::default().cool_every().as_secs(), 60);
     /// ```
     pub fn cool_every(&self) -> Duration {
         self.cool_every
@@ -84,7 +84,7 @@ impl Config {
     /// How long a module must be idle before a sweep may unload it (unload check 4).
     ///
     /// ```
-    /// assert_eq!(lmms::Config::default().grace().as_secs(), 30);
+    /// assert_eq!(lmms::tuning::Config::default().grace().as_secs(), 30);
     /// ```
     pub fn grace(&self) -> Duration {
         self.grace
@@ -94,7 +94,7 @@ impl Config {
     /// default 0: every idle module goes once its grace period is over.
     ///
     /// ```
-    /// assert_eq!(lmms::Config::default().min_resident(), 0);
+    /// assert_eq!(lmms::tuning::Config::default().min_resident(), 0);
     /// ```
     pub fn min_resident(&self) -> usize {
         self.min_resident
@@ -103,7 +103,7 @@ impl Config {
     /// Resident bytes above which sweeps unload past the grace period and the minimum.
     ///
     /// ```
-    /// assert_eq!(lmms::Config::default().memory_budget(), None);
+    /// assert_eq!(lmms::tuning::Config::default().memory_budget(), None);
     /// ```
     pub fn memory_budget(&self) -> Option<u64> {
         self.memory_budget
@@ -112,7 +112,7 @@ impl Config {
     /// Unloads that free at least this many bytes hand memory back to the OS.
     ///
     /// ```
-    /// assert_eq!(lmms::Config::default().trim_threshold(), Some(1 << 20));
+    /// assert_eq!(lmms::tuning::Config::default().trim_threshold(), Some(1 << 20));
     /// ```
     pub fn trim_threshold(&self) -> Option<u64> {
         self.trim_threshold
@@ -121,7 +121,7 @@ impl Config {
     /// The adaptive keep-alive, if it is on.
     ///
     /// ```
-    /// assert_eq!(lmms::Config::default().adaptive(), None);
+    /// assert_eq!(lmms::tuning::Config::default().adaptive(), None);
     /// ```
     pub fn adaptive(&self) -> Option<Adaptive> {
         self.adaptive

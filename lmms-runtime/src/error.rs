@@ -9,7 +9,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Everything the runtime can answer instead of a result.
 ///
 /// A guard that is still alive is not an error: [`ModuleCell::unload`](crate::ModuleCell::unload)
-/// answers [`Unload::Kept`](crate::Unload::Kept) with the reason.
+/// answers [`Unload::Kept`](crate::report::Unload::Kept) with the reason.
 ///
 /// ```
 /// use lmms::{Error, Runtime};
@@ -68,9 +68,9 @@ pub enum Error {
     InvalidConfig {
         /// The setting, named where the value came from, so the user finds it where they
         /// wrote it: the environment variable for a value read from the environment
-        /// (`LMMS_GRACE`, by [`Builder::from_env`](crate::Builder::from_env)); otherwise the
+        /// (`LMMS_GRACE`, by [`Builder::from_env`](crate::tuning::Builder::from_env)); otherwise the
         /// method that set it (`memory_budget`, `spawn_closes`), which is also the setting's
-        /// name in [`Builder::set`](crate::Builder::set); `testing` for `lmms::testing`.
+        /// name in [`Builder::set`](crate::tuning::Builder::set); `testing` for `lmms::testing`.
         ///
         /// ```
         /// std::env::set_var("LMMS_GRACE", "soon");

@@ -6,7 +6,7 @@ use std::fmt;
 /// An operation's heat level, from its calls in the current heat window.
 ///
 /// ```
-/// use lmms::Thresholds;
+/// use lmms::tuning::Thresholds;
 /// use lmms::report::Heat;
 /// let t = Thresholds::default();
 /// assert_eq!(t.level(4), Heat::Cold);
@@ -56,9 +56,9 @@ impl fmt::Display for Heat {
 /// threshold: the gap is the hysteresis that keeps an operation from flapping).
 ///
 /// ```
-/// let t = lmms::Thresholds::new(2, 10, 50)?;
+/// let t = lmms::tuning::Thresholds::new(2, 10, 50)?;
 /// assert_eq!(t.cool_below(), 5);
-/// assert!(lmms::Thresholds::new(10, 10, 50).is_err());
+/// assert!(lmms::tuning::Thresholds::new(10, 10, 50).is_err());
 /// # Ok::<(), lmms::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +82,7 @@ impl Thresholds {
     /// Thresholds that must increase strictly, from at least 1.
     ///
     /// ```
-    /// assert!(lmms::Thresholds::new(0, 20, 100).is_err());
+    /// assert!(lmms::tuning::Thresholds::new(0, 20, 100).is_err());
     /// ```
     pub fn new(warm: u64, hot: u64, critical: u64) -> Result<Self, Error> {
         if warm == 0 || warm >= hot || hot >= critical {
@@ -101,7 +101,7 @@ impl Thresholds {
     /// The level of `calls` calls.
     ///
     /// ```
-    /// assert_eq!(lmms::Thresholds::default().level(19), lmms::report::Heat::Warm);
+    /// assert_eq!(lmms::tuning::Thresholds::default().level(19), lmms::report::Heat::Warm);
     /// ```
     pub fn level(&self, calls: u64) -> Heat {
         if calls >= self.critical {
@@ -118,7 +118,7 @@ impl Thresholds {
     /// The count at which an operation turns warm.
     ///
     /// ```
-    /// assert_eq!(lmms::Thresholds::default().warm(), 5);
+    /// assert_eq!(lmms::tuning::Thresholds::default().warm(), 5);
     /// ```
     pub fn warm(&self) -> u64 {
         self.warm
@@ -127,7 +127,7 @@ impl Thresholds {
     /// The count at which an operation turns hot and takes the direct path.
     ///
     /// ```
-    /// assert_eq!(lmms::Thresholds::default().hot(), 20);
+    /// assert_eq!(lmms::tuning::Thresholds::default().hot(), 20);
     /// ```
     pub fn hot(&self) -> u64 {
         self.hot
@@ -136,7 +136,7 @@ impl Thresholds {
     /// The count at which per-call bookkeeping stops.
     ///
     /// ```
-    /// assert_eq!(lmms::Thresholds::default().critical(), 100);
+    /// assert_eq!(lmms::tuning::Thresholds::default().critical(), 100);
     /// ```
     pub fn critical(&self) -> u64 {
         self.critical
@@ -145,7 +145,7 @@ impl Thresholds {
     /// Below this count a hot operation is demoted when its heat cools.
     ///
     /// ```
-    /// assert_eq!(lmms::Thresholds::default().cool_below(), 10);
+    /// assert_eq!(lmms::tuning::Thresholds::default().cool_below(), 10);
     /// ```
     pub fn cool_below(&self) -> u64 {
         (self.hot / 2).max(1)

@@ -38,7 +38,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// let adaptive = lmms::Adaptive::default().load_cost(256 << 20, Duration::from_secs(120));
+/// let adaptive = lmms::tuning::Adaptive::default().load_cost(256 << 20, Duration::from_secs(120));
 /// let runtime = lmms::Runtime::builder().adaptive(adaptive).build()?;
 /// assert_eq!(runtime.config().adaptive().unwrap().min_samples(), 8);
 /// # Ok::<(), lmms::Error>(())
@@ -105,7 +105,7 @@ impl Adaptive {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let adaptive = lmms::Adaptive::default().load_cost(1 << 30, Duration::from_secs(10));
+    /// let adaptive = lmms::tuning::Adaptive::default().load_cost(1 << 30, Duration::from_secs(10));
     /// assert_eq!(adaptive.break_even(1 << 30), Duration::from_secs(10));
     /// assert_eq!(adaptive.break_even(1 << 29), Duration::from_secs(20));
     /// ```
@@ -123,7 +123,7 @@ impl Adaptive {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let adaptive = lmms::Adaptive::default().load_worth_idle(Duration::from_secs(300));
+    /// let adaptive = lmms::tuning::Adaptive::default().load_worth_idle(Duration::from_secs(300));
     /// assert_eq!(adaptive.break_even(1 << 30), Duration::from_secs(300));
     /// assert_eq!(adaptive.break_even(1 << 10), Duration::from_secs(300));
     /// ```
@@ -142,7 +142,7 @@ impl Adaptive {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let adaptive = lmms::Adaptive::default().load_worth_typical(Duration::from_secs(60));
+    /// let adaptive = lmms::tuning::Adaptive::default().load_worth_typical(Duration::from_secs(60));
     /// assert_eq!(adaptive.break_even_among(2 << 20, 1 << 20), Duration::from_secs(30));
     /// assert_eq!(adaptive.break_even_among(1 << 19, 1 << 20), Duration::from_secs(120));
     /// ```
@@ -158,10 +158,10 @@ impl Adaptive {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let priced = lmms::Adaptive::default().load_cost(128 << 20, Duration::from_secs(60));
+    /// let priced = lmms::tuning::Adaptive::default().load_cost(128 << 20, Duration::from_secs(60));
     /// assert_eq!(priced.break_even(0), Duration::from_secs(60));
     /// assert_eq!(priced.break_even(256 << 20), Duration::from_secs(30));
-    /// assert_eq!(lmms::Adaptive::default().break_even(256 << 20), Duration::from_secs(120));
+    /// assert_eq!(lmms::tuning::Adaptive::default().break_even(256 << 20), Duration::from_secs(120));
     /// ```
     pub fn break_even(&self, bytes: u64) -> Duration {
         self.break_even_among(bytes, bytes)
@@ -174,7 +174,7 @@ impl Adaptive {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let default = lmms::Adaptive::default();
+    /// let default = lmms::tuning::Adaptive::default();
     /// assert_eq!(default.break_even_among(4 << 20, 1 << 20), Duration::from_secs(30));
     /// let own = default.load_worth_idle(Duration::from_secs(300));
     /// assert_eq!(own.break_even_among(4 << 20, 1 << 20), Duration::from_secs(300));
@@ -196,7 +196,7 @@ impl Adaptive {
     /// until then it is kept for its [`break_even`](Adaptive::break_even).
     ///
     /// ```
-    /// assert_eq!(lmms::Adaptive::default().min_samples(), 8);
+    /// assert_eq!(lmms::tuning::Adaptive::default().min_samples(), 8);
     /// ```
     pub fn min_samples(&self) -> u64 {
         self.min_samples
@@ -205,7 +205,7 @@ impl Adaptive {
     /// Sets [`min_samples`](Adaptive::min_samples).
     ///
     /// ```
-    /// let adaptive = lmms::Adaptive::default().learn_from(3);
+    /// let adaptive = lmms::tuning::Adaptive::default().learn_from(3);
     /// assert_eq!(adaptive.min_samples(), 3);
     /// ```
     pub fn learn_from(mut self, samples: u64) -> Self {
@@ -217,14 +217,14 @@ impl Adaptive {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let adaptive = lmms::Adaptive::default().max_keep(Duration::from_secs(600));
+    /// let adaptive = lmms::tuning::Adaptive::default().max_keep(Duration::from_secs(600));
     /// ```
     pub fn max_keep(mut self, longest: Duration) -> Self {
         self.max_keep = longest;
         self
     }
 
-    /// Pre-warms, for long-running processes with a [`Reaper`](crate::Reaper): a module
+    /// Pre-warms, for long-running processes with a [`Reaper`](crate::tuning::Reaper): a module
     /// whose gaps are predictable — an hourly job, a poll every 5 minutes — is unloaded
     /// soon after its use and loaded again by the sweep just before its next use is due,
     /// then kept for the rest of the window its gaps fall in. Whether to, and when, is
@@ -236,16 +236,16 @@ impl Adaptive {
     /// It does not apply in a frozen Lambda sandbox, where nothing runs between
     /// invocations; modules with an [`AsyncLoad`](crate::AsyncLoad) state are not
     /// pre-warmed (the sweep has no executor to run their load on), nor is one whose load
-    /// would not fit in the [memory budget](crate::Builder::memory_budget). A failed or
+    /// would not fit in the [memory budget](crate::tuning::Builder::memory_budget). A failed or
     /// panicking pre-warm is counted as a failed load and leaves the module unloaded until
     /// its next use: one try per idle period. A loader that loads another module while it
     /// pre-warms loads that one as a use of it, as any load inside a loader is. `percent`
     /// above 100 counts as 100.
     ///
     /// ```
-    /// let adaptive = lmms::Adaptive::default().prewarm(25);
+    /// let adaptive = lmms::tuning::Adaptive::default().prewarm(25);
     /// assert_eq!(adaptive.prewarm_percent(), Some(25));
-    /// assert_eq!(lmms::Adaptive::default().prewarm_percent(), None);
+    /// assert_eq!(lmms::tuning::Adaptive::default().prewarm_percent(), None);
     /// ```
     pub fn prewarm(mut self, percent: u8) -> Self {
         self.prewarm = Some(percent.min(100));
@@ -256,7 +256,7 @@ impl Adaptive {
     /// [`prewarm`](Adaptive::prewarm) is on.
     ///
     /// ```
-    /// assert_eq!(lmms::Adaptive::default().prewarm(250).prewarm_percent(), Some(100));
+    /// assert_eq!(lmms::tuning::Adaptive::default().prewarm(250).prewarm_percent(), Some(100));
     /// ```
     pub fn prewarm_percent(&self) -> Option<u8> {
         self.prewarm

@@ -20,7 +20,7 @@
 //! fn main() -> Result<(), lmms::Error> {
 //!     assert_eq!(GEO.get()?.cities.len(), 2); // loaded here, on first use
 //!     let report = lmms::sweep(); // kept: used less than 30 s ago
-//!     assert_eq!(report.kept_because("geo"), Some(lmms::KeepReason::WithinGrace));
+//!     assert_eq!(report.kept_because("geo"), Some(lmms::report::KeepReason::WithinGrace));
 //!     println!("{}", lmms::stats());
 //!     Ok(())
 //! }
@@ -120,23 +120,55 @@ cfg_not_loom! {
     pub mod testing;
 
     pub use crate::{
-        builder::Builder,
-        cell::LoadScope,
-        clock::{Clock, ManualClock},
-        config::Config,
         def::{Class, ModuleDef},
         error::{BoxError, CallError, Error},
-        handle::Handle,
-        heat::Thresholds,
-        keepalive::Adaptive,
-        module::{AsyncLoad, Dependent, Guard, Load, Module, ModuleCell, Pin},
-        reaper::Reaper,
-        outcome::{KeepReason, SweepReport, Unload},
+        module::{AsyncLoad, Guard, Load, Module, ModuleCell},
         runtime::Runtime,
-        shared::Closing,
         stats::Stats,
-        together::{load_together, Preload},
     };
+
+    /// How the runtime decides, and when: its settings ([`Config`](tuning::Config), built
+    /// by [`Builder`](tuning::Builder)), the heat thresholds of the hot path, the adaptive
+    /// keep-alive, the background sweeper, and the clock it reads.
+    ///
+    /// ```
+    /// use lmms::tuning::{Adaptive, Thresholds};
+    /// let runtime = lmms::Runtime::builder()
+    ///     .heat(Thresholds::default())
+    ///     .adaptive(Adaptive::default())
+    ///     .build()?;
+    /// # drop(runtime);
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub mod tuning {
+        pub use crate::builder::Builder;
+        pub use crate::clock::{Clock, ManualClock};
+        pub use crate::config::Config;
+        pub use crate::heat::Thresholds;
+        pub use crate::keepalive::Adaptive;
+        pub use crate::reaper::Reaper;
+    }
+
+    /// Holding and loading module state beyond a [`Guard`]: a [`Pin`](state::Pin) that
+    /// keeps a module resident, a [`Dependent`](state::Dependent), loads started together,
+    /// a loader's scope for its helper threads, an async module's close, and modules
+    /// registered at run time ([`Handle`](state::Handle)).
+    ///
+    /// ```
+    /// let runtime = lmms::Runtime::builder().build()?;
+    /// let words: lmms::state::Handle<Vec<&str>> =
+    ///     runtime.register(lmms::ModuleDef::named("words"), || vec!["a"])?;
+    /// let pin: lmms::state::Pin<'_> = words.pin();
+    /// # drop(pin);
+    /// # Ok::<(), lmms::Error>(())
+    /// ```
+    pub mod state {
+        pub use crate::cell::LoadScope;
+        pub use crate::handle::Handle;
+        pub use crate::module::{Dependent, Pin};
+        pub use crate::shared::Closing;
+        pub use crate::together::{load_together, Preload};
+    }
 
     /// Sweeps the global runtime: [`Runtime::sweep`] on [`Runtime::global`].
     ///
@@ -144,7 +176,7 @@ cfg_not_loom! {
     /// let report = lmms::sweep();
     /// assert!(report.unloaded.is_empty());
     /// ```
-    pub fn sweep() -> SweepReport {
+    pub fn sweep() -> report::SweepReport {
         Runtime::global().sweep()
     }
 
@@ -209,7 +241,7 @@ cfg_not_loom! {
         pub use crate::emf::{figures, Emf, Figure, FIGURE_NAMES};
         pub use crate::heat::Heat;
         pub use crate::name::Name;
-        pub use crate::outcome::{Kept, Unloaded};
+        pub use crate::outcome::{KeepReason, Kept, SweepReport, Unload, Unloaded};
         pub use crate::stats::{Blocked, ModuleStats, OpStats};
     }
 

@@ -17,7 +17,7 @@
 //! Without it the runtime still works, but nothing measures a module: a module's bytes,
 //! the resident bytes and [`live_heap`] read as `None` (unknown), the bytes an unload freed
 //! as 0, and a memory budget is refused (see
-//! [`Builder::memory_budget`](crate::Builder::memory_budget)).
+//! [`Builder::memory_budget`](crate::tuning::Builder::memory_budget)).
 //!
 //! # What a module is charged
 //!

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// The check that kept a module resident.
 ///
 /// ```
-/// assert_eq!(lmms::KeepReason::WithinGrace.to_string(), "within grace");
+/// assert_eq!(lmms::report::KeepReason::WithinGrace.to_string(), "within grace");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -20,7 +20,7 @@ pub enum KeepReason {
     InUse,
     /// Check 2: the module is pinned (a hot operation, or [`ModuleCell::pin`](crate::ModuleCell::pin)).
     Pinned,
-    /// Check 3: cache entries or other [`Dependent`](crate::Dependent)s rely on it.
+    /// Check 3: cache entries or other [`Dependent`](crate::state::Dependent)s rely on it.
     Dependents,
     /// Check 4: it was used less than the grace period ago.
     WithinGrace,
@@ -36,7 +36,7 @@ impl KeepReason {
     /// Every reason: the checks in the order they run, then a load in flight.
     ///
     /// ```
-    /// assert_eq!(lmms::KeepReason::ALL.len(), 7);
+    /// assert_eq!(lmms::report::KeepReason::ALL.len(), 7);
     /// ```
     pub const ALL: [KeepReason; 7] = [
         KeepReason::Core,
@@ -51,7 +51,7 @@ impl KeepReason {
     /// The reason in plain words.
     ///
     /// ```
-    /// assert_eq!(lmms::KeepReason::InUse.as_str(), "in use");
+    /// assert_eq!(lmms::report::KeepReason::InUse.as_str(), "in use");
     /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -77,7 +77,7 @@ impl fmt::Display for KeepReason {
 /// ```
 /// let runtime = lmms::Runtime::builder().build()?;
 /// let m = runtime.register(lmms::ModuleDef::named("m"), || 0u8)?;
-/// assert_eq!(m.unload(), lmms::Unload::NotResident);
+/// assert_eq!(m.unload(), lmms::report::Unload::NotResident);
 /// # Ok::<(), lmms::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +136,7 @@ pub struct SweepReport {
     pub unloaded: Vec<Unloaded>,
     /// The resident modules kept.
     pub kept: Vec<Kept>,
-    /// The modules loaded ahead of a predicted use ([`Adaptive::prewarm`](crate::Adaptive::prewarm)).
+    /// The modules loaded ahead of a predicted use ([`Adaptive::prewarm`](crate::tuning::Adaptive::prewarm)).
     pub prewarmed: Vec<Name>,
 }
 
@@ -144,7 +144,7 @@ impl SweepReport {
     /// Heap bytes the sweep's unloads freed.
     ///
     /// ```
-    /// assert_eq!(lmms::SweepReport::default().bytes_reclaimed(), 0);
+    /// assert_eq!(lmms::report::SweepReport::default().bytes_reclaimed(), 0);
     /// ```
     pub fn bytes_reclaimed(&self) -> u64 {
         self.unloaded.iter().map(|unloaded| unloaded.bytes).sum()
@@ -153,7 +153,7 @@ impl SweepReport {
     /// The reason a module was kept, if this sweep kept it.
     ///
     /// ```
-    /// assert_eq!(lmms::SweepReport::default().kept_because("weather"), None);
+    /// assert_eq!(lmms::report::SweepReport::default().kept_because("weather"), None);
     /// ```
     pub fn kept_because(&self, module: &str) -> Option<KeepReason> {
         self.kept

@@ -31,7 +31,7 @@ use std::time::Duration;
 /// static ones before their first use.
 ///
 /// ```
-/// use lmms::{ManualClock, ModuleDef, Runtime};
+/// use lmms::{tuning::ManualClock, ModuleDef, Runtime};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();
@@ -97,7 +97,7 @@ impl Runtime {
     /// The time on the runtime's clock.
     ///
     /// ```
-    /// let clock = lmms::ManualClock::new();
+    /// let clock = lmms::tuning::ManualClock::new();
     /// let runtime = lmms::Runtime::builder().clock(clock.clone()).build()?;
     /// clock.advance(std::time::Duration::from_secs(3));
     /// assert_eq!(runtime.now().as_secs(), 3);
@@ -234,20 +234,20 @@ impl Runtime {
     ///
     /// The checks, in order, for a [`Class::Utility`](crate::Class::Utility) module:
     /// 1. **in use**: a guard is alive;
-    /// 2. **pinned**: a [`Pin`](crate::Pin) is alive (hot operations pin their modules);
-    /// 3. **dependents**: a [`Dependent`](crate::Dependent) is alive (cache entries);
+    /// 2. **pinned**: a [`Pin`](crate::state::Pin) is alive (hot operations pin their modules);
+    /// 3. **dependents**: a [`Dependent`](crate::state::Dependent) is alive (cache entries);
     /// 4. **within grace**: idle for less than the grace period;
     /// 5. **at minimum**: no more than `min_resident` modules are resident.
     ///
     /// `min_resident` is a floor: unload only while more than `min_resident` are
     /// resident, least recently used first. [`Class::Core`](crate::Class::Core) modules are
     /// never unloaded; [`Class::Feature`](crate::Class::Feature) modules skip checks 4 and
-    /// 5. Over the [memory budget](crate::Builder::memory_budget), checks 4 and 5 are
+    /// 5. Over the [memory budget](crate::tuning::Builder::memory_budget), checks 4 and 5 are
     /// waived until the resident bytes fit (a load does the same before and after it
     /// runs, so the budget holds between sweeps too).
     ///
-    /// With the [adaptive keep-alive](crate::Adaptive), a module's grace period is the one
-    /// its own gaps chose; with [pre-warming](crate::Adaptive::prewarm), the sweep also
+    /// With the [adaptive keep-alive](crate::tuning::Adaptive), a module's grace period is the one
+    /// its own gaps chose; with [pre-warming](crate::tuning::Adaptive::prewarm), the sweep also
     /// loads, after its unloads, each utility module not resident whose predicted next use
     /// comes before the next sweep ([`SweepReport::prewarmed`]), and keeps it through the
     /// window its gaps fall in. A pre-warm whose loader fails or panics is counted in
@@ -263,7 +263,7 @@ impl Runtime {
     /// let m = runtime.register(lmms::ModuleDef::named("m"), || 0u8)?;
     /// drop(m.get()?);
     /// let report = runtime.sweep();
-    /// assert_eq!(report.kept[0].reason, lmms::KeepReason::WithinGrace);
+    /// assert_eq!(report.kept[0].reason, lmms::report::KeepReason::WithinGrace);
     /// # Ok::<(), lmms::Error>(())
     /// ```
     ///
@@ -371,7 +371,7 @@ impl Runtime {
 
     /// Hands every close to `spawn` from now on — those queued so far at once — instead of
     /// queueing them for [`closes`](Runtime::closes): for an app whose sweeps run without
-    /// `.await` (the [`Reaper`](crate::Reaper), a feature module's last guard) and that has
+    /// `.await` (the [`Reaper`](crate::tuning::Reaper), a feature module's last guard) and that has
     /// an executor to run them on. Set once: a second call answers
     /// [`Error::InvalidConfig`].
     ///
@@ -414,7 +414,7 @@ impl Runtime {
     /// Lambda function on `SIGTERM`). Hot paths are demoted (counted as cooled) and cached
     /// results dropped first, so only a guard or a pin still alive keeps a module; those
     /// are in the report's `kept`, and so is a module whose load is in flight
-    /// ([`KeepReason::Loading`](crate::KeepReason::Loading)): its state goes in when that
+    /// ([`KeepReason::Loading`](crate::report::KeepReason::Loading)): its state goes in when that
     /// load ends, after the shutdown.
     ///
     /// # Bounding it

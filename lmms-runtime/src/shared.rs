@@ -28,7 +28,7 @@ use std::time::Duration;
 /// returns to finish closing with `.await`s.
 ///
 /// ```
-/// let closing: lmms::Closing = Box::pin(async { /* flush, disconnect */ });
+/// let closing: lmms::state::Closing = Box::pin(async { /* flush, disconnect */ });
 /// # drop(closing);
 /// ```
 pub type Closing = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;

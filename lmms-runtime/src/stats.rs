@@ -13,7 +13,7 @@ use std::time::Duration;
 ///
 /// ```
 /// let blocked = lmms::Runtime::builder().build()?.stats().blocked;
-/// assert_eq!(blocked.get(lmms::KeepReason::InUse), 0);
+/// assert_eq!(blocked.get(lmms::report::KeepReason::InUse), 0);
 /// # Ok::<(), lmms::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl Blocked {
     /// The count for one reason.
     ///
     /// ```
-    /// assert_eq!(lmms::report::Blocked::default().get(lmms::KeepReason::Core), 0);
+    /// assert_eq!(lmms::report::Blocked::default().get(lmms::report::KeepReason::Core), 0);
     /// ```
     pub fn get(&self, reason: KeepReason) -> u64 {
         match reason {
@@ -101,7 +101,7 @@ pub struct ModuleStats {
     /// Times its state was built.
     pub loads: u64,
     /// Of its loads, those the sweep made ahead of a predicted use
-    /// ([`Adaptive::prewarm`](crate::Adaptive::prewarm)): no caller waited for them.
+    /// ([`Adaptive::prewarm`](crate::tuning::Adaptive::prewarm)): no caller waited for them.
     pub prewarms: u64,
     /// Times its state was dropped.
     pub unloads: u64,
@@ -132,7 +132,7 @@ pub struct Stats {
     /// States built.
     pub loads: u64,
     /// Of the loads, those the sweep made ahead of a predicted use
-    /// ([`Adaptive::prewarm`](crate::Adaptive::prewarm)): `loads - prewarms` were on the
+    /// ([`Adaptive::prewarm`](crate::tuning::Adaptive::prewarm)): `loads - prewarms` were on the
     /// request path.
     pub prewarms: u64,
     /// Loads that failed or panicked.
@@ -150,17 +150,17 @@ pub struct Stats {
     /// Sweeps run.
     pub sweeps: u64,
     /// Sweeps cut short by a panic in user code they ran (a `tracing` layer, a `metrics`
-    /// recorder): each left the runtime consistent, and a [`Reaper`](crate::Reaper) goes
+    /// recorder): each left the runtime consistent, and a [`Reaper`](crate::tuning::Reaper) goes
     /// on sweeping after one.
     pub sweep_panics: u64,
     /// Modules unloaded to make room in the [memory
-    /// budget](crate::Builder::memory_budget) for a load (counted in `unloads` too).
+    /// budget](crate::tuning::Builder::memory_budget) for a load (counted in `unloads` too).
     pub budget_unloads: u64,
     /// Loads that took resident state over the memory budget because no idle module was
     /// left to unload: each went ahead (a load is never refused for the budget).
     pub over_budget_loads: u64,
     /// Times freed memory was handed back to the OS after unloads
-    /// ([`Builder::trim_threshold`](crate::Builder::trim_threshold)): once per sweep or
+    /// ([`Builder::trim_threshold`](crate::tuning::Builder::trim_threshold)): once per sweep or
     /// room-making that freed enough, once per unload asked for by name.
     pub trims: u64,
     /// What those took in all: glibc's trim walks every free block, so state of many

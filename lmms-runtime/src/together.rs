@@ -18,7 +18,7 @@ use std::pin::Pin;
 /// #     fn load() -> Result<Self, Self::Error> { Ok(Rates) }
 /// # }
 /// static RATES: lmms::ModuleCell<Rates> = lmms::ModuleCell::new(lmms::ModuleDef::new("rates"));
-/// let module: &'static dyn lmms::Preload = &RATES;
+/// let module: &'static dyn lmms::state::Preload = &RATES;
 /// assert_eq!(module.name(), "rates");
 /// ```
 pub trait Preload: Sync {
@@ -66,7 +66,7 @@ impl<T: Send + Sync + 'static> Preload for ModuleCell<T> {
 /// static MODEL: lmms::ModuleCell<Model> = lmms::ModuleCell::new(lmms::ModuleDef::new("model"));
 ///
 /// async fn handler() -> Result<(), lmms::Error> {
-///     lmms::load_together(&[&RATES, &MODEL]).await?;
+///     lmms::state::load_together(&[&RATES, &MODEL]).await?;
 ///     let (_rates, _model) = (RATES.get()?, MODEL.get()?); // both resident now
 ///     Ok(())
 /// }

@@ -68,7 +68,7 @@ fn an_async_module_is_dropped_or_closed_when_unloaded_and_its_close_awaited() {
     runtime.add(Dropped::cell()).unwrap();
     runtime.add(Closed::cell()).unwrap();
     runtime.add(ClosePanics::cell()).unwrap();
-    block_on(lmms::load_together(&[
+    block_on(lmms::state::load_together(&[
         Dropped::cell(),
         Closed::cell(),
         ClosePanics::cell(),
@@ -131,7 +131,10 @@ fn shutdown_unloads_even_core_modules_within_grace_and_awaits_their_closes() {
     let report = block_on(async {
         drop(Shut::get_async().await.unwrap());
         let kept = runtime.sweep();
-        assert_eq!(kept.kept_because("shut"), Some(lmms::KeepReason::Core));
+        assert_eq!(
+            kept.kept_because("shut"),
+            Some(lmms::report::KeepReason::Core)
+        );
         runtime.shutdown().await
     });
     assert_eq!(report.unloaded.len(), 1);
@@ -174,7 +177,7 @@ fn loads_started_together_are_in_flight_at_once_and_each_runs_once() {
     runtime.add(SlowA::cell()).unwrap();
     runtime.add(SlowB::cell()).unwrap();
     let mut together: Boxed<Result<(), Error>> =
-        Box::pin(async { lmms::load_together(&[SlowA::cell(), SlowB::cell()]).await });
+        Box::pin(async { lmms::state::load_together(&[SlowA::cell(), SlowB::cell()]).await });
     let mut also: Boxed<Result<(), Error>> = Box::pin(async { SlowB::get_async().await.map(drop) });
     assert!(poll_once(together.as_mut()).is_pending());
     assert!(poll_once(also.as_mut()).is_pending());
@@ -254,7 +257,7 @@ impl AsyncLoad for Faulty {
 #[test]
 fn faults_in_async_loaders_and_closes_leave_the_runtime_consistent() {
     // In a static, which the spawned tasks borrow (a leaked box would read as a leak).
-    static RUNTIME: std::sync::OnceLock<(lmms::Runtime, lmms::ManualClock)> =
+    static RUNTIME: std::sync::OnceLock<(lmms::Runtime, lmms::tuning::ManualClock)> =
         std::sync::OnceLock::new();
     let (runtime, clock) = RUNTIME.get_or_init(common::quick_runtime);
     runtime.add(Faulty::cell()).unwrap();

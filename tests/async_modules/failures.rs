@@ -112,7 +112,10 @@ fn a_sweep_during_an_async_load_neither_unloads_nor_counts_it_resident() {
     assert_eq!(report.kept_because("in_flight"), None);
     assert_eq!(runtime.stats().resident_modules, 0);
     // Not resident, and not to be unloaded as such: its state is on its way.
-    assert_eq!(InFlight::unload(), Unload::Kept(lmms::KeepReason::Loading));
+    assert_eq!(
+        InFlight::unload(),
+        Unload::Kept(lmms::report::KeepReason::Loading)
+    );
     assert!(matches!(InFlight::get(), Err(Error::LoadsAsync { .. })));
     IN_FLIGHT_OPEN.store(true, SeqCst);
     assert_eq!(drive_all(vec![caller], 3)[0].as_ref().unwrap(), &5);

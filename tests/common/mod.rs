@@ -46,8 +46,8 @@ impl Future for YieldOnce {
 /// A runtime on a manual clock that keeps nothing longer than it must: no resident minimum,
 /// a 1 s grace period and 1 s cooling windows, so a test moves a hot path through cooling,
 /// demotion and unloading with a few clock moves.
-pub fn quick_runtime() -> (lmms::Runtime, lmms::ManualClock) {
-    let clock = lmms::ManualClock::new();
+pub fn quick_runtime() -> (lmms::Runtime, lmms::tuning::ManualClock) {
+    let clock = lmms::tuning::ManualClock::new();
     let runtime = lmms::Runtime::builder()
         .clock(clock.clone())
         .min_resident(0)
@@ -124,8 +124,8 @@ pub use panicking::Panicking;
 pub const MB: usize = 1_000_000;
 
 /// A runtime on a manual clock with a memory budget of `bytes`.
-pub fn budgeted(bytes: u64) -> (lmms::ManualClock, lmms::Runtime) {
-    let clock = lmms::ManualClock::new();
+pub fn budgeted(bytes: u64) -> (lmms::tuning::ManualClock, lmms::Runtime) {
+    let clock = lmms::tuning::ManualClock::new();
     let runtime = lmms::Runtime::builder()
         .clock(clock.clone())
         .memory_budget(bytes)
@@ -135,7 +135,11 @@ pub fn budgeted(bytes: u64) -> (lmms::ManualClock, lmms::Runtime) {
 }
 
 /// `n` modules of 1 MB each on `runtime`, named `{prefix}0` on.
-pub fn megabytes(runtime: &lmms::Runtime, prefix: &str, n: usize) -> Vec<lmms::Handle<Vec<u8>>> {
+pub fn megabytes(
+    runtime: &lmms::Runtime,
+    prefix: &str,
+    n: usize,
+) -> Vec<lmms::state::Handle<Vec<u8>>> {
     (0..n)
         .map(|i| {
             runtime
@@ -147,7 +151,7 @@ pub fn megabytes(runtime: &lmms::Runtime, prefix: &str, n: usize) -> Vec<lmms::H
         .collect()
 }
 
-pub fn resident(modules: &[lmms::Handle<Vec<u8>>]) -> Vec<usize> {
+pub fn resident(modules: &[lmms::state::Handle<Vec<u8>>]) -> Vec<usize> {
     (0..modules.len())
         .filter(|&i| modules[i].stats().resident)
         .collect()

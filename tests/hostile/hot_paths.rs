@@ -436,7 +436,7 @@ struct Helped;
 impl Load for Helped {
     type Error = Infallible;
     fn load() -> Result<Self, Infallible> {
-        let scope = lmms::LoadScope::current();
+        let scope = lmms::state::LoadScope::current();
         let seen = thread::scope(|threads| {
             threads
                 .spawn(move || scope.enter(|| HELPED.get().map(drop)))

@@ -39,7 +39,7 @@ impl lmms::AsyncLoad for Devices {
         })
     }
 
-    fn close(self) -> Option<lmms::Closing> {
+    fn close(self) -> Option<lmms::state::Closing> {
         Some(Box::pin(async move {
             drop(self.client);
             println!("devices: the DynamoDB client is closed");

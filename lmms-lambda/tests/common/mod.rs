@@ -39,8 +39,8 @@ impl<F: FnMut(&[u8]) + Clone + Send + 'static> Service<LambdaInvocation> for Han
 
 /// Sets the process's global runtime, on a manual clock (returned) and with no resident
 /// minimum, as a function's process would have it.
-pub fn global_runtime() -> lmms::ManualClock {
-    let clock = lmms::ManualClock::new();
+pub fn global_runtime() -> lmms::tuning::ManualClock {
+    let clock = lmms::tuning::ManualClock::new();
     let runtime = lmms::Runtime::builder()
         .clock(clock.clone())
         .min_resident(0)

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 /// let words = runtime.register(lmms::ModuleDef::named("words"), || vec!["a", "b"])?;
 /// let guard = words.get()?;
 /// assert_eq!(guard.len(), 2);
-/// assert_eq!(words.unload(), lmms::Unload::Kept(lmms::KeepReason::InUse));
+/// assert_eq!(words.unload(), lmms::report::Unload::Kept(lmms::report::KeepReason::InUse));
 /// drop(guard);
 /// # Ok::<(), lmms::Error>(())
 /// ```

@@ -31,9 +31,9 @@ pub trait Load: Sized + Send + Sync + 'static {
     /// calling thread, once however many threads ask at the same time.
     ///
     /// A loader may get other modules; one that reaches its own module, directly or through
-    /// other loaders on any thread, gets [`Error::ReentrantLoad`]. A loader that hands work
-    /// to a helper thread and waits for it should let the helper [`enter`](crate::LoadScope::enter)
-    /// its [`LoadScope`](crate::LoadScope), or a helper that asks for this module waits for
+    /// other loaders on any thread, gets [`Error::ReentrantLoad`](crate::Error::ReentrantLoad). A loader that hands work
+    /// to a helper thread and waits for it should let the helper [`enter`](crate::state::LoadScope::enter)
+    /// its [`LoadScope`](crate::state::LoadScope), or a helper that asks for this module waits for
     /// a load that waits for it. A loader that blocks on an async module
     /// (`block_on(M::get_async())`) blocks its thread: if the task that runs this load also
     /// leads `M`'s load (both in one `load_together` or `join!`), nothing can poll it, and
@@ -45,7 +45,7 @@ pub trait Load: Sized + Send + Sync + 'static {
 /// `aws_config::load_from_env().await`, a pool's `connect().await`, a model fetched from
 /// object storage. (Every [`Load`] type is an `AsyncLoad` too, whose load runs at once.)
 ///
-/// Get such a module with [`get_async`](ModuleCell::get_async)`().await`, or call its
+/// Get such a module with [`get_async`](super::ModuleCell::get_async)`().await`, or call its
 /// operations, which are `async fn`s. However many tasks and threads ask at once, one load
 /// runs and the others wait for it without blocking a thread; a failed load is every
 /// waiter's error, and the next get tries again. **If the task running the load is
@@ -53,7 +53,7 @@ pub trait Load: Sized + Send + Sync + 'static {
 /// any executor.
 ///
 /// ```
-/// use lmms::{AsyncLoad, Closing};
+/// use lmms::{AsyncLoad, state::Closing};
 ///
 /// #[lmms::module(name = "orders")]
 /// pub struct Orders { rows: Vec<u32> }
@@ -92,7 +92,7 @@ pub trait AsyncLoad: Sized + Send + Sync + 'static {
     ///
     /// A loader may get other modules (joining several gets overlaps their loads); one that
     /// reaches its own module, directly or through other modules' loaders in any task, gets
-    /// [`Error::ReentrantLoad`]. A loader that spawns a task and awaits it must not let that
+    /// [`Error::ReentrantLoad`](crate::Error::ReentrantLoad). A loader that spawns a task and awaits it must not let that
     /// task get this module: lmms cannot see that the two tasks are one load.
     fn load() -> impl Future<Output = Result<Self, Self::Error>> + Send;
 
@@ -110,7 +110,7 @@ pub trait AsyncLoad: Sized + Send + Sync + 'static {
     /// # impl lmms::AsyncLoad for Log {
     /// #     type Error = std::convert::Infallible;
     /// #     async fn load() -> Result<Self, Self::Error> { Ok(Log(Vec::new())) }
-    /// fn close(self) -> Option<lmms::Closing> {
+    /// fn close(self) -> Option<lmms::state::Closing> {
     ///     Some(Box::pin(async move {
     ///         let lines = self.0.len(); // flush them, with `.await`s
     ///         # let _ = lines;

@@ -81,7 +81,7 @@ pub trait Module: AsyncLoad {
 /// let sum: u64 = TABLE.get().unwrap().0.iter().sum();
 /// assert_eq!(sum, 499_500);
 /// assert!(TABLE.is_resident());
-/// assert!(matches!(TABLE.unload(), lmms::Unload::Unloaded { .. }));
+/// assert!(matches!(TABLE.unload(), lmms::report::Unload::Unloaded { .. }));
 /// assert!(!TABLE.is_resident());
 /// ```
 ///
@@ -217,11 +217,11 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
     /// # }
     /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
-    /// assert_eq!(CONFIG.unload(), lmms::Unload::NotResident);
+    /// assert_eq!(CONFIG.unload(), lmms::report::Unload::NotResident);
     /// let guard = CONFIG.get()?;
-    /// assert_eq!(CONFIG.unload(), lmms::Unload::Kept(lmms::KeepReason::InUse));
+    /// assert_eq!(CONFIG.unload(), lmms::report::Unload::Kept(lmms::report::KeepReason::InUse));
     /// drop(guard);
-    /// assert!(matches!(CONFIG.unload(), lmms::Unload::Unloaded { .. }));
+    /// assert!(matches!(CONFIG.unload(), lmms::report::Unload::Unloaded { .. }));
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn unload(&self) -> Unload {
@@ -271,7 +271,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     }
 
     /// Keeps the module resident while the returned [`Pin`] lives: sweeps answer
-    /// [`KeepReason::Pinned`] (unload check 2). Hot operations pin their modules; an
+    /// [`KeepReason::Pinned`](crate::report::KeepReason::Pinned) (unload check 2). Hot operations pin their modules; an
     /// application can pin a module around a batch of work.
     ///
     /// ```
@@ -283,7 +283,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// drop(CONFIG.get()?);
     /// let pin = CONFIG.pin();
-    /// assert_eq!(CONFIG.unload(), lmms::Unload::Kept(lmms::KeepReason::Pinned));
+    /// assert_eq!(CONFIG.unload(), lmms::report::Unload::Kept(lmms::report::KeepReason::Pinned));
     /// drop(pin);
     /// # Ok::<(), lmms::Error>(())
     /// ```
@@ -293,7 +293,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
 
     /// Records that something outside the module (a cached result, say) depends on its
     /// state: while the returned [`Dependent`] lives, sweeps answer
-    /// [`KeepReason::Dependents`] (unload check 3).
+    /// [`KeepReason::Dependents`](crate::report::KeepReason::Dependents) (unload check 3).
     ///
     /// ```
     /// # struct Config;
@@ -304,7 +304,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
     /// drop(CONFIG.get()?);
     /// let entry = CONFIG.depend();
-    /// assert_eq!(CONFIG.unload(), lmms::Unload::Kept(lmms::KeepReason::Dependents));
+    /// assert_eq!(CONFIG.unload(), lmms::report::Unload::Kept(lmms::report::KeepReason::Dependents));
     /// drop(entry);
     /// # Ok::<(), lmms::Error>(())
     /// ```
@@ -355,7 +355,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     }
 
     /// A module with its own loader, bound to `shared` from the start: a
-    /// [`Handle`](crate::Handle)'s.
+    /// [`Handle`](crate::state::Handle)'s.
     pub(crate) fn with_loader(
         def: ModuleDef,
         load: impl Fn() -> Result<T, BoxError> + Send + Sync + 'static,

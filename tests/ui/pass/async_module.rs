@@ -11,7 +11,7 @@ impl lmms::AsyncLoad for Orders {
         Ok(Orders { rows: vec![1, 2] })
     }
 
-    fn close(self) -> Option<lmms::Closing> {
+    fn close(self) -> Option<lmms::state::Closing> {
         Some(Box::pin(async move { drop(self.rows) }))
     }
 }
@@ -32,15 +32,15 @@ fn main() {
     is_send(count::call());
     is_send(nth::call(0));
     is_send(Orders::get_async());
-    is_send(lmms::load_together(&[Orders::cell_ref()]));
+    is_send(lmms::state::load_together(&[Orders::cell_ref()]));
 }
 
 trait CellRef {
-    fn cell_ref() -> &'static dyn lmms::Preload;
+    fn cell_ref() -> &'static dyn lmms::state::Preload;
 }
 
 impl CellRef for Orders {
-    fn cell_ref() -> &'static dyn lmms::Preload {
+    fn cell_ref() -> &'static dyn lmms::state::Preload {
         <Orders as lmms::Module>::cell()
     }
 }

@@ -168,7 +168,7 @@ fn policies(trace: &Trace, args: &Args) -> Vec<(String, Policy)> {
     }
     policies.push((
         "adaptive, default".into(),
-        Policy::Adaptive(lmms::Adaptive::default()),
+        Policy::Adaptive(lmms::tuning::Adaptive::default()),
     ));
     policies.push((
         format!(
