@@ -239,7 +239,7 @@ proptest! {
             })
             .collect();
         let mut held: BTreeMap<usize, Vec<lmms::Guard<'static, Vec<u8>>>> = BTreeMap::new();
-        let mut pins: BTreeMap<usize, Vec<lmms::state::Pin<'static>>> = BTreeMap::new();
+        let mut pins: BTreeMap<usize, Vec<lmms::state::PinGuard<'static>>> = BTreeMap::new();
         let mut last_use: BTreeMap<usize, u64> = BTreeMap::new();
         let mut now = 0u64;
         for action in actions {

@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 /// assert_eq!(clock.now(), Duration::from_secs(30));
 /// ```
 #[derive(Clone)]
-pub struct Clock(Source);
+pub struct Clock(Ticks);
 
 #[derive(Clone)]
-enum Source {
+enum Ticks {
     System(Instant),
     Manual(ManualClock),
 }
@@ -41,7 +41,7 @@ impl Clock {
     /// assert!(clock.now() < std::time::Duration::from_secs(60));
     /// ```
     pub fn system() -> Self {
-        Clock(Source::System(Instant::now()))
+        Clock(Ticks::System(Instant::now()))
     }
 
     /// Time since this clock's origin.
@@ -53,16 +53,16 @@ impl Clock {
     /// ```
     pub fn now(&self) -> Duration {
         match &self.0 {
-            Source::System(origin) => origin.elapsed(),
-            Source::Manual(manual) => manual.now(),
+            Ticks::System(origin) => origin.elapsed(),
+            Ticks::Manual(manual) => manual.now(),
         }
     }
 
     /// The manual clock behind this one, if it is one.
     pub(crate) fn manual(&self) -> Option<&ManualClock> {
         match &self.0 {
-            Source::System(_) => None,
-            Source::Manual(manual) => Some(manual),
+            Ticks::System(_) => None,
+            Ticks::Manual(manual) => Some(manual),
         }
     }
 }
@@ -75,15 +75,15 @@ impl Default for Clock {
 
 impl From<ManualClock> for Clock {
     fn from(manual: ManualClock) -> Self {
-        Clock(Source::Manual(manual))
+        Clock(Ticks::Manual(manual))
     }
 }
 
 impl fmt::Debug for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Source::System(_) => f.write_str("Clock::system"),
-            Source::Manual(manual) => write!(f, "Clock::manual({:?})", manual.now()),
+            Ticks::System(_) => f.write_str("Clock::system"),
+            Ticks::Manual(manual) => write!(f, "Clock::manual({:?})", manual.now()),
         }
     }
 }

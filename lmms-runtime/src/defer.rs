@@ -5,7 +5,7 @@
 //! A user's `Drop` may call its own operation, sweep, or block on another thread that
 //! calls it; run under the shard lock, any of those deadlocks, and a panic there unwinds
 //! through quick_cache's bookkeeping. So a key or an output is never dropped in place inside
-//! the map: [`Deferred`] wraps each, and its `Drop` queues the value while [`Inside`] is
+//! the map: [`Deferred`] wraps each, and its `Drop` queues the value while [`InMap`] is
 //! alive on the thread.
 //!
 //! The same mark answers re-entrancy: user code that quick_cache itself runs under its lock
@@ -49,7 +49,7 @@ pub fn inside() -> bool {
 }
 
 /// Runs `f`, containing a panic in it; `None` if it panicked. Inside a map, the panic is
-/// also counted for [`Inside::leave`] (outside, the caller answers the `None` itself).
+/// also counted for [`InMap::leave`] (outside, the caller answers the `None` itself).
 #[inline]
 pub(crate) fn contain<R>(f: impl FnOnce() -> R) -> Option<R> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
@@ -73,19 +73,19 @@ fn contained(payload: Box<dyn Any + Send>) {
 }
 
 /// The mark of a thread inside a cache's map.
-pub(crate) struct Inside(());
+pub(crate) struct InMap(());
 
-impl Inside {
+impl InMap {
     /// Enters the map, unless the thread is inside already (then the caller, reached from
     /// user code the map runs, must leave the map alone).
     #[inline]
-    pub(crate) fn enter() -> Option<Inside> {
+    pub(crate) fn enter() -> Option<InMap> {
         MARK.try_with(|mark| {
             if mark.depth.get() > 0 {
                 return None;
             }
             mark.depth.set(1);
-            Some(Inside(()))
+            Some(InMap(()))
         })
         .ok()
         .flatten()
@@ -110,7 +110,7 @@ impl Inside {
     }
 }
 
-impl Drop for Inside {
+impl Drop for InMap {
     /// Only on an unwind (`leave` forgets it): the thread is out of the map all the same.
     fn drop(&mut self) {
         let _ = MARK.try_with(|mark| mark.depth.set(0));

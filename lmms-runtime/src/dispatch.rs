@@ -129,14 +129,14 @@ impl<T> Direct<T> {
         if self.raw.state.load(Relaxed).is_null() {
             return DirectCall::NotHot(args);
         }
-        let Some(_inside) = Inside::enter(self.raw.id()) else {
+        let Some(_inside) = InCall::enter(self.raw.id()) else {
             return DirectCall::NotHot(args);
         };
         match NonNull::new(self.raw.state.load(Acquire).cast::<T>()) {
             // SAFETY: the address is a `T`'s (only `publish` stores one, typed), published
             // while a guard holds the state, and that guard is released only after
             // `withdraw` cleared the address, issued the heavy barrier and saw this thread
-            // leave (the `Inside` mark set before this load).
+            // leave (the `InCall` mark set before this load).
             Some(state) => DirectCall::Ran(body(unsafe { state.as_ref() }, args)),
             None => DirectCall::NotHot(args),
         }
@@ -203,14 +203,14 @@ std::thread_local! {
 
 /// The mark of one direct call; leaving (or unwinding) clears it, unless the call is nested
 /// in another on the same path.
-struct Inside {
+struct InCall {
     record: &'static Record,
     outermost: bool,
 }
 
-impl Inside {
+impl InCall {
     #[inline]
-    fn enter(path: usize) -> Option<Inside> {
+    fn enter(path: usize) -> Option<InCall> {
         let record = LOCAL
             .try_with(|local| match local.record.get() {
                 Some(record) => Some(record),
@@ -221,7 +221,7 @@ impl Inside {
         let outermost = match record.mark.load(Relaxed) {
             0 => true,
             inside if inside == path => false,
-            // Inside another path: one mark cannot say both, so this call goes managed.
+            // InCall another path: one mark cannot say both, so this call goes managed.
             _ => return None,
         };
         if outermost {
@@ -230,11 +230,11 @@ impl Inside {
             record.mark.store(path, Release);
         }
         barrier::light();
-        Some(Inside { record, outermost })
+        Some(InCall { record, outermost })
     }
 }
 
-impl Drop for Inside {
+impl Drop for InCall {
     #[inline]
     fn drop(&mut self) {
         if self.outermost {

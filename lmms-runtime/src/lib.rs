@@ -149,7 +149,7 @@ cfg_not_loom! {
         pub use crate::reaper::Reaper;
     }
 
-    /// Holding and loading module state beyond a [`Guard`]: a [`Pin`](state::Pin) that
+    /// Holding and loading module state beyond a [`Guard`]: a [`PinGuard`](state::PinGuard) that
     /// keeps a module resident, a [`Dependent`](state::Dependent), loads started together,
     /// a loader's scope for its helper threads, an async module's close, and modules
     /// registered at run time ([`Handle`](state::Handle)).
@@ -158,14 +158,14 @@ cfg_not_loom! {
     /// let runtime = lmms::Runtime::builder().build()?;
     /// let words: lmms::state::Handle<Vec<&str>> =
     ///     runtime.register(lmms::ModuleDef::named("words"), || vec!["a"])?;
-    /// let pin: lmms::state::Pin<'_> = words.pin();
+    /// let pin: lmms::state::PinGuard<'_> = words.pin();
     /// # drop(pin);
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub mod state {
         pub use crate::cell::LoadScope;
         pub use crate::handle::Handle;
-        pub use crate::module::{Dependent, Pin};
+        pub use crate::module::{Dependent, PinGuard};
         pub use crate::shared::Closing;
         pub use crate::together::{load_together, Preload};
     }

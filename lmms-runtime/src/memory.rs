@@ -270,17 +270,17 @@ std::thread_local! {
 /// measured for every [`Window`] open meanwhile.
 pub(crate) fn measure_own<R>(f: impl FnOnce() -> R) -> (R, isize) {
     /// Leaves the measure on return or unwind.
-    struct Inside;
-    impl Drop for Inside {
+    struct Leave;
+    impl Drop for Leave {
         fn drop(&mut self) {
             let _ = MEASURING.try_with(|depth| depth.set(depth.get().saturating_sub(1)));
         }
     }
     let booked = BOOKED.with(Cell::get);
     let _ = MEASURING.try_with(|depth| depth.set(depth.get() + 1));
-    let inside = Inside;
+    let leave = Leave;
     let (out, net) = measure(f);
-    drop(inside);
+    drop(leave);
     (
         out,
         net.wrapping_sub(BOOKED.with(Cell::get).wrapping_sub(booked)),

@@ -22,7 +22,7 @@ use crate::dispatch::{Direct, DirectCall};
 use crate::error::Error;
 use crate::heat::Heat;
 use crate::hot::{self, OpCore};
-use crate::module::{ModuleCell, Pin};
+use crate::module::{ModuleCell, PinGuard};
 use crate::shared::{Home, OpEntry, Shared};
 use crate::stats::OpStats;
 use crate::sync::lock;
@@ -122,7 +122,7 @@ pub struct Op<O: Operation, C = NoCache> {
 /// "pinned" count. Dropped (through the retire list) once no direct call can be reading.
 struct Hold<T: 'static> {
     _guard: Option<CellGuard<'static, T>>,
-    _pin: Option<Pin<'static>>,
+    _pin: Option<PinGuard<'static>>,
 }
 
 impl<O: Operation> Op<O, NoCache> {

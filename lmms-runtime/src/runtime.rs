@@ -234,7 +234,7 @@ impl Runtime {
     ///
     /// The checks, in order, for a [`Class::Utility`](crate::Class::Utility) module:
     /// 1. **in use**: a guard is alive;
-    /// 2. **pinned**: a [`Pin`](crate::state::Pin) is alive (hot operations pin their modules);
+    /// 2. **pinned**: a [`PinGuard`](crate::state::PinGuard) is alive (hot operations pin their modules);
     /// 3. **dependents**: a [`Dependent`](crate::state::Dependent) is alive (cache entries);
     /// 4. **within grace**: idle for less than the grace period;
     /// 5. **at minimum**: no more than `min_resident` modules are resident.

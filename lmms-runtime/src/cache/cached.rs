@@ -4,7 +4,7 @@
 
 use super::key::{CacheKey, Passthrough, Probe};
 use super::{ByClone, CacheCounts, CachePolicy, CloneOutput, Lookup, ResultCache};
-use crate::defer::{self, Deferred, Inside};
+use crate::defer::{self, Deferred, InMap};
 use crate::sync::step;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
@@ -52,7 +52,7 @@ struct Store<Args: 'static, Output: 'static, Copier> {
 
 type Map<Args, Output, Copier> = Cache<
     CacheKey<Args>,
-    Entry<Output, Copier>,
+    Slot<Output, Copier>,
     Weigher,
     BuildHasherDefault<Passthrough>,
     Evictions,
@@ -63,24 +63,24 @@ type Map<Args, Output, Copier> = Cache<
 #[derive(Clone)]
 struct Weigher;
 
-impl<Args, Output, Copier> Weighter<CacheKey<Args>, Entry<Output, Copier>> for Weigher {
+impl<Args, Output, Copier> Weighter<CacheKey<Args>, Slot<Output, Copier>> for Weigher {
     #[inline]
-    fn weight(&self, key: &CacheKey<Args>, _: &Entry<Output, Copier>) -> u64 {
+    fn weight(&self, key: &CacheKey<Args>, _: &Slot<Output, Copier>) -> u64 {
         key.weight
     }
 }
 
 /// A cached output and the runtime time (ms) at which it expires.
-struct Entry<Output: 'static, Copier> {
+struct Slot<Output: 'static, Copier> {
     output: Deferred<Output>,
     expires: u64,
     copy: PhantomData<fn() -> Copier>,
 }
 
-impl<Output: 'static, Copier: CloneOutput<Output>> Clone for Entry<Output, Copier> {
+impl<Output: 'static, Copier: CloneOutput<Output>> Clone for Slot<Output, Copier> {
     #[inline]
     fn clone(&self) -> Self {
-        Entry {
+        Slot {
             output: Deferred::new(Copier::clone_output(self.output.get())),
             expires: self.expires,
             copy: PhantomData,
@@ -93,11 +93,11 @@ impl<Output: 'static, Copier: CloneOutput<Output>> Clone for Entry<Output, Copie
 #[derive(Clone)]
 struct Evictions;
 
-impl<Args, Output, Copier> Lifecycle<CacheKey<Args>, Entry<Output, Copier>> for Evictions {
+impl<Args, Output, Copier> Lifecycle<CacheKey<Args>, Slot<Output, Copier>> for Evictions {
     type RequestState = u64;
 
     #[inline]
-    fn on_evict(&self, evicted: &mut u64, _: CacheKey<Args>, _: Entry<Output, Copier>) {
+    fn on_evict(&self, evicted: &mut u64, _: CacheKey<Args>, _: Slot<Output, Copier>) {
         *evicted += 1;
     }
 }
@@ -206,7 +206,7 @@ impl<Args, Output, Copier> Cached<Args, Output, Copier> {
     /// reached from user code the map runs under its lock, and must not take that lock again.
     #[inline]
     fn in_map<R>(&self, op: impl FnOnce() -> R) -> Option<R> {
-        let mark = Inside::enter()?;
+        let mark = InMap::enter()?;
         let result = defer::contain(op);
         let panics = mark.leave();
         if panics > 0 {
@@ -336,7 +336,7 @@ where
         // Weighed and cloned here, outside the map, with their panics contained.
         let entry = defer::contain(|| {
             key.weight = self.weigh.map_or(1, |weigh| weigh(key.args.get(), output));
-            Entry {
+            Slot {
                 output: Deferred::new(Copier::clone_output(output)),
                 expires: now.saturating_add(self.ttl),
                 copy: PhantomData,

@@ -1,4 +1,4 @@
-//! What holds a module's state meanwhile: a [`Guard`] on it, a [`Pin`] that keeps it
+//! What holds a module's state meanwhile: a [`Guard`] on it, a [`PinGuard`] that keeps it
 //! resident, a [`Dependent`] that says something outside it depends on it.
 
 use super::unload::is_dropping;
@@ -103,18 +103,18 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
 /// assert_eq!(m.stats().pins, 0);
 /// # Ok::<(), lmms::Error>(())
 /// ```
-#[must_use = "the module is pinned only while the `Pin` lives"]
+#[must_use = "the module is pinned only while the `PinGuard` lives"]
 #[derive(Debug)]
-pub struct Pin<'a>(&'a AtomicUsize);
+pub struct PinGuard<'a>(&'a AtomicUsize);
 
-impl<'a> Pin<'a> {
+impl<'a> PinGuard<'a> {
     pub(crate) fn new(count: &'a AtomicUsize) -> Self {
         count.fetch_add(1, Relaxed);
-        Pin(count)
+        PinGuard(count)
     }
 }
 
-impl Drop for Pin<'_> {
+impl Drop for PinGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Relaxed);
     }
@@ -133,5 +133,5 @@ impl Drop for Pin<'_> {
 #[must_use = "the module is depended on only while the `Dependent` lives"]
 #[derive(Debug)]
 pub struct Dependent<'a> {
-    pub(super) _count: Pin<'a>,
+    pub(super) _count: PinGuard<'a>,
 }

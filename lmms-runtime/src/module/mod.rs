@@ -10,7 +10,7 @@ mod load;
 mod loading;
 mod unload;
 
-pub use guard::{Dependent, Guard, Pin};
+pub use guard::{Dependent, Guard, PinGuard};
 pub use load::{AsyncLoad, Load};
 
 use crate::cell::{CellGuard, StateCell};
@@ -270,7 +270,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
         Entry::stats(self)
     }
 
-    /// Keeps the module resident while the returned [`Pin`] lives: sweeps answer
+    /// Keeps the module resident while the returned [`PinGuard`] lives: sweeps answer
     /// [`KeepReason::Pinned`](crate::report::KeepReason::Pinned) (unload check 2). Hot operations pin their modules; an
     /// application can pin a module around a batch of work.
     ///
@@ -287,8 +287,8 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// drop(pin);
     /// # Ok::<(), lmms::Error>(())
     /// ```
-    pub fn pin(&self) -> Pin<'_> {
-        Pin::new(&self.info.pins)
+    pub fn pin(&self) -> PinGuard<'_> {
+        PinGuard::new(&self.info.pins)
     }
 
     /// Records that something outside the module (a cached result, say) depends on its
@@ -310,7 +310,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// ```
     pub fn depend(&self) -> Dependent<'_> {
         Dependent {
-            _count: Pin::new(&self.info.dependents),
+            _count: PinGuard::new(&self.info.dependents),
         }
     }
 
@@ -373,13 +373,13 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
 
     /// What a hot operation holds: a guard on the state (loaded if needed) that, unlike a
     /// [`Guard`], stamps no use when dropped, and a count in the module's hot pins.
-    pub(crate) fn hold(&'static self) -> Result<(CellGuard<'static, T>, Pin<'static>), Error> {
+    pub(crate) fn hold(&'static self) -> Result<(CellGuard<'static, T>, PinGuard<'static>), Error> {
         let shared = self.runtime()?;
         let inner = match self.cell.try_get() {
             Some(inner) => inner,
             None => self.load(shared)?,
         };
-        Ok((inner, Pin::new(&self.info.hot)))
+        Ok((inner, PinGuard::new(&self.info.hot)))
     }
 
     /// The module's bookkeeping, without its type.
