@@ -1,9 +1,9 @@
 //! Modules registered at run time, each with a loader of its own: a plugin, or one of N
 //! modules replayed from a trace.
 
+use crate::context::{Context, Entry};
 use crate::error::Error;
 use crate::module::{Guard, ModuleCell};
-use crate::shared::{Entry, Shared};
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -24,11 +24,11 @@ use std::sync::Arc;
 /// ```
 pub struct Handle<T> {
     module: Arc<ModuleCell<T>>,
-    shared: Arc<Shared>,
+    shared: Arc<Context>,
 }
 
 impl<T: Send + Sync + 'static> Handle<T> {
-    pub(crate) fn new(module: ModuleCell<T>, shared: &Arc<Shared>) -> Self {
+    pub(crate) fn new(module: ModuleCell<T>, shared: &Arc<Context>) -> Self {
         Handle {
             module: Arc::new(module),
             shared: Arc::clone(shared),

@@ -2,12 +2,12 @@
 //! counts, the hold that pins a hot operation's module, cooling, demotion and the cap on
 //! hot paths. Compiled once for all operations rather than once per operation.
 
+use crate::context::{Context, OpBinding, OpEntry};
 use crate::def::OpDef;
 use crate::dispatch::RawDirect;
 use crate::error::{into_message, Error};
 use crate::heat::Heat;
 use crate::outcome::Demotion;
-use crate::shared::{OpBinding, OpEntry, Shared};
 use crate::stats::OpStats;
 use crate::sync::lock;
 use std::panic::{self, AssertUnwindSafe};
@@ -104,7 +104,7 @@ impl OpCore {
 
 impl OpEntry for OpCore {
     #[cfg(feature = "testing")]
-    fn reset(&'static self, shared: &Shared) {
+    fn reset(&'static self, shared: &Context) {
         self.demote(shared, Demotion::Cooled);
         if let Some(cache) = self.cache() {
             cache.reset();
@@ -166,7 +166,7 @@ impl OpEntry for OpCore {
         self.last_hot_use.load(Relaxed)
     }
 
-    fn cool(&'static self, shared: &Shared, windows: u64, since: u64) {
+    fn cool(&'static self, shared: &Context, windows: u64, since: u64) {
         // A window in which the operation was used while hot does not count against its
         // heat. Uses are stamped with the time of the last refresh, which a use inside the
         // window may share with the window's start: a stamp at the start counts as a use in
@@ -188,7 +188,7 @@ impl OpEntry for OpCore {
         }
     }
 
-    fn demote(&'static self, shared: &Shared, cause: Demotion) -> bool {
+    fn demote(&'static self, shared: &Context, cause: Demotion) -> bool {
         let retiring = {
             let mut hold = lock(&self.hold);
             let Some(held) = hold.take() else {
@@ -229,7 +229,7 @@ impl OpEntry for OpCore {
 /// used other hot operation while the cap is full (least recently used first). The count
 /// only ever moves by a compare-and-swap from below the cap, so however many promotions
 /// race, no more than the cap are hot. `false` if `promoting` turned hot meanwhile.
-pub(crate) fn reserve(shared: &Shared, promoting: &'static dyn OpEntry) -> bool {
+pub(crate) fn reserve(shared: &Context, promoting: &'static dyn OpEntry) -> bool {
     let cap = shared.config.max_hot_paths;
     loop {
         if promoting.is_hot() {
@@ -270,7 +270,7 @@ pub(crate) fn reserve(shared: &Shared, promoting: &'static dyn OpEntry) -> bool 
 /// Demotes the least recently used hot operation of one of `held`, the modules (their
 /// bookkeeping's addresses) that room-making found kept by hot paths alone: the memory
 /// budget outranks the hot path. Whether it demoted one.
-pub(crate) fn yield_to_budget(shared: &Shared, held: &[usize]) -> bool {
+pub(crate) fn yield_to_budget(shared: &Context, held: &[usize]) -> bool {
     let unpinnable = |op: &&&'static dyn OpEntry| {
         op.binding()
             .module()
@@ -295,7 +295,7 @@ pub(crate) fn yield_to_budget(shared: &Shared, held: &[usize]) -> bool {
 /// Applies the cooling windows that ended since the last call: each halves the heat of
 /// every operation not used while hot in it, and demotes the ones that fell below the
 /// cooling threshold. Of sweeps racing over the same windows, one applies them.
-pub(crate) fn cool(shared: &Shared, now: u64) {
+pub(crate) fn cool(shared: &Context, now: u64) {
     let window = crate::clock::millis(shared.config.cool_every).max(1);
     let since = shared.cooled_until.load(Relaxed);
     let windows = now.saturating_sub(since) / window;

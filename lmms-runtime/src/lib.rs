@@ -47,8 +47,9 @@
 //! 3. `info`: one module's bookkeeping. `stats`: the figures.
 //! 4. `counters`: the running totals. `emf`: CloudWatch's metric format. `metrics`: the
 //!    `metrics` facade.
-//! 5. `shared`: what every call reads of its runtime, the module list, and binding a
-//!    static module or operation to its runtime.
+//! 5. `context`: what every call reads of its runtime (`Context`), the runtime behind its
+//!    handle (`RuntimeInner`: the context and the module list), and binding a static module
+//!    or operation to its runtime.
 //! 6. `hot`: heat counting, cooling, demotion and the hot-path cap. `sweep`: the
 //!    five-point check, in a sweep and when a load makes room in the memory budget.
 //! 7. `module`: the module cell, how its state loads and unloads, its guards and pins (a
@@ -89,6 +90,7 @@ mod trace;
 cfg_not_loom! {
     mod builder;
     mod clock;
+    mod context;
     mod config;
     mod counters;
     mod def;
@@ -112,7 +114,6 @@ cfg_not_loom! {
     mod outcome;
     mod running;
     mod runtime;
-    mod shared;
     mod stats;
     mod sweep;
     mod together;
@@ -166,7 +167,7 @@ cfg_not_loom! {
         pub use crate::cell::LoadScope;
         pub use crate::handle::Handle;
         pub use crate::module::{Dependent, PinGuard};
-        pub use crate::shared::Closing;
+        pub use crate::context::Closing;
         pub use crate::together::{load_together, Preload};
     }
 

@@ -8,12 +8,12 @@
 //! #61). Name it once, `use plugin_crate as _;`, and its operations are found.
 
 use crate::cache::CachePolicy;
+use crate::context::OpEntry;
 use crate::def::Class;
 #[cfg(feature = "json")]
 use crate::error::ExecError;
 use crate::operation::{Op, Operation};
 use crate::probe::ModuleState;
-use crate::shared::OpEntry;
 use crate::stats::{ModuleStats, OpStats};
 use linkme::distributed_slice;
 use std::fmt;

@@ -17,13 +17,13 @@
 
 use crate::cache::{CachePolicy, Cached, CloneOutput, Lookup, NoCache};
 use crate::cell::CellGuard;
+use crate::context::{Context, OpEntry, RuntimeInner};
 use crate::def::OpDef;
 use crate::dispatch::{Direct, DirectCall};
 use crate::error::Error;
 use crate::heat::Heat;
 use crate::hot::{self, OpCore};
 use crate::module::{ModuleCell, PinGuard};
-use crate::shared::{Home, OpEntry, Shared};
 use crate::stats::OpStats;
 use crate::sync::lock;
 use std::hash::Hash;
@@ -372,7 +372,7 @@ where
     /// stateless operation not [added](crate::Runtime::add_op) elsewhere. Binds it there
     /// on first use.
     #[inline]
-    pub(crate) fn runtime(&'static self) -> Result<&'static Shared, Error> {
+    pub(crate) fn runtime(&'static self) -> Result<&'static Context, Error> {
         match self.core.binding.runtime.get() {
             Some(shared) => Ok(shared),
             None => self.bind_first(),
@@ -380,17 +380,17 @@ where
     }
 
     #[cold]
-    fn bind_first(&'static self) -> Result<&'static Shared, Error> {
+    fn bind_first(&'static self) -> Result<&'static Context, Error> {
         let shared = match O::source() {
             Source::Module(module) => module.runtime()?,
-            Source::Stateless(_) => &Home::global().shared,
+            Source::Stateless(_) => &RuntimeInner::global().shared,
         };
         Ok(self.bind(shared).0)
     }
 
     /// Binds to `shared` unless bound already; returns the runtime it is bound to and
     /// whether it was bound just now.
-    pub(crate) fn bind(&'static self, shared: &Arc<Shared>) -> (&'static Shared, bool) {
+    pub(crate) fn bind(&'static self, shared: &Arc<Context>) -> (&'static Context, bool) {
         // User code (a hand-written `source`) runs before anything is set, so a panic in
         // it leaves the operation unbound, to bind on its next call.
         let module = match O::source() {
@@ -410,13 +410,13 @@ where
 
     /// Counts a call toward the heat thresholds, until the operation is critical.
     #[inline]
-    pub(crate) fn count(&'static self, shared: &Shared) {
+    pub(crate) fn count(&'static self, shared: &Context) {
         if self.core.counting.load(Relaxed) {
             self.count_call(shared);
         }
     }
 
-    fn count_call(&'static self, shared: &Shared) {
+    fn count_call(&'static self, shared: &Context) {
         let heat = shared.config.heat;
         let calls = self.core.calls.fetch_add(1, Relaxed) + 1;
         if calls == heat.warm() {
@@ -439,7 +439,7 @@ where
     /// may sweep, demote or call this very operation; a slot under the hot-path cap is
     /// reserved before the path is published, so the cap holds however many promotions
     /// race.
-    fn promote(&'static self, shared: &Shared) {
+    fn promote(&'static self, shared: &Context) {
         if shared.config.max_hot_paths == 0 || self.core.direct.is_published() {
             return;
         }

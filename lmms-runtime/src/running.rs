@@ -3,10 +3,10 @@
 //! and caches.
 
 use crate::cache::{CachePolicy, Lookup};
+use crate::context::Context;
 use crate::error::Error;
 use crate::module::Guard;
 use crate::operation::{Op, Operation, Source};
-use crate::shared::Shared;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::task::Poll;
@@ -97,7 +97,7 @@ where
 
 /// A begin that missed the cache: its runtime, the time, and the key to store under.
 struct Missed<K> {
-    shared: &'static Shared,
+    shared: &'static Context,
     now: u64,
     key: K,
 }
@@ -135,7 +135,7 @@ pub enum Begin<O: Operation, C: CachePolicy<O::Args, O::Output>> {
 /// it releases the guard and counts nothing.
 pub struct Running<O: Operation, C: CachePolicy<O::Args, O::Output>> {
     op: &'static Op<O, C>,
-    shared: &'static Shared,
+    shared: &'static Context,
     state: Held<O::State>,
     key: C::Key,
     now: u64,

@@ -4,6 +4,7 @@
 use crate::cache::CachePolicy;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::context::{Closing, RuntimeInner};
 use crate::def::ModuleDef;
 use crate::error::{BoxError, Error};
 use crate::handle::Handle;
@@ -12,7 +13,6 @@ use crate::join;
 use crate::module::ModuleCell;
 use crate::operation::{Op, Operation};
 use crate::outcome::{Demotion, Kept, SweepReport, Unload, Unloaded};
-use crate::shared::{Closing, Home};
 use crate::stats::Stats;
 use crate::sweep::Sweep;
 use std::convert::Infallible;
@@ -47,13 +47,13 @@ use std::time::Duration;
 /// ```
 #[derive(Clone)]
 pub struct Runtime {
-    home: Arc<Home>,
+    home: Arc<RuntimeInner>,
 }
 
 impl Runtime {
     pub(crate) fn new(config: Config, clock: Clock) -> Self {
         Runtime {
-            home: Arc::new(Home::new(config, clock)),
+            home: Arc::new(RuntimeInner::new(config, clock)),
         }
     }
 
@@ -67,7 +67,7 @@ impl Runtime {
     pub fn global() -> &'static Runtime {
         static GLOBAL: OnceLock<Runtime> = OnceLock::new();
         GLOBAL.get_or_init(|| Runtime {
-            home: Arc::clone(Home::global()),
+            home: Arc::clone(RuntimeInner::global()),
         })
     }
 
@@ -81,7 +81,7 @@ impl Runtime {
     /// # Ok::<(), lmms::Error>(())
     /// ```
     pub fn set_global(runtime: Runtime) -> Result<(), Error> {
-        Home::set_global(runtime.home)
+        RuntimeInner::set_global(runtime.home)
     }
 
     /// The runtime's settings.
@@ -190,7 +190,7 @@ impl Runtime {
             (_, true) => Ok(()),
             (_, false) => Err(Error::DuplicateModule {
                 name: module.def().name().to_string(),
-                places: vec![crate::shared::place(module.def())],
+                places: vec![crate::context::place(module.def())],
             }),
         }
     }

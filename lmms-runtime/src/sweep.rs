@@ -1,12 +1,12 @@
 //! The sweep: the five-point check over every resident module, and the unloads it allows;
 //! and the same checks when a load makes room in the memory budget.
 
+use crate::context::{Context, EntryRef};
 use crate::def::Class;
 use crate::info::Info;
 use crate::keepalive::Schedule;
 use crate::name::Name;
 use crate::outcome::{KeepReason, Kept, SweepReport, Unload, Unloaded};
-use crate::shared::{EntryRef, Shared};
 use crate::sync::local;
 use std::cell::Cell;
 use std::sync::atomic::Ordering::Relaxed;
@@ -75,7 +75,7 @@ pub(crate) fn loading<R>(load: impl FnOnce() -> R) -> R {
 }
 
 /// Bytes unloads freed, handed back to the OS when dropped, unwinding included.
-struct Reclaimed<'a>(&'a Shared, u64);
+struct Reclaimed<'a>(&'a Context, u64);
 
 impl Drop for Reclaimed<'_> {
     fn drop(&mut self) {
@@ -102,7 +102,7 @@ const PASSES: usize = 4;
 /// `hot::yield_to_budget`) and looks again: the budget outranks the hot path, which is
 /// only an optimisation.
 pub(crate) fn make_room(
-    shared: &Shared,
+    shared: &Context,
     reserve: u64,
     mut yield_hot: impl FnMut(&[usize]) -> bool,
 ) -> bool {
@@ -145,7 +145,7 @@ pub(crate) fn make_room(
 
 impl Sweep {
     /// `reserve`: the bytes of the load this makes room for, or `None` for a sweep.
-    pub(crate) fn classify(shared: &Shared, entries: &[EntryRef], reserve: Option<u64>) -> Sweep {
+    pub(crate) fn classify(shared: &Context, entries: &[EntryRef], reserve: Option<u64>) -> Sweep {
         // A stamp at or after the recent time before this refresh means "used since the
         // last refresh": count it as now, so the grace period is never cut short.
         let before = shared.time.recent();
@@ -229,7 +229,7 @@ impl Sweep {
         sweep
     }
 
-    pub(crate) fn finish(mut self, shared: &Shared) -> SweepReport {
+    pub(crate) fn finish(mut self, shared: &Context) -> SweepReport {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.sort_by_key(|&(_, last_use)| last_use);
         for (entry, last_use) in candidates {
@@ -270,7 +270,7 @@ impl Sweep {
 
     /// [`make_room`]'s unloads, least recently used first while over budget; whether the
     /// reserve fits after them. The modules left are not reported: this is no sweep.
-    fn make_room(mut self, shared: &Shared) -> bool {
+    fn make_room(mut self, shared: &Context) -> bool {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.sort_by_key(|&(_, last_use)| last_use);
         // Handed back to the OS once for all the unloads: a trim walks every free block.
@@ -303,7 +303,7 @@ impl Sweep {
 
     /// Unloads `entry` if the checks it is made under still allow it, and books the result;
     /// the bytes it freed, if it was unloaded here.
-    fn unload(&mut self, shared: &Shared, entry: &EntryRef) -> Option<u64> {
+    fn unload(&mut self, shared: &Context, entry: &EntryRef) -> Option<u64> {
         let info = entry.info();
         let kept_bytes = info.bytes.load(Relaxed);
         match entry.unload(shared) {
@@ -332,7 +332,7 @@ impl Sweep {
     /// larger and does not fit is unloaded again. A failed load is counted as one, leaves
     /// it unloaded, and is not tried again before its next use (a loader that fails slowly
     /// would hold up every sweep of its window).
-    fn prewarm(&mut self, shared: &Shared, entry: &EntryRef, last_use: u64) {
+    fn prewarm(&mut self, shared: &Context, entry: &EntryRef, last_use: u64) {
         let info = entry.info();
         let fits = |bytes: u64| {
             shared
@@ -371,14 +371,14 @@ impl Sweep {
         });
     }
 
-    fn over_budget(&self, shared: &Shared) -> bool {
+    fn over_budget(&self, shared: &Context) -> bool {
         shared
             .config
             .memory_budget
             .is_some_and(|budget| self.bytes.saturating_add(self.reserve.unwrap_or(0)) > budget)
     }
 
-    fn within_grace(&self, shared: &Shared, entry: &EntryRef, last_use: u64) -> bool {
+    fn within_grace(&self, shared: &Context, entry: &EntryRef, last_use: u64) -> bool {
         let idle = Duration::from_millis(self.now.saturating_sub(last_use));
         let schedule = schedule(shared, entry, self.typical);
         if idle < schedule.keep {
@@ -401,7 +401,7 @@ impl Sweep {
     /// Whether `entry`, a module not resident, is due a pre-warm: a utility module used
     /// before and not pre-warmed (nor tried) since, whose schedule has it loaded before
     /// the next sweep (its load started early enough to be done) and kept past now.
-    fn warm_due(&self, shared: &Shared, entry: &EntryRef) -> bool {
+    fn warm_due(&self, shared: &Context, entry: &EntryRef) -> bool {
         let info = entry.info();
         if info.def.class_of() != Class::Utility
             || info.loads.load(Relaxed) == 0
@@ -440,7 +440,7 @@ fn typical(entries: &[EntryRef]) -> u64 {
 /// What the rules do with `entry` while it is idle: a module's own grace period, the
 /// adaptive keep-alive's schedule (its price set against modules of `typical` bytes), or
 /// the runtime's grace period.
-fn schedule(shared: &Shared, entry: &EntryRef, typical: u64) -> Schedule {
+fn schedule(shared: &Context, entry: &EntryRef, typical: u64) -> Schedule {
     let info = entry.info();
     if let Some(grace) = info.def.grace_of() {
         return Schedule::keep(grace);

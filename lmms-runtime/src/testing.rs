@@ -40,9 +40,9 @@
 
 use crate::clock::ManualClock;
 use crate::config::Config;
+use crate::context::{Entry, RuntimeInner};
 use crate::error::Error;
 use crate::outcome::KeepReason;
-use crate::shared::{Entry, Home};
 use crate::sync::lock;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -200,8 +200,9 @@ fn held_by_the_caller(entry: &dyn Entry) -> Option<&'static str> {
 }
 
 /// The global runtime, built on a manual clock if nothing built it yet.
-fn global_on_a_manual_clock() -> Result<&'static Arc<Home>, Error> {
-    let home = Home::global_or(|| Home::new(Config::default(), ManualClock::new().into()));
+fn global_on_a_manual_clock() -> Result<&'static Arc<RuntimeInner>, Error> {
+    let home =
+        RuntimeInner::global_or(|| RuntimeInner::new(Config::default(), ManualClock::new().into()));
     match home.shared.time.manual() {
         Some(_) => Ok(home),
         None => Err(Error::invalid(

@@ -4,9 +4,9 @@
 use super::unload::is_dropping;
 use super::ModuleCell;
 use crate::cell::CellGuard;
+use crate::context::Context;
 use crate::def::Class;
 use crate::outcome::Unload;
-use crate::shared::Shared;
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
@@ -30,14 +30,14 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 pub struct Guard<'a, T: Send + Sync + 'static> {
     inner: ManuallyDrop<CellGuard<'a, T>>,
     module: &'a ModuleCell<T>,
-    shared: &'a Shared,
+    shared: &'a Context,
 }
 
 impl<'a, T: Send + Sync + 'static> Guard<'a, T> {
     pub(super) fn new(
         inner: CellGuard<'a, T>,
         module: &'a ModuleCell<T>,
-        shared: &'a Shared,
+        shared: &'a Context,
     ) -> Self {
         Guard {
             inner: ManuallyDrop::new(inner),

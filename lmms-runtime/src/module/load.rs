@@ -1,8 +1,8 @@
 //! How a module's state is built: the [`Load`] and [`AsyncLoad`] traits a state type
 //! implements, and the loader a cell keeps of them.
 
+use crate::context::Closing;
 use crate::error::BoxError;
-use crate::shared::Closing;
 use std::future::Future;
 
 /// How a module's state is built, on first use.

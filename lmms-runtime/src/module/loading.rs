@@ -6,11 +6,11 @@ use super::guard::Guard;
 use super::load::{LoadFuture, Loader};
 use super::ModuleCell;
 use crate::cell::{CellGuard, LoadFailure};
+use crate::context::Context;
 use crate::error::{into_message, BoxError, Error};
 use crate::flight::{Failure, Leading, SharedError, Turn};
 use crate::hot;
 use crate::memory;
-use crate::shared::Shared;
 use crate::sweep;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
@@ -21,7 +21,7 @@ use std::task::Poll;
 impl<T: Send + Sync + 'static> ModuleCell<T> {
     pub(crate) async fn guard_async<'a>(
         &'a self,
-        shared: &'a Shared,
+        shared: &'a Context,
     ) -> Result<Guard<'a, T>, Error> {
         let Loader::Async(load) = &self.loader else {
             return self.guard(shared);
@@ -38,7 +38,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     #[cold]
     async fn wait_or_load<'a>(
         &'a self,
-        shared: &'a Shared,
+        shared: &'a Context,
         load: fn() -> LoadFuture<T>,
     ) -> Result<Guard<'a, T>, Error> {
         let mut room_made = false;
@@ -78,7 +78,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     #[cold]
     async fn load_async<'a>(
         &'a self,
-        shared: &'a Shared,
+        shared: &'a Context,
         load: fn() -> LoadFuture<T>,
         leading: Leading<'_>,
     ) -> Result<CellGuard<'a, T>, Error> {
@@ -159,13 +159,13 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     }
 
     /// Whether a load would make room first: a budget is set and the module's size known.
-    fn needs_room(&self, shared: &Shared) -> bool {
+    fn needs_room(&self, shared: &Context) -> bool {
         shared.config.memory_budget.is_some() && self.info.last_bytes.load(Relaxed) > 0
     }
 
     /// Before a load: room in the memory budget for what this module's last load kept (a
     /// first load's size is not known until it is done; [`LoadRun::done`] deals with it).
-    fn make_room(&self, shared: &Shared) {
+    fn make_room(&self, shared: &Context) {
         let needs = self.info.last_bytes.load(Relaxed);
         if needs > 0 {
             sweep::make_room(shared, needs, |held| hot::yield_to_budget(shared, held));
@@ -174,7 +174,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
 
     /// Loads the state for a caller.
     #[cold]
-    pub(super) fn load<'a>(&'a self, shared: &'a Shared) -> Result<CellGuard<'a, T>, Error> {
+    pub(super) fn load<'a>(&'a self, shared: &'a Context) -> Result<CellGuard<'a, T>, Error> {
         self.load_here(shared, false).map(|(guard, _)| guard)
     }
 
@@ -185,7 +185,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     #[cold]
     pub(super) fn load_here<'a>(
         &'a self,
-        shared: &'a Shared,
+        shared: &'a Context,
         ahead: bool,
     ) -> Result<(CellGuard<'a, T>, bool), Error> {
         let load = match &self.loader {
@@ -246,7 +246,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
 /// the memory budget, the failure's count and the events — so each is written once.
 struct LoadRun<'a, T> {
     module: &'a ModuleCell<T>,
-    shared: &'a Shared,
+    shared: &'a Context,
     /// The runtime's time when the load was asked for, where the idle gap ended (not when
     /// the load is done: a slow load would teach gaps longer than the calls keep).
     asked: u64,
@@ -257,7 +257,7 @@ struct LoadRun<'a, T> {
 }
 
 impl<'a, T: Send + Sync + 'static> LoadRun<'a, T> {
-    fn start(module: &'a ModuleCell<T>, shared: &'a Shared) -> Self {
+    fn start(module: &'a ModuleCell<T>, shared: &'a Context) -> Self {
         LoadRun {
             module,
             shared,

@@ -14,13 +14,13 @@ pub use guard::{Dependent, Guard, PinGuard};
 pub use load::{AsyncLoad, Load};
 
 use crate::cell::{CellGuard, StateCell};
+use crate::context::{Closing, Context, Entry, RuntimeInner};
 use crate::def::ModuleDef;
 use crate::error::{BoxError, Error};
 use crate::flight::Flight;
 use crate::gaps::IdleGaps;
 use crate::info::Info;
 use crate::outcome::Unload;
-use crate::shared::{Closing, Entry, Home, Shared};
 use crate::stats::ModuleStats;
 use load::{load_async_boxed, Loader};
 use std::sync::atomic::Ordering::Relaxed;
@@ -93,7 +93,7 @@ pub struct ModuleCell<T> {
     cell: StateCell<T>,
     /// The runtime it is bound to: set on a static module's first use (or by
     /// [`Runtime::add`](crate::Runtime::add)), at once for a run-time one.
-    runtime: OnceLock<Arc<Shared>>,
+    runtime: OnceLock<Arc<Context>>,
     loader: Loader<T>,
     /// An async module's loads in progress.
     flight: Flight,
@@ -156,7 +156,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     }
 
     #[inline]
-    pub(crate) fn guard<'a>(&'a self, shared: &'a Shared) -> Result<Guard<'a, T>, Error> {
+    pub(crate) fn guard<'a>(&'a self, shared: &'a Context) -> Result<Guard<'a, T>, Error> {
         let inner = match self.cell.try_get() {
             Some(inner) => {
                 self.used(shared);
@@ -171,7 +171,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// ended, unless another use is still running (then it was never idle). A load records
     /// its own gap.
     #[inline]
-    fn used(&self, shared: &Shared) {
+    fn used(&self, shared: &Context) {
         let idle = shared
             .time
             .recent()
@@ -342,7 +342,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     /// The runtime this static module is bound to, binding it to the global one if it
     /// has none.
     #[inline]
-    pub(crate) fn runtime(&'static self) -> Result<&'static Arc<Shared>, Error> {
+    pub(crate) fn runtime(&'static self) -> Result<&'static Arc<Context>, Error> {
         match self.runtime.get() {
             Some(shared) => Ok(shared),
             None => self.bind_global(),
@@ -350,8 +350,8 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     }
 
     #[cold]
-    fn bind_global(&'static self) -> Result<&'static Arc<Shared>, Error> {
-        Ok(Home::global().bind(self)?.0)
+    fn bind_global(&'static self) -> Result<&'static Arc<Context>, Error> {
+        Ok(RuntimeInner::global().bind(self)?.0)
     }
 
     /// A module with its own loader, bound to `shared` from the start: a
@@ -359,7 +359,7 @@ impl<T: Send + Sync + 'static> ModuleCell<T> {
     pub(crate) fn with_loader(
         def: ModuleDef,
         load: impl Fn() -> Result<T, BoxError> + Send + Sync + 'static,
-        shared: &Arc<Shared>,
+        shared: &Arc<Context>,
     ) -> Self {
         ModuleCell {
             info: Info::new(def),
@@ -412,7 +412,7 @@ impl<T: Send + Sync + 'static> Entry for ModuleCell<T> {
         &self.info
     }
 
-    fn runtime(&self) -> &OnceLock<Arc<Shared>> {
+    fn runtime(&self) -> &OnceLock<Arc<Context>> {
         &self.runtime
     }
 
@@ -424,7 +424,7 @@ impl<T: Send + Sync + 'static> Entry for ModuleCell<T> {
         self.cell.is_loaded()
     }
 
-    fn unload(&self, shared: &Shared) -> Unload {
+    fn unload(&self, shared: &Context) -> Unload {
         self.unload_in(shared)
     }
 
@@ -432,7 +432,7 @@ impl<T: Send + Sync + 'static> Entry for ModuleCell<T> {
         !matches!(self.loader, Loader::Async(_))
     }
 
-    fn prewarm(&self, shared: &Shared, last_use: u64) -> Result<bool, Error> {
+    fn prewarm(&self, shared: &Context, last_use: u64) -> Result<bool, Error> {
         if self.cell.is_loaded()
             || !self.can_prewarm()
             || self.info.last_use.load(Relaxed) != last_use

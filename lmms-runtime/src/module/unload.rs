@@ -3,15 +3,15 @@
 
 use super::ModuleCell;
 use crate::cell::Take;
+use crate::context::Context;
 use crate::info::Info;
 use crate::memory;
 use crate::outcome::{KeepReason, Unload};
-use crate::shared::Shared;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 
 impl<T: Send + Sync + 'static> ModuleCell<T> {
-    pub(crate) fn unload_in(&self, shared: &Shared) -> Unload {
+    pub(crate) fn unload_in(&self, shared: &Context) -> Unload {
         if let Some(reason) = self.info.held(&shared.config) {
             return Unload::Kept(reason);
         }

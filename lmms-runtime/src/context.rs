@@ -2,7 +2,7 @@
 //! operations and their hot paths — and the runtime's module list; and binding, the one
 //! place where a static module or operation is tied to the runtime it reports to.
 //!
-//! A module points at its runtime's [`Shared`], never at the module list: a run-time
+//! A module points at its runtime's [`Context`], never at the module list: a run-time
 //! module is held by the list and holds the context, so no reference cycle forms.
 
 use crate::cache::ResultCache;
@@ -34,7 +34,7 @@ use std::time::Duration;
 pub type Closing = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// What a module or an operation needs of its runtime on every call.
-pub(crate) struct Shared {
+pub(crate) struct Context {
     pub(crate) config: Config,
     pub(crate) time: Time,
     pub(crate) counters: Counters,
@@ -51,7 +51,7 @@ pub(crate) struct Shared {
     closing: Mutex<Vec<Closing>>,
     /// Where closes go instead, once set (`Runtime::spawn_closes`).
     pub(crate) spawn: OnceLock<fn(Closing)>,
-    /// Every module bound here: here rather than in [`Home`] so that a load can make room
+    /// Every module bound here: here rather than in [`RuntimeInner`] so that a load can make room
     /// in the memory budget.
     modules: Mutex<Modules>,
     /// The figures last published through the `metrics` facade, which gets what each
@@ -60,7 +60,7 @@ pub(crate) struct Shared {
     pub(crate) published: Mutex<Option<crate::stats::Stats>>,
 }
 
-impl Shared {
+impl Context {
     /// The operations bound here, copied out of their lock: what is done with them runs
     /// user code (a demotion's event, a cached value's `Drop`), which may bind another.
     pub(crate) fn ops(&self) -> Vec<&'static dyn OpEntry> {
@@ -130,7 +130,7 @@ impl Shared {
         op: &'static dyn OpEntry,
         module: Option<&'static Info>,
         cache: Option<&'static dyn ResultCache>,
-    ) -> (&'static Shared, bool) {
+    ) -> (&'static Context, bool) {
         let binding = op.binding();
         let mut fresh = false;
         let bound = binding.runtime.get_or_init(|| {
@@ -153,7 +153,7 @@ impl Shared {
 
 /// Where an operation records its runtime, and what it learnt when it was bound.
 pub(crate) struct OpBinding {
-    pub(crate) runtime: OnceLock<Arc<Shared>>,
+    pub(crate) runtime: OnceLock<Arc<Context>>,
     /// The operation's module, if it has one, so that no later step (a demotion, the
     /// stats) runs `Operation::source`.
     pub(crate) module: OnceLock<Option<&'static Info>>,
@@ -186,9 +186,9 @@ pub(crate) trait OpEntry: Send + Sync {
     fn last_hot_use(&self) -> u64;
     /// Applies `windows` cooling windows, the first of which began at `since`; demotes if
     /// the heat fell.
-    fn cool(&'static self, shared: &Shared, windows: u64, since: u64);
+    fn cool(&'static self, shared: &Context, windows: u64, since: u64);
     /// Switches the direct path off, then releases the pin once no call can be in it.
-    fn demote(&'static self, shared: &Shared, cause: Demotion) -> bool;
+    fn demote(&'static self, shared: &Context, cause: Demotion) -> bool;
 
     fn cache(&self) -> Option<&'static dyn ResultCache> {
         self.binding().cache.get().copied()
@@ -197,22 +197,22 @@ pub(crate) trait OpEntry: Send + Sync {
     /// Back to an operation never called: demoted, its cache cleared, its heat and counts
     /// at zero (`lmms::testing`).
     #[cfg(feature = "testing")]
-    fn reset(&'static self, shared: &Shared);
+    fn reset(&'static self, shared: &Context);
 }
 
 /// What the runtime needs of a module whatever its state type: the sweep's view.
 pub(crate) trait Entry: Send + Sync {
     fn info(&self) -> &Info;
     /// Where a static module records its runtime.
-    fn runtime(&self) -> &OnceLock<Arc<Shared>>;
+    fn runtime(&self) -> &OnceLock<Arc<Context>>;
     fn guards(&self) -> usize;
     fn is_resident(&self) -> bool;
-    fn unload(&self, shared: &Shared) -> Unload;
+    fn unload(&self, shared: &Context) -> Unload;
     /// Whether the sweep can load it ahead of a predicted use: its load is not async.
     fn can_prewarm(&self) -> bool;
     /// Loads the state ahead of the use predicted from `last_use`, if it was not used since,
     /// is not resident and its load can run here; whether this call loaded it.
-    fn prewarm(&self, shared: &Shared, last_use: u64) -> Result<bool, Error>;
+    fn prewarm(&self, shared: &Context, last_use: u64) -> Result<bool, Error>;
 
     fn stats(&self) -> ModuleStats {
         let info = self.info();
@@ -270,8 +270,8 @@ impl Deref for EntryRef {
 
 /// A runtime: its context and its modules. [`Runtime`](crate::Runtime) is the public
 /// handle on one.
-pub(crate) struct Home {
-    pub(crate) shared: Arc<Shared>,
+pub(crate) struct RuntimeInner {
+    pub(crate) shared: Arc<Context>,
 }
 
 #[derive(Default)]
@@ -280,15 +280,15 @@ struct Modules {
     names: HashSet<Name>,
 }
 
-static GLOBAL: OnceLock<Arc<Home>> = OnceLock::new();
+static GLOBAL: OnceLock<Arc<RuntimeInner>> = OnceLock::new();
 
-impl Home {
+impl RuntimeInner {
     pub(crate) fn new(config: Config, clock: Clock) -> Self {
         if config.trim_threshold.is_some() {
             memory::give_back_promptly();
         }
-        Home {
-            shared: Arc::new(Shared {
+        RuntimeInner {
+            shared: Arc::new(Context {
                 config,
                 time: Time::new(clock),
                 counters: Counters::default(),
@@ -306,16 +306,16 @@ impl Home {
     }
 
     /// The process-wide runtime, with the default settings unless one was set first.
-    pub(crate) fn global() -> &'static Arc<Home> {
-        Home::global_or(|| Home::new(Config::default(), Clock::system()))
+    pub(crate) fn global() -> &'static Arc<RuntimeInner> {
+        RuntimeInner::global_or(|| RuntimeInner::new(Config::default(), Clock::system()))
     }
 
     /// The process-wide runtime, `init`'s unless one was set or built first.
-    pub(crate) fn global_or(init: impl FnOnce() -> Home) -> &'static Arc<Home> {
+    pub(crate) fn global_or(init: impl FnOnce() -> RuntimeInner) -> &'static Arc<RuntimeInner> {
         GLOBAL.get_or_init(|| Arc::new(init()))
     }
 
-    pub(crate) fn set_global(home: Arc<Home>) -> Result<(), Error> {
+    pub(crate) fn set_global(home: Arc<RuntimeInner>) -> Result<(), Error> {
         GLOBAL.set(home).map_err(|_| Error::GlobalAlreadySet)
     }
 
@@ -334,7 +334,7 @@ impl Home {
     pub(crate) fn bind(
         &self,
         module: &'static dyn Entry,
-    ) -> Result<(&'static Arc<Shared>, bool), Error> {
+    ) -> Result<(&'static Arc<Context>, bool), Error> {
         let mut modules = lock(&self.shared.modules);
         if let Some(shared) = module.runtime().get() {
             return Ok((shared, false));
@@ -360,7 +360,7 @@ impl Home {
     pub(crate) fn register<H>(
         &self,
         def: &ModuleDef,
-        make: impl FnOnce(&Arc<Shared>) -> (H, Arc<dyn Entry>),
+        make: impl FnOnce(&Arc<Context>) -> (H, Arc<dyn Entry>),
     ) -> Result<H, Error> {
         let mut modules = lock(&self.shared.modules);
         modules.claim(def)?;
@@ -370,8 +370,8 @@ impl Home {
     }
 }
 
-impl Drop for Home {
-    /// The module list lives in [`Shared`], which a run-time module's entry holds in turn:
+impl Drop for RuntimeInner {
+    /// The module list lives in [`Context`], which a run-time module's entry holds in turn:
     /// the list is emptied when its runtime goes, so that the two do not keep each other
     /// alive. The entries drop after the lock is released (a state's `Drop` may use lmms).
     fn drop(&mut self) {
