@@ -4,16 +4,9 @@
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 
-/// A module the test loads and unloads.
-#[lmms::module(name = "inventory")]
-pub struct Inventory(Vec<u64>);
-
-impl lmms::Load for Inventory {
-    type Error = std::convert::Infallible;
-    fn load() -> Result<Self, Self::Error> {
-        Ok(Inventory(vec![3; 2048]))
-    }
-}
+#[path = "common/inventory.rs"]
+mod inventory;
+use inventory::Inventory;
 
 /// A cached operation on it.
 #[lmms::operation(interface = "stock", cache_ttl = "1m")]

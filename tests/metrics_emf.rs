@@ -3,16 +3,9 @@
 
 use serde_json::Value;
 
-/// A module the test loads.
-#[lmms::module(name = "inventory")]
-pub struct Inventory(Vec<u64>);
-
-impl lmms::Load for Inventory {
-    type Error = std::convert::Infallible;
-    fn load() -> Result<Self, Self::Error> {
-        Ok(Inventory(vec![3; 2048]))
-    }
-}
+#[path = "common/inventory.rs"]
+mod inventory;
+use inventory::Inventory;
 
 /// An operation on it.
 #[lmms::operation(interface = "stock")]

@@ -4,16 +4,9 @@
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-/// A module the test loads once.
-#[lmms::module(name = "inventory")]
-pub struct Inventory(Vec<u64>);
-
-impl lmms::Load for Inventory {
-    type Error = std::convert::Infallible;
-    fn load() -> Result<Self, Self::Error> {
-        Ok(Inventory(vec![3; 2048]))
-    }
-}
+#[path = "common/inventory.rs"]
+mod inventory;
+use inventory::Inventory;
 
 /// A recorder that panics the first time `lmms_sweeps_total` is registered (after the
 /// modules' counters), and otherwise hands on to the debugging recorder.
