@@ -5,7 +5,7 @@ use crate::cache::ResultCache;
 use crate::config::Config;
 use crate::def::ModuleDef;
 use crate::gaps::IdleGaps;
-use crate::outcome::KeepReason;
+use crate::rule::Facts;
 use crate::sync::lock;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -142,25 +142,16 @@ impl Info {
         self.dependents.load(Relaxed) + self.cached()
     }
 
-    /// The first of unload checks 2 and 3 that holds the module, if any.
-    /// Whether hot operations' pins are all that keep it (no pin of the application's, no
-    /// dependent): demoting them would let it go.
-    pub(crate) fn held_by_hot_paths_alone(&self, config: &Config) -> bool {
-        self.hot.load(Relaxed) > 0
-            && self.pins.load(Relaxed) == 0
-            && self.dependents.load(Relaxed) == 0
-            && !(config.cache_keeps_modules && self.cached() > 0)
-    }
-
-    pub(crate) fn held(&self, config: &Config) -> Option<KeepReason> {
-        if self.pins.load(Relaxed) > 0 || self.hot.load(Relaxed) > 0 {
-            Some(KeepReason::Pinned)
-        } else if self.dependents.load(Relaxed) > 0
-            || (config.cache_keeps_modules && self.cached() > 0)
-        {
-            Some(KeepReason::Dependents)
-        } else {
-            None
+    /// What the unload rule reads of it, `in_use` told by the caller (a guard count, or
+    /// the cell's own take).
+    pub(crate) fn facts(&self, config: &Config, in_use: bool) -> Facts {
+        Facts {
+            class: self.def.class_of(),
+            in_use,
+            pins: self.pins.load(Relaxed),
+            hot_pins: self.hot.load(Relaxed),
+            depended_on: self.dependents.load(Relaxed) > 0
+                || (config.cache_keeps_modules && self.cached() > 0),
         }
     }
 }

@@ -43,7 +43,8 @@
 //!    of loads.
 //! 2. `cell`: the resettable state cell. `flight`: an async load, once however many tasks
 //!    ask. `cache`: the result cache (a folder: the policy, the keys, the map). `dispatch`:
-//!    the direct path and its retirement. `config`: the settings.
+//!    the direct path and its retirement. `config`: the settings. `rule`: the unload rule,
+//!    the five-point check over plain values, for every path that unloads.
 //! 3. `info`: one module's bookkeeping. `stats`: the figures.
 //! 4. `counters`: the running totals. `emf`: CloudWatch's metric format. `metrics`: the
 //!    `metrics` facade.
@@ -112,6 +113,7 @@ cfg_not_loom! {
     mod probe;
     mod reaper;
     mod outcome;
+    mod rule;
     mod running;
     mod runtime;
     mod stats;

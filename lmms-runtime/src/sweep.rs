@@ -7,6 +7,7 @@ use crate::info::Info;
 use crate::keepalive::Schedule;
 use crate::name::Name;
 use crate::outcome::{KeepReason, Kept, SweepReport, Unload, Unloaded};
+use crate::rule::{self, Facts, Grace, Occasion, Verdict};
 use crate::sync::local;
 use std::cell::Cell;
 use std::sync::atomic::Ordering::Relaxed;
@@ -27,7 +28,7 @@ pub(crate) struct Sweep {
     bytes: u64,
     /// Bytes a load is about to add, when this is one making room for it.
     reserve: Option<u64>,
-    candidates: Vec<(EntryRef, u64)>,
+    candidates: Vec<Candidate>,
     /// Making room: the modules (their bookkeeping's addresses) that only hot operations'
     /// pins keep, none of them in use.
     hot_held: Vec<usize>,
@@ -39,6 +40,14 @@ pub(crate) struct Sweep {
     /// The mean of what the modules kept at their last load, in bytes (0: not measured),
     /// which the adaptive keep-alive's default price is set against.
     typical: u64,
+}
+
+/// A resident module that nothing holds, with when it was last used (ms): whether it goes
+/// depends on the order of the unloads.
+struct Candidate {
+    entry: EntryRef,
+    last_use: u64,
+    facts: Facts,
 }
 
 local! {
@@ -196,33 +205,36 @@ impl Sweep {
             sweep.bytes += info.bytes.load(Relaxed);
             let stamp = info.last_use.load(Relaxed);
             let last_use = if stamp >= before { now } else { stamp };
-            let reason = match info.def.class_of() {
-                Class::Core => Some(KeepReason::Core),
-                // A hot operation's pin holds a guard of its own: it is not a use.
-                _ if entry.guards() > info.hot.load(Relaxed) => Some(KeepReason::InUse),
-                _ => info.held(&shared.config),
-            };
-            if reserve.is_some()
-                && reason == Some(KeepReason::Pinned)
-                && info.held_by_hot_paths_alone(&shared.config)
-            {
-                sweep.hot_held.push(info as *const Info as usize);
-            }
-            match reason {
-                Some(reason) => sweep.keep(info.def.name(), reason),
-                None => sweep.candidates.push((entry.clone(), last_use)),
+            // A hot operation's pin holds a guard of its own: it is not a use.
+            let facts = info.facts(&shared.config, entry.guards() > info.hot.load(Relaxed));
+            // What keeps a module over budget keeps it whatever the order of the unloads.
+            match rule::decide(&facts, Occasion::OverBudget) {
+                Verdict::Keep(reason) => {
+                    if reserve.is_some()
+                        && reason == KeepReason::Pinned
+                        && facts.held_by_hot_paths_alone()
+                    {
+                        sweep.hot_held.push(info as *const Info as usize);
+                    }
+                    sweep.keep(info.def.name(), reason);
+                }
+                Verdict::Unload => sweep.candidates.push(Candidate {
+                    entry: entry.clone(),
+                    last_use,
+                    facts,
+                }),
             }
         }
-        if reserve.is_none() && !sweep.over_budget(shared) {
-            // Within budget, grace does not depend on the order: settle it before sorting.
+        if reserve.is_none() {
+            // Within budget, grace and the minimum too keep a module whatever the order:
+            // unloads only lower the bytes and the count. Settle them before sorting.
             let mut candidates = std::mem::take(&mut sweep.candidates);
-            candidates.retain(|(entry, last_use)| {
-                let within = entry.info().def.class_of() == Class::Utility
-                    && sweep.within_grace(shared, entry, *last_use);
-                if within {
-                    sweep.keep(entry.info().def.name(), KeepReason::WithinGrace);
+            candidates.retain(|candidate| match sweep.verdict(shared, candidate) {
+                Verdict::Keep(reason) => {
+                    sweep.keep(candidate.entry.info().def.name(), reason);
+                    false
                 }
-                !within
+                Verdict::Unload => true,
             });
             sweep.candidates = candidates;
         }
@@ -231,20 +243,12 @@ impl Sweep {
 
     pub(crate) fn finish(mut self, shared: &Context) -> SweepReport {
         let mut candidates = std::mem::take(&mut self.candidates);
-        candidates.sort_by_key(|&(_, last_use)| last_use);
-        for (entry, last_use) in candidates {
-            let info = entry.info();
-            let reason = match info.def.class_of() {
-                Class::Feature => None,
-                _ if self.over_budget(shared) => None,
-                _ if self.within_grace(shared, &entry, last_use) => Some(KeepReason::WithinGrace),
-                _ if self.resident <= shared.config.min_resident => Some(KeepReason::AtMinimum),
-                _ => None,
-            };
-            match reason {
-                Some(reason) => self.keep(info.def.name(), reason),
-                None => {
-                    self.unload(shared, &entry);
+        candidates.sort_by_key(|candidate| candidate.last_use);
+        for candidate in candidates {
+            match self.verdict(shared, &candidate) {
+                Verdict::Keep(reason) => self.keep(candidate.entry.info().def.name(), reason),
+                Verdict::Unload => {
+                    self.unload(shared, &candidate.entry);
                 }
             }
         }
@@ -272,10 +276,10 @@ impl Sweep {
     /// reserve fits after them. The modules left are not reported: this is no sweep.
     fn make_room(mut self, shared: &Context) -> bool {
         let mut candidates = std::mem::take(&mut self.candidates);
-        candidates.sort_by_key(|&(_, last_use)| last_use);
+        candidates.sort_by_key(|candidate| candidate.last_use);
         // Handed back to the OS once for all the unloads: a trim walks every free block.
         let mut reclaimed = Reclaimed(shared, 0);
-        for (entry, _) in candidates {
+        for Candidate { entry, .. } in candidates {
             if !self.over_budget(shared) {
                 break;
             }
@@ -378,24 +382,30 @@ impl Sweep {
             .is_some_and(|budget| self.bytes.saturating_add(self.reserve.unwrap_or(0)) > budget)
     }
 
-    fn within_grace(&self, shared: &Context, entry: &EntryRef, last_use: u64) -> bool {
-        let idle = Duration::from_millis(self.now.saturating_sub(last_use));
-        let schedule = schedule(shared, entry, self.typical);
-        if idle < schedule.keep {
-            return true;
+    /// The unload rule's verdict on `candidate` now; a module it keeps in its pre-warm
+    /// window is marked as having reached it.
+    fn verdict(&self, shared: &Context, candidate: &Candidate) -> Verdict {
+        if self.over_budget(shared) {
+            return rule::decide(&candidate.facts, Occasion::OverBudget);
         }
-        let info = entry.info();
-        if info.warmed_this_period() {
-            // Pre-warmed, or reached its window resident: kept to the window's end,
-            // whatever this sweep's lead.
-            return schedule.before_end(idle);
-        }
-        let entered = schedule.in_window(idle, self.ahead(entry));
-        if entered {
+        let info = candidate.entry.info();
+        let grace = Grace::of(
+            Duration::from_millis(self.now.saturating_sub(candidate.last_use)),
+            schedule(shared, &candidate.entry, self.typical),
+            info.warmed_this_period(),
+            self.ahead(&candidate.entry),
+        );
+        let occasion = Occasion::Sweep {
+            grace,
+            resident: self.resident,
+            min_resident: shared.config.min_resident,
+        };
+        let verdict = rule::decide(&candidate.facts, occasion);
+        if grace == Grace::EntersWindow && verdict == Verdict::Keep(KeepReason::WithinGrace) {
             info.warmed_after
                 .store(info.last_use.load(Relaxed), Relaxed);
         }
-        entered
+        verdict
     }
 
     /// Whether `entry`, a module not resident, is due a pre-warm: a utility module used

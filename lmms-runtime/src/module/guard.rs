@@ -7,6 +7,7 @@ use crate::cell::CellGuard;
 use crate::context::Context;
 use crate::def::Class;
 use crate::outcome::Unload;
+use crate::rule::{self, Occasion, Verdict};
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
@@ -77,8 +78,11 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
         // Not when this thread is dropping this module's state: a guard its `Drop` took
         // would unload what that `Drop` loaded again, whose `Drop` would do the same.
         if info.def.class_of() == Class::Feature
-            && self.module.cell.holders() == 0
             && !is_dropping(info)
+            && rule::decide(
+                &info.facts(&self.shared.config, self.module.cell.holders() > 0),
+                Occasion::Asked,
+            ) == Verdict::Unload
         {
             // The unload runs user code (the state's `Drop`, contained there, and a tracing
             // subscriber). A drop may run during an unwind, where a second panic aborts the

@@ -7,12 +7,15 @@ use crate::context::Context;
 use crate::info::Info;
 use crate::memory;
 use crate::outcome::{KeepReason, Unload};
+use crate::rule::{self, Occasion, Verdict};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 
 impl<T: Send + Sync + 'static> ModuleCell<T> {
     pub(crate) fn unload_in(&self, shared: &Context) -> Unload {
-        if let Some(reason) = self.info.held(&shared.config) {
+        // In use or not, the cell's take tells, at once with taking the state.
+        let facts = self.info.facts(&shared.config, false);
+        if let Verdict::Keep(reason) = rule::decide(&facts, Occasion::Asked) {
             return Unload::Kept(reason);
         }
         let state = match self.cell.take() {
