@@ -52,7 +52,8 @@
 //!    handle (`RuntimeInner`: the context and the module list), and binding a static module
 //!    or operation to its runtime.
 //! 6. `hot`: heat counting, cooling, demotion and the hot-path cap. `sweep`: the
-//!    five-point check, in a sweep and when a load makes room in the memory budget.
+//!    unload rule applied to every resident module, in a sweep and when a load makes room
+//!    in the memory budget.
 //! 7. `module`: the module cell, how its state loads and unloads, its guards and pins (a
 //!    folder of one file per question). `testing`: a fresh global runtime
 //!    for each test (feature `testing`).

@@ -1,5 +1,6 @@
-//! The sweep: the five-point check over every resident module, and the unloads it allows;
-//! and the same checks when a load makes room in the memory budget.
+//! The sweep: the unload rule (`rule`) applied to every resident module, least recently
+//! used first, and the unloads it allows; and the same when a load makes room in the memory
+//! budget.
 
 use crate::context::{Context, EntryRef};
 use crate::def::Class;
