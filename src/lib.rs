@@ -169,9 +169,7 @@ macro_rules! __json_link {
     };
 }
 
-/// What the attributes' generated code uses; not part of the public API. (Absent from
-/// loom builds, which model the runtime's cell and dispatch alone.)
-#[cfg(not(loom))]
+/// What the attributes' generated code uses; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
     pub use lmms_runtime::__private::*;

@@ -50,21 +50,20 @@
 //! - A dropped guard decrements its stripe (`Release`), which the unload's `fetch_or`
 //!   acquires: every read through the guard happens before the state is dropped.
 //!
-//! The loom models in `tests/loom.rs` check this protocol.
+//! The loom models in `loom_tests.rs` check this protocol.
 
 use crate::cycle;
 use crate::defer;
-use crate::sync::{local, AtomicPtr, AtomicUsize, Mutex, TryLockError};
+use crate::sync::{
+    local, AtomicPtr, AtomicUsize, Mutex,
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
+    TryLockError, STRIPES,
+};
 use crossbeam_utils::CachePadded;
 use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
-
-/// How many guard-count stripes each cell has: enough that the threads of a small machine
-/// rarely share one, few enough that an unload sums them in a few nanoseconds.
-pub(crate) const STRIPES: usize = if cfg!(loom) { 2 } else { 4 };
 
 /// The mark an unload puts on every stripe while it decides; the rest of the word counts
 /// guards.

@@ -16,12 +16,12 @@ use crate::memory;
 use crate::name::Name;
 use crate::outcome::{Demotion, Unload};
 use crate::stats::{ModuleStats, OpStats};
-use crate::sync::lock;
+use crate::sync::{lock, Mutex, MutexGuard};
 use std::collections::HashSet;
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The rest of a module's close, to be awaited: what [`AsyncLoad::close`](crate::AsyncLoad::close)

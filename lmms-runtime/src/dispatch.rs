@@ -17,12 +17,14 @@
 //! demotions that leave a guard waiting) drain, so no thread ever blocks on another's call.
 
 use crate::barrier;
-use crate::sync::{lock, AtomicPtr, AtomicUsize, Mutex};
+use crate::sync::{
+    at_thread_exit, lock, AtomicPtr, AtomicUsize, Mutex,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use crossbeam_utils::CachePadded;
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 /// The published state of a promoted operation, or null, without its type: all that
 /// demotion needs (clear it, see who may still read it), so an operation's non-generic
@@ -84,9 +86,9 @@ pub struct Direct<T> {
 }
 
 impl<T> Direct<T> {
-    /// An unpublished (null) direct path, on its own (the loom models; an operation keeps
-    /// a `RawDirect` and views it typed).
-    #[cfg(loom)]
+    /// An unpublished (null) direct path, on its own (the tests; an operation keeps a
+    /// `RawDirect` and views it typed).
+    #[cfg(test)]
     pub fn new() -> Self {
         Direct {
             raw: RawDirect::new(),
@@ -99,7 +101,6 @@ impl<T> Direct<T> {
     /// # Safety
     /// Every address ever published in `raw` must be a `T`'s: `raw` is published through
     /// this view only, always with the same `T`.
-    #[cfg(not(loom))]
     pub(crate) unsafe fn from_raw(raw: &RawDirect) -> &Direct<T> {
         // SAFETY: `Direct<T>` is `repr(transparent)` over `RawDirect` (its other field is a
         // zero-sized `PhantomData`), so the two have one layout; the caller vouches for the
@@ -115,7 +116,7 @@ impl<T> Direct<T> {
     }
 
     /// Clears the address and hands `hold` over to be retired; see [`RawDirect::withdraw`].
-    #[cfg(loom)]
+    #[cfg(test)]
     pub fn withdraw(&self, hold: Box<dyn Send>) -> Retiring {
         self.raw.withdraw(hold)
     }
@@ -181,26 +182,6 @@ crate::sync::local! {
     };
 }
 
-/// Hands the thread's record back for reuse when the thread exits; registered when the
-/// thread takes a record.
-#[cfg(not(loom))]
-struct Returner(Cell<Option<&'static Record>>);
-
-#[cfg(not(loom))]
-impl Drop for Returner {
-    fn drop(&mut self) {
-        if let Some(record) = self.0.take() {
-            let _ = LOCAL.try_with(|local| local.record.set(None));
-            lock(records()).free.push(record);
-        }
-    }
-}
-
-#[cfg(not(loom))]
-std::thread_local! {
-    static RETURNER: Returner = const { Returner(Cell::new(None)) };
-}
-
 /// The mark of one direct call; leaving (or unwinding) clears it, unless the call is nested
 /// in another on the same path.
 struct InCall {
@@ -257,12 +238,13 @@ fn register(local: &Local) -> Option<&'static Record> {
             record
         })
     };
-    #[cfg(not(loom))]
-    if RETURNER
-        .try_with(|returner| returner.0.set(Some(record)))
-        .is_err()
-    {
+    // Hands the record back for reuse when the thread exits.
+    let returner = move || {
+        let _ = LOCAL.try_with(|local| local.record.set(None));
         lock(records()).free.push(record);
+    };
+    if let Err(returner) = at_thread_exit(Box::new(returner)) {
+        returner();
         return None;
     }
     local.record.set(Some(record));
@@ -343,4 +325,22 @@ pub fn drain() -> usize {
     // Released outside the lock, so that other demotions do not wait for the releases.
     drop(ready.into_iter().map(|r| r.hold).collect::<Vec<_>>());
     waiting
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Direct, DirectCall};
+    use std::ptr::NonNull;
+
+    #[test]
+    fn a_withdrawn_path_hands_the_arguments_back() {
+        let state = Box::new(7u32);
+        let direct = Direct::<u32>::new();
+        direct.publish(NonNull::from(&*state));
+        let add = |state: &u32, x: u32| state + x;
+        assert!(matches!(direct.call_with(1, add), DirectCall::Ran(8)));
+        drop(direct.withdraw(Box::new(state)));
+        assert!(matches!(direct.call_with(1, add), DirectCall::NotHot(1)));
+        assert!(!direct.raw.is_published());
+    }
 }

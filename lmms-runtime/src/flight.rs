@@ -15,8 +15,7 @@
 
 use crate::cycle;
 use crate::error::BoxError;
-use crate::sync::{lock, Mutex};
-use event_listener::Event;
+use crate::sync::{lock, Event, Mutex};
 use std::fmt;
 use std::sync::Arc;
 

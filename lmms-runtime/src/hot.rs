@@ -9,10 +9,9 @@ use crate::error::{into_message, Error};
 use crate::heat::Heat;
 use crate::outcome::Demotion;
 use crate::stats::OpStats;
-use crate::sync::lock;
+use crate::sync::{lock, Mutex};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
 
 /// Everything of an operation but its types: counters, heat, the direct path's address, the
 /// hold that pins its module while hot. Cooling, demotion and statistics work on this alone,
@@ -43,19 +42,21 @@ pub(crate) struct OpCore {
 }
 
 impl OpCore {
-    pub(crate) const fn new(def: OpDef) -> Self {
-        OpCore {
-            def,
-            calls: AtomicU64::new(0),
-            cooled: AtomicU64::new(0),
-            counting: AtomicBool::new(true),
-            last_hot_use: AtomicU64::new(0),
-            direct: RawDirect::new(),
-            hold: Mutex::new(None),
-            binding: OpBinding::new(),
-            direct_hits: AtomicU64::new(0),
-            promotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            demotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+    crate::sync::const_fn! {
+        pub(crate) fn new(def: OpDef) -> Self {
+            OpCore {
+                def,
+                calls: AtomicU64::new(0),
+                cooled: AtomicU64::new(0),
+                counting: AtomicBool::new(true),
+                last_hot_use: AtomicU64::new(0),
+                direct: RawDirect::new(),
+                hold: Mutex::new(None),
+                binding: OpBinding::new(),
+                direct_hits: AtomicU64::new(0),
+                promotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+                demotions: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            }
         }
     }
 

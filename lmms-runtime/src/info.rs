@@ -6,9 +6,8 @@ use crate::config::Config;
 use crate::def::ModuleDef;
 use crate::gaps::IdleGaps;
 use crate::rule::Facts;
-use crate::sync::lock;
+use crate::sync::{lock, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
 
 /// Runtime-side bookkeeping of one module, shared by all module kinds.
 pub(crate) struct Info {
@@ -60,24 +59,26 @@ impl Info {
         self.warmed_after.load(Relaxed) == self.last_use.load(Relaxed)
     }
 
-    pub(crate) const fn new(def: ModuleDef) -> Self {
-        Info {
-            def,
-            last_use: AtomicU64::new(0),
-            loads: AtomicU64::new(0),
-            prewarms: AtomicU64::new(0),
-            warmed_after: AtomicU64::new(u64::MAX),
-            load_ms: AtomicU64::new(0),
-            unload_ms: AtomicU64::new(0),
-            unloads: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            last_bytes: AtomicU64::new(0),
-            pins: AtomicUsize::new(0),
-            hot: AtomicUsize::new(0),
-            dependents: AtomicUsize::new(0),
-            caches: Mutex::new(Vec::new()),
-            has_caches: AtomicBool::new(false),
-            gaps: IdleGaps::new(),
+    crate::sync::const_fn! {
+        pub(crate) fn new(def: ModuleDef) -> Self {
+            Info {
+                def,
+                last_use: AtomicU64::new(0),
+                loads: AtomicU64::new(0),
+                prewarms: AtomicU64::new(0),
+                warmed_after: AtomicU64::new(u64::MAX),
+                load_ms: AtomicU64::new(0),
+                unload_ms: AtomicU64::new(0),
+                unloads: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
+                last_bytes: AtomicU64::new(0),
+                pins: AtomicUsize::new(0),
+                hot: AtomicUsize::new(0),
+                dependents: AtomicUsize::new(0),
+                caches: Mutex::new(Vec::new()),
+                has_caches: AtomicBool::new(false),
+                gaps: IdleGaps::new(),
+            }
         }
     }
 

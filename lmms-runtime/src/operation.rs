@@ -126,21 +126,23 @@ struct Hold<T: 'static> {
 }
 
 impl<O: Operation> Op<O, NoCache> {
-    /// An operation without a result cache.
-    ///
-    /// ```
-    /// # struct Ping;
-    /// # impl lmms::op::Operation for Ping {
-    /// #     type State = (); type Args = (); type Output = &'static str;
-    /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
-    /// # }
-    /// # impl lmms::op::Body for Ping { fn run(_: &(), _: ()) -> &'static str { "pong" } }
-    /// static PING: lmms::op::Op<Ping> = lmms::op::Op::new(lmms::op::OpDef::new("health", "ping"));
-    /// assert_eq!(PING.call(())?, "pong");
-    /// # Ok::<(), lmms::Error>(())
-    /// ```
-    pub const fn new(def: OpDef) -> Self {
-        Op::with_cache(def, NoCache)
+    crate::sync::const_fn! {
+        /// An operation without a result cache.
+        ///
+        /// ```
+        /// # struct Ping;
+        /// # impl lmms::op::Operation for Ping {
+        /// #     type State = (); type Args = (); type Output = &'static str;
+        /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
+        /// # }
+        /// # impl lmms::op::Body for Ping { fn run(_: &(), _: ()) -> &'static str { "pong" } }
+        /// static PING: lmms::op::Op<Ping> = lmms::op::Op::new(lmms::op::OpDef::new("health", "ping"));
+        /// assert_eq!(PING.call(())?, "pong");
+        /// # Ok::<(), lmms::Error>(())
+        /// ```
+        pub fn new(def: OpDef) -> Self {
+            Op::with_cache(def, NoCache)
+        }
     }
 }
 
@@ -149,52 +151,56 @@ where
     O::Args: Hash + Eq + Clone + Sync + 'static,
     O::Output: Clone + Sync + 'static,
 {
-    /// An operation whose results are cached for `ttl`, at most `capacity` of them, keyed
-    /// by its arguments. A hit is answered before the module is touched.
-    ///
-    /// ```
-    /// # struct Square;
-    /// # impl lmms::op::Operation for Square {
-    /// #     type State = (); type Args = u64; type Output = u64;
-    /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
-    /// # }
-    /// # impl lmms::op::Body for Square { fn run(_: &(), x: u64) -> u64 { x * x } }
-    /// use std::time::Duration;
-    /// static SQUARE: lmms::op::Op<Square, lmms::op::Cached<u64, u64>> =
-    ///     lmms::op::Op::cached(lmms::op::OpDef::new("math", "square"), Duration::from_secs(300), 1024);
-    /// assert_eq!(SQUARE.call(12)?, 144);
-    /// assert_eq!(SQUARE.call(12)?, 144); // from the cache
-    /// assert_eq!(SQUARE.stats().cache.unwrap().hits, 1);
-    /// # Ok::<(), lmms::Error>(())
-    /// ```
-    pub const fn cached(def: OpDef, ttl: Duration, capacity: u64) -> Self {
-        Op::with_cache(def, Cached::new(ttl, capacity))
+    crate::sync::const_fn! {
+        /// An operation whose results are cached for `ttl`, at most `capacity` of them, keyed
+        /// by its arguments. A hit is answered before the module is touched.
+        ///
+        /// ```
+        /// # struct Square;
+        /// # impl lmms::op::Operation for Square {
+        /// #     type State = (); type Args = u64; type Output = u64;
+        /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
+        /// # }
+        /// # impl lmms::op::Body for Square { fn run(_: &(), x: u64) -> u64 { x * x } }
+        /// use std::time::Duration;
+        /// static SQUARE: lmms::op::Op<Square, lmms::op::Cached<u64, u64>> =
+        ///     lmms::op::Op::cached(lmms::op::OpDef::new("math", "square"), Duration::from_secs(300), 1024);
+        /// assert_eq!(SQUARE.call(12)?, 144);
+        /// assert_eq!(SQUARE.call(12)?, 144); // from the cache
+        /// assert_eq!(SQUARE.stats().cache.unwrap().hits, 1);
+        /// # Ok::<(), lmms::Error>(())
+        /// ```
+        pub fn cached(def: OpDef, ttl: Duration, capacity: u64) -> Self {
+            Op::with_cache(def, Cached::new(ttl, capacity))
+        }
     }
 
-    /// An operation whose results are cached for `ttl` while their total weight, as
-    /// `weigh` gives it (bytes, say), stays within `capacity`.
-    ///
-    /// ```
-    /// # struct Page;
-    /// # impl lmms::op::Operation for Page {
-    /// #     type State = (); type Args = u32; type Output = Vec<u8>;
-    /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
-    /// # }
-    /// # impl lmms::op::Body for Page { fn run(_: &(), n: u32) -> Vec<u8> { vec![0; n as usize] } }
-    /// use std::time::Duration;
-    /// fn bytes(_: &u32, page: &Vec<u8>) -> u64 { page.len() as u64 }
-    /// static PAGE: lmms::op::Op<Page, lmms::op::Cached<u32, Vec<u8>>> =
-    ///     lmms::op::Op::cached_weighed(lmms::op::OpDef::new("web", "page"), Duration::from_secs(60), 4096, bytes);
-    /// assert_eq!(PAGE.call(1000)?.len(), 1000);
-    /// # Ok::<(), lmms::Error>(())
-    /// ```
-    pub const fn cached_weighed(
-        def: OpDef,
-        ttl: Duration,
-        capacity: u64,
-        weigh: fn(&O::Args, &O::Output) -> u64,
-    ) -> Self {
-        Op::with_cache(def, Cached::weighed(ttl, capacity, weigh))
+    crate::sync::const_fn! {
+        /// An operation whose results are cached for `ttl` while their total weight, as
+        /// `weigh` gives it (bytes, say), stays within `capacity`.
+        ///
+        /// ```
+        /// # struct Page;
+        /// # impl lmms::op::Operation for Page {
+        /// #     type State = (); type Args = u32; type Output = Vec<u8>;
+        /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
+        /// # }
+        /// # impl lmms::op::Body for Page { fn run(_: &(), n: u32) -> Vec<u8> { vec![0; n as usize] } }
+        /// use std::time::Duration;
+        /// fn bytes(_: &u32, page: &Vec<u8>) -> u64 { page.len() as u64 }
+        /// static PAGE: lmms::op::Op<Page, lmms::op::Cached<u32, Vec<u8>>> =
+        ///     lmms::op::Op::cached_weighed(lmms::op::OpDef::new("web", "page"), Duration::from_secs(60), 4096, bytes);
+        /// assert_eq!(PAGE.call(1000)?.len(), 1000);
+        /// # Ok::<(), lmms::Error>(())
+        /// ```
+        pub fn cached_weighed(
+            def: OpDef,
+            ttl: Duration,
+            capacity: u64,
+            weigh: fn(&O::Args, &O::Output) -> u64,
+        ) -> Self {
+            Op::with_cache(def, Cached::weighed(ttl, capacity, weigh))
+        }
     }
 }
 
@@ -204,37 +210,41 @@ where
     O::Output: Sync + 'static,
     Copier: CloneOutput<O::Output> + 'static,
 {
-    /// An operation with the result cache `cache`, as [`Cached`]'s own constructors build
-    /// it (a weigher, [`Cached::keep_if`]).
-    ///
-    /// ```
-    /// # struct Quote;
-    /// # impl lmms::op::Operation for Quote {
-    /// #     type State = (); type Args = String; type Output = Result<u32, String>;
-    /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
-    /// # }
-    /// # impl lmms::op::Body for Quote { fn run(_: &(), s: String) -> Result<u32, String> { Ok(s.len() as u32) } }
-    /// use lmms::op::{Cached, Op, OpDef};
-    /// use std::time::Duration;
-    /// fn is_ok(output: &Result<u32, String>) -> bool { output.is_ok() }
-    /// static QUOTE: Op<Quote, Cached<String, Result<u32, String>>> = Op::caching(
-    ///     OpDef::new("market", "quote"),
-    ///     Cached::new(Duration::from_secs(60), 1024).keep_if(is_ok),
-    /// );
-    /// assert_eq!(QUOTE.call("ACME".into())?, Ok(4));
-    /// # Ok::<(), lmms::Error>(())
-    /// ```
-    pub const fn caching(def: OpDef, cache: Cached<O::Args, O::Output, Copier>) -> Self {
-        Op::with_cache(def, cache)
+    crate::sync::const_fn! {
+        /// An operation with the result cache `cache`, as [`Cached`]'s own constructors build
+        /// it (a weigher, [`Cached::keep_if`]).
+        ///
+        /// ```
+        /// # struct Quote;
+        /// # impl lmms::op::Operation for Quote {
+        /// #     type State = (); type Args = String; type Output = Result<u32, String>;
+        /// #     fn source() -> lmms::op::Source<()> { lmms::op::Source::Stateless(&()) }
+        /// # }
+        /// # impl lmms::op::Body for Quote { fn run(_: &(), s: String) -> Result<u32, String> { Ok(s.len() as u32) } }
+        /// use lmms::op::{Cached, Op, OpDef};
+        /// use std::time::Duration;
+        /// fn is_ok(output: &Result<u32, String>) -> bool { output.is_ok() }
+        /// static QUOTE: Op<Quote, Cached<String, Result<u32, String>>> = Op::caching(
+        ///     OpDef::new("market", "quote"),
+        ///     Cached::new(Duration::from_secs(60), 1024).keep_if(is_ok),
+        /// );
+        /// assert_eq!(QUOTE.call("ACME".into())?, Ok(4));
+        /// # Ok::<(), lmms::Error>(())
+        /// ```
+        pub fn caching(def: OpDef, cache: Cached<O::Args, O::Output, Copier>) -> Self {
+            Op::with_cache(def, cache)
+        }
     }
 }
 
 impl<O: Operation, C> Op<O, C> {
-    const fn with_cache(def: OpDef, cache: C) -> Self {
-        Op {
-            core: OpCore::new(def),
-            cache,
-            _op: PhantomData,
+    crate::sync::const_fn! {
+        fn with_cache(def: OpDef, cache: C) -> Self {
+            Op {
+                core: OpCore::new(def),
+                cache,
+                _op: PhantomData,
+            }
         }
     }
 

@@ -38,12 +38,14 @@ pub trait Loads: AsyncLoad {}
 
 impl<T: AsyncLoad> Loads for T {}
 
-/// A module's static cell, as the module attribute builds it: the one place its generated
-/// code asks whether the type says how to build its state, so that a module without `Load`
-/// is one error that says so.
-#[doc(hidden)]
-pub const fn new_cell<T: Loads>(def: ModuleDef) -> ModuleCell<T> {
-    ModuleCell::new(def)
+crate::sync::const_fn! {
+    /// A module's static cell, as the module attribute builds it: the one place its generated
+    /// code asks whether the type says how to build its state, so that a module without `Load`
+    /// is one error that says so.
+    #[doc(hidden)]
+    pub fn new_cell<T: Loads>(def: ModuleDef) -> ModuleCell<T> {
+        ModuleCell::new(def)
+    }
 }
 
 /// A compile-time check the operation attribute generates for a by-value first parameter:

@@ -43,9 +43,9 @@ use crate::config::Config;
 use crate::context::{Entry, RuntimeInner};
 use crate::error::Error;
 use crate::outcome::KeepReason;
-use crate::sync::lock;
+use crate::sync::{lock, Mutex, MutexGuard};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One test's turn with the global runtime: while it lives, no other [`begin`] returns.
@@ -112,7 +112,9 @@ impl Test {
 /// # Ok::<(), lmms::Error>(())
 /// ```
 pub fn begin() -> Result<Test, Error> {
-    static TURNS: Mutex<()> = Mutex::new(());
+    crate::sync::global! {
+        static TURNS: Mutex<()> = Mutex::new(());
+    }
     let holding = Holding::take()?;
     // A test that failed while holding its turn poisoned the lock: the next one goes on.
     let turn = lock(&TURNS);

@@ -5,13 +5,12 @@
 use super::key::{CacheKey, Passthrough, Probe};
 use super::{ByClone, CacheCounts, CachePolicy, CloneOutput, Lookup, ResultCache};
 use crate::defer::{self, Deferred, InMap};
-use crate::sync::step;
+use crate::sync::{step, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use std::cell::Cell;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -103,65 +102,73 @@ impl<Args, Output, Copier> Lifecycle<CacheKey<Args>, Slot<Output, Copier>> for E
 }
 
 impl<Args, Output> Cached<Args, Output> {
-    /// A cache keeping results for `ttl`, at most `capacity` of them (at least 1); nothing is
-    /// allocated until the first store.
-    ///
-    /// ```
-    /// let cache = lmms::op::Cached::<u32, u32>::new(std::time::Duration::from_millis(250), 64);
-    /// assert_eq!(cache.capacity(), 64);
-    /// ```
-    pub const fn new(ttl: Duration, capacity: u64) -> Self {
-        Cached::weighed_by(ttl, capacity, None)
+    crate::sync::const_fn! {
+        /// A cache keeping results for `ttl`, at most `capacity` of them (at least 1); nothing is
+        /// allocated until the first store.
+        ///
+        /// ```
+        /// let cache = lmms::op::Cached::<u32, u32>::new(std::time::Duration::from_millis(250), 64);
+        /// assert_eq!(cache.capacity(), 64);
+        /// ```
+        pub fn new(ttl: Duration, capacity: u64) -> Self {
+            Cached::weighed_by(ttl, capacity, None)
+        }
     }
 
-    /// A cache keeping results for `ttl` while the sum of their weights stays within
-    /// `capacity`: `weigh` gives each result's weight (its heap bytes, say), so the bound is
-    /// in bytes rather than entries. A result heavier than the whole capacity is not kept,
-    /// nor is one whose weigher panicked.
-    ///
-    /// ```
-    /// fn bytes(_: &String, page: &Vec<u8>) -> u64 { page.len() as u64 }
-    /// let cache = lmms::op::Cached::<String, Vec<u8>>::weighed(std::time::Duration::from_secs(60), 1 << 20, bytes);
-    /// assert_eq!(cache.capacity(), 1 << 20);
-    /// ```
-    pub const fn weighed(ttl: Duration, capacity: u64, weigh: fn(&Args, &Output) -> u64) -> Self {
-        Cached::weighed_by(ttl, capacity, Some(weigh))
+    crate::sync::const_fn! {
+        /// A cache keeping results for `ttl` while the sum of their weights stays within
+        /// `capacity`: `weigh` gives each result's weight (its heap bytes, say), so the bound is
+        /// in bytes rather than entries. A result heavier than the whole capacity is not kept,
+        /// nor is one whose weigher panicked.
+        ///
+        /// ```
+        /// fn bytes(_: &String, page: &Vec<u8>) -> u64 { page.len() as u64 }
+        /// let cache = lmms::op::Cached::<String, Vec<u8>>::weighed(std::time::Duration::from_secs(60), 1 << 20, bytes);
+        /// assert_eq!(cache.capacity(), 1 << 20);
+        /// ```
+        pub fn weighed(ttl: Duration, capacity: u64, weigh: fn(&Args, &Output) -> u64) -> Self {
+            Cached::weighed_by(ttl, capacity, Some(weigh))
+        }
     }
 }
 
-/// The cache `#[lmms::operation(cache_ttl = …)]` generates, which hands its outputs out by
-/// `Copier` (the operation's own [`CloneOutput`]) and keeps those `keep` says yes to, or all
-/// of them without one (the attribute gives a `Result`'s `is_ok`, unless told
-/// `cache_errors = "true"`).
-pub const fn cached_by<Args, Output, Copier>(
-    ttl: Duration,
-    capacity: u64,
-    keep: Option<fn(&Output) -> bool>,
-) -> Cached<Args, Output, Copier> {
-    let mut cache = Cached::weighed_by(ttl, capacity, None);
-    cache.keep = keep;
-    cache
+crate::sync::const_fn! {
+    /// The cache `#[lmms::operation(cache_ttl = …)]` generates, which hands its outputs out by
+    /// `Copier` (the operation's own [`CloneOutput`]) and keeps those `keep` says yes to, or all
+    /// of them without one (the attribute gives a `Result`'s `is_ok`, unless told
+    /// `cache_errors = "true"`).
+    pub fn cached_by<Args, Output, Copier>(
+        ttl: Duration,
+        capacity: u64,
+        keep: Option<fn(&Output) -> bool>,
+    ) -> Cached<Args, Output, Copier> {
+        let mut cache = Cached::weighed_by(ttl, capacity, None);
+        cache.keep = keep;
+        cache
+    }
 }
 
 impl<Args, Output, Copier> Cached<Args, Output, Copier> {
-    const fn weighed_by(
-        ttl: Duration,
-        capacity: u64,
-        weigh: Option<fn(&Args, &Output) -> u64>,
-    ) -> Self {
-        Cached {
-            ttl: ttl.as_millis() as u64,
-            capacity: if capacity == 0 { 1 } else { capacity },
-            weigh,
-            keep: None,
-            map: OnceLock::new(),
-            len: AtomicUsize::new(0),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            expired: AtomicU64::new(0),
-            evicted: AtomicU64::new(0),
-            panics: AtomicU64::new(0),
-            copy: PhantomData,
+    crate::sync::const_fn! {
+        fn weighed_by(
+            ttl: Duration,
+            capacity: u64,
+            weigh: Option<fn(&Args, &Output) -> u64>,
+        ) -> Self {
+            Cached {
+                ttl: ttl.as_millis() as u64,
+                capacity: if capacity == 0 { 1 } else { capacity },
+                weigh,
+                keep: None,
+                map: OnceLock::new(),
+                len: AtomicUsize::new(0),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+                expired: AtomicU64::new(0),
+                evicted: AtomicU64::new(0),
+                panics: AtomicU64::new(0),
+                copy: PhantomData,
+            }
         }
     }
 

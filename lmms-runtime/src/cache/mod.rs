@@ -9,7 +9,7 @@
 //! entry removes it and misses, and every sweep purges the expired ones first, so that
 //! entries keep their module resident (unload check 3) only while they are live.
 //!
-//! Each operation on the map is one step for the loom model in `tests/loom.rs`: another
+//! Each operation on the map is one step for the loom models in `loom_tests.rs`: another
 //! thread may run between any two (see `sync::step`).
 //!
 //! Its pieces: this file, what a cache is to an operation ([`CachePolicy`], [`NoCache`]) and

@@ -102,32 +102,34 @@ pub struct ModuleCell<T> {
 }
 
 impl<T: AsyncLoad> ModuleCell<T> {
-    /// A module whose state `T::load` builds ([`Load`], or [`AsyncLoad`] awaited by
-    /// [`get_async`](ModuleCell::get_async)); nothing runs and nothing is allocated until
-    /// the first get.
-    ///
-    /// ```
-    /// # struct Config;
-    /// # impl lmms::Load for Config {
-    /// #     type Error = std::convert::Infallible;
-    /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
-    /// # }
-    /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
-    /// ```
-    pub const fn new(def: ModuleDef) -> Self {
-        ModuleCell {
-            info: Info::new(def),
-            cell: StateCell::new(),
-            runtime: OnceLock::new(),
-            loader: match T::__SYNC {
-                Some(load) => Loader::Trait(load),
-                None => Loader::Async(load_async_boxed::<T>),
-            },
-            flight: Flight::new(),
-            close: match T::__SYNC {
-                Some(_) => None,
-                None => Some(T::close),
-            },
+    crate::sync::const_fn! {
+        /// A module whose state `T::load` builds ([`Load`], or [`AsyncLoad`] awaited by
+        /// [`get_async`](ModuleCell::get_async)); nothing runs and nothing is allocated until
+        /// the first get.
+        ///
+        /// ```
+        /// # struct Config;
+        /// # impl lmms::Load for Config {
+        /// #     type Error = std::convert::Infallible;
+        /// #     fn load() -> Result<Self, Self::Error> { Ok(Config) }
+        /// # }
+        /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
+        /// ```
+        pub fn new(def: ModuleDef) -> Self {
+            ModuleCell {
+                info: Info::new(def),
+                cell: StateCell::new(),
+                runtime: OnceLock::new(),
+                loader: match T::__SYNC {
+                    Some(load) => Loader::Trait(load),
+                    None => Loader::Async(load_async_boxed::<T>),
+                },
+                flight: Flight::new(),
+                close: match T::__SYNC {
+                    Some(_) => None,
+                    None => Some(T::close),
+                },
+            }
         }
     }
 }

@@ -3,13 +3,14 @@
 //! `LOOM_MAX_PREEMPTIONS`; loom's own default is unbounded, which takes hours for the
 //! three-thread models).
 //!
-//! Run with `RUSTFLAGS="--cfg loom" cargo test -p lmms-runtime --test loom --release`.
-#![cfg(loom)]
+//! Built only for `--cfg loom` tests, where the whole crate runs on loom's primitives (see
+//! `sync`). Run with
+//! `RUSTFLAGS="--cfg loom" cargo test -p lmms-runtime --lib --release -- loom_tests::`.
 
-use lmms_runtime::__loom::{
-    drain, inside, CachePolicy, Cached, CellGuard, Direct, DirectCall, LoadFailure, Lookup,
-    ResultCache, Retiring, StateCell, Take,
-};
+use crate::cache::{CachePolicy, Cached, Lookup, ResultCache};
+use crate::cell::{CellGuard, LoadFailure, StateCell, Take};
+use crate::defer::inside;
+use crate::dispatch::{drain, Direct, DirectCall, Retiring};
 use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
