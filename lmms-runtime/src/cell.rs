@@ -103,7 +103,7 @@ pub enum Take<T> {
 impl<T> StateCell<T> {
     crate::sync::const_fn! {
         /// An empty cell.
-        pub fn new() -> Self {
+        pub const fn new() -> Self {
             StateCell {
                 state: AtomicPtr::new(ptr::null_mut()),
                 holders: crate::sync::repeat![CachePadded::new(AtomicUsize::new(0)); STRIPES],

@@ -36,7 +36,7 @@ pub struct RawDirect {
 impl RawDirect {
     crate::sync::const_fn! {
         /// An unpublished (null) direct path.
-        pub fn new() -> Self {
+        pub const fn new() -> Self {
             RawDirect {
                 state: AtomicPtr::new(ptr::null_mut()),
             }

@@ -79,7 +79,7 @@ pub(crate) enum Turn<'a> {
 
 impl Flight {
     crate::sync::const_fn! {
-        pub fn new() -> Self {
+        pub const fn new() -> Self {
             Flight {
                 state: Mutex::new(State {
                     leader: 0,

@@ -43,7 +43,7 @@ pub(crate) struct OpCore {
 
 impl OpCore {
     crate::sync::const_fn! {
-        pub(crate) fn new(def: OpDef) -> Self {
+        pub(crate) const fn new(def: OpDef) -> Self {
             OpCore {
                 def,
                 calls: AtomicU64::new(0),

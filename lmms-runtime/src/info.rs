@@ -60,7 +60,7 @@ impl Info {
     }
 
     crate::sync::const_fn! {
-        pub(crate) fn new(def: ModuleDef) -> Self {
+        pub(crate) const fn new(def: ModuleDef) -> Self {
             Info {
                 def,
                 last_use: AtomicU64::new(0),

@@ -140,7 +140,7 @@ impl<O: Operation> Op<O, NoCache> {
         /// assert_eq!(PING.call(())?, "pong");
         /// # Ok::<(), lmms::Error>(())
         /// ```
-        pub fn new(def: OpDef) -> Self {
+        pub const fn new(def: OpDef) -> Self {
             Op::with_cache(def, NoCache)
         }
     }
@@ -170,7 +170,7 @@ where
         /// assert_eq!(SQUARE.stats().cache.unwrap().hits, 1);
         /// # Ok::<(), lmms::Error>(())
         /// ```
-        pub fn cached(def: OpDef, ttl: Duration, capacity: u64) -> Self {
+        pub const fn cached(def: OpDef, ttl: Duration, capacity: u64) -> Self {
             Op::with_cache(def, Cached::new(ttl, capacity))
         }
     }
@@ -193,7 +193,7 @@ where
         /// assert_eq!(PAGE.call(1000)?.len(), 1000);
         /// # Ok::<(), lmms::Error>(())
         /// ```
-        pub fn cached_weighed(
+        pub const fn cached_weighed(
             def: OpDef,
             ttl: Duration,
             capacity: u64,
@@ -231,7 +231,7 @@ where
         /// assert_eq!(QUOTE.call("ACME".into())?, Ok(4));
         /// # Ok::<(), lmms::Error>(())
         /// ```
-        pub fn caching(def: OpDef, cache: Cached<O::Args, O::Output, Copier>) -> Self {
+        pub const fn caching(def: OpDef, cache: Cached<O::Args, O::Output, Copier>) -> Self {
             Op::with_cache(def, cache)
         }
     }
@@ -239,7 +239,7 @@ where
 
 impl<O: Operation, C> Op<O, C> {
     crate::sync::const_fn! {
-        fn with_cache(def: OpDef, cache: C) -> Self {
+        const fn with_cache(def: OpDef, cache: C) -> Self {
             Op {
                 core: OpCore::new(def),
                 cache,

@@ -43,7 +43,7 @@ crate::sync::const_fn! {
     /// code asks whether the type says how to build its state, so that a module without `Load`
     /// is one error that says so.
     #[doc(hidden)]
-    pub fn new_cell<T: Loads>(def: ModuleDef) -> ModuleCell<T> {
+    pub const fn new_cell<T: Loads>(def: ModuleDef) -> ModuleCell<T> {
         ModuleCell::new(def)
     }
 }

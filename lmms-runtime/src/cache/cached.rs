@@ -110,7 +110,7 @@ impl<Args, Output> Cached<Args, Output> {
         /// let cache = lmms::op::Cached::<u32, u32>::new(std::time::Duration::from_millis(250), 64);
         /// assert_eq!(cache.capacity(), 64);
         /// ```
-        pub fn new(ttl: Duration, capacity: u64) -> Self {
+        pub const fn new(ttl: Duration, capacity: u64) -> Self {
             Cached::weighed_by(ttl, capacity, None)
         }
     }
@@ -126,7 +126,7 @@ impl<Args, Output> Cached<Args, Output> {
         /// let cache = lmms::op::Cached::<String, Vec<u8>>::weighed(std::time::Duration::from_secs(60), 1 << 20, bytes);
         /// assert_eq!(cache.capacity(), 1 << 20);
         /// ```
-        pub fn weighed(ttl: Duration, capacity: u64, weigh: fn(&Args, &Output) -> u64) -> Self {
+        pub const fn weighed(ttl: Duration, capacity: u64, weigh: fn(&Args, &Output) -> u64) -> Self {
             Cached::weighed_by(ttl, capacity, Some(weigh))
         }
     }
@@ -137,7 +137,7 @@ crate::sync::const_fn! {
     /// `Copier` (the operation's own [`CloneOutput`]) and keeps those `keep` says yes to, or all
     /// of them without one (the attribute gives a `Result`'s `is_ok`, unless told
     /// `cache_errors = "true"`).
-    pub fn cached_by<Args, Output, Copier>(
+    pub const fn cached_by<Args, Output, Copier>(
         ttl: Duration,
         capacity: u64,
         keep: Option<fn(&Output) -> bool>,
@@ -150,7 +150,7 @@ crate::sync::const_fn! {
 
 impl<Args, Output, Copier> Cached<Args, Output, Copier> {
     crate::sync::const_fn! {
-        fn weighed_by(
+        const fn weighed_by(
             ttl: Duration,
             capacity: u64,
             weigh: Option<fn(&Args, &Output) -> u64>,

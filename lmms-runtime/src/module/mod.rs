@@ -115,7 +115,7 @@ impl<T: AsyncLoad> ModuleCell<T> {
         /// # }
         /// static CONFIG: lmms::ModuleCell<Config> = lmms::ModuleCell::new(lmms::ModuleDef::new("config"));
         /// ```
-        pub fn new(def: ModuleDef) -> Self {
+        pub const fn new(def: ModuleDef) -> Self {
             ModuleCell {
                 info: Info::new(def),
                 cell: StateCell::new(),

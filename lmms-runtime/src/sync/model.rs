@@ -32,7 +32,7 @@ pub(crate) use global;
 
 /// A constructor that is a plain `fn`: loom's atomics cannot be built in a `const` one.
 macro_rules! const_fn {
-    ($(#[$attr:meta])* $vis:vis fn $($signature_and_body:tt)*) => {
+    ($(#[$attr:meta])* $vis:vis const fn $($signature_and_body:tt)*) => {
         $(#[$attr])* $vis fn $($signature_and_body)*
     };
 }

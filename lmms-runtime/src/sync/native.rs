@@ -28,7 +28,7 @@ pub(crate) use global;
 
 /// A constructor that is a `const fn` (loom's atomics cannot be built in one).
 macro_rules! const_fn {
-    ($(#[$attr:meta])* $vis:vis fn $($signature_and_body:tt)*) => {
+    ($(#[$attr:meta])* $vis:vis const fn $($signature_and_body:tt)*) => {
         $(#[$attr])* $vis const fn $($signature_and_body)*
     };
 }
