@@ -5,6 +5,8 @@
 # with a function that ran there (a debug build, so nothing is inlined away).
 #
 #   bash benches/callpath.sh [LMMS_REPO]   # default: this checkout
+#   CALLPATH_ADAPTIVE=lmms::tuning::Adaptive bash benches/callpath.sh   # with the adaptive
+#                                      keep-alive (its path in that checkout's API)
 set -euo pipefail
 repo=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 work=${CALLPATH_DIR:-$repo/target/callpath}
@@ -22,7 +24,12 @@ tokio = { version = "1", features = ["rt"] }
 
 [workspace]
 TOML
-cat >"$work/src/main.rs" <<'RUST'
+if [ -n "${CALLPATH_ADAPTIVE:-}" ]; then
+  adaptive=".adaptive(${CALLPATH_ADAPTIVE}::default())"
+else
+  adaptive=""
+fi
+cat >"$work/src/main.rs" <<RUST
 use lmms::{AsyncLoad, ModuleCell, ModuleDef, Runtime};
 
 struct Model {
@@ -42,7 +49,7 @@ static MODEL: ModuleCell<Model> = ModuleCell::new(ModuleDef::new("model"));
 static ALLOC: lmms::memory::CountingAlloc = lmms::memory::CountingAlloc;
 
 fn main() {
-    let runtime = Runtime::builder().memory_budget(1 << 30).build().unwrap();
+    let runtime = Runtime::builder().memory_budget(1 << 30)$adaptive.build().unwrap();
     let runtime: &'static Runtime = Box::leak(Box::new(runtime));
     runtime.add(&MODEL).unwrap();
     let tokio = tokio::runtime::Builder::new_current_thread().build().unwrap();

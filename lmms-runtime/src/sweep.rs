@@ -38,8 +38,8 @@ pub(crate) struct Sweep {
     /// Modules not resident whose predicted next use comes before the next sweep, each
     /// with the last use it was predicted from.
     prewarm: Vec<(EntryRef, u64)>,
-    /// The mean of what the modules kept at their last load, in bytes (0: not measured),
-    /// which the adaptive keep-alive's default price is set against.
+    /// The mean of what the modules kept at their last load, in bytes, which the adaptive
+    /// keep-alive's default price is set against (0: not measured, or not needed).
     typical: u64,
 }
 
@@ -187,8 +187,9 @@ impl Sweep {
             hot_held: Vec::new(),
             lead,
             prewarm: Vec::new(),
+            // Room-making reads no grace, so no schedule and no price.
             typical: match shared.config.adaptive {
-                Some(adaptive) if adaptive.needs_typical() => typical(entries),
+                Some(adaptive) if reserve.is_none() && adaptive.needs_typical() => typical(entries),
                 _ => 0,
             },
         };
