@@ -145,6 +145,34 @@ fn the_resident_minimum_keeps_the_most_recently_used() {
 }
 
 #[test]
+fn a_sweep_reports_its_kept_modules_grace_first_then_the_minimum_least_recently_used_first() {
+    let (rt, clock) = runtime(5);
+    // Registered in another order than they are used.
+    let [m1, m0, m2] = ["m1", "m0", "m2"].map(|name| {
+        rt.register_fallible(ModuleDef::named(name), || Ok::<_, Infallible>(0u8))
+            .unwrap()
+    });
+    for (module, idle) in [(&m0, 5), (&m1, 95), (&m2, 20)] {
+        drop(module.get().unwrap());
+        clock.advance(secs(idle));
+    }
+    let report = rt.sweep();
+    let kept: Vec<_> = report
+        .kept
+        .iter()
+        .map(|kept| (kept.module.as_str(), kept.reason))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("m2", KeepReason::WithinGrace),
+            ("m0", KeepReason::AtMinimum),
+            ("m1", KeepReason::AtMinimum),
+        ]
+    );
+}
+
+#[test]
 fn core_modules_are_never_swept() {
     let (rt, clock) = runtime(0);
     let def = ModuleDef::named("log").class(Class::Core);

@@ -228,15 +228,15 @@ impl Sweep {
             }
         }
         if reserve.is_none() {
-            // Within budget, grace and the minimum too keep a module whatever the order:
-            // unloads only lower the bytes and the count. Settle them before sorting.
+            // Within budget, grace does not depend on the order: settle it before sorting.
+            // The minimum is left to `finish`, which reports it least recently used first.
             let mut candidates = std::mem::take(&mut sweep.candidates);
             candidates.retain(|candidate| match sweep.verdict(shared, candidate) {
+                Verdict::Keep(KeepReason::AtMinimum) | Verdict::Unload => true,
                 Verdict::Keep(reason) => {
                     sweep.keep(candidate.entry.info().def.name(), reason);
                     false
                 }
-                Verdict::Unload => true,
             });
             sweep.candidates = candidates;
         }

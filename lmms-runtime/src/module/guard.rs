@@ -7,7 +7,6 @@ use crate::cell::CellGuard;
 use crate::context::Context;
 use crate::def::Class;
 use crate::outcome::Unload;
-use crate::rule::{self, Occasion, Verdict};
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
@@ -77,16 +76,16 @@ impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
         unsafe { ManuallyDrop::drop(&mut self.inner) };
         // Not when this thread is dropping this module's state: a guard its `Drop` took
         // would unload what that `Drop` loaded again, whose `Drop` would do the same.
+        // The last guard is the occasion; the unload asks the rule (pins, dependents). Only
+        // the last asks, so other drops take no lock.
         if info.def.class_of() == Class::Feature
+            && self.module.cell.holders() == 0
             && !is_dropping(info)
-            && rule::decide(
-                &info.facts(&self.shared.config, self.module.cell.holders() > 0),
-                Occasion::Asked,
-            ) == Verdict::Unload
         {
-            // The unload runs user code (the state's `Drop`, contained there, and a tracing
-            // subscriber). A drop may run during an unwind, where a second panic aborts the
-            // process: once the state is gone and counted, a panic is only a lost event.
+            // The unload runs user code (the state's `Drop`, contained there, a tracing
+            // subscriber, a cache's length). A drop may run during an unwind, where a second
+            // panic aborts the process: once the state is gone and counted, a panic is only a
+            // lost event.
             crate::error::quietly(|| {
                 if let Unload::Unloaded { bytes } = self.module.unload_in(self.shared) {
                     self.shared.reclaimed(bytes);
