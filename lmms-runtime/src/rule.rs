@@ -24,6 +24,17 @@ pub(crate) struct Facts {
 }
 
 impl Facts {
+    /// A module of `class` that nothing holds: no guard, pin or dependent.
+    pub(crate) const fn unheld(class: Class) -> Facts {
+        Facts {
+            class,
+            in_use: false,
+            pins: 0,
+            hot_pins: 0,
+            depended_on: false,
+        }
+    }
+
     /// Whether hot operations' pins are all that keep it (no pin of the application's, no
     /// dependent): demoting them would let it go.
     pub(crate) fn held_by_hot_paths_alone(&self) -> bool {
@@ -48,15 +59,23 @@ pub(crate) enum Grace {
 impl Grace {
     /// `idle`: since its last use; `warmed`: pre-warmed (or tried), or seen in its window,
     /// in this idle period; `ahead`: how long before a predicted use a load must start.
-    pub(crate) fn of(idle: Duration, schedule: Schedule, warmed: bool, ahead: Duration) -> Grace {
+    /// The last two are asked only past the keep-alive, as most modules a sweep looks at
+    /// are within it.
+    #[inline]
+    pub(crate) fn of(
+        idle: Duration,
+        schedule: Schedule,
+        warmed: impl FnOnce() -> bool,
+        ahead: impl FnOnce() -> Duration,
+    ) -> Grace {
         if idle < schedule.keep {
             Grace::Within
-        } else if warmed {
+        } else if warmed() {
             match schedule.before_end(idle) {
                 true => Grace::Within,
                 false => Grace::Past,
             }
-        } else if schedule.in_window(idle, ahead) {
+        } else if schedule.in_window(idle, ahead()) {
             Grace::EntersWindow
         } else {
             Grace::Past
@@ -93,6 +112,7 @@ pub(crate) enum Verdict {
 
 /// The five-point check: the first check that keeps the module on this occasion, or
 /// [`Verdict::Unload`].
+#[inline]
 pub(crate) fn decide(facts: &Facts, occasion: Occasion) -> Verdict {
     use KeepReason::*;
     let reason = if facts.class == Class::Core && !matches!(occasion, Occasion::Asked) {
@@ -129,13 +149,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
 
-    const IDLE: Facts = Facts {
-        class: Class::Utility,
-        in_use: false,
-        pins: 0,
-        hot_pins: 0,
-        depended_on: false,
-    };
+    const IDLE: Facts = Facts::unheld(Class::Utility);
 
     fn sweep(grace: Grace) -> Occasion {
         Occasion::Sweep {
@@ -155,8 +169,8 @@ mod tests {
         Grace::of(
             clock.now() - last_use,
             schedule,
-            warmed,
-            Duration::from_secs(5),
+            || warmed,
+            || Duration::from_secs(5),
         )
     }
 

@@ -43,12 +43,12 @@ pub(crate) struct Sweep {
     typical: u64,
 }
 
-/// A resident module that nothing holds, with when it was last used (ms): whether it goes
-/// depends on the order of the unloads.
+/// A resident module that nothing holds, with its class and when it was last used (ms):
+/// whether it goes depends on the order of the unloads.
 struct Candidate {
     entry: EntryRef,
     last_use: u64,
-    facts: Facts,
+    class: Class,
 }
 
 local! {
@@ -223,7 +223,7 @@ impl Sweep {
                 Verdict::Unload => sweep.candidates.push(Candidate {
                     entry: entry.clone(),
                     last_use,
-                    facts,
+                    class: facts.class,
                 }),
             }
         }
@@ -387,22 +387,23 @@ impl Sweep {
     /// The unload rule's verdict on `candidate` now; a module it keeps in its pre-warm
     /// window is marked as having reached it.
     fn verdict(&self, shared: &Context, candidate: &Candidate) -> Verdict {
+        let facts = Facts::unheld(candidate.class);
         if self.over_budget(shared) {
-            return rule::decide(&candidate.facts, Occasion::OverBudget);
+            return rule::decide(&facts, Occasion::OverBudget);
         }
         let info = candidate.entry.info();
         let grace = Grace::of(
             Duration::from_millis(self.now.saturating_sub(candidate.last_use)),
             schedule(shared, &candidate.entry, self.typical),
-            info.warmed_this_period(),
-            self.ahead(&candidate.entry),
+            || info.warmed_this_period(),
+            || self.ahead(&candidate.entry),
         );
         let occasion = Occasion::Sweep {
             grace,
             resident: self.resident,
             min_resident: shared.config.min_resident,
         };
-        let verdict = rule::decide(&candidate.facts, occasion);
+        let verdict = rule::decide(&facts, occasion);
         if grace == Grace::EntersWindow && verdict == Verdict::Keep(KeepReason::WithinGrace) {
             info.warmed_after
                 .store(info.last_use.load(Relaxed), Relaxed);
