@@ -3,49 +3,14 @@
 
 mod common;
 
-use lmms::op::{Body, Op, OpDef, Operation, Source};
-use lmms::{Load, ModuleCell, ModuleDef, Runtime};
-use std::convert::Infallible;
-use std::panic::{self, AssertUnwindSafe};
+use lmms::{ModuleDef, Runtime};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::thread;
 use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;
 
-use common::{Canary, Panicking, ALIVE};
+use common::Panicking;
 
-struct Parked(Canary);
-impl Load for Parked {
-    type Error = Infallible;
-    fn load() -> Result<Self, Infallible> {
-        Ok(Parked(Canary::new()))
-    }
-}
-static PARKED: ModuleCell<Parked> = ModuleCell::new(ModuleDef::new("parked"));
-static INSIDE: AtomicBool = AtomicBool::new(false);
-static RELEASE: AtomicBool = AtomicBool::new(false);
-
-struct Park;
-impl Operation for Park {
-    type State = Parked;
-    type Args = u64;
-    type Output = u64;
-    fn source() -> Source<Parked> {
-        Source::Module(&PARKED)
-    }
-}
-impl Body for Park {
-    fn run(state: &Parked, x: u64) -> u64 {
-        if x == 1 {
-            INSIDE.store(true, SeqCst);
-            while !RELEASE.load(SeqCst) {
-                std::hint::spin_loop();
-            }
-        }
-        state.0.canary.load(SeqCst)
-    }
-}
-static PARK: Op<Park> = Op::new(OpDef::new("hostile", "park"));
 static DEMOTED_PANICS: AtomicBool = AtomicBool::new(false);
 
 #[test]
@@ -56,34 +21,10 @@ fn a_layer_that_panics_on_a_demotion_frees_nothing_under_a_direct_call() {
     };
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
-        let (rt, clock) = common::quick_runtime();
-        rt.add(&PARKED).unwrap();
-        for _ in 0..20 {
-            PARK.call(0).unwrap();
-        }
-        assert!(PARK.is_hot());
-        let parked = thread::spawn(|| PARK.call(1).unwrap());
-        while !INSIDE.load(SeqCst) {
-            thread::yield_now();
-        }
-        DEMOTED_PANICS.store(true, SeqCst);
-        clock.advance(Duration::from_secs(30));
-        let swept = panic::catch_unwind(AssertUnwindSafe(|| rt.sweep()));
-        assert!(swept.is_err(), "the layer's panic reaches the caller");
-        assert_eq!(rt.stats().sweep_panics, 1);
-        DEMOTED_PANICS.store(false, SeqCst);
-        clock.advance(Duration::from_secs(30));
-        rt.sweep();
-        let resident = PARKED.is_resident();
-        RELEASE.store(true, SeqCst);
-        assert_eq!(parked.join().unwrap(), ALIVE);
-        assert!(
-            resident,
-            "the state was unloaded under a running direct call"
-        );
-        clock.advance(Duration::from_secs(30));
-        rt.sweep();
-        assert!(!PARKED.is_resident(), "once the call left, the state goes");
+        common::parked::demotion_frees_nothing_under_a_direct_call(&DEMOTED_PANICS, |rt, swept| {
+            assert!(swept.is_err(), "the layer's panic reaches the caller");
+            assert_eq!(rt.stats().sweep_panics, 1);
+        });
     });
 }
 

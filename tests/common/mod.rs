@@ -1,10 +1,12 @@
 //! What the integration tests share: the hand-written module-and-operation fixture
 //! (`trivial!`), a minimal executor for the async operations, the
-//! memory-budget tests' runtime and modules, and a `tracing` layer that panics.
+//! memory-budget tests' runtime and modules, a `tracing` layer that panics, and a hot
+//! operation whose direct call parks (`parked`).
 #![allow(dead_code)] // each test binary uses part of it
 
 #[macro_use]
 mod trivial;
+pub mod parked;
 
 use std::future::Future;
 use std::pin::{pin, Pin};

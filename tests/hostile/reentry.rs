@@ -4,84 +4,12 @@ use super::*;
 
 // --- 1. A panic while a hot path's hold is handed over --------------------------------------
 
-static SOURCE_PANICS: AtomicBool = AtomicBool::new(false);
-static PARKED: AtomicBool = AtomicBool::new(false);
-static RELEASE: AtomicBool = AtomicBool::new(false);
-static SAW_DEAD: AtomicBool = AtomicBool::new(false);
-
-struct Parked(Canary);
-impl Load for Parked {
-    type Error = Infallible;
-    fn load() -> Result<Self, Infallible> {
-        Ok(Parked(Canary::new()))
-    }
-}
-static PARKED_MODULE: ModuleCell<Parked> = ModuleCell::new(ModuleDef::new("parked"));
-
-/// A hand-written operation whose `source()` panics when told to; its body parks (reading
-/// the canary) on argument 1.
-struct Park;
-impl Operation for Park {
-    type State = Parked;
-    type Args = u64;
-    type Output = u64;
-    fn source() -> Source<Parked> {
-        assert!(!SOURCE_PANICS.load(SeqCst), "source() told to panic");
-        Source::Module(&PARKED_MODULE)
-    }
-}
-impl Body for Park {
-    fn run(state: &Parked, x: u64) -> u64 {
-        if x == 1 {
-            PARKED.store(true, SeqCst);
-            while !RELEASE.load(SeqCst) {
-                if state.0.canary.load(SeqCst) != ALIVE {
-                    SAW_DEAD.store(true, SeqCst);
-                }
-                std::hint::spin_loop();
-            }
-        }
-        state.0.canary.load(SeqCst)
-    }
-}
-static PARK: Op<Park> = Op::new(OpDef::new("hostile", "park"));
-
 #[test]
 fn a_panic_in_user_code_during_a_demotion_frees_nothing_under_a_direct_call() {
-    let (rt, clock) = common::quick_runtime();
-    rt.add(&PARKED_MODULE).unwrap();
-    for _ in 0..20 {
-        PARK.call(0).unwrap();
-    }
-    assert!(PARK.is_hot());
-    let parked = thread::spawn(|| PARK.call(1).unwrap());
-    while !PARKED.load(SeqCst) {
-        thread::yield_now();
-    }
-    SOURCE_PANICS.store(true, SeqCst);
-    clock.advance(secs(30));
     // Whether the user code's panic reaches the sweep or not, the hold must survive it.
-    let _ = panic::catch_unwind(AssertUnwindSafe(|| rt.sweep()));
-    SOURCE_PANICS.store(false, SeqCst);
-    clock.advance(secs(30));
-    rt.sweep();
-    let resident = PARKED_MODULE.is_resident();
-    RELEASE.store(true, SeqCst);
-    assert_eq!(parked.join().unwrap(), ALIVE);
-    assert!(
-        resident,
-        "the state was unloaded under a running direct call"
-    );
-    assert!(
-        !SAW_DEAD.load(SeqCst),
-        "the direct call read a dropped state"
-    );
-    clock.advance(secs(30));
-    rt.sweep();
-    assert!(!PARK.is_hot());
-    assert!(
-        !PARKED_MODULE.is_resident(),
-        "once the call left, the state goes"
+    common::parked::demotion_frees_nothing_under_a_direct_call(
+        &common::parked::SOURCE_PANICS,
+        |_, _| {},
     );
 }
 
