@@ -146,13 +146,16 @@ impl Info {
     /// What the unload rule reads of it, `in_use` told by the caller (a guard count, or
     /// the cell's own take).
     pub(crate) fn facts(&self, config: &Config, in_use: bool) -> Facts {
+        let pins = self.pins.load(Relaxed);
+        let held = in_use || pins > 0;
         Facts {
             class: self.def.class_of(),
             in_use,
-            pins: self.pins.load(Relaxed),
+            pins,
             hot_pins: self.hot.load(Relaxed),
-            depended_on: self.dependents.load(Relaxed) > 0
-                || (config.cache_keeps_modules && self.cached() > 0),
+            depended_on: !held
+                && (self.dependents.load(Relaxed) > 0
+                    || (config.cache_keeps_modules && self.cached() > 0)),
         }
     }
 }

@@ -19,7 +19,9 @@ pub(crate) struct Facts {
     pub(crate) pins: usize,
     /// Check 2: pins hot operations hold.
     pub(crate) hot_pins: usize,
-    /// Check 3: dependents alive, and the module's cached results when they count.
+    /// Check 3: dependents alive, and the module's cached results when they count. Not
+    /// looked at (false) when a guard or an application's pin holds the module: no
+    /// occasion reads it then, and a cache's length is user code.
     pub(crate) depended_on: bool,
 }
 
@@ -103,6 +105,12 @@ pub(crate) enum Occasion {
     },
 }
 
+/// Whether grace and the resident minimum can keep a module of `class`: a utility one's
+/// (a core module is kept anyway, a feature one goes at once).
+pub(crate) const fn idleness_counts(class: Class) -> bool {
+    matches!(class, Class::Utility)
+}
+
 /// What the rule says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -129,7 +137,7 @@ pub(crate) fn decide(facts: &Facts, occasion: Occasion) -> Verdict {
                 grace,
                 resident,
                 min_resident,
-            } if facts.class == Class::Utility => {
+            } if idleness_counts(facts.class) => {
                 if grace != Grace::Past {
                     WithinGrace
                 } else if resident <= min_resident {

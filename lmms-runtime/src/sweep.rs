@@ -392,12 +392,16 @@ impl Sweep {
             return rule::decide(&facts, Occasion::OverBudget);
         }
         let info = candidate.entry.info();
-        let grace = Grace::of(
-            Duration::from_millis(self.now.saturating_sub(candidate.last_use)),
-            schedule(shared, &candidate.entry, self.typical),
-            || info.warmed_this_period(),
-            || self.ahead(&candidate.entry),
-        );
+        // No schedule to compute for a module grace cannot keep.
+        let grace = match rule::idleness_counts(candidate.class) {
+            true => Grace::of(
+                Duration::from_millis(self.now.saturating_sub(candidate.last_use)),
+                schedule(shared, &candidate.entry, self.typical),
+                || info.warmed_this_period(),
+                || self.ahead(&candidate.entry),
+            ),
+            false => Grace::Past,
+        };
         let occasion = Occasion::Sweep {
             grace,
             resident: self.resident,
